@@ -1,0 +1,274 @@
+/**
+ * The typed, immutable configuration snapshot that the rest of Weir reads.
+ * Produced only by `loadConfig` (config/load.ts) after every check passed; defaults are
+ * applied there, in one place (config/defaults.ts). Everything is deeply frozen.
+ *
+ * Durations are normalised to milliseconds and sizes to bytes, whatever unit the KDL key
+ * uses (`timeout-secs` → `timeoutMs`).
+ */
+
+/** Where a value came from, for error messages: file:line:column. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+/** A KDL value after v1/v2 normalisation. */
+export type ConfigScalar = string | number | boolean | null;
+
+/**
+ * A KDL node as structured data, kept for blocks whose meaning belongs to someone else
+ * (a filter's settings, a plugin's `config {}` block handed to the plugin's `configure`).
+ */
+export interface ConfigNode {
+  readonly name: string;
+  readonly args: readonly ConfigScalar[];
+  readonly props: Readonly<Record<string, ConfigScalar>>;
+  readonly children: readonly ConfigNode[];
+  readonly loc: SourceLocation;
+}
+
+export interface SystemConfig {
+  /** 0 = one proxy thread per core. */
+  readonly workerThreads: number;
+  readonly maxConnections: number;
+  readonly gracefulShutdownTimeoutMs: number;
+}
+
+export interface SniCertConfig {
+  readonly hostnames: readonly string[];
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string | undefined;
+  readonly clientAuth: boolean;
+  /** 'TLSv1.2' | 'TLSv1.3' */
+  readonly minVersion: string;
+  readonly sni: readonly SniCertConfig[];
+  readonly loc: SourceLocation;
+}
+
+export type ListenerProtocol = 'http' | 'h2c' | 'https';
+
+export interface ListenerConfig {
+  readonly name: string;
+  /** As written, e.g. "0.0.0.0:8080" or "[::1]:8080". */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly protocol: ListenerProtocol;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly tls: TlsConfig | undefined;
+  readonly loc: SourceLocation;
+}
+
+export interface HeaderMatch {
+  readonly name: string; // lowercased
+  /** Exact value; undefined = header present. */
+  readonly value: string | undefined;
+  readonly regex: string | undefined;
+}
+
+export interface QueryMatch {
+  readonly name: string;
+  readonly value: string | undefined;
+}
+
+/**
+ * One `matches {}` block: kinds are ANDed, the values of one kind are ORed
+ * (`method "GET" "POST"` matches either). Empty lists match anything.
+ */
+export interface RouteMatch {
+  readonly hosts: readonly string[]; // lowercased; "*.example.com" wildcards allowed
+  readonly paths: readonly string[];
+  readonly pathPrefixes: readonly string[];
+  readonly pathRegexes: readonly string[];
+  readonly methods: readonly string[]; // uppercased
+  readonly headers: readonly HeaderMatch[];
+  readonly query: readonly QueryMatch[];
+}
+
+export interface RetryPolicy {
+  /** Total attempts including the first; 1 = no retry. */
+  readonly maxAttempts: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+  /** Which failures are retried: 'connect-failure' | 'reset' | 'timeout' | '5xx' | '502' | '503' | '504'. */
+  readonly retryOn: readonly string[];
+  /** Retries may be at most this % of requests in flight to the upstream (Envoy's retry budget). */
+  readonly budgetPercent: number;
+  /** Retries always allowed below this many concurrent retries. */
+  readonly minRetryConcurrency: number;
+}
+
+export interface RoutePolicies {
+  readonly timeoutMs: number | undefined;
+  readonly failureMode: 'open' | 'closed';
+  readonly retry: RetryPolicy;
+  readonly maxBodySize: number | undefined;
+  readonly allowWebsocket: boolean;
+}
+
+export type BuiltinHandler = 'health' | 'ready' | 'metrics' | 'status' | 'not-found';
+
+export interface RouteConfig {
+  readonly name: string;
+  readonly priority: number;
+  /** Empty = matches every request. Several blocks = any of them. */
+  readonly matches: readonly RouteMatch[];
+  readonly upstream: string | undefined;
+  /** Filter names, in order. */
+  readonly filters: readonly string[];
+  readonly builtinHandler: BuiltinHandler | undefined;
+  readonly policies: RoutePolicies;
+  readonly loc: SourceLocation;
+}
+
+export interface TargetConfig {
+  readonly address: string; // "host:port"
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly zone: string | undefined;
+}
+
+export interface ConnectionPoolConfig {
+  readonly maxConnections: number;
+  readonly maxIdle: number;
+  readonly idleTimeoutMs: number;
+  readonly maxLifetimeMs: number;
+}
+
+export interface UpstreamTimeouts {
+  readonly connectMs: number;
+  readonly requestMs: number;
+  readonly readMs: number;
+  readonly writeMs: number;
+}
+
+export interface HealthCheckConfig {
+  readonly type: 'http' | 'tcp';
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly healthyThreshold: number;
+  readonly unhealthyThreshold: number;
+  readonly expectedStatus: readonly number[];
+}
+
+export interface UpstreamTlsConfig {
+  readonly sni: string | undefined;
+  readonly caFile: string | undefined;
+  readonly clientCert: string | undefined;
+  readonly clientKey: string | undefined;
+  readonly verify: boolean;
+}
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly targets: readonly TargetConfig[];
+  /** Algorithm name as written ('round_robin', 'p2c', 'peak_ewma', …). */
+  readonly loadBalancing: string;
+  /** 'http1' | 'h2' */
+  readonly protocol: 'http1' | 'h2';
+  readonly connectionPool: ConnectionPoolConfig;
+  readonly timeouts: UpstreamTimeouts;
+  readonly healthCheck: HealthCheckConfig | undefined;
+  readonly tls: UpstreamTlsConfig | undefined;
+  /** Service discovery block, kept as data (kubernetes discovery is a later feature). */
+  readonly discovery: ConfigNode | undefined;
+  readonly loc: SourceLocation;
+}
+
+export interface FilterConfig {
+  readonly name: string;
+  /** 'url-rewrite' | 'headers' | 'wasm' | 'rate-limit' | 'geo' | … */
+  readonly type: string;
+  readonly failureMode: 'open' | 'closed';
+  /** For type "wasm": the plugin name in `plugins {}`. */
+  readonly plugin: string | undefined;
+  /** The filter's whole block (validated against its type's schema), for its factory to read. */
+  readonly settings: ConfigNode;
+  readonly loc: SourceLocation;
+}
+
+export interface PluginConfig {
+  readonly name: string;
+  /** Absolute path of the .wasm component. */
+  readonly path: string;
+  readonly isolation: 'inline' | 'worker';
+  readonly fuel: number;
+  readonly memoryLimitBytes: number;
+  readonly timeoutMs: number;
+  readonly poolSize: number;
+  /** The `config {}` block handed to the plugin's `configure`. */
+  readonly config: readonly ConfigNode[];
+  readonly loc: SourceLocation;
+}
+
+export interface Http2Limits {
+  readonly maxConcurrentStreams: number;
+  readonly initialWindowSize: number;
+  readonly maxHeaderListSize: number;
+  readonly maxSessionMemoryMb: number;
+}
+
+export interface LimitsConfig {
+  readonly maxHeaderBytes: number;
+  readonly maxHeaderCount: number;
+  readonly maxBodyBytes: number;
+  readonly maxRequestLineBytes: number;
+  readonly headerTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxRequestsPerConnection: number;
+  readonly maxConnections: number;
+  readonly http2: Http2Limits;
+}
+
+export interface ObservabilityConfig {
+  readonly metrics: {
+    readonly enabled: boolean;
+    /** Separate listener for metrics; undefined = served on the proxy listeners' builtin route. */
+    readonly address: string | undefined;
+    readonly path: string;
+  };
+  readonly logging: {
+    readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    readonly format: 'json' | 'pretty';
+    /** true = stdout, false = off, string = file path. */
+    readonly accessLog: boolean | string;
+  };
+}
+
+export interface WeirConfig {
+  readonly schemaVersion: string;
+  readonly system: SystemConfig;
+  readonly listeners: readonly ListenerConfig[];
+  /** Sorted by priority (highest first), then by order of appearance. */
+  readonly routes: readonly RouteConfig[];
+  readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
+  readonly filters: ReadonlyMap<string, FilterConfig>;
+  readonly plugins: ReadonlyMap<string, PluginConfig>;
+  readonly limits: LimitsConfig;
+  readonly observability: ObservabilityConfig;
+  /** Blocks Weir accepts and validates but whose features are later work (cache, waf, admin-api). */
+  readonly extra: ReadonlyMap<string, ConfigNode>;
+  /** Every file read to build this snapshot (watched for hot reload). */
+  readonly files: readonly string[];
+}
+
+/** One problem found while loading a config. */
+export interface ConfigDiagnostic {
+  readonly code: string; // a WEIR_ERR_CONFIG_* code
+  readonly message: string;
+  readonly loc: SourceLocation | undefined;
+  /** e.g. "did you mean `path-prefix`?" */
+  readonly hint: string | undefined;
+}

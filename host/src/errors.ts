@@ -1,0 +1,103 @@
+/**
+ * Every error Weir reports, in one table. A code is stable forever: users grep logs and
+ * alert on it. `docs/errors.md` lists the same codes; test/errors.test.ts keeps them in sync.
+ *
+ * `status` is the HTTP status sent to the client when the error ends a request (0 where it
+ * never reaches a client, e.g. a config error). `source` says whose fault it is.
+ */
+export type ErrorSource = 'downstream' | 'upstream' | 'plugin' | 'config' | 'internal';
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly source: ErrorSource;
+  readonly message: string;
+}
+
+export const ERRORS = {
+  // downstream: the client sent something we refuse
+  WEIR_ERR_NO_ROUTE: { status: 404, source: 'downstream', message: 'no route matches the request' },
+  WEIR_ERR_BAD_REQUEST: { status: 400, source: 'downstream', message: 'malformed request' },
+  WEIR_ERR_BODY_TOO_LARGE: { status: 413, source: 'downstream', message: 'request body exceeds the configured limit' },
+  WEIR_ERR_HEADERS_TOO_LARGE: { status: 431, source: 'downstream', message: 'request headers exceed the configured limit' },
+  WEIR_ERR_URI_TOO_LONG: { status: 414, source: 'downstream', message: 'request line exceeds the configured limit' },
+  WEIR_ERR_REQUEST_TIMEOUT: { status: 408, source: 'downstream', message: 'the client did not send the request in time' },
+  WEIR_ERR_METHOD_NOT_ALLOWED: { status: 405, source: 'downstream', message: 'method not allowed here' },
+  WEIR_ERR_UPGRADE_REFUSED: { status: 400, source: 'downstream', message: 'protocol upgrade not allowed on this route' },
+  WEIR_ERR_CLIENT_ABORTED: { status: 499, source: 'downstream', message: 'the client closed the connection before the response was complete' },
+  WEIR_ERR_OVERLOADED: { status: 503, source: 'internal', message: 'too many connections or requests in flight' },
+
+  // upstream: the backend failed us
+  WEIR_ERR_NO_UPSTREAM: { status: 502, source: 'config', message: 'the route has no upstream to forward to' },
+  WEIR_ERR_NO_HEALTHY_TARGET: { status: 503, source: 'upstream', message: 'no healthy target in the upstream' },
+  WEIR_ERR_UPSTREAM_CONNECT: { status: 502, source: 'upstream', message: 'could not connect to the upstream' },
+  WEIR_ERR_UPSTREAM_RESET: { status: 502, source: 'upstream', message: 'the upstream closed the connection' },
+  WEIR_ERR_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', message: 'the upstream did not answer in time' },
+  WEIR_ERR_UPSTREAM_PROTOCOL: { status: 502, source: 'upstream', message: 'the upstream sent an invalid response' },
+  WEIR_ERR_UPSTREAM_TLS: { status: 502, source: 'upstream', message: 'TLS handshake with the upstream failed' },
+  WEIR_ERR_CIRCUIT_OPEN: { status: 503, source: 'upstream', message: 'the circuit breaker for the upstream is open' },
+  WEIR_ERR_RETRY_BUDGET: { status: 502, source: 'upstream', message: 'the retry budget is exhausted' },
+
+  // plugin: a filter or WASM plugin failed
+  WEIR_ERR_FILTER_FAILED: { status: 500, source: 'plugin', message: 'a built-in filter failed' },
+  WEIR_ERR_PLUGIN_TRAP: { status: 503, source: 'plugin', message: 'the plugin trapped' },
+  WEIR_ERR_PLUGIN_FUEL: { status: 503, source: 'plugin', message: 'the plugin ran out of fuel (CPU budget)' },
+  WEIR_ERR_PLUGIN_MEMORY: { status: 503, source: 'plugin', message: 'the plugin exceeded its memory limit' },
+  WEIR_ERR_PLUGIN_TIMEOUT: { status: 503, source: 'plugin', message: 'the plugin exceeded its wall-clock deadline' },
+  WEIR_ERR_PLUGIN_INVALID_MUTATION: { status: 503, source: 'plugin', message: 'the plugin returned an invalid mutation' },
+  WEIR_ERR_PLUGIN_UNAVAILABLE: { status: 503, source: 'plugin', message: 'the plugin is backing off after repeated crashes' },
+  WEIR_ERR_PLUGIN_LOAD: { status: 0, source: 'plugin', message: 'the plugin could not be loaded' },
+  WEIR_ERR_PLUGIN_WORLD_MISMATCH: { status: 0, source: 'plugin', message: 'the component does not match the weir:proxy plugin world' },
+  WEIR_ERR_PLUGIN_CONFIG: { status: 0, source: 'plugin', message: 'the plugin rejected its configuration' },
+
+  // config: the KDL file is wrong
+  WEIR_ERR_CONFIG_SYNTAX: { status: 0, source: 'config', message: 'the file is not valid KDL' },
+  WEIR_ERR_CONFIG_UNKNOWN_KEY: { status: 0, source: 'config', message: 'unknown configuration key' },
+  WEIR_ERR_CONFIG_TYPE: { status: 0, source: 'config', message: 'a configuration value has the wrong type' },
+  WEIR_ERR_CONFIG_VALUE: { status: 0, source: 'config', message: 'a configuration value is out of range or not allowed' },
+  WEIR_ERR_CONFIG_MISSING: { status: 0, source: 'config', message: 'a required configuration key is missing' },
+  WEIR_ERR_CONFIG_DUPLICATE: { status: 0, source: 'config', message: 'a name is defined twice' },
+  WEIR_ERR_CONFIG_REFERENCE: { status: 0, source: 'config', message: 'a reference names something that is not defined' },
+  WEIR_ERR_CONFIG_SCHEMA_VERSION: { status: 0, source: 'config', message: 'unsupported schema-version' },
+  WEIR_ERR_CONFIG_FILE: { status: 0, source: 'config', message: 'a file named by the configuration cannot be read' },
+  WEIR_ERR_CONFIG_INCLUDE: { status: 0, source: 'config', message: 'an include could not be resolved' },
+
+  // internal
+  WEIR_ERR_INTERNAL: { status: 500, source: 'internal', message: 'internal error' },
+  WEIR_ERR_LISTEN: { status: 0, source: 'internal', message: 'a listener could not bind its address' },
+  WEIR_ERR_SHUTTING_DOWN: { status: 503, source: 'internal', message: 'the proxy is shutting down' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Marks Weir errors across module copies and worker threads (undici does the same). */
+const kWeirError = Symbol.for('weir.error');
+
+export class WeirError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly source: ErrorSource;
+  /** Extra structured detail for logs (never sent to clients). */
+  readonly detail: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(message ?? spec.message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WeirError';
+    this.code = code;
+    this.status = spec.status;
+    this.source = spec.source;
+    this.detail = options?.detail;
+  }
+
+  get [kWeirError](): true {
+    return true;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kWeirError] === true;
+  }
+}
+
+export function isWeirError(value: unknown): value is WeirError {
+  return value instanceof WeirError;
+}
