@@ -123,6 +123,8 @@ export interface RequestContext {
   readonly startTime: number; // performance.now()
   readonly client: ClientInfo;
   readonly routeName: string;
+  /** The path-prefix of the matched route that this path starts with (for prefix rewrites). */
+  readonly routePrefix: string | undefined;
   readonly request: RequestHead;
   /** Set once the response head is known (upstream or local). */
   response: ResponseHead | undefined;

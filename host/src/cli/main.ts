@@ -1,0 +1,154 @@
+/**
+ * The `weir` command line. Each command is a small async function; commander parses.
+ */
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, formatDiagnostics } from '../config/load.ts';
+import { demoConfig, startDemoBackend } from '../demo.ts';
+import { startWeir } from '../weir.ts';
+import { Router, hostOf } from '../router/router.ts';
+import { headersFromRaw } from '../proxy/headers.ts';
+import { Upstream } from '../upstream/upstream.ts';
+import { createLogger } from '../observability/logger.ts';
+import type { WeirConfig } from '../config/types.ts';
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function loadOrExit(file: string, skipFileChecks = false): Promise<WeirConfig> {
+  const res = await loadConfig(file, { skipFileChecks });
+  if (!res.ok) {
+    process.stderr.write(`${formatDiagnostics(res.diagnostics)}\n`);
+    process.stderr.write(`${res.diagnostics.length} error(s) in ${file}\n`);
+    process.exit(1);
+  }
+  return res.config;
+}
+
+async function run(opts: { config?: string; port?: string }): Promise<void> {
+  if (opts.config) {
+    const weir = await startWeir({ configPath: opts.config, signals: true });
+    weir.logger.info({ version: version(), config: opts.config }, 'weir started');
+    return;
+  }
+  const backend = await startDemoBackend();
+  const port = Number(opts.port ?? process.env['WEIR_PORT'] ?? 8080);
+  const weir = await startWeir({ configText: demoConfig(port, backend.port), configName: '<embedded demo config>', signals: true });
+  const url = weir.url();
+  process.stdout.write(
+    `\nWeir ${version()} is running the embedded demo config.\n` +
+      `  proxy:    ${url}/  →  demo backend on 127.0.0.1:${backend.port}\n` +
+      `  try:      curl -i ${url}/hello\n` +
+      `  health:   ${url}/_/health   metrics: ${url}/_/metrics   status: ${url}/_/status\n` +
+      `  your own: weir run -c weir.kdl   (see docs/configuration.md)\n\n`,
+  );
+}
+
+async function validate(file: string, opts: { skipFileChecks?: boolean }): Promise<void> {
+  const res = await loadConfig(file, { skipFileChecks: opts.skipFileChecks === true });
+  if (!res.ok) {
+    process.stderr.write(`${formatDiagnostics(res.diagnostics)}\n`);
+    process.stderr.write(`${file}: ${res.diagnostics.length} error(s)\n`);
+    process.exit(1);
+  }
+  if (res.warnings.length) process.stderr.write(`${formatDiagnostics(res.warnings)}\n`);
+  const c = res.config;
+  process.stdout.write(`${file}: ok (${c.listeners.length} listeners, ${c.routes.length} routes, ${c.upstreams.size} upstreams, ${c.filters.size} filters, ${c.plugins.size} plugins)\n`);
+}
+
+function pad(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+async function routes(file: string): Promise<void> {
+  const c = await loadOrExit(file, true);
+  const rows = [['PRIORITY', 'ROUTE', 'MATCHES', 'FILTERS', 'TARGET']];
+  for (const r of c.routes) {
+    const m = r.matches
+      .map((b) => [
+        ...b.hosts.map((h) => `host=${h}`),
+        ...b.methods.map((x) => `method=${x}`),
+        ...b.paths.map((p) => `path=${p}`),
+        ...b.pathPrefixes.map((p) => `prefix=${p}`),
+        ...b.pathRegexes.map((p) => `regex=${p}`),
+        ...b.headers.map((h) => `header:${h.name}${h.value !== undefined ? `=${h.value}` : ''}`),
+        ...b.query.map((q) => `query:${q.name}${q.value !== undefined ? `=${q.value}` : ''}`),
+      ].join(' '))
+      .join(' | ') || '*';
+    rows.push([String(r.priority), r.name, m, r.filters.join(',') || '-', r.builtinHandler ? `builtin:${r.builtinHandler}` : (r.upstream ?? '-')]);
+  }
+  process.stdout.write(`${pad(rows)}\n`);
+}
+
+async function simulate(file: string, method: string, url: string, opts: { header?: string[] }): Promise<void> {
+  const c = await loadOrExit(file, true);
+  const u = new URL(url, 'http://localhost');
+  const raw: string[] = [];
+  for (const h of opts.header ?? []) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new Error(`header "${h}" must look like name:value`);
+    raw.push(h.slice(0, i).trim(), h.slice(i + 1).trim());
+  }
+  const headers = headersFromRaw(raw);
+  const host = hostOf((headers['host'] as string | undefined) ?? u.host);
+  const router = new Router(c.routes);
+  const input = { method: method.toUpperCase(), host, path: u.pathname, query: u.search.slice(1), headers };
+  const out: string[] = [`request: ${input.method} ${host}${u.pathname}${u.search}`];
+  for (const t of router.explain(input)) out.push(`  ${t.matched ? '✔' : '✘'} ${t.route}: ${t.reason}`);
+  const hit = router.match(input);
+  if (!hit) {
+    out.push('result: no route matches → 404 WEIR_ERR_NO_ROUTE');
+    process.stdout.write(`${out.join('\n')}\n`);
+    return;
+  }
+  const r = hit.config;
+  out.push(`route: ${r.name}`);
+  if (r.builtinHandler) out.push(`handler: builtin ${r.builtinHandler}`);
+  if (r.filters.length) {
+    out.push('filters (request order; response phases run in reverse):');
+    for (const f of r.filters) {
+      const fc = c.filters.get(f)!;
+      out.push(`  - ${f} (type ${fc.type}${fc.plugin ? `, plugin ${fc.plugin}` : ''}, failure-mode ${fc.failureMode})`);
+    }
+  }
+  if (r.upstream) {
+    const uc = c.upstreams.get(r.upstream)!;
+    const silent = createLogger({ level: 'silent', format: 'json', sync: true });
+    const up = new Upstream({ ...uc, healthCheck: undefined }, silent);
+    const t = up.pick();
+    out.push(`upstream: ${r.upstream} (${uc.loadBalancing}, ${uc.targets.length} targets)`);
+    out.push(`target: ${t?.address ?? 'none'} — first pick of ${uc.loadBalancing === 'round_robin' ? 'smooth weighted round robin' : `${uc.loadBalancing} (decided per request by the load-balancing plugin; shown: round robin)`} over healthy targets, weights ${uc.targets.map((x) => `${x.address}=${x.weight}`).join(', ')}`);
+    await up.close();
+  }
+  const p = r.policies;
+  out.push(`policies: timeout ${p.timeoutMs ?? 'none'} ms, retry max-attempts ${p.retry.maxAttempts} on ${p.retry.retryOn.join(',') || '-'}, failure-mode ${p.failureMode}${p.maxBodySize !== undefined ? `, max-body-size ${p.maxBodySize}` : ''}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+export function buildCli(): Command {
+  const program = new Command('weir').description('Weir: a reverse proxy and API gateway programmed by WebAssembly plugins').version(version(), '-v, --version');
+  program.command('run').description('start the proxy (without -c: the embedded demo config and a demo backend)')
+    .option('-c, --config <file>', 'KDL config file or directory')
+    .addOption(new Option('-p, --port <port>', 'demo listener port (demo mode only)'))
+    .action(run);
+  program.command('validate').description('check a config; exit 1 with file:line:column errors').argument('<file>')
+    .option('--skip-file-checks', 'do not check that cert, key, database and plugin files exist')
+    .action(validate);
+  program.command('routes').description('print the route table in match order').argument('<file>').action(routes);
+  program.command('simulate').description('show which route, filters and upstream a request would get, and why')
+    .argument('<file>').argument('<method>').argument('<url>')
+    .option('-H, --header <header...>', 'request header name:value (repeatable)')
+    .action(simulate);
+  program.command('version').description('print the version').action(() => {
+    process.stdout.write(`${version()}\n`);
+  });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildCli().parseAsync(argv);
+}

@@ -1,0 +1,196 @@
+/**
+ * The proxy core: owns the current config snapshot, builds new ones on reload, serves
+ * requests (via Exchange) and the built-in handlers, and records each finished exchange.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BuiltinHandler, WeirConfig } from '../config/types.ts';
+import { WeirError } from '../errors.ts';
+import { FilterRegistry } from '../filters/registry.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ProxyMetrics } from '../observability/metrics.ts';
+import { buildChain, type Chain } from '../pipeline/chain.ts';
+import type { Phase } from '../pipeline/phases.ts';
+import { Router } from '../router/router.ts';
+import { Upstream, upstreamKey } from '../upstream/upstream.ts';
+import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.ts';
+import type { Snapshot } from './snapshot.ts';
+
+export interface CoreOptions {
+  readonly logger: Logger;
+  readonly accessLog: Logger | undefined;
+  readonly metrics: ProxyMetrics;
+  readonly filters?: FilterRegistry;
+}
+
+export class ProxyCore {
+  readonly logger: Logger;
+  accessLog: Logger | undefined;
+  readonly metrics: ProxyMetrics;
+  readonly filters: FilterRegistry;
+  private current: Snapshot | undefined;
+  private generation = 0;
+  /** Exchanges in flight, for graceful drain. */
+  inFlight = 0;
+  draining = false;
+  private drainWaiters: Array<() => void> = [];
+  /** Upstreams by config identity, reused across reloads (warm pools). */
+  private upstreamCache = new Map<string, Upstream>();
+
+  constructor(opts: CoreOptions) {
+    this.logger = opts.logger;
+    this.accessLog = opts.accessLog;
+    this.metrics = opts.metrics;
+    this.filters = opts.filters ?? new FilterRegistry();
+  }
+
+  get snapshot(): Snapshot {
+    if (!this.current) throw new WeirError('WEIR_ERR_INTERNAL', 'no configuration loaded');
+    return this.current;
+  }
+
+  /**
+   * Compiles a config into a snapshot (filters built, upstream pools reused where the
+   * upstream is unchanged). Throws without touching the current snapshot if anything fails.
+   */
+  async compile(config: WeirConfig): Promise<Snapshot> {
+    const env = { logger: this.logger };
+    const phases = new Map<string, Phase>();
+    for (const [name, f] of config.filters) {
+      const factory = this.filters.get(f.type);
+      if (!factory) throw new WeirError('WEIR_ERR_CONFIG_VALUE', `${f.loc.file}:${f.loc.line}:${f.loc.column}: filter "${name}" has type "${f.type}", which this build does not provide (available: ${this.filters.types().join(', ')})`);
+      phases.set(name, await factory(f, env));
+    }
+    const chains = new Map<string, Chain>();
+    const prefixes = new Map<string, readonly string[]>();
+    for (const r of config.routes) {
+      chains.set(r.name, buildChain(r.filters.map((n) => phases.get(n)!)));
+      const p = r.matches.flatMap((m) => m.pathPrefixes).sort((a, b) => b.length - a.length);
+      if (p.length) prefixes.set(r.name, p);
+    }
+    const upstreams = new Map<string, Upstream>();
+    for (const [name, u] of config.upstreams) {
+      const key = upstreamKey(u);
+      let up = this.upstreamCache.get(key);
+      if (!up) up = new Upstream(u, this.logger);
+      upstreams.set(name, up);
+    }
+    return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, chains, prefixes };
+  }
+
+  /** Makes `snap` current. In-flight requests keep the one they started with. */
+  activate(snap: Snapshot): void {
+    const old = this.current;
+    this.current = snap;
+    const keep = new Map<string, Upstream>();
+    for (const up of snap.upstreams.values()) keep.set(upstreamKey(up.config), up);
+    const dropped = [...this.upstreamCache.values()].filter((u) => !keep.has(upstreamKey(u.config)));
+    this.upstreamCache = keep;
+    if (old && dropped.length) {
+      // Close pools no longer referenced once the requests on the old snapshot are done.
+      this.whenIdleOr(30_000).then(() => Promise.all(dropped.map((u) => u.close()))).catch(() => {});
+    }
+  }
+
+  handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
+    this.inFlight++;
+    this.metrics.inFlight.inc();
+    const ex = new Exchange(this, this.snapshot, req, res);
+    if (this.draining && req.httpVersionMajor === 1) (res as ServerResponse).setHeader('connection', 'close');
+    ex.start();
+  };
+
+  builtin(ex: Exchange, handler: BuiltinHandler): void {
+    const json = (status: number, obj: unknown): void => ex.sendLocal({ status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(obj) }, false);
+    switch (handler) {
+      case 'health':
+        return json(200, { status: 'ok' });
+      case 'ready':
+        return this.draining ? json(503, { status: 'draining' }) : json(200, { status: 'ready' });
+      case 'metrics':
+        this.metrics.registry.metrics().then(
+          (text) => ex.sendLocal({ status: 200, headers: { 'content-type': this.metrics.registry.contentType }, body: text }, false),
+          (err) => ex.fail(err),
+        );
+        return;
+      case 'status':
+        return json(200, this.status());
+      case 'not-found':
+        return ex.fail(new WeirError('WEIR_ERR_NO_ROUTE'));
+    }
+  }
+
+  status(): unknown {
+    const snap = this.snapshot;
+    return {
+      generation: snap.generation,
+      inFlight: this.inFlight,
+      draining: this.draining,
+      routes: snap.config.routes.map((r) => r.name),
+      upstreams: [...snap.upstreams.values()].map((u) => ({
+        name: u.name,
+        targets: u.targets.map((t) => ({ address: t.address, healthy: t.healthy, inFlight: t.inFlight, ewmaLatencyMs: Math.round(t.ewmaLatencyMs * 100) / 100, requests: t.totalRequests, failures: t.totalFailures })),
+      })),
+    };
+  }
+
+  /** Records a finished exchange: metrics and the access log line. */
+  finish(ex: Exchange): void {
+    this.inFlight--;
+    const m = this.metrics;
+    m.inFlight.dec();
+    const ctx = ex.ctx;
+    const status = ctx.error?.code === 'WEIR_ERR_CLIENT_ABORTED' ? 499 : (ctx.response?.status ?? 0);
+    const route = ctx.routeName || '(none)';
+    const seconds = (performance.now() - ctx.startTime) / 1000;
+    m.requests.labels(route, ctx.request.method, String(status)).inc();
+    m.requestDuration.labels(route).observe(seconds);
+    if (ctx.error) m.errors.labels(ctx.error.code).inc();
+    if (this.accessLog) {
+      this.accessLog.info({
+        type: 'access',
+        id: ctx.id,
+        client: ctx.client.address,
+        method: ctx.request.method,
+        host: ctx.request.authority,
+        path: ctx.request.path,
+        query: ctx.request.query || undefined,
+        route,
+        upstream: ctx.upstream?.name,
+        target: ctx.upstream?.target,
+        status,
+        bytesIn: ctx.bytesIn,
+        bytesOut: ctx.bytesOut,
+        ms: Math.round(seconds * 1e6) / 1000,
+        attempts: ex.attempt || undefined,
+        error: ctx.error?.code,
+      });
+    }
+    if (ctx.error && ctx.error.code !== 'WEIR_ERR_CLIENT_ABORTED' && ctx.error.source !== 'downstream') {
+      this.logger.warn({ id: ctx.id, route, code: ctx.error.code, err: ctx.error.message, detail: ctx.error.detail }, 'request failed');
+    }
+    if (this.inFlight === 0 && this.drainWaiters.length) {
+      const w = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  /** Resolves when no exchange is in flight, or after `ms`. Returns true if idle. */
+  whenIdleOr(ms: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      t.unref();
+      this.drainWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.upstreamCache.values()].map((u) => u.close()));
+  }
+}
+
+export type { IncomingMessage };

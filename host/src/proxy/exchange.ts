@@ -1,0 +1,633 @@
+/**
+ * One request/response exchange through the proxy. The object is also the undici dispatch
+ * handler for the upstream call, so a request allocates one object rather than a web of
+ * closures. Flow:
+ *
+ *   start ─► route ─► on-request-headers ─► (body hooks) ─► select-upstream ─► dispatch
+ *     dispatch ─► onResponseStart ─► on-response-headers ─► writeHead
+ *              ─► onResponseData ─► (body hooks) ─► write (pause upstream on backpressure)
+ *              ─► onResponseEnd ─► end ─► finish (on-log, metrics, access log)
+ *   any error before the response head ─► retry (if allowed) or error reply; after ─► reset.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { WeirError, isWeirError, type ErrorCode } from '../errors.ts';
+import type { Chain } from '../pipeline/chain.ts';
+import { isPromise, runBodyHooks, runHeaderHooks, runLogHooks, runSelectUpstream } from '../pipeline/chain.ts';
+import type { HeaderMap, HeadersResult, LocalReply, RequestContext, RequestHead, ResponseHead, ClientInfo, Phase } from '../pipeline/phases.ts';
+import type { CompiledRoute } from '../router/router.ts';
+import type { Target, Upstream } from '../upstream/upstream.ts';
+import { appendHeader, firstHeader, headersFromRaw, stripHopByHop } from './headers.ts';
+import type { ProxyCore } from './core.ts';
+import type { Snapshot } from './snapshot.ts';
+import { sessionPeer } from '../server/listeners.ts';
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
+export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const VIA = '1.1 weir';
+const EMPTY = new Uint8Array(0);
+
+function validRequestId(v: string | undefined): v is string {
+  return v !== undefined && v.length > 0 && v.length <= 200 && /^[\x21-\x7e]+$/.test(v);
+}
+
+/** Maps an undici (or other) failure to a stable Weir error. */
+export function classifyUpstreamError(err: unknown): WeirError {
+  if (isWeirError(err)) return err;
+  const code = (err as { code?: string })?.code ?? '';
+  const map: Record<string, ErrorCode> = {
+    ECONNREFUSED: 'WEIR_ERR_UPSTREAM_CONNECT',
+    EHOSTUNREACH: 'WEIR_ERR_UPSTREAM_CONNECT',
+    ENETUNREACH: 'WEIR_ERR_UPSTREAM_CONNECT',
+    ENOTFOUND: 'WEIR_ERR_UPSTREAM_CONNECT',
+    EAI_AGAIN: 'WEIR_ERR_UPSTREAM_CONNECT',
+    UND_ERR_CONNECT_TIMEOUT: 'WEIR_ERR_UPSTREAM_TIMEOUT',
+    UND_ERR_HEADERS_TIMEOUT: 'WEIR_ERR_UPSTREAM_TIMEOUT',
+    UND_ERR_BODY_TIMEOUT: 'WEIR_ERR_UPSTREAM_TIMEOUT',
+    ECONNRESET: 'WEIR_ERR_UPSTREAM_RESET',
+    EPIPE: 'WEIR_ERR_UPSTREAM_RESET',
+    UND_ERR_SOCKET: 'WEIR_ERR_UPSTREAM_RESET',
+    UND_ERR_CLOSED: 'WEIR_ERR_UPSTREAM_RESET',
+    HPE_INVALID_CONSTANT: 'WEIR_ERR_UPSTREAM_PROTOCOL',
+    UND_ERR_INFO: 'WEIR_ERR_UPSTREAM_PROTOCOL',
+    UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'WEIR_ERR_UPSTREAM_PROTOCOL',
+  };
+  let c: ErrorCode | undefined = map[code];
+  if (!c && code.startsWith('HPE_')) c = 'WEIR_ERR_UPSTREAM_PROTOCOL';
+  if (!c && /certificate|ssl|tls/i.test(`${code} ${(err as Error)?.message}`)) c = 'WEIR_ERR_UPSTREAM_TLS';
+  return new WeirError(c ?? 'WEIR_ERR_UPSTREAM_RESET', undefined, { cause: err, detail: { upstreamError: code || (err as Error)?.message } });
+}
+
+export class Exchange implements Dispatcher.DispatchHandler {
+  readonly core: ProxyCore;
+  readonly snap: Snapshot;
+  readonly req: DownstreamRequest;
+  readonly res: DownstreamResponse;
+  readonly ctx: RequestContext;
+  route: CompiledRoute | undefined;
+  chain: Chain | undefined;
+  upstreamRef: Upstream | undefined;
+  target: Target | undefined;
+  /** Bytes to send upstream: the downstream stream, a buffered body, or nothing. */
+  body: Readable | AsyncIterable<Uint8Array> | Uint8Array | null = null;
+  bodyReplayable = true;
+  attempt = 0;
+  tried: Set<number> | undefined;
+  controller: Dispatcher.DispatchController | undefined;
+  dispatchedAt = 0;
+  headSent = false;
+  finished = false;
+  retrying = false;
+  isRetry = false;
+  timer: NodeJS.Timeout | undefined;
+  responseBodyBuf: Uint8Array[] | undefined;
+  responseBodyLen = 0;
+
+  constructor(core: ProxyCore, snap: Snapshot, req: DownstreamRequest, res: DownstreamResponse) {
+    this.core = core;
+    this.snap = snap;
+    this.req = req;
+    this.res = res;
+    const h2 = req.httpVersionMajor === 2;
+    const headers = headersFromRaw(req.rawHeaders);
+    let url = req.url ?? '/';
+    let authority = (h2 ? firstHeader(headers, ':authority') : undefined) ?? firstHeader(headers, 'host') ?? '';
+    // Absolute-form target (RFC 9112 §3.2.2): its authority replaces Host.
+    if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
+      try {
+        const u = new URL(url);
+        authority = u.host;
+        headers['host'] = authority;
+        url = u.pathname + u.search;
+      } catch {
+        // left as is; the router will not match
+      }
+    }
+    if (h2) {
+      for (const k in headers) if (k.charCodeAt(0) === 58 /* : */) delete headers[k];
+      if (authority && headers['host'] === undefined) headers['host'] = authority;
+    }
+    const q = url.indexOf('?');
+    const sock = req.socket;
+    const tlsSock = sock as { encrypted?: boolean; getPeerCertificate?: () => { subject?: Record<string, string> } | null; authorized?: boolean };
+    const encrypted = tlsSock.encrypted === true;
+    let certSubject: string | undefined;
+    if (encrypted && tlsSock.authorized && tlsSock.getPeerCertificate) {
+      const c = tlsSock.getPeerCertificate();
+      if (c?.subject) certSubject = Object.entries(c.subject).map(([k, v]) => `${k}=${v}`).join(',');
+    }
+    const peer = h2 ? sessionPeer((req as Http2ServerRequest).stream.session) : undefined;
+    const client: ClientInfo = { address: peer?.address ?? sock?.remoteAddress ?? '', port: peer?.port ?? sock?.remotePort ?? 0, certSubject, tls: encrypted };
+    const incomingId = firstHeader(headers, 'x-request-id');
+    const request: RequestHead = {
+      method: req.method ?? 'GET',
+      scheme: encrypted ? 'https' : 'http',
+      authority,
+      path: q === -1 ? url : url.slice(0, q),
+      query: q === -1 ? '' : url.slice(q + 1),
+      headers,
+      httpVersion: h2 ? '2' : req.httpVersion,
+    };
+    this.ctx = {
+      id: validRequestId(incomingId) ? incomingId : randomUUID(),
+      startTime: performance.now(),
+      client,
+      routeName: '',
+      routePrefix: undefined,
+      request,
+      response: undefined,
+      upstream: undefined,
+      properties: new Map(),
+      filterState: new Map<Phase, unknown>(),
+      error: undefined,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+  }
+
+  // ── request side ────────────────────────────────────────────────────────────────
+
+  start(): void {
+    const { ctx, snap } = this;
+    this.res.once('close', this.onClientClose);
+    const route = snap.router.match({ method: ctx.request.method, host: hostOnly(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
+    if (route === undefined) return this.fail(new WeirError('WEIR_ERR_NO_ROUTE', `no route matches ${ctx.request.method} ${ctx.request.authority}${ctx.request.path}`));
+    this.route = route;
+    const name = route.config.name;
+    (ctx as { routeName: string }).routeName = name;
+    const prefixes = snap.prefixes.get(name);
+    if (prefixes) (ctx as { routePrefix: string | undefined }).routePrefix = prefixes.find((p) => ctx.request.path.startsWith(p));
+    if (route.config.builtinHandler !== undefined) return this.core.builtin(this, route.config.builtinHandler);
+    const chain = snap.chains.get(name)!;
+    this.chain = chain;
+    let r: HeadersResult | Promise<HeadersResult>;
+    try {
+      r = chain.onRequestHeaders.length === 0 ? undefined : runHeaderHooks(chain.onRequestHeaders, 'onRequestHeaders', ctx, this.core.logger);
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (isPromise<HeadersResult>(r)) r.then((v) => this.afterRequestHeaders(v), (err) => this.fail(err));
+    else this.afterRequestHeaders(r);
+  }
+
+  private afterRequestHeaders(reply: HeadersResult): void {
+    if (this.finished) return;
+    if (reply !== undefined) return this.localReply(reply);
+    const upName = this.ctx.upstream?.name ?? this.route!.config.upstream;
+    const up = upName === undefined ? undefined : this.snap.upstreams.get(upName);
+    if (up === undefined) return this.fail(new WeirError('WEIR_ERR_NO_UPSTREAM', upName ? `upstream ${upName} is not defined` : `route ${this.ctx.routeName} has no upstream`));
+    this.upstreamRef = up;
+    const err = this.prepareBody();
+    if (err) return this.fail(err);
+    if (this.body !== null && this.chain!.onRequestBody.length > 0 && this.chain!.requestBufferLimit !== undefined) {
+      this.bufferRequestBody().then((reply) => (reply ? this.localReply(reply) : this.selectAndDispatch()), (e) => this.fail(e));
+      return;
+    }
+    this.selectAndDispatch();
+  }
+
+  private bodyLimit(): number {
+    return this.route!.config.policies.maxBodySize ?? this.snap.config.limits.maxBodyBytes;
+  }
+
+  /** Decides what body goes upstream, enforcing the size limit. */
+  private prepareBody(): WeirError | undefined {
+    const req = this.req;
+    const headers = this.ctx.request.headers;
+    const h2 = req.httpVersionMajor === 2;
+    const clHeader = firstHeader(headers, 'content-length');
+    const cl = clHeader === undefined ? undefined : Number(clHeader);
+    let hasBody: boolean;
+    if (h2) hasBody = !(req as Http2ServerRequest).stream.endAfterHeaders && cl !== 0;
+    else hasBody = (cl !== undefined && cl > 0) || headers['transfer-encoding'] !== undefined;
+    if (!hasBody) {
+      this.body = null;
+      return undefined;
+    }
+    const limit = this.bodyLimit();
+    if (cl !== undefined && cl > limit) return new WeirError('WEIR_ERR_BODY_TOO_LARGE', `body of ${cl} bytes exceeds the limit of ${limit}`);
+    const chain = this.chain!;
+    this.bodyReplayable = false;
+    if (chain.onRequestBody.length > 0 && chain.requestBufferLimit === undefined) {
+      this.body = this.streamRequestBody(limit);
+    } else if (cl !== undefined && chain.onRequestBody.length === 0) {
+      // Node's parser enforces Content-Length framing: pass the stream as is (fastest).
+      // Bytes are counted in onBodySent (a 'data' listener here would steal the stream).
+      this.body = req as Readable;
+    } else {
+      this.body = this.limitedBody(limit);
+    }
+    return undefined;
+  }
+
+  onBodySent(chunk: Buffer | string): void {
+    this.ctx.bytesIn += chunk.length;
+  }
+
+  private async *limitedBody(limit: number): AsyncIterable<Uint8Array> {
+    let n = 0;
+    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      if (n > limit) throw new WeirError('WEIR_ERR_BODY_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+      yield chunk;
+    }
+  }
+
+  private async *streamRequestBody(limit: number): AsyncIterable<Uint8Array> {
+    let n = 0;
+    const chain = this.chain!;
+    const it = (this.req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    let next = await it.next();
+    while (!next.done) {
+      const chunk = next.value;
+      n += chunk.length;
+      if (n > limit) throw new WeirError('WEIR_ERR_BODY_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+      next = await it.next();
+      const out = await runBodyHooks(chain.onRequestBody, 'onRequestBody', this.ctx, { data: chunk, end: next.done === true }, this.core.logger);
+      if (!(out instanceof Uint8Array)) throw new WeirError('WEIR_ERR_PLUGIN_INVALID_MUTATION', 'a local reply from on-request-body is only possible in buffered mode');
+      if (out.length) yield out;
+    }
+    if (n === 0) {
+      const out = await runBodyHooks(chain.onRequestBody, 'onRequestBody', this.ctx, { data: EMPTY, end: true }, this.core.logger);
+      if (out instanceof Uint8Array && out.length) yield out;
+    }
+  }
+
+  /** Buffered mode: read the whole body (up to the smallest filter limit → 413), run the hooks once. */
+  private async bufferRequestBody(): Promise<LocalReply | undefined> {
+    const limit = Math.min(this.chain!.requestBufferLimit!, this.bodyLimit());
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      if (n > limit) throw new WeirError('WEIR_ERR_BODY_TOO_LARGE', `body exceeds the buffering limit of ${limit} bytes`);
+      parts.push(chunk);
+    }
+    const out = await runBodyHooks(this.chain!.onRequestBody, 'onRequestBody', this.ctx, { data: Buffer.concat(parts, n), end: true }, this.core.logger);
+    if (!(out instanceof Uint8Array)) return out;
+    this.body = out;
+    this.bodyReplayable = true;
+    const headers = this.ctx.request.headers;
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(out.length);
+    return undefined;
+  }
+
+  private selectAndDispatch(): void {
+    if (this.finished) return;
+    const up = this.upstreamRef!;
+    const chain = this.chain!;
+    let chosen: number | undefined | Promise<number | undefined>;
+    try {
+      chosen = chain.selectUpstream.length === 0 ? undefined : runSelectUpstream(chain.selectUpstream, this.ctx, up.targets, this.core.logger);
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (isPromise<number | undefined>(chosen)) chosen.then((i) => this.dispatchTo(i), (err) => this.fail(err));
+    else this.dispatchTo(chosen);
+  }
+
+  private dispatchTo(index: number | undefined): void {
+    if (this.finished) return;
+    const up = this.upstreamRef!;
+    const target = index !== undefined && !this.tried?.has(index) ? up.targets[index] : up.pick(this.tried);
+    if (target === undefined) return this.fail(new WeirError('WEIR_ERR_NO_HEALTHY_TARGET', `no target left in upstream ${up.name}`));
+    this.target = target;
+    this.ctx.upstream = { name: up.name, target: target.address };
+    const req = this.ctx.request;
+    const headers = this.upstreamHeaders();
+    const policies = this.route!.config.policies;
+    const timeout = policies.timeoutMs;
+    this.attempt++;
+    target.inFlight++;
+    target.totalRequests++;
+    up.inFlight++;
+    this.holding = true;
+    this.dispatchedAt = performance.now();
+    if (timeout !== undefined && this.timer === undefined) {
+      this.timer = setTimeout(() => this.onRouteTimeout(timeout), timeout);
+    }
+    const opts: Dispatcher.DispatchOptions = {
+      method: req.method as Dispatcher.HttpMethod,
+      path: req.query === '' ? req.path : `${req.path}?${req.query}`,
+      headers: headers as Dispatcher.DispatchOptions['headers'],
+      body: this.body as Dispatcher.DispatchOptions['body'],
+    };
+    if (timeout !== undefined) opts.headersTimeout = Math.min(timeout, up.config.timeouts.requestMs);
+    target.pool.dispatch(opts, this);
+  }
+
+  private upstreamHeaders(): HeaderMap {
+    const ctx = this.ctx;
+    const h = stripHopByHop(ctx.request.headers);
+    // gRPC needs "te: trailers" end to end; it's the one TE value safe to forward.
+    const te = firstHeader(ctx.request.headers, 'te');
+    if (te !== undefined && te.trim().toLowerCase() === 'trailers') h['te'] = 'trailers';
+    if (this.body === null) delete h['content-length'];
+    appendHeader(h, 'x-forwarded-for', ctx.client.address);
+    h['x-forwarded-proto'] = ctx.request.scheme;
+    if (ctx.request.authority) h['x-forwarded-host'] = ctx.request.authority;
+    appendHeader(h, 'via', VIA);
+    h['x-request-id'] = ctx.id;
+    return h;
+  }
+
+  private onRouteTimeout(ms: number): void {
+    this.timer = undefined;
+    const err = new WeirError('WEIR_ERR_UPSTREAM_TIMEOUT', `route timeout of ${ms} ms exceeded`);
+    this.retrying = false;
+    if (this.controller && !this.controller.aborted) this.controller.abort(err);
+    else this.fail(err);
+  }
+
+  // ── undici DispatchHandler ────────────────────────────────────────────────────────
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.finished) controller.abort(new WeirError('WEIR_ERR_CLIENT_ABORTED'));
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const target = this.target!;
+    const up = this.upstreamRef!;
+    const now = performance.now();
+    this.core.metrics.upstreamDuration.labels(up.name).observe((now - this.dispatchedAt) / 1000);
+    target.recordSuccess(now - this.dispatchedAt);
+    const retry = this.route!.config.policies.retry;
+    if (statusCode >= 500 && this.canRetry() && (retry.retryOn.includes(String(statusCode)) || retry.retryOn.includes('5xx'))) {
+      this.retrying = true;
+      controller.abort(new WeirError('WEIR_ERR_UPSTREAM_RESET', `retrying after status ${statusCode}`));
+      return;
+    }
+    const resHeaders = stripHopByHop(headers as HeaderMap);
+    appendHeader(resHeaders, 'via', VIA);
+    this.ctx.response = { status: statusCode, headers: resHeaders };
+    const chain = this.chain!;
+    if (chain.onResponseBody.length > 0) delete resHeaders['content-length'];
+    let r: HeadersResult | Promise<HeadersResult>;
+    try {
+      r = chain.onResponseHeaders.length === 0 ? undefined : runHeaderHooks(chain.onResponseHeaders, 'onResponseHeaders', this.ctx, this.core.logger);
+    } catch (err) {
+      controller.abort(err as Error);
+      return;
+    }
+    if (isPromise<HeadersResult>(r)) {
+      controller.pause();
+      r.then(
+        (v) => {
+          if (v !== undefined) return this.replaceResponse(controller, v);
+          this.writeHead(this.ctx.response!);
+          controller.resume();
+        },
+        (err) => controller.abort(err),
+      );
+    } else if (r !== undefined) this.replaceResponse(controller, r);
+    else this.writeHead(this.ctx.response);
+  }
+
+  private replaceResponse(controller: Dispatcher.DispatchController, reply: LocalReply): void {
+    this.replaced = true;
+    controller.abort(new WeirError('WEIR_ERR_CLIENT_ABORTED', 'response replaced by a filter'));
+    this.sendLocal(reply, false);
+  }
+
+  replaced = false;
+
+  private writeHead(head: ResponseHead): void {
+    if (this.res.headersSent) return;
+    this.headSent = true;
+    const res = this.res as ServerResponse;
+    res.writeHead(head.status, head.headers as Record<string, string | string[]>);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.retrying || this.replaced) return;
+    const chain = this.chain!;
+    if (chain.onResponseBody.length > 0) return this.responseBodyChunk(controller, chunk, false);
+    this.ctx.bytesOut += chunk.length;
+    if (!(this.res as ServerResponse).write(chunk)) {
+      controller.pause();
+      this.res.once('drain', () => controller.resume());
+    }
+  }
+
+  private pendingBody: Promise<void> = Promise.resolve();
+
+  private responseBodyChunk(controller: Dispatcher.DispatchController, chunk: Uint8Array, end: boolean): void {
+    const chain = this.chain!;
+    const limit = chain.responseBufferLimit;
+    if (limit !== undefined) {
+      // buffered mode: collect, run once at the end
+      (this.responseBodyBuf ??= []).push(chunk);
+      this.responseBodyLen += chunk.length;
+      if (this.responseBodyLen > limit) {
+        controller.abort(new WeirError('WEIR_ERR_UPSTREAM_PROTOCOL', `response body exceeds the buffering limit of ${limit} bytes`));
+        return;
+      }
+      if (!end) return;
+      chunk = Buffer.concat(this.responseBodyBuf, this.responseBodyLen);
+    }
+    controller.pause();
+    this.pendingBody = this.pendingBody.then(async () => {
+      const out = await runBodyHooks(chain.onResponseBody, 'onResponseBody', this.ctx, { data: chunk, end }, this.core.logger);
+      const bytes = out instanceof Uint8Array ? out : EMPTY;
+      this.ctx.bytesOut += bytes.length;
+      if (bytes.length) (this.res as ServerResponse).write(bytes);
+      if (end) this.endResponse(undefined);
+      else controller.resume();
+    }).catch((err) => {
+      if (end) this.abortClient(err);
+      else controller.abort(err);
+    });
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    this.releaseTarget();
+    if (this.retrying || this.replaced) return;
+    if (this.chain!.onResponseBody.length > 0) return this.responseBodyChunk(controller, EMPTY, true);
+    this.endResponse(trailers);
+  }
+
+  private endResponse(trailers: Record<string, string | string[] | undefined> | undefined): void {
+    const res = this.res as ServerResponse;
+    if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers as Record<string, string>);
+    res.end();
+    this.finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.releaseTarget();
+    if (this.replaced) return;
+    if (this.retrying) {
+      this.retrying = false;
+      return this.retry();
+    }
+    if (this.finished) return;
+    const werr = classifyUpstreamError(error);
+    const connectFailure = werr.code === 'WEIR_ERR_UPSTREAM_CONNECT';
+    if (werr.source === 'upstream' && this.target && werr.code !== 'WEIR_ERR_CLIENT_ABORTED') this.target.recordFailure(connectFailure || werr.code === 'WEIR_ERR_UPSTREAM_TIMEOUT');
+    if (!this.headSent && this.retryableError(werr) && this.canRetry()) return this.retry();
+    if (this.headSent) return this.abortClient(werr);
+    this.fail(werr);
+  }
+
+  /** True while this exchange counts in its target's and upstream's in-flight numbers. */
+  private holding = false;
+
+  private releaseTarget(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.target!.inFlight--;
+    this.upstreamRef!.inFlight--;
+  }
+
+  // ── retries ───────────────────────────────────────────────────────────────────────
+
+  private retryableError(err: WeirError): boolean {
+    const on = this.route!.config.policies.retry.retryOn;
+    switch (err.code) {
+      case 'WEIR_ERR_UPSTREAM_CONNECT':
+        return on.includes('connect-failure');
+      case 'WEIR_ERR_UPSTREAM_RESET':
+        return on.includes('reset');
+      case 'WEIR_ERR_UPSTREAM_TIMEOUT':
+        return on.includes('timeout') && this.timer !== undefined;
+      default:
+        return false;
+    }
+  }
+
+  private canRetry(): boolean {
+    const policy = this.route!.config.policies.retry;
+    if (this.attempt >= policy.maxAttempts) return false;
+    if (!IDEMPOTENT.has(this.ctx.request.method) || !this.bodyReplayable) return false;
+    const up = this.upstreamRef!;
+    // Envoy-style budget: retries in flight at most budget% of active requests, with a floor.
+    const allowed = Math.max(policy.minRetryConcurrency, Math.floor((up.inFlight * policy.budgetPercent) / 100));
+    if (up.retriesInFlight >= allowed) {
+      this.core.metrics.errors.labels('WEIR_ERR_RETRY_BUDGET').inc();
+      return false;
+    }
+    return true;
+  }
+
+  private retry(): void {
+    const up = this.upstreamRef!;
+    const policy = this.route!.config.policies.retry;
+    (this.tried ??= new Set()).add(this.target!.index);
+    if (this.tried.size >= up.targets.length) this.tried.clear();
+    this.core.metrics.retries.labels(up.name).inc();
+    up.retriesInFlight++;
+    this.isRetry = true;
+    // Exponential backoff with full jitter.
+    const cap = Math.min(policy.maxBackoffMs, policy.backoffMs * 2 ** (this.attempt - 1));
+    const delay = Math.random() * cap;
+    setTimeout(() => {
+      up.retriesInFlight--;
+      this.controller = undefined;
+      this.selectAndDispatch();
+    }, delay);
+  }
+
+  // ── local replies, errors, the end ────────────────────────────────────────────────
+
+  localReply(reply: LocalReply): void {
+    this.sendLocal(reply, true);
+  }
+
+  /** Sends a reply made by the proxy; response header filters see it too (Envoy's local replies do). */
+  sendLocal(reply: LocalReply, runFilters: boolean): void {
+    if (this.finished) return;
+    if (this.res.headersSent) return this.abortClient(new WeirError('WEIR_ERR_INTERNAL', 'local reply after the response started'));
+    const body = reply.body === undefined ? EMPTY : typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
+    const headers: HeaderMap = Object.create(null);
+    if (reply.headers) for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
+    headers['content-length'] = String(body.length);
+    this.ctx.response = { status: reply.status, headers };
+    const chain = this.chain;
+    if (runFilters && chain && chain.onResponseHeaders.length > 0) {
+      try {
+        const r = runHeaderHooks(chain.onResponseHeaders, 'onResponseHeaders', this.ctx, this.core.logger);
+        if (isPromise(r)) {
+          r.then(() => this.writeLocal(body), (err) => this.writeError(err));
+          return;
+        }
+      } catch (err) {
+        return this.writeError(err);
+      }
+    }
+    this.writeLocal(body);
+  }
+
+  private writeLocal(body: Uint8Array): void {
+    if (this.finished) return;
+    const head = this.ctx.response!;
+    head.headers['x-request-id'] ??= this.ctx.id;
+    this.writeHead(head);
+    this.ctx.bytesOut += body.length;
+    (this.res as ServerResponse).end(this.ctx.request.method === 'HEAD' ? undefined : body);
+    this.finish();
+  }
+
+  /** Ends the exchange with an error reply (or a reset if the response already started). */
+  fail(err: unknown): void {
+    if (this.finished) return;
+    const werr = isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message, { cause: err });
+    this.ctx.error = werr;
+    if (this.res.headersSent) return this.abortClient(werr);
+    this.writeError(werr);
+  }
+
+  private writeError(err: unknown): void {
+    const werr = isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message, { cause: err });
+    this.ctx.error = werr;
+    const status = werr.status || 500;
+    const body = JSON.stringify({ error: { code: werr.code, status, message: werr.message, request_id: this.ctx.id } });
+    this.ctx.response = { status, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': this.ctx.id } };
+    if (status === 413 || werr.source === 'downstream') {
+      // The rest of the request can't be trusted to be read: close after replying.
+      if (this.req.httpVersionMajor === 1) this.ctx.response.headers['connection'] = 'close';
+    }
+    this.writeLocal(Buffer.from(body));
+  }
+
+  private abortClient(err: unknown): void {
+    if (this.finished) return;
+    this.ctx.error ??= isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message);
+    this.res.destroy();
+    this.finish();
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.finished) return;
+    // The client went away before we finished: stop the upstream call.
+    const err = new WeirError('WEIR_ERR_CLIENT_ABORTED');
+    this.ctx.error = err;
+    if (this.controller && !this.controller.aborted) this.controller.abort(err);
+    this.finish();
+  };
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.core.finish(this);
+    const chain = this.chain;
+    if (chain && chain.onLog.length > 0) runLogHooks(chain.onLog, this.ctx, this.core.logger);
+  }
+}
+
+function hostOnly(authority: string): string {
+  if (authority === '') return '';
+  if (authority.charCodeAt(0) === 91 /* [ */) {
+    const end = authority.indexOf(']');
+    return authority.slice(0, end + 1).toLowerCase();
+  }
+  const colon = authority.lastIndexOf(':');
+  return (colon === -1 ? authority : authority.slice(0, colon)).toLowerCase();
+}

@@ -1,0 +1,19 @@
+/**
+ * A compiled config snapshot: everything a request needs, built once per (re)load.
+ * A request pins the snapshot it started with, so a reload never changes a request midway.
+ */
+import type { WeirConfig } from '../config/types.ts';
+import type { Router } from '../router/router.ts';
+import type { Upstream } from '../upstream/upstream.ts';
+import type { Chain } from '../pipeline/chain.ts';
+
+export interface Snapshot {
+  readonly generation: number;
+  readonly config: WeirConfig;
+  readonly router: Router;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** Route name → its filter chain. */
+  readonly chains: ReadonlyMap<string, Chain>;
+  /** Route name → its path prefixes (for prefix rewrites). */
+  readonly prefixes: ReadonlyMap<string, readonly string[]>;
+}

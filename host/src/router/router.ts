@@ -1,0 +1,168 @@
+/**
+ * Route matching. Routes are tried in priority order (the config sorts them); the first
+ * whose any `matches` block accepts the request wins. Each block is compiled once per
+ * config snapshot into a list of cheap checks, cheapest first.
+ */
+import type { RouteConfig, RouteMatch } from '../config/types.ts';
+import type { HeaderMap } from '../pipeline/phases.ts';
+
+export interface MatchInput {
+  readonly method: string;
+  /** Host without port, lowercased. */
+  readonly host: string;
+  readonly path: string;
+  readonly query: string;
+  readonly headers: HeaderMap;
+}
+
+type Check = (req: MatchInput) => boolean;
+
+export interface CompiledRoute {
+  readonly config: RouteConfig;
+  readonly blocks: readonly Check[][];
+}
+
+/** Why a route did or did not match, for `weir simulate`. */
+export interface MatchTrace {
+  readonly route: string;
+  readonly matched: boolean;
+  readonly reason: string;
+}
+
+function hostMatcher(pattern: string): (host: string) => boolean {
+  if (pattern.startsWith('*.')) {
+    const suffix = pattern.slice(1); // ".example.com"
+    return (h) => h.endsWith(suffix) && h.length > suffix.length;
+  }
+  return (h) => h === pattern;
+}
+
+function headerValues(headers: HeaderMap, name: string): string[] | undefined {
+  const v = headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v : [v];
+}
+
+export function parseQuery(query: string): URLSearchParams {
+  return new URLSearchParams(query);
+}
+
+function compileBlock(m: RouteMatch): { checks: Check[]; describe: string[] } {
+  const checks: Check[] = [];
+  const describe: string[] = [];
+  if (m.methods.length > 0) {
+    const set = new Set(m.methods);
+    checks.push((r) => set.has(r.method));
+    describe.push(`method ∈ {${m.methods.join(', ')}}`);
+  }
+  if (m.paths.length > 0 || m.pathPrefixes.length > 0 || m.pathRegexes.length > 0) {
+    const exact = new Set(m.paths);
+    const prefixes = m.pathPrefixes;
+    const regexes = m.pathRegexes.map((r) => new RegExp(r));
+    checks.push((r) => {
+      if (exact.has(r.path)) return true;
+      for (const p of prefixes) if (r.path.startsWith(p)) return true;
+      for (const re of regexes) if (re.test(r.path)) return true;
+      return false;
+    });
+    describe.push(`path ${[...m.paths.map((p) => `= ${p}`), ...prefixes.map((p) => `starts with ${p}`), ...m.pathRegexes.map((p) => `~ ${p}`)].join(' or ')}`);
+  }
+  if (m.hosts.length > 0) {
+    const ms = m.hosts.map(hostMatcher);
+    checks.push((r) => ms.some((f) => f(r.host)));
+    describe.push(`host ∈ {${m.hosts.join(', ')}}`);
+  }
+  for (const h of m.headers) {
+    const re = h.regex !== undefined ? new RegExp(h.regex) : undefined;
+    checks.push((r) => {
+      const vals = headerValues(r.headers, h.name);
+      if (vals === undefined) return false;
+      if (re) return vals.some((v) => re.test(v));
+      if (h.value !== undefined) return vals.includes(h.value);
+      return true;
+    });
+    describe.push(`header ${h.name}${h.value !== undefined ? ` = ${h.value}` : re ? ` ~ ${h.regex}` : ' present'}`);
+  }
+  if (m.query.length > 0) {
+    const qs = m.query;
+    checks.push((r) => {
+      const p = parseQuery(r.query);
+      return qs.every((q) => (q.value === undefined ? p.has(q.name) : p.getAll(q.name).includes(q.value)));
+    });
+    describe.push(`query ${qs.map((q) => (q.value === undefined ? q.name : `${q.name}=${q.value}`)).join(' & ')}`);
+  }
+  return { checks, describe };
+}
+
+export class Router {
+  readonly routes: readonly CompiledRoute[];
+  private readonly descriptions: ReadonlyMap<string, string[][]>;
+
+  constructor(routes: readonly RouteConfig[]) {
+    const descriptions = new Map<string, string[][]>();
+    this.routes = routes.map((config) => {
+      const compiled = config.matches.map(compileBlock);
+      descriptions.set(config.name, compiled.map((c) => c.describe));
+      // No matches block at all means "match everything".
+      const blocks = compiled.length === 0 ? [[]] : compiled.map((c) => c.checks);
+      return { config, blocks };
+    });
+    this.descriptions = descriptions;
+  }
+
+  match(req: MatchInput): CompiledRoute | undefined {
+    const routes = this.routes;
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i]!;
+      const blocks = route.blocks;
+      outer: for (let b = 0; b < blocks.length; b++) {
+        const checks = blocks[b]!;
+        for (let c = 0; c < checks.length; c++) if (!checks[c]!(req)) continue outer;
+        return route;
+      }
+    }
+    return undefined;
+  }
+
+  /** Every route in order with why it matched or not (for `weir simulate`). */
+  explain(req: MatchInput): MatchTrace[] {
+    const out: MatchTrace[] = [];
+    let found = false;
+    for (const route of this.routes) {
+      const desc = this.descriptions.get(route.config.name) ?? [];
+      if (found) {
+        out.push({ route: route.config.name, matched: false, reason: 'not tried: an earlier route matched' });
+        continue;
+      }
+      let reason = 'no matches block: matches every request';
+      let matched = false;
+      if (route.config.matches.length === 0) matched = true;
+      for (let b = 0; b < route.blocks.length && !matched; b++) {
+        const checks = route.blocks[b]!;
+        const failed = checks.findIndex((c) => !c(req));
+        if (failed === -1) {
+          matched = true;
+          reason = `all of: ${desc[b]?.join('; ') || 'anything'}`;
+        } else {
+          reason = `failed: ${desc[b]?.[failed] ?? 'condition'}`;
+        }
+      }
+      if (matched) found = true;
+      out.push({ route: route.config.name, matched, reason: `priority ${route.config.priority}, ${reason}` });
+    }
+    return out;
+  }
+}
+
+/** Lowercased host without port from a Host header / :authority. */
+export function hostOf(authority: string | undefined): string {
+  if (!authority) return '';
+  let h = authority;
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return (end === -1 ? h : h.slice(0, end + 1)).toLowerCase();
+  }
+  const colon = h.lastIndexOf(':');
+  if (colon !== -1) h = h.slice(0, colon);
+  return h.toLowerCase();
+}

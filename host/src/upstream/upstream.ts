@@ -1,0 +1,212 @@
+/**
+ * Upstreams at run time: one undici Pool per target (keep-alive, sized by the config's
+ * connection-pool), live per-target stats for load balancing, passive outlier ejection and
+ * optional active health checks. Survives config reloads when the upstream's config is
+ * unchanged, so warm connections are kept.
+ */
+import { readFileSync } from 'node:fs';
+import { Pool, type Dispatcher } from 'undici';
+import type { UpstreamConfig } from '../config/types.ts';
+import type { TargetStats } from '../pipeline/phases.ts';
+import type { Logger } from '../observability/logger.ts';
+
+/** Consecutive connect failures after which a target is ejected for a while. */
+const EJECT_AFTER_FAILURES = 5;
+const EJECT_BASE_MS = 5_000;
+const EWMA_DECAY_MS = 10_000;
+
+export class Target implements TargetStats {
+  readonly index: number;
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly zone: string;
+  readonly origin: string;
+  readonly pool: Dispatcher;
+  inFlight = 0;
+  ewmaLatencyMs = 0;
+  totalRequests = 0;
+  totalFailures = 0;
+  consecutiveFailures = 0;
+  lastFailureMs = 0;
+  /** Set by active health checks. */
+  activeHealthy = true;
+  /** Passive ejection: unhealthy until this time (Date.now()). */
+  ejectedUntil = 0;
+  private lastSampleMs = 0;
+  /** Smooth weighted round robin state. */
+  currentWeight = 0;
+
+  constructor(index: number, cfg: UpstreamConfig, t: UpstreamConfig['targets'][number]) {
+    this.index = index;
+    this.address = t.address;
+    this.host = t.host;
+    this.port = t.port;
+    this.weight = t.weight;
+    this.zone = t.zone ?? '';
+    const secure = cfg.tls !== undefined;
+    const hostPart = t.host.includes(':') && !t.host.startsWith('[') ? `[${t.host}]` : t.host;
+    this.origin = `${secure ? 'https' : 'http'}://${hostPart}:${t.port}`;
+    const pool = cfg.connectionPool;
+    const tls = cfg.tls;
+    this.pool = new Pool(this.origin, {
+      connections: pool.maxConnections,
+      pipelining: 1,
+      keepAliveTimeout: pool.idleTimeoutMs,
+      keepAliveMaxTimeout: pool.idleTimeoutMs,
+      clientTtl: pool.maxLifetimeMs > 0 ? pool.maxLifetimeMs : null,
+      headersTimeout: cfg.timeouts.requestMs,
+      bodyTimeout: cfg.timeouts.readMs,
+      allowH2: cfg.protocol === 'h2',
+      ...(cfg.protocol === 'h2' && !secure ? { useH2c: true } : {}),
+      connect: {
+        timeout: cfg.timeouts.connectMs,
+        ...(tls
+          ? {
+              rejectUnauthorized: tls.verify,
+              servername: tls.sni ?? (isIp(t.host) ? undefined : t.host),
+              ca: tls.caFile ? readFileSync(tls.caFile) : undefined,
+              cert: tls.clientCert ? readFileSync(tls.clientCert) : undefined,
+              key: tls.clientKey ? readFileSync(tls.clientKey) : undefined,
+            }
+          : {}),
+      },
+    });
+  }
+
+  get healthy(): boolean {
+    return this.activeHealthy && (this.ejectedUntil === 0 || this.ejectedUntil <= Date.now());
+  }
+
+  recordSuccess(latencyMs: number): void {
+    this.consecutiveFailures = 0;
+    this.ejectedUntil = 0;
+    // Time-decayed EWMA (as peak-EWMA balancers use): older samples fade with time, not count.
+    const now = Date.now();
+    if (this.lastSampleMs === 0) this.ewmaLatencyMs = latencyMs;
+    else {
+      const w = Math.exp(-(now - this.lastSampleMs) / EWMA_DECAY_MS);
+      this.ewmaLatencyMs = this.ewmaLatencyMs * w + latencyMs * (1 - w);
+    }
+    this.lastSampleMs = now;
+  }
+
+  recordFailure(connectFailure: boolean): void {
+    this.totalFailures++;
+    this.consecutiveFailures++;
+    this.lastFailureMs = Date.now();
+    if (connectFailure && this.consecutiveFailures >= EJECT_AFTER_FAILURES) {
+      const times = Math.min(this.consecutiveFailures - EJECT_AFTER_FAILURES, 5);
+      this.ejectedUntil = Date.now() + EJECT_BASE_MS * 2 ** times;
+    }
+  }
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+export class Upstream {
+  readonly name: string;
+  readonly config: UpstreamConfig;
+  readonly targets: readonly Target[];
+  /** Retries in flight, for the retry budget. */
+  retriesInFlight = 0;
+  inFlight = 0;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private readonly logger: Logger;
+
+  constructor(config: UpstreamConfig, logger: Logger) {
+    this.name = config.name;
+    this.config = config;
+    this.targets = config.targets.map((t, i) => new Target(i, config, t));
+    this.logger = logger.child({ upstream: config.name });
+    if (config.healthCheck) this.startHealthChecks(config.healthCheck);
+  }
+
+  /**
+   * Default balancing when no select-upstream filter chose: smooth weighted round robin
+   * over healthy targets (nginx's algorithm), skipping `exclude` (targets already tried).
+   * If every target is unhealthy, tries them anyway (fail open) rather than reject.
+   */
+  pick(exclude?: ReadonlySet<number>): Target | undefined {
+    let best: Target | undefined;
+    let total = 0;
+    for (const pass of [true, false]) {
+      for (const t of this.targets) {
+        if (exclude?.has(t.index) || (pass && !t.healthy) || t.weight <= 0) continue;
+        t.currentWeight += t.weight;
+        total += t.weight;
+        if (best === undefined || t.currentWeight > best.currentWeight) best = t;
+      }
+      if (best) break;
+    }
+    if (best) best.currentWeight -= total;
+    return best;
+  }
+
+  private startHealthChecks(hc: NonNullable<UpstreamConfig['healthCheck']>): void {
+    const streaks = this.targets.map(() => 0);
+    const run = async (): Promise<void> => {
+      await Promise.all(
+        this.targets.map(async (t, i) => {
+          let ok = false;
+          try {
+            if (hc.type === 'tcp') {
+              ok = await tcpProbe(t.host, t.port, hc.timeoutMs);
+            } else {
+              const res = await t.pool.request({ method: 'GET', path: hc.path, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs, headers: { 'user-agent': 'weir-health-check' } });
+              await res.body.dump();
+              ok = hc.expectedStatus.length ? hc.expectedStatus.includes(res.statusCode) : res.statusCode < 400;
+            }
+          } catch {
+            ok = false;
+          }
+          // streak > 0 counts successes, < 0 failures
+          streaks[i] = ok ? Math.max(1, streaks[i]! + 1) : Math.min(-1, streaks[i]! - 1);
+          if (!t.activeHealthy && streaks[i]! >= hc.healthyThreshold) {
+            t.activeHealthy = true;
+            this.logger.info({ target: t.address }, 'target healthy');
+          } else if (t.activeHealthy && -streaks[i]! >= hc.unhealthyThreshold) {
+            t.activeHealthy = false;
+            this.logger.warn({ target: t.address }, 'target unhealthy');
+          }
+        }),
+      );
+    };
+    const tick = (): void => {
+      run().finally(() => {
+        if (this.healthTimer !== undefined) this.healthTimer = setTimeout(tick, hc.intervalMs).unref();
+      });
+    };
+    this.healthTimer = setTimeout(tick, 0).unref();
+  }
+
+  async close(): Promise<void> {
+    const timer = this.healthTimer;
+    this.healthTimer = undefined;
+    if (timer) clearTimeout(timer);
+    await Promise.all(this.targets.map((t) => t.pool.close().catch(() => t.pool.destroy())));
+  }
+}
+
+async function tcpProbe(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** Stable identity of an upstream's config, to reuse pools across reloads. */
+export function upstreamKey(cfg: UpstreamConfig): string {
+  const { loc: _loc, ...rest } = cfg;
+  return JSON.stringify(rest);
+}

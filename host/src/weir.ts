@@ -1,0 +1,250 @@
+/**
+ * A running Weir instance: config loading, listeners, hot reload, graceful shutdown.
+ *
+ *   loadConfig ─► ProxyCore.compile ─► activate ─► listeners
+ *   SIGHUP / file change ─► loadConfig ─► compile ─► activate (old snapshot drains)
+ *   SIGTERM / SIGINT ─► stop accepting ─► drain up to graceful-shutdown-timeout ─► close
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import { loadConfig, loadConfigText, formatDiagnostics } from './config/load.ts';
+import type { ListenerConfig, WeirConfig } from './config/types.ts';
+import { WeirError } from './errors.ts';
+import { createAccessLogger, createLogger, type Logger } from './observability/logger.ts';
+import { ProxyMetrics } from './observability/metrics.ts';
+import { ProxyCore } from './proxy/core.ts';
+import { startListener, type RunningListener } from './server/listeners.ts';
+import { startMetricsServer, type MetricsServer } from './server/metrics-server.ts';
+import type { FilterRegistry } from './filters/registry.ts';
+
+export interface StartOptions {
+  /** A KDL file or a directory of them. */
+  readonly configPath?: string;
+  /** Or KDL text (the embedded default config, tests). */
+  readonly configText?: string;
+  /** Name used for configText in diagnostics and for relative paths. */
+  readonly configName?: string;
+  readonly logger?: Logger;
+  /** Access log override (tests turn it off). */
+  readonly accessLog?: Logger | false;
+  /** Reload when a config file changes (default: true when configPath is given). */
+  readonly watch?: boolean;
+  /** SIGHUP reload, SIGTERM/SIGINT shutdown (default: false; the CLI turns it on). */
+  readonly signals?: boolean;
+  readonly skipFileChecks?: boolean;
+  /** Called with each filter registry before the first compile (plugin runtime hooks in here). */
+  readonly extendFilters?: (registry: FilterRegistry, weir: { logger: Logger; metrics: ProxyMetrics }) => void | Promise<void>;
+}
+
+export interface ReloadResult {
+  readonly ok: boolean;
+  readonly generation: number;
+  readonly error?: string;
+}
+
+export class Weir {
+  readonly core: ProxyCore;
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
+  config: WeirConfig;
+  private readonly opts: StartOptions;
+  private listeners = new Map<string, RunningListener>();
+  private metricsServer: MetricsServer | undefined;
+  private watchers: FSWatcher[] = [];
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private reloading: Promise<ReloadResult> | undefined;
+  private closing: Promise<void> | undefined;
+  private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  private constructor(opts: StartOptions, config: WeirConfig, core: ProxyCore, logger: Logger, metrics: ProxyMetrics) {
+    this.opts = opts;
+    this.config = config;
+    this.core = core;
+    this.logger = logger;
+    this.metrics = metrics;
+  }
+
+  static async start(opts: StartOptions): Promise<Weir> {
+    const config = await loadFrom(opts);
+    const logging = config.observability.logging;
+    const logger = opts.logger ?? createLogger({ level: logging.level, format: logging.format });
+    const accessLog = opts.accessLog === false ? undefined : (opts.accessLog ?? createAccessLogger(logging));
+    const metrics = new ProxyMetrics();
+    const core = new ProxyCore({ logger, accessLog, metrics });
+    if (opts.extendFilters) await opts.extendFilters(core.filters, { logger, metrics });
+    core.activate(await core.compile(config));
+    const weir = new Weir(opts, config, core, logger, metrics);
+    try {
+      await weir.syncListeners(config);
+    } catch (err) {
+      await weir.close();
+      throw err;
+    }
+    if (opts.watch ?? opts.configPath !== undefined) weir.watchFiles(config);
+    if (opts.signals) weir.installSignals();
+    return weir;
+  }
+
+  /** Where a listener is bound (the real port when the config said port 0). */
+  address(listener?: string): { host: string; port: number } {
+    const l = listener ? this.listeners.get(listener) : this.listeners.values().next().value;
+    if (!l) throw new Error(`no listener ${listener ?? ''}`);
+    return l.address;
+  }
+
+  url(listener?: string): string {
+    const a = this.address(listener);
+    const l = listener ? this.listeners.get(listener)! : this.listeners.values().next().value!;
+    const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+    return `${l.config.protocol === 'https' ? 'https' : 'http'}://${host}:${a.port}`;
+  }
+
+  metricsAddress(): { host: string; port: number } | undefined {
+    return this.metricsServer?.address;
+  }
+
+  /** Re-reads the config; a bad one keeps the current config serving. */
+  reload(): Promise<ReloadResult> {
+    this.reloading ??= this.doReload().finally(() => {
+      this.reloading = undefined;
+    });
+    return this.reloading;
+  }
+
+  private async doReload(): Promise<ReloadResult> {
+    const started = performance.now();
+    try {
+      const config = await loadFrom(this.opts);
+      const snap = await this.core.compile(config);
+      await this.syncListeners(config);
+      this.core.activate(snap);
+      this.config = config;
+      this.core.accessLog = this.opts.accessLog === false ? undefined : (this.opts.accessLog ?? this.core.accessLog);
+      this.watchFiles(config);
+      for (const l of this.listeners.values()) {
+        try {
+          l.reloadCertificates();
+        } catch (err) {
+          this.logger.error({ listener: l.config.name, err: (err as Error).message }, 'certificate reload failed; keeping the old certificates');
+        }
+      }
+      this.metrics.reloads.labels('ok').inc();
+      this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started) }, 'configuration reloaded');
+      return { ok: true, generation: snap.generation };
+    } catch (err) {
+      this.metrics.reloads.labels('error').inc();
+      const message = (err as Error).message;
+      this.logger.error({ err: message, code: (err as WeirError).code }, 'configuration reload failed; the previous configuration keeps serving');
+      return { ok: false, generation: this.core.snapshot.generation, error: message };
+    }
+  }
+
+  /** Starts new listeners, stops removed ones, restarts changed ones. */
+  private async syncListeners(config: WeirConfig): Promise<void> {
+    const want = new Map<string, ListenerConfig>(config.listeners.map((l) => [l.name, l]));
+    const key = (l: ListenerConfig): string => JSON.stringify({ ...l, loc: undefined });
+    const started: RunningListener[] = [];
+    try {
+      for (const [name, cfg] of want) {
+        const cur = this.listeners.get(name);
+        if (cur && key(cur.config) === key(cfg)) continue;
+        if (cur) {
+          cur.stop();
+          this.listeners.delete(name);
+        }
+        const l = await startListener(cfg, config.limits, this.core, this.logger);
+        started.push(l);
+        this.listeners.set(name, l);
+      }
+    } catch (err) {
+      for (const l of started) l.destroyAll();
+      throw err;
+    }
+    for (const [name, l] of this.listeners) {
+      if (!want.has(name)) {
+        l.stop();
+        this.listeners.delete(name);
+      }
+    }
+    const m = config.observability.metrics;
+    const mkey = m.enabled && m.address ? `${m.address}${m.path}` : '';
+    if (this.metricsServer?.key !== mkey) {
+      await this.metricsServer?.close();
+      this.metricsServer = mkey ? await startMetricsServer(m.address!, m.path, this.metrics, this.logger) : undefined;
+    }
+  }
+
+  private watchFiles(config: WeirConfig): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.opts.configPath === undefined || this.opts.watch === false) return;
+    // Watch directories, not files: editors replace files by rename, which ends a file watch.
+    const dirs = new Set(config.files.map((f) => dirname(f)));
+    const files = new Set(config.files);
+    for (const dir of dirs) {
+      try {
+        const w = watch(dir, (_event, name) => {
+          if (name && ![...files].some((f) => f.endsWith(`/${name}`)) && !name.endsWith('.kdl')) return;
+          clearTimeout(this.reloadTimer);
+          this.reloadTimer = setTimeout(() => void this.reload(), 100);
+        });
+        w.unref();
+        this.watchers.push(w);
+      } catch (err) {
+        this.logger.warn({ dir, err: (err as Error).message }, 'cannot watch config directory');
+      }
+    }
+  }
+
+  private installSignals(): void {
+    const on = (sig: NodeJS.Signals, f: () => void): void => {
+      process.on(sig, f);
+      this.signalHandlers.push([sig, f]);
+    };
+    on('SIGHUP', () => void this.reload());
+    const shutdown = (sig: string): void => {
+      this.logger.info({ signal: sig }, 'shutting down');
+      void this.close().then(() => process.exit(0));
+    };
+    on('SIGTERM', () => shutdown('SIGTERM'));
+    on('SIGINT', () => shutdown('SIGINT'));
+  }
+
+  /** Graceful shutdown: stop accepting, drain in-flight up to the configured timeout, close. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    for (const w of this.watchers) w.close();
+    clearTimeout(this.reloadTimer);
+    for (const [sig, f] of this.signalHandlers) process.off(sig, f);
+    this.core.draining = true;
+    for (const l of this.listeners.values()) {
+      l.stop();
+      l.closeIdle();
+    }
+    const idle = await this.core.whenIdleOr(this.config.system.gracefulShutdownTimeoutMs);
+    if (!idle) this.logger.warn({ inFlight: this.core.inFlight }, 'drain timeout: closing remaining connections');
+    for (const l of this.listeners.values()) l.destroyAll();
+    this.listeners.clear();
+    await this.metricsServer?.close();
+    await this.core.close();
+    this.logger.flush?.();
+  }
+}
+
+async function loadFrom(opts: StartOptions): Promise<WeirConfig> {
+  const res = opts.configPath !== undefined
+    ? await loadConfig(opts.configPath, { skipFileChecks: opts.skipFileChecks })
+    : await loadConfigText(opts.configText ?? '', opts.configName ?? 'weir.kdl', { skipFileChecks: opts.skipFileChecks });
+  if (!res.ok) {
+    throw new WeirError(res.diagnostics[0]!.code as never, `invalid configuration:\n${formatDiagnostics(res.diagnostics)}`, { detail: { diagnostics: res.diagnostics } });
+  }
+  return res.config;
+}
+
+export function startWeir(opts: StartOptions): Promise<Weir> {
+  return Weir.start(opts);
+}
