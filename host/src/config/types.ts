@@ -27,6 +27,10 @@ export interface ConfigNode {
   readonly props: Readonly<Record<string, ConfigScalar>>;
   readonly children: readonly ConfigNode[];
   readonly loc: SourceLocation;
+  /** Location of each argument (same order as `args`), for precise diagnostics. */
+  readonly argLocs?: readonly SourceLocation[];
+  /** Location of each property's value. */
+  readonly propLocs?: Readonly<Record<string, SourceLocation>>;
 }
 
 export interface SystemConfig {
@@ -271,4 +275,6 @@ export interface ConfigDiagnostic {
   readonly loc: SourceLocation | undefined;
   /** e.g. "did you mean `path-prefix`?" */
   readonly hint: string | undefined;
+  /** Absent = 'error'. Warnings never make a load fail. */
+  readonly severity?: 'error' | 'warning';
 }

@@ -1,0 +1,164 @@
+/**
+ * Every default of the configuration, in one place. The loader applies them and the schema
+ * shows them in docs/configuration.md. Values are in the snapshot's units (ms, bytes).
+ * Chosen close to Envoy's and nginx's defaults so operators meet no surprises.
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const DEFAULTS = {
+  schemaVersion: '1.0',
+  system: {
+    workerThreads: 0,
+    maxConnections: 10_000,
+    gracefulShutdownTimeoutMs: 30_000,
+  },
+  listener: {
+    name: 'default',
+    address: '127.0.0.1:8080',
+    protocol: 'http',
+    requestTimeoutMs: 60_000,
+    keepAliveTimeoutMs: 60_000,
+  },
+  tls: {
+    minVersion: 'TLSv1.2',
+    clientAuth: false,
+  },
+  route: {
+    priority: 0,
+  },
+  policies: {
+    failureMode: 'closed',
+    allowWebsocket: false,
+  },
+  retry: {
+    // 1 = no retries unless a `retry {}` block asks for them.
+    maxAttempts: 1,
+    // With a `retry {}` block that names no attempts, retry once.
+    configuredMaxAttempts: 2,
+    backoffMs: 25,
+    maxBackoffMs: 250,
+    retryOn: ['connect-failure'],
+    budgetPercent: 20,
+    minRetryConcurrency: 3,
+  },
+  target: {
+    weight: 1,
+  },
+  upstream: {
+    loadBalancing: 'round_robin',
+    protocol: 'http1',
+  },
+  connectionPool: {
+    maxConnections: 128,
+    maxIdle: 32,
+    idleTimeoutMs: 60_000,
+    maxLifetimeMs: 3_600_000,
+  },
+  timeouts: {
+    connectMs: 5_000,
+    requestMs: 60_000,
+    readMs: 30_000,
+    writeMs: 30_000,
+  },
+  healthCheck: {
+    type: 'http',
+    path: '/health',
+    intervalMs: 10_000,
+    timeoutMs: 2_000,
+    healthyThreshold: 2,
+    unhealthyThreshold: 3,
+    expectedStatus: [200],
+  },
+  upstreamTls: {
+    verify: true,
+  },
+  filter: {
+    failureMode: 'closed',
+  },
+  rateLimit: {
+    backend: 'local',
+    key: 'client-ip',
+    onLimit: 'reject',
+    statusCode: 429,
+    delayMaxMs: 1_000,
+    redisPrefix: 'weir:ratelimit:',
+    redisPoolSize: 8,
+    redisTimeoutMs: 50,
+    memcachedPrefix: 'weir:ratelimit:',
+    memcachedPoolSize: 8,
+    memcachedTimeoutMs: 50,
+    memcachedTtlSecs: 2,
+  },
+  geo: {
+    databaseType: 'mmdb',
+    action: 'block',
+    onFailure: 'open',
+    statusCode: 403,
+    blockMessage: 'Access denied',
+    cacheTtlSecs: 3600,
+  },
+  plugin: {
+    isolation: 'inline',
+    // ≈ 30 ms of CPU for a typical guest.
+    fuel: 100_000_000,
+    memoryLimitBytes: 64 * MiB,
+    timeoutMs: 100,
+    poolSize: 4,
+  },
+  limits: {
+    maxHeaderBytes: 16 * KiB,
+    maxHeaderCount: 100,
+    maxBodyBytes: 10 * MiB,
+    maxRequestLineBytes: 8 * KiB,
+    headerTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+    keepAliveTimeoutMs: 60_000,
+    // 0 = unlimited.
+    maxRequestsPerConnection: 0,
+    maxConnections: 10_000,
+    http2: {
+      maxConcurrentStreams: 100,
+      initialWindowSize: 65_535,
+      maxHeaderListSize: 16 * KiB,
+      maxSessionMemoryMb: 10,
+    },
+  },
+  observability: {
+    metrics: { enabled: true, path: '/metrics' },
+    logging: { level: 'info', format: 'json', accessLog: true },
+  },
+} as const;
+
+/**
+ * The configuration used when none is given: one plain-HTTP listener with the builtin
+ * health, readiness and metrics routes. Loaded through `loadConfigText` like any file.
+ */
+export const DEFAULT_CONFIG_KDL = `schema-version "1.0"
+
+listeners {
+    listener "default" {
+        address "${DEFAULTS.listener.address}"
+        protocol "http"
+    }
+}
+
+routes {
+    route "health" {
+        priority 1000
+        matches { path "/health"; }
+        builtin-handler "health"
+    }
+    route "ready" {
+        priority 1000
+        matches { path "/ready"; }
+        builtin-handler "ready"
+    }
+    route "metrics" {
+        priority 1000
+        matches { path "/metrics"; }
+        builtin-handler "metrics"
+    }
+}
+`;

@@ -1,0 +1,652 @@
+/**
+ * Loads a configuration: files (with includes) → KDL → `${ENV}` expansion → schema checks →
+ * typed snapshot with defaults → cross-reference checks → deep freeze.
+ * Every problem is collected; the snapshot is returned only if there is no error, so a bad
+ * reload can keep the old config running.
+ */
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { DEFAULTS as D } from './defaults.ts';
+import { parseKdl } from './kdl.ts';
+import { ROOT, type KeySpec } from './schema.ts';
+import { validateNodes } from './validate.ts';
+import { didYouMean, expandEnv, parseAddress, parseSize } from './values.ts';
+import type {
+  BuiltinHandler, ConfigDiagnostic, ConfigNode, ConfigScalar, FilterConfig, HeaderMatch, HealthCheckConfig,
+  LimitsConfig, ListenerConfig, ListenerProtocol, ObservabilityConfig, PluginConfig, QueryMatch, RetryPolicy,
+  RouteConfig, RouteMatch, RoutePolicies, SniCertConfig, SourceLocation, SystemConfig, TargetConfig, TlsConfig,
+  UpstreamConfig, UpstreamTlsConfig, WeirConfig,
+} from './types.ts';
+
+export interface LoadOptions {
+  /** Skip checks that need the machine the config runs on: file existence and `${ENV}` variables. */
+  readonly skipFileChecks?: boolean;
+  /** Environment for `${NAME}` expansion; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly config: WeirConfig; readonly warnings: readonly ConfigDiagnostic[] }
+  | { readonly ok: false; readonly diagnostics: readonly ConfigDiagnostic[] };
+
+/** Loads a file, or every `*.kdl` file of a directory in name order. */
+export async function loadConfig(pathOrDir: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const reader = new Reader();
+  const abs = resolve(pathOrDir);
+  const nodes = await reader.readPath(abs, undefined, []);
+  return finish(nodes, reader, opts);
+}
+
+/** Loads configuration text; `fileName` names it in diagnostics and anchors relative paths. */
+export async function loadConfigText(text: string, fileName: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const reader = new Reader();
+  reader.files.push(fileName);
+  const nodes = await reader.readText(text, fileName, [fileName]);
+  return finish(nodes, reader, opts);
+}
+
+/** One line per diagnostic: `file:line:col: error CODE: message (hint)`. */
+export function formatDiagnostics(diags: readonly ConfigDiagnostic[]): string {
+  return diags
+    .map((d) => {
+      const where = d.loc ? `${displayPath(d.loc.file)}:${d.loc.line}:${d.loc.column}: ` : '';
+      const hint = d.hint ? ` (${d.hint})` : '';
+      return `${where}${d.severity ?? 'error'} ${d.code}: ${d.message}${hint}`;
+    })
+    .join('\n');
+}
+
+function displayPath(file: string): string {
+  if (!isAbsolute(file)) return file;
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading files and includes
+
+class Reader {
+  readonly files: string[] = [];
+  readonly diags: ConfigDiagnostic[] = [];
+
+  async readPath(abs: string, from: ConfigNode | undefined, stack: string[]): Promise<ConfigNode[]> {
+    const code = from ? 'WEIR_ERR_CONFIG_INCLUDE' : 'WEIR_ERR_CONFIG_FILE';
+    let isDir: boolean;
+    try {
+      isDir = (await stat(abs)).isDirectory();
+    } catch (err) {
+      this.diags.push({ code, message: `cannot read \`${abs}\`: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, loc: from?.loc, hint: undefined });
+      return [];
+    }
+    if (isDir) {
+      const names = (await readdir(abs)).filter((n) => n.endsWith('.kdl')).sort();
+      if (names.length === 0) this.diags.push({ code, message: `no .kdl file in directory \`${abs}\``, loc: from?.loc, hint: undefined });
+      const out: ConfigNode[] = [];
+      for (const n of names) out.push(...(await this.readFile(join(abs, n), from, stack)));
+      return out;
+    }
+    return this.readFile(abs, from, stack);
+  }
+
+  async readFile(abs: string, from: ConfigNode | undefined, stack: string[]): Promise<ConfigNode[]> {
+    if (stack.includes(abs)) {
+      this.diags.push({ code: 'WEIR_ERR_CONFIG_INCLUDE', message: `include cycle: ${[...stack, abs].map(displayPath).join(' → ')}`, loc: from?.loc, hint: undefined });
+      return [];
+    }
+    let text: string;
+    try {
+      text = await readFile(abs, 'utf8');
+    } catch (err) {
+      const code = from ? 'WEIR_ERR_CONFIG_INCLUDE' : 'WEIR_ERR_CONFIG_FILE';
+      this.diags.push({ code, message: `cannot read \`${abs}\`: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, loc: from?.loc, hint: undefined });
+      return [];
+    }
+    if (!this.files.includes(abs)) this.files.push(abs);
+    return this.readText(text, abs, [...stack, abs]);
+  }
+
+  /** Parses text and splices `include`d files in place of their `include` nodes. */
+  async readText(text: string, file: string, stack: string[]): Promise<ConfigNode[]> {
+    const parsed = parseKdl(text, file);
+    if (!parsed.ok) {
+      this.diags.push(...parsed.diagnostics);
+      return [];
+    }
+    const out: ConfigNode[] = [];
+    for (const node of parsed.nodes) {
+      if (node.name !== 'include') {
+        out.push(node);
+        continue;
+      }
+      const target = node.args[0];
+      if (typeof target !== 'string' || node.args.length !== 1) {
+        this.diags.push({ code: 'WEIR_ERR_CONFIG_TYPE', message: '`include` expects one file path string', loc: node.loc, hint: undefined });
+        continue;
+      }
+      out.push(...(await this.readPath(resolve(dirname(resolve(file)), target), node, stack)));
+    }
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pipeline
+
+async function finish(rawNodes: ConfigNode[], reader: Reader, opts: LoadOptions): Promise<LoadResult> {
+  const diags: ConfigDiagnostic[] = [...reader.diags];
+  const skipFileChecks = opts.skipFileChecks ?? false;
+  const env = opts.env ?? process.env;
+  const nodes = rawNodes.map((n) => expandNode(n, env, skipFileChecks, diags));
+  diags.push(...validateNodes(nodes, ROOT, { skipFileChecks }));
+  const resolved = resolvePaths(nodes, ROOT);
+  const config = build(resolved, reader.files, diags);
+  const order = new Map(reader.files.map((f, i) => [f, i]));
+  const sorted = diags
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => {
+      const la = a.d.loc;
+      const lb = b.d.loc;
+      if (!la || !lb) return la ? 1 : lb ? -1 : a.i - b.i;
+      return (order.get(la.file) ?? 0) - (order.get(lb.file) ?? 0) || la.line - lb.line || la.column - lb.column || a.i - b.i;
+    })
+    .map((x) => x.d);
+  if (sorted.some((d) => (d.severity ?? 'error') === 'error')) return { ok: false, diagnostics: sorted };
+  return { ok: true, config: deepFreeze(config), warnings: sorted };
+}
+
+function expandNode(node: ConfigNode, env: Readonly<Record<string, string | undefined>>, skip: boolean, diags: ConfigDiagnostic[]): ConfigNode {
+  const one = (v: ConfigScalar, loc: SourceLocation): ConfigScalar => {
+    if (typeof v !== 'string' || !v.includes('${')) return v;
+    const r = expandEnv(v, env);
+    if (!skip) {
+      for (const name of r.missing) {
+        diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: `environment variable \`${name}\` is not set`, loc, hint: `set it, or write \`\${${name}:-default}\`` });
+      }
+    }
+    return r.value;
+  };
+  const args = node.args.map((a, i) => one(a, node.argLocs?.[i] ?? node.loc));
+  const props: Record<string, ConfigScalar> = {};
+  for (const [k, v] of Object.entries(node.props)) props[k] = one(v, node.propLocs?.[k] ?? node.loc);
+  return { ...node, args, props, children: node.children.map((c) => expandNode(c, env, skip, diags)) };
+}
+
+/** Rewrites every `path`-typed value to an absolute path, relative to the file that wrote it. */
+function resolvePaths(nodes: readonly ConfigNode[], specs: readonly KeySpec[]): ConfigNode[] {
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  return nodes.map((node) => {
+    const spec = byName.get(node.name);
+    if (!spec || spec.anyChildren) return node;
+    const args = node.args.map((a, i) => {
+      const t = (spec.args?.[i] ?? spec.rest)?.type;
+      return t === 'path' && typeof a === 'string' ? resolve(dirname(resolve(node.loc.file)), a) : a;
+    });
+    let childSpecs = spec.children ?? [];
+    if (spec.variants) {
+      const kind = [...node.children].reverse().find((c) => c.name === spec.variants!.key)?.args[0];
+      if (typeof kind === 'string' && Object.hasOwn(spec.variants.cases, kind)) childSpecs = [...childSpecs, ...spec.variants.cases[kind]!];
+    }
+    return { ...node, args, children: resolvePaths(node.children, childSpecs) };
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed accessors. Schema checks already reported bad values; these fall back to defaults
+// so building can go on and find the cross-reference problems too.
+
+function last(node: ConfigNode | undefined, name: string): ConfigNode | undefined {
+  if (!node) return undefined;
+  for (let i = node.children.length - 1; i >= 0; i--) if (node.children[i]!.name === name) return node.children[i];
+  return undefined;
+}
+function all(node: ConfigNode | undefined, name: string): ConfigNode[] {
+  return node ? node.children.filter((c) => c.name === name) : [];
+}
+function getStr(node: ConfigNode | undefined, name: string): string | undefined {
+  const v = last(node, name)?.args[0];
+  return typeof v === 'string' ? v : undefined;
+}
+function getNum(node: ConfigNode | undefined, name: string): number | undefined {
+  const v = last(node, name)?.args[0];
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+function getBool(node: ConfigNode | undefined, name: string): boolean | undefined {
+  const v = last(node, name)?.args[0];
+  return typeof v === 'boolean' ? v : undefined;
+}
+function getSecsMs(node: ConfigNode | undefined, name: string): number | undefined {
+  const v = getNum(node, name);
+  return v === undefined ? undefined : Math.round(v * 1000);
+}
+function getSize(node: ConfigNode | undefined, name: string): number | undefined {
+  const v = last(node, name)?.args[0];
+  return v === undefined ? undefined : parseSize(v);
+}
+function getStrings(node: ConfigNode | undefined, name: string): string[] {
+  return all(node, name).flatMap((c) => c.args.filter((a): a is string => typeof a === 'string'));
+}
+function label(node: ConfigNode): string {
+  return typeof node.args[0] === 'string' ? node.args[0] : '';
+}
+
+/** Top-level nodes named `plural` → their `singular` children, plus top-level shorthands. */
+function collect(nodes: readonly ConfigNode[], plural: string, singular: string): ConfigNode[] {
+  const out: ConfigNode[] = [];
+  for (const n of nodes) {
+    if (n.name === plural) out.push(...n.children.filter((c) => c.name === singular));
+    else if (n.name === singular) out.push(n);
+  }
+  return out;
+}
+
+function checkUnique(items: readonly ConfigNode[], kind: string, diags: ConfigDiagnostic[]): ConfigNode[] {
+  const seen = new Map<string, ConfigNode>();
+  const out: ConfigNode[] = [];
+  for (const n of items) {
+    const name = label(n);
+    const first = seen.get(name);
+    if (first) {
+      diags.push({
+        code: 'WEIR_ERR_CONFIG_DUPLICATE',
+        message: `${kind} \`${name}\` is defined twice`,
+        loc: n.argLocs?.[0] ?? n.loc,
+        hint: `first defined at ${displayPath(first.loc.file)}:${first.loc.line}:${first.loc.column}`,
+      });
+      continue;
+    }
+    seen.set(name, n);
+    out.push(n);
+  }
+  return out;
+}
+
+function refError(diags: ConfigDiagnostic[], what: string, name: string, loc: SourceLocation, known: Iterable<string>, where: string): void {
+  const names = [...known];
+  diags.push({
+    code: 'WEIR_ERR_CONFIG_REFERENCE',
+    message: `${what} \`${name}\` is not defined${where}`,
+    loc,
+    hint: didYouMean(name, names) ?? (names.length ? `defined: ${names.map((n) => `\`${n}\``).join(', ')}` : undefined),
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Building the snapshot
+
+function build(nodes: readonly ConfigNode[], files: readonly string[], diags: ConfigDiagnostic[]): WeirConfig {
+  const top = (name: string): ConfigNode | undefined => nodes.filter((n) => n.name === name).at(-1);
+
+  let schemaVersion: string = D.schemaVersion;
+  const sv = top('schema-version');
+  if (sv) {
+    const v = sv.args[0];
+    if (v === '1.0' || v === '1' || v === 1) schemaVersion = '1.0';
+    else {
+      diags.push({
+        code: 'WEIR_ERR_CONFIG_SCHEMA_VERSION',
+        message: `schema-version ${JSON.stringify(v)} is not supported`,
+        loc: sv.argLocs?.[0] ?? sv.loc,
+        hint: 'this Weir reads schema-version "1.0"',
+      });
+    }
+  }
+
+  const sys = top('system');
+  const system: SystemConfig = {
+    workerThreads: getNum(sys, 'worker-threads') ?? D.system.workerThreads,
+    maxConnections: getNum(sys, 'max-connections') ?? D.system.maxConnections,
+    gracefulShutdownTimeoutMs: getSecsMs(sys, 'graceful-shutdown-timeout-secs') ?? D.system.gracefulShutdownTimeoutMs,
+  };
+
+  const upstreams = new Map<string, UpstreamConfig>();
+  for (const n of checkUnique(collect(nodes, 'upstreams', 'upstream'), 'upstream', diags)) upstreams.set(label(n), buildUpstream(n, diags));
+
+  const plugins = new Map<string, PluginConfig>();
+  for (const n of checkUnique(collect(nodes, 'plugins', 'plugin'), 'plugin', diags)) plugins.set(label(n), buildPlugin(n));
+
+  const filters = new Map<string, FilterConfig>();
+  for (const n of checkUnique(collect(nodes, 'filters', 'filter'), 'filter', diags)) {
+    const f = buildFilter(n);
+    if (f.type === 'wasm' && f.plugin !== undefined && !plugins.has(f.plugin)) {
+      const p = last(n, 'plugin')!;
+      refError(diags, 'plugin', f.plugin, p.argLocs?.[0] ?? p.loc, plugins.keys(), ' in `plugins`');
+    }
+    filters.set(f.name, f);
+  }
+
+  const routes: RouteConfig[] = [];
+  for (const n of checkUnique(collect(nodes, 'routes', 'route'), 'route', diags)) routes.push(buildRoute(n, upstreams, filters, diags));
+  // Array.prototype.sort is stable: equal priorities keep their written order.
+  routes.sort((a, b) => b.priority - a.priority);
+
+  const listeners = buildListeners(nodes, diags);
+  const limits = buildLimits(top('limits'));
+  const observability = buildObservability(top('observability'));
+
+  const extra = new Map<string, ConfigNode>();
+  for (const name of ['cache', 'waf', 'admin-api', 'server']) {
+    const n = top(name);
+    if (n) extra.set(name, n);
+  }
+
+  return { schemaVersion, system, listeners, routes, upstreams, filters, plugins, limits, observability, extra, files: [...files] };
+}
+
+function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[]): ListenerConfig[] {
+  const list = checkUnique(collect(nodes, 'listeners', 'listener'), 'listener', diags);
+  if (list.length === 0) {
+    const a = parseAddress(D.listener.address)!;
+    const loc = { file: '<defaults>', line: 0, column: 0 };
+    return [{
+      name: D.listener.name, address: D.listener.address, host: a.host, port: a.port, protocol: D.listener.protocol,
+      requestTimeoutMs: D.listener.requestTimeoutMs, keepAliveTimeoutMs: D.listener.keepAliveTimeoutMs, tls: undefined, loc,
+    }];
+  }
+  const byAddress = new Map<string, ConfigNode>();
+  return list.map((n) => {
+    const address = getStr(n, 'address') ?? D.listener.address;
+    const parsed = parseAddress(address) ?? { host: '', port: 0 };
+    const addrNode = last(n, 'address');
+    if (parsed.port !== 0) {
+      const key = `${parsed.host}:${parsed.port}`;
+      const first = byAddress.get(key);
+      if (first) {
+        diags.push({
+          code: 'WEIR_ERR_CONFIG_DUPLICATE',
+          message: `listeners \`${label(first)}\` and \`${label(n)}\` both listen on ${address}`,
+          loc: addrNode?.argLocs?.[0] ?? n.loc,
+          hint: undefined,
+        });
+      } else byAddress.set(key, n);
+    }
+    const tlsNode = last(n, 'tls');
+    const written = getStr(n, 'protocol') as ListenerProtocol | undefined;
+    const protocol: ListenerProtocol = written ?? (tlsNode ? 'https' : D.listener.protocol);
+    if (protocol === 'https' && !tlsNode) {
+      diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: `listener \`${label(n)}\` uses protocol "https" but has no \`tls\` block`, loc: last(n, 'protocol')?.loc ?? n.loc, hint: undefined });
+    }
+    if (tlsNode && protocol !== 'https') {
+      diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `listener \`${label(n)}\` has a \`tls\` block but protocol "${protocol}"`, loc: last(n, 'protocol')?.loc ?? tlsNode.loc, hint: 'use protocol "https"' });
+    }
+    let tls: TlsConfig | undefined;
+    if (tlsNode) {
+      const caFile = getStr(tlsNode, 'ca-file');
+      const clientAuth = getBool(tlsNode, 'client-auth') ?? D.tls.clientAuth;
+      if (clientAuth && !caFile) {
+        diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: '`client-auth` needs a `ca-file` to verify client certificates', loc: last(tlsNode, 'client-auth')!.loc, hint: undefined });
+      }
+      const sni: SniCertConfig[] = all(tlsNode, 'sni').map((s) => ({
+        hostnames: getStrings(s, 'hostnames').map((h) => h.toLowerCase()),
+        certFile: getStr(s, 'cert-file') ?? '',
+        keyFile: getStr(s, 'key-file') ?? '',
+      }));
+      tls = {
+        certFile: getStr(tlsNode, 'cert-file') ?? '',
+        keyFile: getStr(tlsNode, 'key-file') ?? '',
+        caFile,
+        clientAuth,
+        minVersion: getStr(tlsNode, 'min-version') ?? D.tls.minVersion,
+        sni,
+        loc: tlsNode.loc,
+      };
+    }
+    return {
+      name: label(n),
+      address,
+      host: parsed.host,
+      port: parsed.port,
+      protocol,
+      requestTimeoutMs: getSecsMs(n, 'request-timeout-secs') ?? D.listener.requestTimeoutMs,
+      keepAliveTimeoutMs: getSecsMs(n, 'keepalive-timeout-secs') ?? D.listener.keepAliveTimeoutMs,
+      tls,
+      loc: n.loc,
+    };
+  });
+}
+
+function buildMatch(m: ConfigNode, diags: ConfigDiagnostic[]): RouteMatch {
+  const pair = (c: ConfigNode): { name: string | undefined; value: string | undefined } => {
+    const name = typeof c.props.name === 'string' ? c.props.name : typeof c.args[0] === 'string' ? c.args[0] : undefined;
+    const value = typeof c.props.value === 'string' ? c.props.value : typeof c.args[1] === 'string' ? c.args[1] : undefined;
+    if (name === undefined) diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: `\`${c.name}\` needs a name: \`${c.name} "name" "value"\` or \`${c.name} name="…"\``, loc: c.loc, hint: undefined });
+    return { name, value };
+  };
+  const headers: HeaderMatch[] = all(m, 'header').map((c) => {
+    const { name, value } = pair(c);
+    const regex = typeof c.props.regex === 'string' ? c.props.regex : undefined;
+    if (value !== undefined && regex !== undefined) {
+      diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: '`header` takes a value or a regex, not both', loc: c.loc, hint: undefined });
+    }
+    return { name: (name ?? '').toLowerCase(), value, regex };
+  });
+  const query: QueryMatch[] = all(m, 'query').map((c) => {
+    const { name, value } = pair(c);
+    return { name: name ?? '', value };
+  });
+  return {
+    hosts: getStrings(m, 'host').map((h) => h.toLowerCase()),
+    paths: getStrings(m, 'path'),
+    pathPrefixes: getStrings(m, 'path-prefix'),
+    pathRegexes: getStrings(m, 'path-regex'),
+    methods: getStrings(m, 'method').map((x) => x.toUpperCase()),
+    headers,
+    query,
+  };
+}
+
+function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: ReadonlyMap<string, FilterConfig>, diags: ConfigDiagnostic[]): RouteConfig {
+  const name = label(n);
+  const upstream = getStr(n, 'upstream');
+  const upNode = last(n, 'upstream');
+  if (upstream !== undefined && !upstreams.has(upstream)) {
+    refError(diags, 'upstream', upstream, upNode!.argLocs?.[0] ?? upNode!.loc, upstreams.keys(), ' in `upstreams`');
+  }
+  const filterNames: string[] = [];
+  for (const f of all(n, 'filters')) {
+    f.args.forEach((a, i) => {
+      if (typeof a !== 'string') return;
+      if (!filters.has(a)) refError(diags, 'filter', a, f.argLocs?.[i] ?? f.loc, filters.keys(), ' in `filters`');
+      filterNames.push(a);
+    });
+  }
+  const builtinHandler = getStr(n, 'builtin-handler') as BuiltinHandler | undefined;
+  if (builtinHandler && upstream !== undefined) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `route \`${name}\` has both \`upstream\` and \`builtin-handler\``, loc: last(n, 'builtin-handler')!.loc, hint: 'keep one of them' });
+  }
+  if (!builtinHandler && upstream === undefined) {
+    diags.push({
+      code: 'WEIR_ERR_CONFIG_MISSING',
+      severity: 'warning',
+      message: `route \`${name}\` has neither \`upstream\` nor \`builtin-handler\`; its requests fail with WEIR_ERR_NO_UPSTREAM unless a filter answers them`,
+      loc: n.loc,
+      hint: undefined,
+    });
+  }
+  const p = last(n, 'policies');
+  const r = last(p, 'retry');
+  const retry: RetryPolicy = {
+    maxAttempts: r ? getNum(r, 'max-attempts') ?? D.retry.configuredMaxAttempts : D.retry.maxAttempts,
+    backoffMs: getNum(r, 'backoff-ms') ?? D.retry.backoffMs,
+    maxBackoffMs: getNum(r, 'max-backoff-ms') ?? D.retry.maxBackoffMs,
+    retryOn: r && last(r, 'retry-on') ? getStrings(r, 'retry-on') : [...D.retry.retryOn],
+    budgetPercent: getNum(r, 'budget-percent') ?? D.retry.budgetPercent,
+    minRetryConcurrency: getNum(r, 'min-retry-concurrency') ?? D.retry.minRetryConcurrency,
+  };
+  if (retry.backoffMs > retry.maxBackoffMs) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: '`backoff-ms` is larger than `max-backoff-ms`', loc: last(r, 'backoff-ms')?.loc ?? r!.loc, hint: undefined });
+  }
+  const policies: RoutePolicies = {
+    timeoutMs: getSecsMs(p, 'timeout-secs'),
+    failureMode: (getStr(p, 'failure-mode') as 'open' | 'closed' | undefined) ?? D.policies.failureMode,
+    retry,
+    maxBodySize: getSize(p, 'max-body-size'),
+    allowWebsocket: getBool(p, 'websocket') ?? D.policies.allowWebsocket,
+  };
+  return {
+    name,
+    priority: getNum(n, 'priority') ?? D.route.priority,
+    matches: all(n, 'matches').map((m) => buildMatch(m, diags)),
+    upstream,
+    filters: filterNames,
+    builtinHandler,
+    policies,
+    loc: n.loc,
+  };
+}
+
+function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig {
+  const targets: TargetConfig[] = [];
+  for (const t of all(n, 'target')) {
+    const address = typeof t.args[0] === 'string' ? t.args[0] : '';
+    const parsed = parseAddress(address);
+    if (parsed && parsed.port === 0) {
+      diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `target \`${address}\` has port 0`, loc: t.argLocs?.[0] ?? t.loc, hint: 'a target needs the port its server listens on' });
+    }
+    targets.push({
+      address,
+      host: parsed?.host ?? '',
+      port: parsed?.port ?? 0,
+      weight: typeof t.props.weight === 'number' ? t.props.weight : D.target.weight,
+      zone: typeof t.props.zone === 'string' ? t.props.zone : undefined,
+    });
+  }
+  const discovery = last(n, 'discovery');
+  if (targets.length === 0 && !discovery) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: `upstream \`${label(n)}\` has no \`target\` and no \`discovery\``, loc: n.loc, hint: 'add `target "host:port"`' });
+  }
+  const cp = last(n, 'connection-pool');
+  const to = last(n, 'timeouts');
+  const hc = last(n, 'health-check');
+  const healthCheck: HealthCheckConfig | undefined = hc && {
+    type: (getStr(hc, 'type') as 'http' | 'tcp' | undefined) ?? D.healthCheck.type,
+    path: getStr(hc, 'path') ?? D.healthCheck.path,
+    intervalMs: getSecsMs(hc, 'interval-secs') ?? D.healthCheck.intervalMs,
+    timeoutMs: getSecsMs(hc, 'timeout-secs') ?? D.healthCheck.timeoutMs,
+    healthyThreshold: getNum(hc, 'healthy-threshold') ?? D.healthCheck.healthyThreshold,
+    unhealthyThreshold: getNum(hc, 'unhealthy-threshold') ?? D.healthCheck.unhealthyThreshold,
+    expectedStatus: last(hc, 'expected-status')
+      ? all(hc, 'expected-status').flatMap((c) => c.args.filter((a): a is number => typeof a === 'number'))
+      : [...D.healthCheck.expectedStatus],
+  };
+  const tl = last(n, 'tls');
+  const tls: UpstreamTlsConfig | undefined = tl && {
+    sni: getStr(tl, 'sni'),
+    caFile: getStr(tl, 'ca-file'),
+    clientCert: getStr(tl, 'client-cert'),
+    clientKey: getStr(tl, 'client-key'),
+    verify: getBool(tl, 'verify') ?? D.upstreamTls.verify,
+  };
+  if (tl && (getStr(tl, 'client-cert') === undefined) !== (getStr(tl, 'client-key') === undefined)) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: '`client-cert` and `client-key` go together', loc: tl.loc, hint: undefined });
+  }
+  return {
+    name: label(n),
+    targets,
+    loadBalancing: getStr(n, 'load-balancing') ?? D.upstream.loadBalancing,
+    protocol: (getStr(n, 'protocol') as 'http1' | 'h2' | undefined) ?? D.upstream.protocol,
+    connectionPool: {
+      maxConnections: getNum(cp, 'max-connections') ?? D.connectionPool.maxConnections,
+      maxIdle: getNum(cp, 'max-idle') ?? D.connectionPool.maxIdle,
+      idleTimeoutMs: getSecsMs(cp, 'idle-timeout') ?? D.connectionPool.idleTimeoutMs,
+      maxLifetimeMs: getSecsMs(cp, 'max-lifetime') ?? D.connectionPool.maxLifetimeMs,
+    },
+    timeouts: {
+      connectMs: getSecsMs(to, 'connect') ?? D.timeouts.connectMs,
+      requestMs: getSecsMs(to, 'request') ?? D.timeouts.requestMs,
+      readMs: getSecsMs(to, 'read') ?? D.timeouts.readMs,
+      writeMs: getSecsMs(to, 'write') ?? D.timeouts.writeMs,
+    },
+    healthCheck,
+    tls,
+    discovery,
+    loc: n.loc,
+  };
+}
+
+function buildFilter(n: ConfigNode): FilterConfig {
+  const type = getStr(n, 'type') ?? '';
+  return {
+    name: label(n),
+    type,
+    failureMode: (getStr(n, 'failure-mode') as 'open' | 'closed' | undefined) ?? D.filter.failureMode,
+    plugin: type === 'wasm' ? getStr(n, 'plugin') : undefined,
+    settings: n,
+    loc: n.loc,
+  };
+}
+
+function buildPlugin(n: ConfigNode): PluginConfig {
+  return {
+    name: label(n),
+    path: getStr(n, 'path') ?? '',
+    isolation: (getStr(n, 'isolation') as 'inline' | 'worker' | undefined) ?? D.plugin.isolation,
+    fuel: getNum(n, 'fuel') ?? D.plugin.fuel,
+    memoryLimitBytes: getSize(n, 'memory-limit') ?? D.plugin.memoryLimitBytes,
+    timeoutMs: getNum(n, 'timeout-ms') ?? D.plugin.timeoutMs,
+    poolSize: getNum(n, 'pool-size') ?? D.plugin.poolSize,
+    config: all(n, 'config').flatMap((c) => c.children),
+    loc: n.loc,
+  };
+}
+
+function buildLimits(l: ConfigNode | undefined): LimitsConfig {
+  const h2 = last(l, 'http2');
+  const L = D.limits;
+  return {
+    maxHeaderBytes: getSize(l, 'max-header-bytes') ?? L.maxHeaderBytes,
+    maxHeaderCount: getNum(l, 'max-header-count') ?? L.maxHeaderCount,
+    maxBodyBytes: getSize(l, 'max-body-bytes') ?? L.maxBodyBytes,
+    maxRequestLineBytes: getSize(l, 'max-request-line-bytes') ?? L.maxRequestLineBytes,
+    headerTimeoutMs: getNum(l, 'header-timeout-ms') ?? L.headerTimeoutMs,
+    requestTimeoutMs: getNum(l, 'request-timeout-ms') ?? L.requestTimeoutMs,
+    keepAliveTimeoutMs: getNum(l, 'keepalive-timeout-ms') ?? L.keepAliveTimeoutMs,
+    maxRequestsPerConnection: getNum(l, 'max-requests-per-connection') ?? L.maxRequestsPerConnection,
+    maxConnections: getNum(l, 'max-connections') ?? L.maxConnections,
+    http2: {
+      maxConcurrentStreams: getNum(h2, 'max-concurrent-streams') ?? L.http2.maxConcurrentStreams,
+      initialWindowSize: getNum(h2, 'initial-window-size') ?? L.http2.initialWindowSize,
+      maxHeaderListSize: getSize(h2, 'max-header-list-size') ?? L.http2.maxHeaderListSize,
+      maxSessionMemoryMb: getNum(h2, 'max-session-memory-mb') ?? L.http2.maxSessionMemoryMb,
+    },
+  };
+}
+
+function buildObservability(o: ConfigNode | undefined): ObservabilityConfig {
+  const m = last(o, 'metrics');
+  const lg = last(o, 'logging');
+  const accessLog = last(lg, 'access-log')?.args[0];
+  return {
+    metrics: {
+      enabled: getBool(m, 'enabled') ?? D.observability.metrics.enabled,
+      address: getStr(m, 'address'),
+      path: getStr(m, 'path') ?? D.observability.metrics.path,
+    },
+    logging: {
+      level: (getStr(lg, 'level') as ObservabilityConfig['logging']['level'] | undefined) ?? D.observability.logging.level,
+      format: (getStr(lg, 'format') as 'json' | 'pretty' | undefined) ?? D.observability.logging.format,
+      accessLog: typeof accessLog === 'string' || typeof accessLog === 'boolean' ? accessLog : D.observability.logging.accessLog,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** A Map whose mutators throw: `Object.freeze` alone leaves `set` working. */
+function freezeMap<K, V>(m: Map<K, V>): ReadonlyMap<K, V> {
+  const refuse = (): never => {
+    throw new TypeError('the configuration snapshot is immutable');
+  };
+  Object.defineProperties(m, { set: { value: refuse }, delete: { value: refuse }, clear: { value: refuse } });
+  return Object.freeze(m);
+}
+
+function deepFreeze<T>(value: T, seen = new Set<unknown>()): T {
+  if (typeof value !== 'object' || value === null || seen.has(value)) return value;
+  seen.add(value);
+  if (value instanceof Map) {
+    for (const v of value.values()) deepFreeze(v, seen);
+    return freezeMap(value) as T;
+  }
+  for (const v of Object.values(value)) deepFreeze(v, seen);
+  return Object.freeze(value);
+}

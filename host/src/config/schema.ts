@@ -1,0 +1,511 @@
+/**
+ * The whole configuration dialect as one declarative table. validate.ts checks files
+ * against it and gen-docs.ts turns it into docs/configuration.md, so the two cannot drift.
+ *
+ * A key is a KDL node: positional `args` (then optional variadic `rest`), `props`
+ * (`weight=100`), and a children block described by `children` (or `anyChildren` for
+ * free-form blocks such as a plugin's `config {}`). `variants` picks extra children by the
+ * value of one child, e.g. a filter's keys depend on its `type`.
+ */
+import { DEFAULTS as D } from './defaults.ts';
+
+export type ValueType =
+  | 'string'
+  | 'integer'
+  | 'number'
+  | 'boolean'
+  /** Bytes: an integer or a string such as "16MiB", "10MB", "512KiB". */
+  | 'size'
+  /** Seconds (fractions allowed); stored as milliseconds. */
+  | 'secs'
+  /** Milliseconds. */
+  | 'ms'
+  /** "host:port" or "[v6]:port". */
+  | 'address'
+  /** A file path, relative to the file that names it; checked to exist. */
+  | 'path'
+  /** A JavaScript regular expression source. */
+  | 'regex'
+  | 'string-or-boolean'
+  /** Any KDL value. */
+  | 'scalar';
+
+export interface ValueSpec {
+  readonly type: ValueType;
+  readonly enum?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+}
+
+export interface ArgSpec extends ValueSpec {
+  readonly name: string;
+  readonly optional?: boolean;
+}
+
+export interface RestSpec extends ValueSpec {
+  readonly name: string;
+  /** Fewest values required (default 1). */
+  readonly minCount?: number;
+}
+
+export interface PropSpec extends ValueSpec {
+  readonly doc: string;
+}
+
+export interface KeySpec {
+  readonly name: string;
+  readonly doc: string;
+  readonly args?: readonly ArgSpec[];
+  readonly rest?: RestSpec;
+  readonly props?: Readonly<Record<string, PropSpec>>;
+  readonly children?: readonly KeySpec[];
+  readonly anyChildren?: boolean;
+  readonly variants?: { readonly key: string; readonly cases: Readonly<Record<string, readonly KeySpec[]>> };
+  /** May appear several times in its block. */
+  readonly repeatable?: boolean;
+  readonly required?: boolean;
+  /** A top-level shorthand for a key of this plural block (`listener` for `listeners { listener }`). */
+  readonly shorthandFor?: string;
+  /** As written in KDL (seconds for `-secs` keys), for the docs. */
+  readonly default?: string | number | boolean;
+}
+
+const secs = (ms: number): number => ms / 1000;
+const label = (what: string): ArgSpec => ({ name: `${what}-name`, type: 'string' });
+const str = (name: string, doc: string, extra: Partial<KeySpec> = {}): KeySpec => ({ name, doc, args: [{ name: 'value', type: 'string' }], ...extra });
+const val = (name: string, type: ValueType, doc: string, extra: Partial<KeySpec> & ValueSpecExtra = {}): KeySpec => {
+  const { enum: en, min, max, ...rest } = extra;
+  const arg: ArgSpec = { name: 'value', type, ...(en ? { enum: en } : {}), ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
+  return { name, doc, args: [arg], ...rest };
+};
+interface ValueSpecExtra {
+  enum?: readonly string[];
+  min?: number;
+  max?: number;
+}
+const oneOf = (name: string, values: readonly string[], doc: string, extra: Partial<KeySpec> = {}): KeySpec =>
+  val(name, 'string', doc, { enum: values, ...extra });
+
+export const FAILURE_MODES = ['open', 'closed'] as const;
+
+/** Sentinel's algorithms plus `weighted`; which ones the proxy implements is the LB module's business. */
+export const LOAD_BALANCING = [
+  'round_robin', 'random', 'least_connections', 'weighted_least_connections', 'ip_hash',
+  'consistent_hash', 'maglev', 'p2c', 'peak_ewma', 'least_latency', 'locality_aware',
+  'adaptive', 'weighted_random', 'sticky', 'weighted',
+] as const;
+
+export const RETRY_ON = ['connect-failure', 'reset', 'timeout', '5xx', '502', '503', '504'] as const;
+
+const systemChildren: KeySpec[] = [
+  val('worker-threads', 'integer', 'Proxy threads; 0 = one per CPU core.', { min: 0, default: D.system.workerThreads }),
+  val('max-connections', 'integer', 'Most client connections open at once, over all listeners.', { min: 1, default: D.system.maxConnections }),
+  val('graceful-shutdown-timeout-secs', 'secs', 'How long a shutdown waits for requests in flight.', { default: secs(D.system.gracefulShutdownTimeoutMs) }),
+];
+
+const listenerTls: KeySpec = {
+  name: 'tls',
+  doc: 'Terminate TLS on this listener (implies `protocol "https"`).',
+  children: [
+    val('cert-file', 'path', 'PEM certificate chain served by default.', { required: true }),
+    val('key-file', 'path', 'PEM private key of `cert-file`.', { required: true }),
+    val('ca-file', 'path', 'PEM CA bundle used to verify client certificates (mTLS).'),
+    val('client-auth', 'boolean', 'Require a client certificate signed by `ca-file`.', { default: D.tls.clientAuth }),
+    oneOf('min-version', ['TLSv1.2', 'TLSv1.3'], 'Oldest TLS version accepted.', { default: D.tls.minVersion }),
+    {
+      name: 'sni',
+      doc: 'A certificate served to clients that ask for one of `hostnames`.',
+      repeatable: true,
+      children: [
+        { name: 'hostnames', doc: 'Server names (SNI) this certificate is for; `*.example.com` allowed.', rest: { name: 'hostname', type: 'string' }, required: true },
+        val('cert-file', 'path', 'PEM certificate chain.', { required: true }),
+        val('key-file', 'path', 'PEM private key.', { required: true }),
+      ],
+    },
+  ],
+};
+
+const listener: KeySpec = {
+  name: 'listener',
+  doc: 'A socket Weir accepts client connections on.',
+  repeatable: true,
+  args: [label('listener')],
+  children: [
+    val('address', 'address', 'Where to listen: `"0.0.0.0:8080"`, `"[::1]:8443"`; port 0 = any free port.', { default: D.listener.address }),
+    oneOf('protocol', ['http', 'h2c', 'https'], 'Wire protocol; `https` needs a `tls` block.', { default: D.listener.protocol }),
+    val('request-timeout-secs', 'secs', 'Longest time to receive a whole request.', { default: secs(D.listener.requestTimeoutMs) }),
+    val('keepalive-timeout-secs', 'secs', 'Idle time before a kept-alive connection is closed.', { default: secs(D.listener.keepAliveTimeoutMs) }),
+    listenerTls,
+  ],
+};
+
+const matchKeys: KeySpec[] = [
+  { name: 'host', doc: 'Host header (port ignored, case-insensitive); `*.example.com` wildcards allowed. Several values = any.', rest: { name: 'host', type: 'string' }, repeatable: true },
+  { name: 'path', doc: 'Exact path. Several values = any.', rest: { name: 'path', type: 'string' }, repeatable: true },
+  { name: 'path-prefix', doc: 'Path prefix. Several values = any.', rest: { name: 'prefix', type: 'string' }, repeatable: true },
+  { name: 'path-regex', doc: 'Path regular expression. Several values = any.', rest: { name: 'regex', type: 'regex' }, repeatable: true },
+  { name: 'method', doc: 'HTTP method (case-insensitive). Several values = any.', rest: { name: 'method', type: 'string' }, repeatable: true },
+  {
+    name: 'header',
+    doc: 'Request header: `header "x-env" "prod"`, or `header name="x-env" value="prod"`; without a value = present.',
+    repeatable: true,
+    args: [
+      { name: 'name', type: 'string', optional: true },
+      { name: 'value', type: 'string', optional: true },
+    ],
+    props: {
+      name: { type: 'string', doc: 'Header name.' },
+      value: { type: 'string', doc: 'Exact value.' },
+      regex: { type: 'regex', doc: 'Value regular expression.' },
+    },
+  },
+  {
+    name: 'query',
+    doc: 'Query parameter: `query "debug" "1"` or `query name="debug" value="1"`; without a value = present.',
+    repeatable: true,
+    args: [
+      { name: 'name', type: 'string', optional: true },
+      { name: 'value', type: 'string', optional: true },
+    ],
+    props: {
+      name: { type: 'string', doc: 'Parameter name.' },
+      value: { type: 'string', doc: 'Exact value.' },
+    },
+  },
+];
+
+const retry: KeySpec = {
+  name: 'retry',
+  doc: 'Retry failed upstream attempts. Without this block nothing is retried.',
+  children: [
+    val('max-attempts', 'integer', 'Attempts in total, the first included (1 = no retry).', { min: 1, default: D.retry.configuredMaxAttempts }),
+    val('backoff-ms', 'ms', 'First backoff; doubles each retry, with jitter.', { default: D.retry.backoffMs }),
+    val('max-backoff-ms', 'ms', 'Longest backoff.', { default: D.retry.maxBackoffMs }),
+    { name: 'retry-on', doc: `Failures to retry: ${RETRY_ON.map((r) => `\`${r}\``).join(', ')}.`, rest: { name: 'failure', type: 'string', enum: RETRY_ON }, default: D.retry.retryOn.join(' ') },
+    val('budget-percent', 'number', 'Retries may be at most this % of the requests in flight to the upstream.', { min: 0, max: 100, default: D.retry.budgetPercent }),
+    val('min-retry-concurrency', 'integer', 'Retries always allowed below this many concurrent retries.', { min: 0, default: D.retry.minRetryConcurrency }),
+  ],
+};
+
+const route: KeySpec = {
+  name: 'route',
+  doc: 'Sends matching requests through filters to an upstream or a builtin handler. Highest `priority` wins; ties go to the route written first.',
+  repeatable: true,
+  args: [label('route')],
+  children: [
+    val('priority', 'integer', 'Higher is tried first.', { default: D.route.priority }),
+    { name: 'matches', doc: 'Conditions (ANDed between kinds, ORed within a kind). Several blocks = any block. None = every request.', repeatable: true, children: matchKeys },
+    str('upstream', 'Name of the upstream in `upstreams` to forward to.'),
+    { name: 'filters', doc: 'Names of filters in `filters`, run in order.', rest: { name: 'filter', type: 'string' }, repeatable: true },
+    oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found'], 'Answer from Weir itself instead of an upstream.'),
+    {
+      name: 'policies',
+      doc: 'Per-route behaviour.',
+      children: [
+        val('timeout-secs', 'secs', 'Deadline for the whole request, retries included; default: the upstream\'s `timeouts`.'),
+        oneOf('failure-mode', FAILURE_MODES, 'When a filter fails: `open` = carry on, `closed` = fail the request.', { default: D.policies.failureMode }),
+        val('max-body-size', 'size', 'Largest request body for this route; default: `limits.max-body-bytes`.'),
+        val('websocket', 'boolean', 'Allow WebSocket upgrades.', { default: D.policies.allowWebsocket }),
+        retry,
+      ],
+    },
+  ],
+};
+
+const upstream: KeySpec = {
+  name: 'upstream',
+  doc: 'A pool of backend servers. Needs at least one `target` or a `discovery` block.',
+  repeatable: true,
+  args: [label('upstream')],
+  children: [
+    {
+      name: 'target',
+      doc: 'A backend server.',
+      repeatable: true,
+      args: [{ name: 'address', type: 'address' }],
+      props: {
+        weight: { type: 'integer', min: 0, doc: `Relative share of traffic (default ${D.target.weight}).` },
+        zone: { type: 'string', doc: 'Locality zone, for `locality_aware`.' },
+      },
+    },
+    oneOf('load-balancing', LOAD_BALANCING, `Algorithm: ${LOAD_BALANCING.map((a) => `\`${a}\``).join(', ')}.`, { default: D.upstream.loadBalancing }),
+    oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
+    {
+      name: 'connection-pool',
+      doc: 'Connections kept to each target.',
+      children: [
+        val('max-connections', 'integer', 'Most connections per target.', { min: 1, default: D.connectionPool.maxConnections }),
+        val('max-idle', 'integer', 'Most idle connections kept per target.', { min: 0, default: D.connectionPool.maxIdle }),
+        val('idle-timeout', 'secs', 'Seconds an idle connection is kept.', { default: secs(D.connectionPool.idleTimeoutMs) }),
+        val('max-lifetime', 'secs', 'Seconds after which a connection is retired.', { default: secs(D.connectionPool.maxLifetimeMs) }),
+      ],
+    },
+    {
+      name: 'timeouts',
+      doc: 'Upstream timeouts, in seconds.',
+      children: [
+        val('connect', 'secs', 'Seconds to establish a connection.', { default: secs(D.timeouts.connectMs) }),
+        val('request', 'secs', 'Seconds for the whole exchange.', { default: secs(D.timeouts.requestMs) }),
+        val('read', 'secs', 'Seconds between two reads.', { default: secs(D.timeouts.readMs) }),
+        val('write', 'secs', 'Seconds between two writes.', { default: secs(D.timeouts.writeMs) }),
+      ],
+    },
+    {
+      name: 'health-check',
+      doc: 'Active health checking of each target.',
+      children: [
+        oneOf('type', ['http', 'tcp'], 'HTTP request or plain TCP connect.', { default: D.healthCheck.type }),
+        str('path', 'Path requested by `http` checks.', { default: D.healthCheck.path }),
+        val('interval-secs', 'secs', 'Time between checks.', { default: secs(D.healthCheck.intervalMs) }),
+        val('timeout-secs', 'secs', 'Deadline of one check.', { default: secs(D.healthCheck.timeoutMs) }),
+        val('healthy-threshold', 'integer', 'Successes in a row to mark a target healthy.', { min: 1, default: D.healthCheck.healthyThreshold }),
+        val('unhealthy-threshold', 'integer', 'Failures in a row to mark a target unhealthy.', { min: 1, default: D.healthCheck.unhealthyThreshold }),
+        { name: 'expected-status', doc: 'Statuses counted as healthy.', rest: { name: 'status', type: 'integer', min: 100, max: 599 }, default: D.healthCheck.expectedStatus.join(' ') },
+      ],
+    },
+    {
+      name: 'tls',
+      doc: 'Connect to the targets over TLS.',
+      children: [
+        str('sni', 'Server name sent; default: the target host.'),
+        val('ca-file', 'path', 'PEM CA bundle to verify targets; default: the system store.'),
+        val('client-cert', 'path', 'PEM client certificate (mTLS).'),
+        val('client-key', 'path', 'PEM key of `client-cert`.'),
+        val('verify', 'boolean', 'Verify the target\'s certificate.', { default: D.upstreamTls.verify }),
+      ],
+    },
+    {
+      name: 'discovery',
+      doc: 'Find targets from a service registry (kept as data; discovery itself is later work).',
+      args: [{ name: 'kind', type: 'string', enum: ['kubernetes'] }],
+      children: [
+        str('namespace', 'Kubernetes namespace.'),
+        str('service', 'Kubernetes service name.', { required: true }),
+        str('port-name', 'Named port of the service.'),
+        val('refresh-interval', 'secs', 'Seconds between refreshes.'),
+        str('kubeconfig', 'kubeconfig path; default: in-cluster credentials.'),
+      ],
+    },
+  ],
+};
+
+const headerOps: KeySpec[] = [
+  { name: 'set', doc: 'Set a header, replacing any value.', repeatable: true, args: [{ name: 'name', type: 'string' }, { name: 'value', type: 'string' }] },
+  { name: 'add', doc: 'Add a header value.', repeatable: true, args: [{ name: 'name', type: 'string' }, { name: 'value', type: 'string' }] },
+  { name: 'remove', doc: 'Remove headers.', repeatable: true, rest: { name: 'name', type: 'string' } },
+];
+
+const rateLimitKeys: KeySpec[] = [
+  val('max-rps', 'number', 'Requests per second allowed per key.', { min: 0, required: true }),
+  val('burst', 'integer', 'Extra requests allowed in a burst; default: `max-rps`.', { min: 0 }),
+  str('key', 'What is limited: `client-ip`, `header:<name>`, `path`, `route`.', { default: D.rateLimit.key }),
+  oneOf('on-limit', ['reject', 'delay', 'log-only'], 'What happens over the limit.', { default: D.rateLimit.onLimit }),
+  oneOf('backend', ['local', 'redis', 'memcached'], 'Where counters live.', { default: D.rateLimit.backend }),
+  str('redis-url', 'e.g. `redis://127.0.0.1:6379`.'),
+  str('redis-prefix', 'Key prefix in Redis.', { default: D.rateLimit.redisPrefix }),
+  val('redis-pool-size', 'integer', 'Redis connections.', { min: 1, default: D.rateLimit.redisPoolSize }),
+  val('redis-timeout-ms', 'ms', 'Redis call deadline.', { default: D.rateLimit.redisTimeoutMs }),
+  val('redis-fallback', 'boolean', 'Fall back to local counters while Redis is down.'),
+  str('memcached-url', 'e.g. `memcache://127.0.0.1:11211`.'),
+  str('memcached-prefix', 'Key prefix in memcached.', { default: D.rateLimit.memcachedPrefix }),
+  val('memcached-pool-size', 'integer', 'memcached connections.', { min: 1, default: D.rateLimit.memcachedPoolSize }),
+  val('memcached-timeout-ms', 'ms', 'memcached call deadline.', { default: D.rateLimit.memcachedTimeoutMs }),
+  val('memcached-fallback', 'boolean', 'Fall back to local counters while memcached is down.'),
+  val('memcached-ttl', 'integer', 'Seconds a counter lives in memcached.', { min: 1, default: D.rateLimit.memcachedTtlSecs }),
+  val('status-code', 'integer', 'Status sent when rejecting.', { min: 100, max: 599, default: D.rateLimit.statusCode }),
+  val('delay-max-ms', 'ms', 'Longest delay with `on-limit "delay"`; beyond it the request is rejected.', { default: D.rateLimit.delayMaxMs }),
+];
+
+const geoKeys: KeySpec[] = [
+  val('database-path', 'path', 'Country database file.', { required: true }),
+  oneOf('database-type', ['mmdb', 'ip2location'], 'Database format.', { default: D.geo.databaseType }),
+  oneOf('action', ['block', 'allow', 'log-only'], '`block` the listed countries, `allow` only them, or only tag requests.', { default: D.geo.action }),
+  { name: 'countries', doc: 'ISO country codes: `"RU,CN"` or `"RU" "CN"`.', rest: { name: 'codes', type: 'string' } },
+  oneOf('on-failure', FAILURE_MODES, 'When the lookup fails: `open` = let through, `closed` = reject.', { default: D.geo.onFailure }),
+  val('status-code', 'integer', 'Status sent when blocking.', { min: 100, max: 599, default: D.geo.statusCode }),
+  str('block-message', 'Body sent when blocking.', { default: D.geo.blockMessage }),
+  val('cache-ttl-secs', 'secs', 'How long lookups are cached.', { default: D.geo.cacheTtlSecs }),
+];
+
+export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
+  'url-rewrite': [
+    str('prefix', 'Only paths starting with this prefix are rewritten.'),
+    str('replace-prefix-match', 'Replace the matched `prefix` (or the route\'s `path-prefix`) with this.'),
+    { name: 'regex-rewrite', doc: 'Rewrite the path: `regex-rewrite "^/v1/(.*)" "/api/$1"`.', args: [{ name: 'pattern', type: 'regex' }, { name: 'substitution', type: 'string' }] },
+  ],
+  headers: [
+    { name: 'request', doc: 'Changes to request headers, before the upstream.', children: headerOps },
+    { name: 'response', doc: 'Changes to response headers, before the client.', children: headerOps },
+  ],
+  wasm: [str('plugin', 'Name of the plugin in `plugins`.', { required: true })],
+  'rate-limit': rateLimitKeys,
+  geo: geoKeys,
+};
+
+const filter: KeySpec = {
+  name: 'filter',
+  doc: 'A named request/response filter; routes list filters by name. The keys allowed depend on `type`.',
+  repeatable: true,
+  args: [label('filter')],
+  children: [
+    oneOf('type', Object.keys(FILTER_TYPES), 'Kind of filter.', { required: true }),
+    oneOf('failure-mode', FAILURE_MODES, 'When the filter itself fails: `open` = skip it, `closed` = fail the request.', { default: D.filter.failureMode }),
+  ],
+  variants: { key: 'type', cases: FILTER_TYPES },
+};
+
+const plugin: KeySpec = {
+  name: 'plugin',
+  doc: 'A WebAssembly component run by `wasm` filters.',
+  repeatable: true,
+  args: [label('plugin')],
+  children: [
+    val('path', 'path', 'The `.wasm` component file.', { required: true }),
+    oneOf('isolation', ['inline', 'worker'], '`inline` = on the proxy thread; `worker` = in a worker thread pool.', { default: D.plugin.isolation }),
+    val('fuel', 'integer', 'CPU budget per call, in wasm fuel units.', { min: 1, default: D.plugin.fuel }),
+    val('memory-limit', 'size', 'Largest linear memory.', { default: '64MiB' }),
+    val('timeout-ms', 'ms', 'Wall-clock deadline per call.', { default: D.plugin.timeoutMs }),
+    val('pool-size', 'integer', 'Instances kept ready.', { min: 1, default: D.plugin.poolSize }),
+    { name: 'config', doc: 'Free-form block handed to the plugin\'s `configure`.', anyChildren: true },
+  ],
+};
+
+const limits: KeySpec = {
+  name: 'limits',
+  doc: 'Protection against abusive or broken clients.',
+  children: [
+    val('max-header-bytes', 'size', 'Largest request header section.', { default: D.limits.maxHeaderBytes }),
+    val('max-header-count', 'integer', 'Most request headers.', { min: 1, default: D.limits.maxHeaderCount }),
+    val('max-body-bytes', 'size', 'Largest request body (`"10MiB"` or a number).', { default: '10MiB' }),
+    val('max-request-line-bytes', 'size', 'Longest request line.', { default: D.limits.maxRequestLineBytes }),
+    val('header-timeout-ms', 'ms', 'Time to receive the request headers.', { default: D.limits.headerTimeoutMs }),
+    val('request-timeout-ms', 'ms', 'Time to receive the whole request.', { default: D.limits.requestTimeoutMs }),
+    val('keepalive-timeout-ms', 'ms', 'Idle time before a kept-alive connection is closed.', { default: D.limits.keepAliveTimeoutMs }),
+    val('max-requests-per-connection', 'integer', 'Requests before a connection is closed; 0 = unlimited.', { min: 0, default: D.limits.maxRequestsPerConnection }),
+    val('max-connections', 'integer', 'Most client connections at once.', { min: 1, default: D.limits.maxConnections }),
+    {
+      name: 'http2',
+      doc: 'HTTP/2 limits.',
+      children: [
+        val('max-concurrent-streams', 'integer', 'Streams per connection.', { min: 1, default: D.limits.http2.maxConcurrentStreams }),
+        val('initial-window-size', 'integer', 'Flow-control window, bytes.', { min: 0, max: 2 ** 31 - 1, default: D.limits.http2.initialWindowSize }),
+        val('max-header-list-size', 'size', 'Largest header list.', { default: D.limits.http2.maxHeaderListSize }),
+        val('max-session-memory-mb', 'integer', 'Memory per session, MB.', { min: 1, default: D.limits.http2.maxSessionMemoryMb }),
+      ],
+    },
+  ],
+};
+
+const observability: KeySpec = {
+  name: 'observability',
+  doc: 'Metrics and logs.',
+  children: [
+    {
+      name: 'metrics',
+      doc: 'Prometheus metrics.',
+      children: [
+        val('enabled', 'boolean', 'Collect and serve metrics.', { default: D.observability.metrics.enabled }),
+        val('address', 'address', 'Separate listener for metrics; default: the `metrics` builtin route only.'),
+        str('path', 'Path metrics are served on.', { default: D.observability.metrics.path }),
+      ],
+    },
+    {
+      name: 'logging',
+      doc: 'Logs.',
+      children: [
+        oneOf('level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'Least severe level written.', { default: D.observability.logging.level }),
+        oneOf('format', ['json', 'pretty'], 'Log line format.', { default: D.observability.logging.format }),
+        val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path.', { default: D.observability.logging.accessLog }),
+      ],
+    },
+  ],
+};
+
+const cache: KeySpec = {
+  name: 'cache',
+  doc: 'Response cache (accepted and validated; the feature is later work).',
+  children: [
+    val('enabled', 'boolean', 'Turn the cache on.'),
+    oneOf('backend', ['memory', 'disk', 'hybrid'], 'Where entries live.'),
+    val('max-size', 'size', 'Largest cache size.'),
+    val('eviction-limit', 'size', 'Size at which eviction starts.'),
+    val('lock-timeout', 'secs', 'Seconds a request waits for another filling the same entry.'),
+    str('disk-path', 'Directory for the disk backend.'),
+    val('disk-shards', 'integer', 'Parallel shards of the disk cache.', { min: 1 }),
+  ],
+};
+
+const waf: KeySpec = {
+  name: 'waf',
+  doc: 'Web application firewall (accepted and validated; the feature is later work).',
+  children: [
+    val('enabled', 'boolean', 'Turn the WAF on.'),
+    {
+      name: 'body-inspection',
+      doc: 'Inspection of request bodies.',
+      children: [
+        val('inspect-request-body', 'boolean', 'Inspect request bodies.'),
+        val('decompress', 'boolean', 'Decompress bodies before inspection.'),
+        val('max-decompression-ratio', 'number', 'Refuse bodies that inflate more than this (zip bombs).', { min: 1 }),
+        val('max-body-inspection-bytes', 'size', 'Bytes of a body inspected.'),
+        { name: 'content-types', doc: 'Content types inspected.', rest: { name: 'type', type: 'string' } },
+      ],
+    },
+  ],
+};
+
+const adminApi: KeySpec = {
+  name: 'admin-api',
+  doc: 'Administration API (accepted and validated; the feature is later work).',
+  children: [
+    val('enabled', 'boolean', 'Serve the admin API.'),
+    val('address', 'address', 'Where the admin API listens; keep it on loopback.'),
+    {
+      name: 'auth',
+      doc: 'Authentication of admin calls.',
+      children: [
+        oneOf('type', ['bearer'], 'Scheme.', { required: true }),
+        str('token', 'The bearer token; use `"${ENV_VAR}"` to keep it out of the file.', { required: true }),
+      ],
+    },
+  ],
+};
+
+/** The top level of a file. Plural blocks merge across files; the rest may appear once. */
+export const ROOT: readonly KeySpec[] = [
+  { name: 'schema-version', doc: 'Version of this dialect: `"1.0"`.', args: [{ name: 'version', type: 'scalar' }], default: D.schemaVersion },
+  { name: 'include', doc: 'Read another file (relative to this one) as if written here.', repeatable: true, args: [{ name: 'file', type: 'string' }] },
+  { name: 'system', doc: 'Process-wide settings.', children: systemChildren },
+  { name: 'server', doc: 'Sentinel\'s name for `system`; accepted and kept as data.', children: systemChildren },
+  { name: 'listeners', doc: 'Where clients connect. With none, Weir listens on `' + D.listener.address + '`.', repeatable: true, children: [listener] },
+  { ...listener, doc: 'Shorthand for a `listener` inside `listeners`.', shorthandFor: 'listeners' },
+  { name: 'routes', doc: 'How requests are matched and where they go.', repeatable: true, children: [route] },
+  { ...route, doc: 'Shorthand for a `route` inside `routes`.', shorthandFor: 'routes' },
+  { name: 'upstreams', doc: 'Backend pools.', repeatable: true, children: [upstream] },
+  { ...upstream, doc: 'Shorthand for an `upstream` inside `upstreams`.', shorthandFor: 'upstreams' },
+  { name: 'filters', doc: 'Named filters used by routes.', repeatable: true, children: [filter] },
+  { ...filter, doc: 'Shorthand for a `filter` inside `filters`.', shorthandFor: 'filters' },
+  { name: 'plugins', doc: 'WebAssembly plugins used by `wasm` filters.', repeatable: true, children: [plugin] },
+  { ...plugin, doc: 'Shorthand for a `plugin` inside `plugins`.', shorthandFor: 'plugins' },
+  limits,
+  observability,
+  cache,
+  waf,
+  adminApi,
+];
+
+/** Every key path of the schema ("routes.route.matches.path-prefix"), props as "target.weight=". */
+export function allKeyPaths(specs: readonly KeySpec[] = ROOT, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const s of specs) {
+    const p = prefix + s.name;
+    out.push(p);
+    if (s.shorthandFor) continue;
+    for (const prop of Object.keys(s.props ?? {})) out.push(`${p}.${prop}=`);
+    if (s.children) out.push(...allKeyPaths(s.children, p + '.'));
+    if (s.variants) {
+      for (const [c, specsOfCase] of Object.entries(s.variants.cases)) out.push(...allKeyPaths(specsOfCase, `${p}[${c}].`));
+    }
+  }
+  return out;
+}

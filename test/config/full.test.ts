@@ -1,0 +1,167 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { loadConfig, formatDiagnostics } from '../../host/src/config/load.ts';
+import { parseKdl } from '../../host/src/config/kdl.ts';
+import { ROOT, allKeyPaths, type KeySpec } from '../../host/src/config/schema.ts';
+import type { ConfigNode, WeirConfig } from '../../host/src/config/types.ts';
+import { fixture } from './helpers.ts';
+
+/** Key paths a file uses, named the way allKeyPaths names them. */
+function usedPaths(nodes: readonly ConfigNode[], specs: readonly KeySpec[], prefix: string, out: Set<string>): void {
+  for (const n of nodes) {
+    const spec = specs.find((s) => s.name === n.name);
+    const p = prefix + n.name;
+    out.add(p);
+    if (!spec || spec.shorthandFor) continue;
+    for (const prop of Object.keys(n.props)) out.add(`${p}.${prop}=`);
+    let children = spec.children ?? [];
+    const type = n.children.find((c) => c.name === spec.variants?.key)?.args[0];
+    if (spec.variants && typeof type === 'string') {
+      const extra = spec.variants.cases[type] ?? [];
+      usedPaths(n.children.filter((c) => extra.some((s) => s.name === c.name)), extra, `${p}[${type}].`, out);
+      children = children.filter((s) => !extra.includes(s));
+    }
+    usedPaths(n.children.filter((c) => children.some((s) => s.name === c.name)), children, p + '.', out);
+  }
+}
+
+async function loadFull(): Promise<WeirConfig> {
+  const r = await loadConfig(fixture('full.kdl'), { env: { WEIR_TEST_TOKEN: 'tok' } });
+  if (!r.ok) assert.fail(formatDiagnostics(r.diagnostics));
+  assert.deepEqual(r.warnings, []);
+  return r.config;
+}
+
+test('full.kdl uses every key of the schema', () => {
+  const used = new Set<string>();
+  for (const f of ['full.kdl', 'full-include.kdl']) {
+    const r = parseKdl(readFileSync(fixture(f), 'utf8'), f);
+    assert.ok(r.ok);
+    if (r.ok) usedPaths(r.nodes, ROOT, '', used);
+  }
+  const missing = allKeyPaths().filter((k) => !used.has(k));
+  assert.deepEqual(missing, [], 'add these keys to test/fixtures/config/full.kdl');
+});
+
+test('full.kdl: system, listeners, files', async () => {
+  const c = await loadFull();
+  assert.equal(c.schemaVersion, '1.0');
+  assert.deepEqual(c.system, { workerThreads: 4, maxConnections: 20000, gracefulShutdownTimeoutMs: 15000 });
+  assert.deepEqual(c.files, [fixture('full.kdl'), fixture('full-include.kdl')]);
+  assert.deepEqual(c.listeners.map((l) => l.name), ['internal', 'public', 'plain']);
+  const pub = c.listeners.find((l) => l.name === 'public')!;
+  assert.deepEqual([pub.host, pub.port, pub.protocol, pub.requestTimeoutMs, pub.keepAliveTimeoutMs], ['0.0.0.0', 8443, 'https', 30_000, 75_000]);
+  const { loc: _loc, ...tls } = pub.tls!;
+  assert.deepEqual(tls, {
+    certFile: fixture('files', 'server.crt'),
+    keyFile: fixture('files', 'server.key'),
+    caFile: fixture('files', 'ca.crt'),
+    clientAuth: true,
+    minVersion: 'TLSv1.3',
+    sni: [{ hostnames: ['example.com', 'www.example.com'], certFile: fixture('files', 'example.crt'), keyFile: fixture('files', 'example.key') }],
+  });
+  const plain = c.listeners.find((l) => l.name === 'plain')!;
+  assert.deepEqual([plain.host, plain.port, plain.protocol, plain.tls], ['::1', 0, 'h2c', undefined]);
+  assert.equal(c.extra.get('server')!.children.length, 3);
+});
+
+test('full.kdl: routes', async () => {
+  const c = await loadFull();
+  assert.deepEqual(c.routes.map((r) => r.name), ['health', 'api', 'static']);
+  const api = c.routes[1]!;
+  assert.equal(api.priority, 100);
+  assert.deepEqual(api.matches[0], {
+    hosts: ['api.example.com', '*.api.example.com'],
+    paths: ['/exact'],
+    pathPrefixes: ['/api/', '/v2/'],
+    pathRegexes: ['^/items/[0-9]+$'],
+    methods: ['GET', 'POST'],
+    headers: [
+      { name: 'x-env', value: 'prod', regex: undefined },
+      { name: 'x-tenant', value: undefined, regex: '^t-' },
+      { name: 'x-region', value: 'eu', regex: undefined },
+    ],
+    query: [{ name: 'debug', value: '1' }, { name: 'trace', value: undefined }, { name: 'lang', value: 'en' }],
+  });
+  assert.deepEqual(api.matches[1]!.pathPrefixes, ['/other/']);
+  assert.equal(api.upstream, 'backend');
+  assert.deepEqual(api.filters, ['rewrite', 'hdrs', 'auth', 'limit', 'geo']);
+  assert.equal(api.builtinHandler, undefined);
+  assert.deepEqual(api.policies, {
+    timeoutMs: 2500,
+    failureMode: 'open',
+    maxBodySize: 1024 * 1024,
+    allowWebsocket: true,
+    retry: { maxAttempts: 3, backoffMs: 10, maxBackoffMs: 200, retryOn: ['connect-failure', '503'], budgetPercent: 25, minRetryConcurrency: 5 },
+  });
+  assert.equal(c.routes[0]!.builtinHandler, 'health');
+  assert.equal(c.routes[2]!.policies.allowWebsocket, true);
+});
+
+test('full.kdl: upstreams', async () => {
+  const c = await loadFull();
+  assert.deepEqual([...c.upstreams.keys()], ['static', 'backend', 'k8s']);
+  const b = c.upstreams.get('backend')!;
+  assert.deepEqual(b.targets, [
+    { address: '10.0.0.1:8080', host: '10.0.0.1', port: 8080, weight: 3, zone: 'eu-1a' },
+    { address: '[fd00::2]:8080', host: 'fd00::2', port: 8080, weight: 1, zone: undefined },
+  ]);
+  assert.equal(b.loadBalancing, 'least_connections');
+  assert.equal(b.protocol, 'h2');
+  assert.deepEqual(b.connectionPool, { maxConnections: 64, maxIdle: 8, idleTimeoutMs: 30_000, maxLifetimeMs: 600_000 });
+  assert.deepEqual(b.timeouts, { connectMs: 2000, requestMs: 30_000, readMs: 10_000, writeMs: 10_500 });
+  assert.deepEqual(b.healthCheck, { type: 'http', path: '/healthz', intervalMs: 5000, timeoutMs: 1000, healthyThreshold: 3, unhealthyThreshold: 4, expectedStatus: [200, 204] });
+  assert.deepEqual(b.tls, { sni: 'backend.internal', caFile: fixture('files', 'upstream-ca.crt'), clientCert: fixture('files', 'client.crt'), clientKey: fixture('files', 'client.key'), verify: false });
+  const k = c.upstreams.get('k8s')!;
+  assert.deepEqual(k.targets, []);
+  assert.equal(k.discovery!.args[0], 'kubernetes');
+  assert.deepEqual(k.discovery!.children.map((x) => [x.name, x.args[0]]), [
+    ['namespace', 'production'], ['service', 'api-server'], ['port-name', 'http'], ['refresh-interval', 10], ['kubeconfig', '~/.kube/config'],
+  ]);
+});
+
+test('full.kdl: filters and plugins', async () => {
+  const c = await loadFull();
+  assert.deepEqual([...c.filters.keys()], ['strip', 'rewrite', 'hdrs', 'auth', 'limit', 'geo']);
+  assert.equal(c.filters.get('hdrs')!.failureMode, 'open');
+  assert.equal(c.filters.get('rewrite')!.failureMode, 'closed');
+  assert.equal(c.filters.get('auth')!.plugin, 'auth');
+  assert.equal(c.filters.get('limit')!.plugin, undefined);
+  const geo = c.filters.get('geo')!.settings;
+  // Paths inside settings are already absolute for the filter factory.
+  assert.equal(geo.children.find((x) => x.name === 'database-path')!.args[0], fixture('files', 'country.mmdb'));
+  const p = c.plugins.get('auth')!;
+  assert.deepEqual(
+    { path: p.path, isolation: p.isolation, fuel: p.fuel, memoryLimitBytes: p.memoryLimitBytes, timeoutMs: p.timeoutMs, poolSize: p.poolSize },
+    { path: fixture('files', 'auth.wasm'), isolation: 'worker', fuel: 5_000_000, memoryLimitBytes: 16 * 1024 * 1024, timeoutMs: 50, poolSize: 2 },
+  );
+  assert.deepEqual(p.config.map((n) => n.name), ['issuer', 'audiences', 'nested']);
+  assert.deepEqual(p.config[1]!.args, ['a', 'b']);
+  const noop = c.plugins.get('noop')!;
+  assert.equal(noop.memoryLimitBytes, 64 * 1024 * 1024);
+  assert.equal(noop.isolation, 'inline');
+});
+
+test('full.kdl: limits, observability, extra blocks', async () => {
+  const c = await loadFull();
+  assert.deepEqual(c.limits, {
+    maxHeaderBytes: 32 * 1024,
+    maxHeaderCount: 64,
+    maxBodyBytes: 10 * 1024 * 1024,
+    maxRequestLineBytes: 4096,
+    headerTimeoutMs: 5000,
+    requestTimeoutMs: 30_000,
+    keepAliveTimeoutMs: 15_000,
+    maxRequestsPerConnection: 1000,
+    maxConnections: 5000,
+    http2: { maxConcurrentStreams: 250, initialWindowSize: 1_048_576, maxHeaderListSize: 64 * 1024, maxSessionMemoryMb: 20 },
+  });
+  assert.deepEqual(c.observability, {
+    metrics: { enabled: true, address: '127.0.0.1:9090', path: '/prom' },
+    logging: { level: 'debug', format: 'pretty', accessLog: '/var/log/weir/access.log' },
+  });
+  assert.deepEqual([...c.extra.keys()].sort(), ['admin-api', 'cache', 'server', 'waf']);
+  const token = c.extra.get('admin-api')!.children.find((x) => x.name === 'auth')!.children.find((x) => x.name === 'token')!;
+  assert.equal(token.args[0], 'tok');
+});
