@@ -2,8 +2,7 @@
  * The `weir` command line. Each command is a small async function; commander parses.
  */
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import pkg from '../../../package.json' with { type: 'json' };
 import { loadConfig, formatDiagnostics } from '../config/load.ts';
 import { demoConfig, startDemoBackend } from '../demo.ts';
 import { startWeir } from '../weir.ts';
@@ -14,7 +13,6 @@ import { createLogger } from '../observability/logger.ts';
 import type { WeirConfig } from '../config/types.ts';
 
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string };
   return pkg.version;
 }
 

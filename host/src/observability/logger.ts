@@ -21,7 +21,8 @@ export function createLogger(opts: LoggerOptions): Logger {
   const dest = pino.destination({
     dest: opts.destination ?? 1,
     sync: opts.sync ?? false,
-    minLength: opts.sync ? 0 : 4096,
+    // No minimum batch: lines appear promptly; lines written while a write is in flight still coalesce.
+    minLength: 0,
   });
   return pino(
     {
