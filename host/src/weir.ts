@@ -16,6 +16,7 @@ import { ProxyCore } from './proxy/core.ts';
 import { startListener, type RunningListener } from './server/listeners.ts';
 import { startMetricsServer, type MetricsServer } from './server/metrics-server.ts';
 import type { FilterRegistry } from './filters/registry.ts';
+import { PluginRuntime } from '../../plugin-abi/src/runtime/runtime.ts';
 
 export interface StartOptions {
   /** A KDL file or a directory of them. */
@@ -46,6 +47,7 @@ export class Weir {
   readonly core: ProxyCore;
   readonly logger: Logger;
   readonly metrics: ProxyMetrics;
+  readonly plugins: PluginRuntime;
   config: WeirConfig;
   private readonly opts: StartOptions;
   private listeners = new Map<string, RunningListener>();
@@ -56,8 +58,9 @@ export class Weir {
   private closing: Promise<void> | undefined;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
 
-  private constructor(opts: StartOptions, config: WeirConfig, core: ProxyCore, logger: Logger, metrics: ProxyMetrics) {
+  private constructor(opts: StartOptions, config: WeirConfig, core: ProxyCore, logger: Logger, metrics: ProxyMetrics, plugins: PluginRuntime) {
     this.opts = opts;
+    this.plugins = plugins;
     this.config = config;
     this.core = core;
     this.logger = logger;
@@ -71,9 +74,18 @@ export class Weir {
     const accessLog = opts.accessLog === false ? undefined : (opts.accessLog ?? createAccessLogger(logging));
     const metrics = new ProxyMetrics();
     const core = new ProxyCore({ logger, accessLog, metrics });
+    let weir: Weir | undefined;
+    const plugins = new PluginRuntime({ logger, registry: metrics.registry, onHooksChanged: () => void weir?.recompile() });
+    plugins.register(core.filters);
     if (opts.extendFilters) await opts.extendFilters(core.filters, { logger, metrics });
-    core.activate(await core.compile(config));
-    const weir = new Weir(opts, config, core, logger, metrics);
+    try {
+      core.activate(await core.compile(config));
+    } catch (err) {
+      plugins.close();
+      await core.close();
+      throw err;
+    }
+    weir = new Weir(opts, config, core, logger, metrics, plugins);
     try {
       await weir.syncListeners(config);
     } catch (err) {
@@ -119,6 +131,7 @@ export class Weir {
       await this.syncListeners(config);
       this.core.activate(snap);
       this.config = config;
+      this.plugins.retain(config);
       this.core.accessLog = this.opts.accessLog === false ? undefined : (this.opts.accessLog ?? this.core.accessLog);
       this.watchFiles(config);
       for (const l of this.listeners.values()) {
@@ -136,6 +149,15 @@ export class Weir {
       const message = (err as Error).message;
       this.logger.error({ err: message, code: (err as WeirError).code }, 'configuration reload failed; the previous configuration keeps serving');
       return { ok: false, generation: this.core.snapshot.generation, error: message };
+    }
+  }
+
+  /** Rebuilds the snapshot from the current config (after a plugin swap changed its hooks). */
+  async recompile(): Promise<void> {
+    try {
+      this.core.activate(await this.core.compile(this.config));
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, 'rebuilding the filter chains failed; keeping the current ones');
     }
   }
 
@@ -230,6 +252,7 @@ export class Weir {
     for (const l of this.listeners.values()) l.destroyAll();
     this.listeners.clear();
     await this.metricsServer?.close();
+    this.plugins.close();
     await this.core.close();
     this.logger.flush?.();
   }

@@ -2,7 +2,7 @@
  * Filter types → factories. Built-in TypeScript filters register here; the plugin runtime
  * registers `wasm` and the first-party plugin types (rate-limit, geo, …) the same way.
  */
-import type { FilterConfig } from '../config/types.ts';
+import type { FilterConfig, WeirConfig } from '../config/types.ts';
 import type { Phase } from '../pipeline/phases.ts';
 import type { Logger } from '../observability/logger.ts';
 import { headersFilter } from './headers.ts';
@@ -10,6 +10,8 @@ import { urlRewriteFilter } from './url-rewrite.ts';
 
 export interface FilterBuildEnv {
   readonly logger: Logger;
+  /** The whole config being compiled (plugins, upstreams…). */
+  readonly config: WeirConfig;
 }
 
 export type FilterFactory = (cfg: FilterConfig, env: FilterBuildEnv) => Phase | Promise<Phase>;

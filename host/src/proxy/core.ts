@@ -53,7 +53,7 @@ export class ProxyCore {
    * upstream is unchanged). Throws without touching the current snapshot if anything fails.
    */
   async compile(config: WeirConfig): Promise<Snapshot> {
-    const env = { logger: this.logger };
+    const env = { logger: this.logger, config };
     const phases = new Map<string, Phase>();
     for (const [name, f] of config.filters) {
       const factory = this.filters.get(f.type);

@@ -1,0 +1,184 @@
+/**
+ * Between the host's request context and the WIT types: building the request head a hook
+ * receives, and validating + applying the mutations a plugin returns. A plugin's output is
+ * untrusted: nothing it returns reaches the wire unchecked (no CR/LF/NUL in headers, valid
+ * tokens and statuses, size limits) — an invalid mutation is a plugin error.
+ */
+import { WeirError } from '../../../host/src/errors.ts';
+import type { HeaderMap, LocalReply, RequestContext, TargetStats } from '../../../host/src/pipeline/phases.ts';
+import type * as W from '../../generated/types.ts';
+
+/** RFC 9110 token characters (header names, methods). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Field values: visible ASCII, obs-text, SP and HTAB; no CR, LF or NUL. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+const MAX_HEADER_VALUE = 16 * 1024;
+const MAX_HEADERS_ADDED = 100;
+const MAX_PATH = 8 * 1024;
+
+/** Headers that only the host may set: framing and hop-by-hop. */
+const FORBIDDEN = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'host']);
+
+export function headerList(headers: HeaderMap): W.Header[] {
+  const out: W.Header[] = [];
+  for (const name in headers) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    if (typeof v === 'string') out.push({ name, value: v });
+    else for (const x of v) out.push({ name, value: x });
+  }
+  return out;
+}
+
+export function propertyList(props: Map<string, string>): W.Property[] {
+  const out: W.Property[] = [];
+  for (const [key, value] of props) out.push({ key, value });
+  return out;
+}
+
+export function requestHead(ctx: RequestContext): W.RequestHead {
+  const r = ctx.request;
+  return {
+    method: r.method,
+    scheme: r.scheme,
+    authority: r.authority,
+    path: r.path,
+    query: r.query,
+    headers: headerList(r.headers),
+    clientAddress: ctx.client.address,
+    clientPort: ctx.client.port,
+    routeName: ctx.routeName,
+    properties: propertyList(ctx.properties),
+    httpVersion: r.httpVersion,
+  };
+}
+
+export function responseHead(ctx: RequestContext): W.ResponseHead {
+  const r = ctx.response!;
+  return { status: r.status, headers: headerList(r.headers) };
+}
+
+export function targets(list: readonly TargetStats[]): W.Target[] {
+  return list.map((t) => ({
+    index: t.index,
+    address: t.address,
+    weight: t.weight,
+    zone: t.zone,
+    healthy: t.healthy,
+    inFlight: t.inFlight,
+    ewmaLatencyMs: t.ewmaLatencyMs,
+    totalRequests: BigInt(t.totalRequests),
+    totalFailures: BigInt(t.totalFailures),
+    consecutiveFailures: t.consecutiveFailures,
+    lastFailureMs: BigInt(t.lastFailureMs),
+  }));
+}
+
+function invalid(plugin: string, what: string): WeirError {
+  return new WeirError('WEIR_ERR_PLUGIN_INVALID_MUTATION', `plugin ${plugin}: ${what}`);
+}
+
+function checkHeader(plugin: string, name: string, value: string | undefined): string {
+  const lower = name.toLowerCase();
+  if (!TOKEN.test(name)) throw invalid(plugin, `invalid header name ${JSON.stringify(name)}`);
+  if (FORBIDDEN.has(lower)) throw invalid(plugin, `header ${lower} is managed by the proxy`);
+  if (value !== undefined) {
+    if (value.length > MAX_HEADER_VALUE) throw invalid(plugin, `value of header ${lower} is over ${MAX_HEADER_VALUE} bytes`);
+    if (!FIELD_VALUE.test(value)) throw invalid(plugin, `value of header ${lower} contains a control character (CR, LF, NUL…)`);
+  }
+  return lower;
+}
+
+export function checkStatus(plugin: string, status: number): number {
+  if (!Number.isInteger(status) || status < 100 || status > 599) throw invalid(plugin, `invalid status ${status}`);
+  return status;
+}
+
+/**
+ * Validates every mutation first, then applies them all (so a bad batch changes nothing).
+ * `target` is 'request' on request hooks, 'response' on response hooks.
+ */
+export function applyMutations(plugin: string, ctx: RequestContext, target: 'request' | 'response', muts: readonly W.Mutation[]): void {
+  if (muts.length > MAX_HEADERS_ADDED * 2) throw invalid(plugin, `too many mutations (${muts.length})`);
+  const headers = target === 'request' ? ctx.request.headers : ctx.response!.headers;
+  const ops: Array<() => void> = [];
+  for (const m of muts) {
+    switch (m.tag) {
+      case 'set-header': {
+        const n = checkHeader(plugin, m.val.name, m.val.value);
+        ops.push(() => (headers[n] = m.val.value));
+        break;
+      }
+      case 'add-header': {
+        const n = checkHeader(plugin, m.val.name, m.val.value);
+        ops.push(() => {
+          const prev = headers[n];
+          headers[n] = prev === undefined ? m.val.value : Array.isArray(prev) ? [...prev, m.val.value] : [prev, m.val.value];
+        });
+        break;
+      }
+      case 'remove-header': {
+        const n = checkHeader(plugin, m.val, undefined);
+        ops.push(() => delete headers[n]);
+        break;
+      }
+      case 'set-path': {
+        if (target !== 'request') throw invalid(plugin, 'set-path on a response');
+        const p = m.val;
+        if (p.length === 0 || p[0] !== '/' || p.length > MAX_PATH || /[\s\x00-\x1f\x7f?#]/.test(p)) throw invalid(plugin, `invalid path ${JSON.stringify(p.slice(0, 100))}`);
+        ops.push(() => (ctx.request.path = p));
+        break;
+      }
+      case 'set-query': {
+        if (target !== 'request') throw invalid(plugin, 'set-query on a response');
+        const q = m.val.startsWith('?') ? m.val.slice(1) : m.val;
+        if (q.length > MAX_PATH || /[\s\x00-\x1f\x7f#]/.test(q)) throw invalid(plugin, `invalid query ${JSON.stringify(q.slice(0, 100))}`);
+        ops.push(() => (ctx.request.query = q));
+        break;
+      }
+      case 'set-method': {
+        if (target !== 'request') throw invalid(plugin, 'set-method on a response');
+        if (!TOKEN.test(m.val)) throw invalid(plugin, `invalid method ${JSON.stringify(m.val)}`);
+        ops.push(() => (ctx.request.method = m.val.toUpperCase()));
+        break;
+      }
+      case 'set-authority': {
+        if (target !== 'request') throw invalid(plugin, 'set-authority on a response');
+        if (!/^[A-Za-z0-9.\-_~:[\]%]+$/.test(m.val)) throw invalid(plugin, `invalid authority ${JSON.stringify(m.val)}`);
+        ops.push(() => {
+          ctx.request.authority = m.val;
+          ctx.request.headers['host'] = m.val;
+        });
+        break;
+      }
+      case 'set-status': {
+        if (target !== 'response') throw invalid(plugin, 'set-status on a request');
+        const s = checkStatus(plugin, m.val);
+        ops.push(() => (ctx.response!.status = s));
+        break;
+      }
+      case 'set-property': {
+        if (m.val.key.length > 256 || m.val.value.length > MAX_HEADER_VALUE) throw invalid(plugin, 'property too large');
+        ops.push(() => ctx.properties.set(m.val.key, m.val.value));
+        break;
+      }
+      case 'remove-property':
+        ops.push(() => ctx.properties.delete(m.val));
+        break;
+      default:
+        throw invalid(plugin, `unknown mutation ${(m as { tag: string }).tag}`);
+    }
+  }
+  for (const op of ops) op();
+}
+
+/** A plugin's local reply, validated. */
+export function localReply(plugin: string, r: W.LocalReply): LocalReply {
+  checkStatus(plugin, r.status);
+  const headers: Record<string, string> = {};
+  for (const h of r.headers) {
+    const n = checkHeader(plugin, h.name, h.value);
+    headers[n] = headers[n] === undefined ? h.value : `${headers[n]}, ${h.value}`;
+  }
+  return { status: r.status, headers, body: r.body };
+}

@@ -1,0 +1,147 @@
+/**
+ * What the host imports do, shared by every plugin instance of a Weir instance: logging
+ * (pino, with the plugin's name and the request id), plugin-defined metrics (prom-client,
+ * with a `plugin` label), the store (counters, token buckets, KV), geo lookups, time,
+ * randomness and HTTP callouts.
+ */
+import { randomFillSync } from 'node:crypto';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { request } from 'undici';
+import type { Logger } from '../../../host/src/observability/logger.ts';
+import type { Store } from '../../../host/src/store/store.ts';
+import type { GeoDb } from '../../../host/src/geo/geo.ts';
+import type { HostImports } from '../../generated/codec.ts';
+import type * as W from '../../generated/types.ts';
+
+type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
+
+export interface HostServicesOptions {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly store: Store;
+  /** Opened on demand when a plugin imports geo-country. */
+  geo?: GeoDb;
+}
+
+/** The per-call context host functions report against (set by the caller around each call). */
+export interface CallScope {
+  requestId: string | undefined;
+}
+
+export class HostServices {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly store: Store;
+  geo: GeoDb | undefined;
+  private readonly metrics = new Map<string, { metric: AnyMetric; kind: W.MetricKind; labels: string[] }>();
+  private readonly metricIds: string[] = [];
+  private readonly rnd = new BigUint64Array(64);
+  private rndAt = 64;
+
+  constructor(opts: HostServicesOptions) {
+    this.logger = opts.logger;
+    this.registry = opts.registry;
+    this.store = opts.store;
+    this.geo = opts.geo;
+  }
+
+  /** Host imports for one instance of `plugin`; `scope` tells which request is calling. */
+  forPlugin(plugin: string, scope: CallScope): HostImports {
+    const log = this.logger.child({ plugin });
+    const ns = `${plugin}\u0000`;
+    const store = this.store;
+    const big = (n: number): bigint => BigInt(Math.trunc(n));
+    return {
+      log: (level, message) => {
+        const msg = message.length > 4096 ? `${message.slice(0, 4096)}…` : message;
+        log[level === 'trace' ? 'trace' : level]({ requestId: scope.requestId }, msg);
+      },
+      defineMetric: (name, kind, help, labelNames) => this.defineMetric(plugin, name, kind, help, labelNames),
+      recordMetric: (id, value, labelValues) => this.recordMetric(plugin, id, value, labelValues),
+      counterAdd: (key, delta, windowMs) => {
+        const r = store.counterAdd(ns + key, Number(delta), Math.max(1, Number(windowMs)));
+        if (typeof r !== 'number') throw new Error('the store answered asynchronously; counter-add needs a synchronous store');
+        return big(r);
+      },
+      tokenBucketTake: (key, ratePerSec, burst, cost) => {
+        const r = store.tokenBucketTake(ns + key, ratePerSec, burst, cost);
+        if (r instanceof Promise) throw new Error('the store answered asynchronously; token-bucket-take needs a synchronous store');
+        return { allowed: r.allowed, remaining: r.remaining, retryAfterMs: big(r.retryAfterMs) };
+      },
+      kvGet: (key) => {
+        const r = store.kvGet(ns + key);
+        if (r instanceof Promise) throw new Error('the store answered asynchronously; kv-get needs a synchronous store');
+        return r;
+      },
+      kvCas: (key, value, expected, ttlMs) => {
+        const r = store.kvCas(ns + key, value, expected, Number(ttlMs));
+        if (r instanceof Promise) throw new Error('the store answered asynchronously; kv-cas needs a synchronous store');
+        return r;
+      },
+      geoCountry: (ip) => this.geo?.country(ip),
+      nowMs: () => BigInt(Date.now()),
+      monotonicNs: () => process.hrtime.bigint(),
+      randomU64: () => {
+        if (this.rndAt === this.rnd.length) {
+          randomFillSync(this.rnd);
+          this.rndAt = 0;
+        }
+        return this.rnd[this.rndAt++]!;
+      },
+      httpCallout: (req) => callout(req),
+    };
+  }
+
+  private defineMetric(plugin: string, name: string, kind: W.MetricKind, help: string, labelNames: string[]): number {
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new Error(`invalid metric name ${JSON.stringify(name)}`);
+    const full = `weir_plugin_${name}`;
+    const key = `${plugin}\u0000${full}`;
+    const existing = this.metricIds.indexOf(key);
+    if (existing !== -1) return existing;
+    let entry = this.metrics.get(full);
+    if (!entry) {
+      const labels = ['plugin', ...labelNames];
+      const common = { name: full, help: help || name, labelNames: labels, registers: [this.registry] };
+      const metric = kind === 'counter' ? new Counter(common) : kind === 'gauge' ? new Gauge(common) : new Histogram(common);
+      entry = { metric, kind, labels: labelNames };
+      this.metrics.set(full, entry);
+    }
+    this.metricIds.push(key);
+    return this.metricIds.length - 1;
+  }
+
+  private recordMetric(plugin: string, id: number, value: number, labelValues: string[]): void {
+    const key = this.metricIds[id];
+    if (key === undefined) throw new Error(`record-metric: unknown metric id ${id}`);
+    const entry = this.metrics.get(key.slice(key.indexOf('\u0000') + 1))!;
+    const labels: Record<string, string> = { plugin };
+    entry.labels.forEach((l, i) => (labels[l] = labelValues[i] ?? ''));
+    if (entry.kind === 'counter') (entry.metric as Counter<string>).inc(labels, value);
+    else if (entry.kind === 'gauge') (entry.metric as Gauge<string>).set(labels, value);
+    else (entry.metric as Histogram<string>).observe(labels, value);
+  }
+}
+
+async function callout(req: W.CalloutRequest): Promise<W.Result<W.CalloutResponse, string>> {
+  try {
+    const headers: Record<string, string> = {};
+    for (const h of req.headers) headers[h.name] = h.value;
+    const res = await request(req.url, {
+      method: req.method as 'GET',
+      headers,
+      body: req.body.length ? req.body : undefined,
+      headersTimeout: req.timeoutMs || 5000,
+      bodyTimeout: req.timeoutMs || 5000,
+    });
+    const body = new Uint8Array(await res.body.arrayBuffer());
+    const out: W.Header[] = [];
+    for (const [name, v] of Object.entries(res.headers)) {
+      if (v === undefined) continue;
+      for (const value of Array.isArray(v) ? v : [v]) out.push({ name, value });
+    }
+    return { tag: 'ok', val: { status: res.statusCode, headers: out, body } };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return { tag: 'err', val: code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'WEIR_ERR_UPSTREAM_TIMEOUT' : `WEIR_ERR_UPSTREAM_CONNECT: ${(err as Error).message}` };
+  }
+}

@@ -1,0 +1,376 @@
+/**
+ * A loaded plugin: its compiled (metered) module, its instances, crash handling and hot
+ * swap.
+ *
+ *   file ─► loadComponent (world check) ─► meterModule (fuel + memory cap) ─► compile
+ *        ─► probe instance: describe + configure (a config error fails the load)
+ *   request ─► begin(): an instance + a context id, pinned for the whole request
+ *   trap / fuel / memory ─► instance discarded (its requests fail per failure-mode),
+ *        the next request gets a fresh one; crash loops back off
+ *   file changed ─► new version loaded beside the old; swap; requests in flight finish
+ *        on the instance they started with
+ *
+ * Synchronous plugins share one instance per thread (like one VM per worker in Envoy):
+ * calls never interleave inside it. A plugin that imports an async host function (JSPI)
+ * suspends mid-call, so each of its requests checks out an instance of its own from a pool.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { ConfigNode as HostConfigNode, PluginConfig } from '../../../host/src/config/types.ts';
+import { WeirError, isWeirError, type ErrorCode } from '../../../host/src/errors.ts';
+import type { Logger } from '../../../host/src/observability/logger.ts';
+import type { RequestContext } from '../../../host/src/pipeline/phases.ts';
+import { bindCoreInstance, callConfigure, callDescribe, hostImports, type CoreInstance } from '../../generated/codec.ts';
+import type * as W from '../../generated/types.ts';
+import { AbiTrap, GuestMemory } from '../abi/guest-memory.ts';
+import { wasm, type WasmInstance, type WasmModule } from '../abi/wasm.ts';
+import { loadComponent } from '../loader/load-component.ts';
+import { meterModule, symbolizeTrap } from '../metering.ts';
+import type { CallScope, HostServices } from './host-services.ts';
+import { DURATION_SAMPLE, HOOKS, type HookName, type PluginMetrics, type PluginStats } from './metrics.ts';
+
+/** Crash-loop rule: this many failures within the window puts the plugin in backoff. */
+const CRASH_LIMIT = 5;
+const CRASH_WINDOW_MS = 10_000;
+const BACKOFF_MIN_MS = 1_000;
+const BACKOFF_MAX_MS = 60_000;
+
+interface FuelGlobal { value: bigint }
+
+/** One compiled version of a plugin file. */
+export interface PluginVersion {
+  readonly sha256: string;
+  readonly module: WasmModule;
+  readonly fuelGlobal: string;
+  readonly functionNames: string[];
+  readonly memoryMaxBytes: number;
+  readonly hostFunctions: readonly string[];
+  /** Imports an async host function: calls go through JSPI. */
+  readonly jspi: boolean;
+  readonly info: W.PluginInfo;
+  readonly hooks: ReadonlySet<string>;
+  readonly config: W.ConfigNode[];
+}
+
+export class Instance {
+  readonly version: PluginVersion;
+  readonly raw: WasmInstance;
+  readonly core: CoreInstance;
+  readonly fuel: FuelGlobal;
+  readonly scope: CallScope;
+  dead = false;
+  /** Requests holding this instance. */
+  holders = 0;
+
+  constructor(version: PluginVersion, raw: WasmInstance, core: CoreInstance, scope: CallScope) {
+    this.version = version;
+    this.raw = raw;
+    this.core = core;
+    this.scope = scope;
+    this.fuel = raw.exports[version.fuelGlobal] as FuelGlobal;
+  }
+}
+
+/** A request's hold on a plugin: the instance it runs on and its context id. */
+export interface Hold {
+  readonly inst: Instance;
+  readonly id: bigint;
+}
+
+/** KDL config nodes (tree) → the WIT's flat list with parent indexes. */
+export function flattenConfig(nodes: readonly HostConfigNode[]): W.ConfigNode[] {
+  const out: W.ConfigNode[] = [];
+  const val = (v: unknown): W.ConfigValue => {
+    if (v === null || v === undefined) return { tag: 'null' };
+    if (typeof v === 'boolean') return { tag: 'boolean', val: v };
+    if (typeof v === 'number') return Number.isInteger(v) ? { tag: 'integer', val: BigInt(v) } : { tag: 'float', val: v };
+    return { tag: 'text', val: String(v) };
+  };
+  const walk = (n: HostConfigNode, parent: number | undefined): void => {
+    const idx = out.length;
+    out.push({ name: n.name, parent, args: n.args.map(val), props: Object.entries(n.props).map(([name, v]) => ({ name, value: val(v) })) });
+    for (const c of n.children) walk(c, idx);
+  };
+  for (const n of nodes) walk(n, undefined);
+  return out;
+}
+
+const compileCache = new Map<string, Promise<Omit<PluginVersion, 'info' | 'hooks' | 'config'>>>();
+
+async function compile(bytes: Uint8Array, memoryMaxBytes: number): Promise<Omit<PluginVersion, 'info' | 'hooks' | 'config'>> {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const key = `${sha256}:${memoryMaxBytes}`;
+  let p = compileCache.get(key);
+  if (!p) {
+    p = (async () => {
+      const comp = await loadComponent(bytes);
+      let metered;
+      try {
+        metered = meterModule(comp.coreBytes, { memoryMaxBytes });
+      } catch (err) {
+        throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `cannot meter the plugin: ${(err as Error).message}`, { cause: err });
+      }
+      const module = await wasm.compile(metered.bytes);
+      return {
+        sha256,
+        module,
+        fuelGlobal: metered.fuelGlobal,
+        functionNames: metered.functionNames,
+        memoryMaxBytes,
+        hostFunctions: comp.hostFunctions,
+        jspi: comp.hostFunctions.includes('http-callout'),
+      };
+    })();
+    compileCache.set(key, p);
+    p.catch(() => compileCache.delete(key));
+  }
+  return p;
+}
+
+export interface PluginDeps {
+  readonly services: HostServices;
+  readonly metrics: PluginMetrics;
+  readonly logger: Logger;
+}
+
+export class WasmPlugin {
+  readonly name: string;
+  config: PluginConfig;
+  version!: PluginVersion;
+  private readonly deps: PluginDeps;
+  private readonly log: Logger;
+  readonly stats: PluginStats;
+  /** Shared instance of a synchronous plugin. */
+  private primary: Instance | undefined;
+  /** Idle instances of a JSPI plugin. */
+  private pool: Instance[] = [];
+  private nextId = 1n;
+  private crashes: number[] = [];
+  private backoffMs = 0;
+  backoffUntil = 0;
+  private sample = 0;
+  private fuelBudget = 0n;
+
+  private constructor(name: string, config: PluginConfig, deps: PluginDeps) {
+    this.name = name;
+    this.config = config;
+    this.deps = deps;
+    this.log = deps.logger.child({ plugin: name });
+    this.stats = deps.metrics.for(name);
+  }
+
+  static async load(config: PluginConfig, deps: PluginDeps): Promise<WasmPlugin> {
+    const p = new WasmPlugin(config.name, config, deps);
+    p.install(await p.prepare(config));
+    return p;
+  }
+
+  /** Loads and configures a version without installing it (used for hot swap and reload). */
+  async prepare(config: PluginConfig): Promise<PluginVersion> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(config.path);
+    } catch (err) {
+      throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `plugin ${config.name}: cannot read ${config.path}: ${(err as Error).message}`, { cause: err });
+    }
+    let base;
+    try {
+      base = await compile(bytes, config.memoryLimitBytes);
+    } catch (err) {
+      if (isWeirError(err)) throw new WeirError(err.code, `plugin ${config.name} (${config.path}): ${err.message}`, { cause: err });
+      throw err;
+    }
+    if (base.hostFunctions.includes('geo-country') && !this.deps.services.geo) {
+      const { openGeoDb } = await import('../../../host/src/geo/geo.ts');
+      this.deps.services.geo = await openGeoDb();
+    }
+    const flat = flattenConfig(config.config);
+    // Probe: describe once, and make sure the plugin accepts its config before going live.
+    const probe = this.instantiate({ ...base, info: undefined as never, hooks: new Set(), config: flat });
+    let info: W.PluginInfo;
+    try {
+      info = callDescribe(probe.core);
+    } catch (err) {
+      throw this.classify(probe, 'describe', err, false);
+    }
+    const version: PluginVersion = { ...base, info, hooks: new Set(info.hooks), config: flat };
+    (probe as { version: PluginVersion }).version = version;
+    this.configure(probe);
+    return version;
+  }
+
+  /** Makes `version` current; requests in flight keep the instances they hold. */
+  install(version: PluginVersion): void {
+    this.version = version;
+    this.fuelBudget = BigInt(this.config.fuel);
+    this.primary = undefined;
+    this.pool = [];
+    this.crashes = [];
+    this.backoffUntil = 0;
+  }
+
+  private instantiate(version: PluginVersion): Instance {
+    const mem = new GuestMemory();
+    const scope: CallScope = { requestId: undefined };
+    const imports = hostImports(this.deps.services.forPlugin(this.name, scope), mem, version.jspi);
+    let raw: WasmInstance;
+    try {
+      raw = new wasm.Instance(version.module, imports);
+    } catch (err) {
+      throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `plugin ${this.name}: instantiation failed: ${(err as Error).message}`, { cause: err });
+    }
+    const core = bindCoreInstance(mem, raw.exports);
+    const inst = new Instance(version, raw, core, scope);
+    this.stats.instances++;
+    return inst;
+  }
+
+  private configure(inst: Instance): void {
+    inst.fuel.value = BigInt(this.config.fuel);
+    let r: W.Result<void, W.ConfigError>;
+    try {
+      r = callConfigure(inst.core, inst.version.config);
+    } catch (err) {
+      throw this.classify(inst, 'configure', err, false);
+    }
+    if (r.tag === 'err') {
+      const node = r.val.node !== undefined ? inst.version.config[r.val.node] : undefined;
+      throw new WeirError('WEIR_ERR_PLUGIN_CONFIG', `plugin ${this.name} rejected its config${node ? ` at \`${node.name}\`` : ''}: ${r.val.message}`, { detail: { plugin: this.name } });
+    }
+  }
+
+  private fresh(): Instance {
+    const inst = this.instantiate(this.version);
+    try {
+      this.configure(inst);
+    } catch (err) {
+      this.discard(inst);
+      throw err;
+    }
+    return inst;
+  }
+
+  /** Pins an instance and a fresh context id to a request. */
+  begin(): Hold {
+    if (this.backoffUntil !== 0) {
+      if (Date.now() < this.backoffUntil) throw new WeirError('WEIR_ERR_PLUGIN_UNAVAILABLE', `plugin ${this.name} is backing off after repeated failures`);
+      this.backoffUntil = 0;
+    }
+    let inst: Instance;
+    if (!this.version.jspi) {
+      if (this.primary === undefined || this.primary.dead) this.primary = this.fresh();
+      inst = this.primary;
+    } else {
+      let found: Instance | undefined;
+      while ((found = this.pool.pop()) !== undefined && (found.dead || found.version !== this.version));
+      inst = found ?? this.fresh();
+    }
+    inst.holders++;
+    return { inst, id: this.nextId++ };
+  }
+
+  /** Releases a request's hold (after on-log). */
+  end(hold: Hold): void {
+    const inst = hold.inst;
+    inst.holders--;
+    if (this.version.jspi && !inst.dead && inst.version === this.version && this.pool.length < this.config.poolSize) this.pool.push(inst);
+    else if (inst.holders === 0 && inst !== this.primary) this.discard(inst);
+  }
+
+  private discard(inst: Instance): void {
+    if (inst.dead) return;
+    inst.dead = true;
+    this.stats.instances--;
+  }
+
+  /**
+   * Runs one hook on the request's instance with a fresh fuel budget. Any failure discards
+   * the instance and comes back as a WeirError with a WEIR_ERR_PLUGIN_* code.
+   */
+  call<T>(hold: Hold, ctx: RequestContext, hook: HookName, f: (core: CoreInstance, id: bigint) => T): T {
+    const inst = hold.inst;
+    if (inst.dead) throw new WeirError('WEIR_ERR_PLUGIN_TRAP', `plugin ${this.name}: the instance serving this request was discarded after a failure`);
+    const h = HOOKS.indexOf(hook);
+    const stats = this.stats;
+    stats.calls[h]!++;
+    inst.fuel.value = this.fuelBudget;
+    inst.scope.requestId = ctx.id;
+    const timed = ++this.sample % DURATION_SAMPLE === 0;
+    const t0 = timed ? performance.now() : 0;
+    let r: T;
+    try {
+      r = f(inst.core, hold.id);
+    } catch (err) {
+      throw this.classify(inst, hook, err, true);
+    }
+    stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
+    if (timed) this.deps.metrics.duration.labels(this.name, hook).observe((performance.now() - t0) / 1000);
+    return r;
+  }
+
+  /** The async variant for JSPI plugins. */
+  async callAsync<T>(hold: Hold, ctx: RequestContext, hook: HookName, f: (core: CoreInstance, id: bigint) => Promise<T>): Promise<T> {
+    const inst = hold.inst;
+    if (inst.dead) throw new WeirError('WEIR_ERR_PLUGIN_TRAP', `plugin ${this.name}: the instance serving this request was discarded after a failure`);
+    const h = HOOKS.indexOf(hook);
+    this.stats.calls[h]!++;
+    inst.fuel.value = this.fuelBudget;
+    inst.scope.requestId = ctx.id;
+    try {
+      return await f(inst.core, hold.id);
+    } catch (err) {
+      throw this.classify(inst, hook, err, true);
+    } finally {
+      this.stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
+    }
+  }
+
+  /** Maps a failure to its WEIR_ERR_PLUGIN_* code, discards the instance, logs and counts it. */
+  private classify(inst: Instance, hook: HookName, err: unknown, countCrash: boolean): WeirError {
+    if (isWeirError(err) && err.code === 'WEIR_ERR_PLUGIN_INVALID_MUTATION') {
+      // The guest is fine; its output was refused.
+      this.count(hook, 'invalid-mutation');
+      return err;
+    }
+    let code: ErrorCode = 'WEIR_ERR_PLUGIN_TRAP';
+    let kind = 'trap';
+    const mem = inst.core.mem.memory;
+    if (inst.fuel.value < 0n) {
+      code = 'WEIR_ERR_PLUGIN_FUEL';
+      kind = 'fuel';
+    } else if (err instanceof RangeError || (mem && mem.buffer.byteLength + 65536 > inst.version.memoryMaxBytes && /unreachable|out of bounds|abort|memory/i.test(String((err as Error)?.message)))) {
+      code = 'WEIR_ERR_PLUGIN_MEMORY';
+      kind = 'memory';
+    } else if (err instanceof AbiTrap) {
+      kind = 'abi';
+    }
+    const fn = symbolizeTrap(err, inst.version.functionNames);
+    this.discard(inst);
+    if (inst === this.primary) this.primary = undefined;
+    this.count(hook, kind);
+    const message = `plugin ${this.name} failed in ${hook}${fn ? ` (in ${fn})` : ''}: ${kind === 'fuel' ? `out of fuel (budget ${this.config.fuel})` : (err as Error)?.message ?? String(err)}`;
+    this.log.warn({ hook, kind, code, function: fn, requestId: inst.scope.requestId }, message);
+    if (countCrash) this.crashed();
+    return new WeirError(code, message, { cause: err, detail: { plugin: this.name, hook, function: fn } });
+  }
+
+  private count(hook: string, kind: string): void {
+    const k = `${hook}\u0000${kind}`;
+    this.stats.errors.set(k, (this.stats.errors.get(k) ?? 0) + 1);
+  }
+
+  /** proxy-wasm's "plugin crashes" rule: repeated failures back off, doubling up to a cap. */
+  private crashed(): void {
+    const now = Date.now();
+    this.crashes.push(now);
+    while (this.crashes.length && this.crashes[0]! < now - CRASH_WINDOW_MS) this.crashes.shift();
+    if (this.crashes.length >= CRASH_LIMIT) {
+      this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs ? this.backoffMs * 2 : BACKOFF_MIN_MS);
+      this.backoffUntil = now + this.backoffMs;
+      this.crashes = [];
+      this.log.error({ backoffMs: this.backoffMs }, `plugin ${this.name} crashed ${CRASH_LIMIT} times in ${CRASH_WINDOW_MS / 1000} s; backing off`);
+    } else if (this.crashes.length === 1 && now - (this.backoffUntil || 0) > CRASH_WINDOW_MS * 6) {
+      this.backoffMs = 0;
+    }
+  }
+}
