@@ -24,9 +24,21 @@ plugins {
         path "${wasmPath}"
         config { greeting "hi"; }
     }
+    plugin "echo-worker" {
+        path "${wasmPath}"
+        isolation "worker"
+        timeout-ms 2000
+        pool-size 2
+    }
 }
-filters { filter "echo" { type "wasm"; plugin "echo"; failure-mode "closed"; } }
-routes { route "r" { matches { path-prefix "/"; }; upstream "o"; filters "echo"; } }
+filters {
+    filter "echo" { type "wasm"; plugin "echo"; failure-mode "closed"; }
+    filter "echo-w" { type "wasm"; plugin "echo-worker"; failure-mode "closed"; }
+}
+routes {
+    route "r" { matches { path-prefix "/"; }; upstream "o"; filters "echo"; }
+    route "w" { priority 5; matches { header "x-worker" "1"; }; upstream "o"; filters "echo-w"; }
+}
 upstreams { upstream "o" { target "127.0.0.1:${origin.port}"; } }
 `);
   weir = started.weir;
@@ -56,6 +68,16 @@ test('a plugin local reply ends the request before the upstream and passes throu
   // on-request-headers replies 403; the echo's on-response-headers sets status ^ 1
   assert.equal(res.statusCode, 402);
   await res.body.dump();
+  assert.equal(origin.seen.length, before);
+});
+
+test('worker isolation: the plugin runs in a piscina worker and its decisions are validated on the proxy thread', async () => {
+  const before = origin.seen.length;
+  const bad = await request(`${url}/hello`, { headers: { 'x-worker': '1' } });
+  const body = (await bad.body.json()) as { error: { code: string; message: string } };
+  assert.equal(bad.statusCode, 503);
+  assert.equal(body.error.code, 'WEIR_ERR_PLUGIN_INVALID_MUTATION');
+  assert.match(body.error.message, /echo-w chose target \d+ of 1/);
   assert.equal(origin.seen.length, before);
 });
 

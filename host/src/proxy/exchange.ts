@@ -325,6 +325,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private upstreamHeaders(): HeaderMap {
     const ctx = this.ctx;
     const h = stripHopByHop(ctx.request.headers);
+    // Node already answered "100 Continue" to the client; undici refuses Expect upstream.
+    delete h['expect'];
     // gRPC needs "te: trailers" end to end; it's the one TE value safe to forward.
     const te = firstHeader(ctx.request.headers, 'te');
     if (te !== undefined && te.trim().toLowerCase() === 'trailers') h['te'] = 'trailers';
@@ -377,14 +379,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (isPromise<HeadersResult>(r)) {
+      // Body events may still arrive while the hooks run: queue them until the head is out.
       controller.pause();
+      const queued: Array<() => void> = (this.queued = []);
       r.then(
         (v) => {
+          this.queued = undefined;
           if (v !== undefined) return this.replaceResponse(controller, v);
           this.writeHead(this.ctx.response!);
+          for (const f of queued) f();
           controller.resume();
         },
-        (err) => controller.abort(err),
+        (err) => {
+          this.queued = undefined;
+          controller.abort(err);
+          if (queued.length) this.fail(err);
+        },
       );
     } else if (r !== undefined) this.replaceResponse(controller, r);
     else this.writeHead(this.ctx.response);
@@ -405,8 +415,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     res.writeHead(head.status, head.headers as Record<string, string | string[]>);
   }
 
+  /** Body events that arrived while async response-header hooks ran. */
+  private queued: Array<() => void> | undefined;
+
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.retrying || this.replaced) return;
+    if (this.queued) {
+      this.queued.push(() => this.onResponseData(controller, chunk));
+      return;
+    }
     const chain = this.chain!;
     if (chain.onResponseBody.length > 0) return this.responseBodyChunk(controller, chunk, false);
     this.ctx.bytesOut += chunk.length;
@@ -449,6 +466,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     this.releaseTarget();
     if (this.retrying || this.replaced) return;
+    if (this.queued) {
+      this.queued.push(() => this.onResponseEnd(controller, trailers));
+      return;
+    }
     if (this.chain!.onResponseBody.length > 0) return this.responseBodyChunk(controller, EMPTY, true);
     this.endResponse(trailers);
   }

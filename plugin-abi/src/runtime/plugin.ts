@@ -61,6 +61,11 @@ export class Instance {
   dead = false;
   /** Requests holding this instance. */
   holders = 0;
+  /**
+   * Tail of this instance's async calls: a call starts after the previous one finished,
+   * post-return included (e.g. on-log after a client abort must not overlap a hook).
+   */
+  queue: Promise<void> = Promise.resolve();
 
   constructor(version: PluginVersion, raw: WasmInstance, core: CoreInstance, scope: CallScope) {
     this.version = version;
@@ -157,6 +162,13 @@ export class WasmPlugin {
     this.deps = deps;
     this.log = deps.logger.child({ plugin: name });
     this.stats = deps.metrics.for(name);
+  }
+
+  /** A plugin from a version prepared elsewhere (a worker thread gets the proxy thread's). */
+  static fromVersion(config: PluginConfig, version: PluginVersion, deps: PluginDeps): WasmPlugin {
+    const p = new WasmPlugin(config.name, config, deps);
+    p.install(version);
+    return p;
   }
 
   static async load(config: PluginConfig, deps: PluginDeps): Promise<WasmPlugin> {
@@ -313,15 +325,24 @@ export class WasmPlugin {
     const inst = hold.inst;
     if (inst.dead) throw new WeirError('WEIR_ERR_PLUGIN_TRAP', `plugin ${this.name}: the instance serving this request was discarded after a failure`);
     const h = HOOKS.indexOf(hook);
-    this.stats.calls[h]!++;
-    inst.fuel.value = this.fuelBudget;
-    inst.scope.requestId = ctx.id;
+    const prev = inst.queue;
+    let done!: () => void;
+    inst.queue = new Promise((r) => (done = r));
+    await prev;
     try {
-      return await f(inst.core, hold.id);
-    } catch (err) {
-      throw this.classify(inst, hook, err, true);
+      if (inst.dead) throw new WeirError('WEIR_ERR_PLUGIN_TRAP', `plugin ${this.name}: the instance serving this request was discarded after a failure`);
+      this.stats.calls[h]!++;
+      inst.fuel.value = this.fuelBudget;
+      inst.scope.requestId = ctx.id;
+      try {
+        return await f(inst.core, hold.id);
+      } catch (err) {
+        throw isWeirError(err) && inst.dead ? err : this.classify(inst, hook, err, true);
+      } finally {
+        this.stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
+      }
     } finally {
-      this.stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
+      done();
     }
   }
 

@@ -20,6 +20,7 @@ import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin } from './plugin.ts';
 import { wasmPhase } from './wasm-phase.ts';
+import { WorkerPool, combineWorkerPhases, workerMemberPhase } from './worker-phase.ts';
 
 export interface RuntimeOptions {
   readonly logger: Logger;
@@ -51,15 +52,30 @@ export class PluginRuntime {
     this.onHooksChanged = opts.onHooksChanged;
   }
 
-  /** Registers the `wasm` filter type. */
+  private workers: WorkerPool | undefined;
+  /** Worker plugins whose current version the worker threads have. */
+  private readonly inWorkers = new WeakSet<WasmPlugin>();
+
+  /** Registers the `wasm` filter type, and the merging of consecutive worker plugins. */
   register(filters: FilterRegistry): void {
     filters.register('wasm', (filter, env) => this.phaseFor(filter, env.config));
+    filters.combine = (phases) => combineWorkerPhases(phases, this.logger);
   }
 
   async phaseFor(filter: FilterConfig, config: WeirConfig): Promise<Phase> {
     const pc = filter.plugin !== undefined ? config.plugins.get(filter.plugin) : undefined;
     if (!pc) throw new WeirError('WEIR_ERR_CONFIG_REFERENCE', `filter ${filter.name} names plugin ${filter.plugin ?? '(none)'}, which is not defined`);
     const plugin = await this.plugin(pc);
+    if (pc.isolation === 'worker') {
+      // Loaded here too (describe + config check); hooks run in the worker threads.
+      this.workers ??= new WorkerPool(Math.max(...[...config.plugins.values()].filter((p) => p.isolation === 'worker').map((p) => p.poolSize)));
+      const key = keyOf(pc);
+      if (!this.inWorkers.has(plugin)) {
+        await this.workers.load(key, pc, plugin.version);
+        this.inWorkers.add(plugin);
+      }
+      return workerMemberPhase(filter, plugin, key, this.workers, this.logger);
+    }
     return wasmPhase(filter, plugin);
   }
 
@@ -119,6 +135,7 @@ export class PluginRuntime {
         const next = await p.prepare(p.config);
         if (next.sha256 === p.version.sha256) continue;
         const before = [...p.version.hooks].sort().join();
+        if (p.config.isolation === 'worker' && this.workers) await this.workers.load(keyOf(p.config), p.config, next);
         p.install(next);
         p.stats.reloads++;
         if ([...next.hooks].sort().join() !== before) hooksChanged = true;
@@ -132,6 +149,8 @@ export class PluginRuntime {
   }
 
   close(): void {
+    void this.workers?.close();
+    this.workers = undefined;
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     for (const t of this.swapping.values()) clearTimeout(t);

@@ -1,0 +1,224 @@
+/**
+ * Worker-isolated plugins on the proxy thread's side. Consecutive worker plugins of a
+ * route's chain become one composite Phase, so a phase costs one round trip to a worker
+ * whatever the number of plugins. Each request is pinned to one worker thread (one
+ * single-thread piscina pool each) for all its phases, so per-request guest state holds.
+ * A task past the members' `timeout-ms` is aborted: piscina terminates that thread and
+ * starts a fresh one.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { FilterConfig, PluginConfig } from '../../../host/src/config/types.ts';
+import { WeirError, type ErrorCode } from '../../../host/src/errors.ts';
+import type { Logger } from '../../../host/src/observability/logger.ts';
+import type { BodyChunk, BodyMode, BodyResult, HeadersResult, Phase, RequestContext, TargetStats } from '../../../host/src/pipeline/phases.ts';
+import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
+import type * as W from '../../generated/types.ts';
+import { applyMutations, localReply, requestHead, responseHead, targets } from './convert.ts';
+import type { HookName } from './metrics.ts';
+import type { PluginVersion, WasmPlugin } from './plugin.ts';
+import type { MemberResult, WorkerLoad, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+
+/** Resolves the worker module for piscina; the single binary extracts it next to itself. */
+export let workerFilename = new URL('./worker.ts', import.meta.url).href;
+export function setWorkerFilename(f: string): void {
+  workerFilename = f;
+}
+
+export class WorkerPool {
+  private readonly pools: Piscina[];
+  private next = 0;
+
+  constructor(threads: number) {
+    const n = Math.max(1, Math.min(threads, availableParallelism()));
+    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1 }));
+  }
+
+  get size(): number {
+    return this.pools.length;
+  }
+
+  pick(): number {
+    const i = this.next;
+    this.next = (i + 1) % this.pools.length;
+    return i;
+  }
+
+  /** Installs a plugin version in every worker thread (no deadline: this is load time). */
+  async load(key: string, config: PluginConfig, version: PluginVersion): Promise<void> {
+    const task: WorkerLoad = { op: 'load', key, config, version };
+    await Promise.all(this.pools.map((p) => p.run(task)));
+  }
+
+  run(i: number, task: WorkerTask, timeoutMs: number): Promise<WorkerResult> {
+    return this.pools[i]!.run(task, { signal: AbortSignal.timeout(timeoutMs) }) as Promise<WorkerResult>;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.destroy()));
+  }
+}
+
+/** A worker plugin as one member of a chain (merged with its neighbours by `combineWorkerPhases`). */
+export interface WorkerMemberPhase extends Phase {
+  readonly worker: { readonly filter: FilterConfig; readonly plugin: WasmPlugin; readonly key: string; readonly pool: WorkerPool };
+}
+
+export function workerMemberPhase(filter: FilterConfig, plugin: WasmPlugin, key: string, pool: WorkerPool, logger: Logger): WorkerMemberPhase {
+  const base = { name: filter.name, kind: `wasm-worker:${plugin.name}`, failureMode: filter.failureMode, requestBody: NO_BODY, responseBody: NO_BODY, worker: { filter, plugin, key, pool } };
+  // A lone member is a composite of one.
+  return Object.assign(composite([base as WorkerMemberPhase], logger), { worker: base.worker });
+}
+
+export function isWorkerMember(p: Phase): p is WorkerMemberPhase {
+  return (p as Partial<WorkerMemberPhase>).worker !== undefined;
+}
+
+/** Merges runs of consecutive worker members (same pool) into composite phases. */
+export function combineWorkerPhases(phases: readonly Phase[], logger: Logger): Phase[] {
+  const out: Phase[] = [];
+  let run: WorkerMemberPhase[] = [];
+  const flush = (): void => {
+    if (run.length === 1) out.push(run[0]!);
+    else if (run.length > 1) out.push(composite(run, logger));
+    run = [];
+  };
+  for (const p of phases) {
+    if (isWorkerMember(p) && (run.length === 0 || run[0]!.worker.pool === p.worker.pool)) run.push(p);
+    else {
+      flush();
+      if (isWorkerMember(p)) run.push(p);
+      else out.push(p);
+    }
+  }
+  flush();
+  return out;
+}
+
+function bodyMode(m: W.BodyMode): BodyMode {
+  if (m.tag === 'buffered') return { mode: 'buffered', limit: m.val };
+  if (m.tag === 'streamed') return { mode: 'stream' };
+  return NO_BODY;
+}
+
+function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
+  const pool = members[0]!.worker.pool;
+  const wire = (m: WorkerMemberPhase): WorkerMember => ({ key: m.worker.key, config: m.worker.plugin.config as PluginConfig, failureMode: m.failureMode });
+  const byHook = (hook: HookName): WorkerMemberPhase[] => members.filter((m) => m.worker.plugin.version.hooks.has(hook));
+  const timeoutOf = (list: WorkerMemberPhase[]): number => Math.min(...list.map((m) => m.worker.plugin.config.timeoutMs));
+  const strictest = (list: WorkerMemberPhase[]): 'open' | 'closed' => (list.some((m) => m.failureMode === 'closed') ? 'closed' : 'open');
+  const firstBody = (key: 'requestBody' | 'responseBody'): BodyMode => {
+    for (const m of members) {
+      const v = m.worker.plugin.version;
+      if (v.hooks.has(key === 'requestBody' ? 'on-request-body' : 'on-response-body')) return bodyMode(v.info[key]);
+    }
+    return NO_BODY;
+  };
+  const phase: Phase = {
+    name: members.map((m) => m.name).join('+'),
+    kind: `wasm-worker:${members.map((m) => m.worker.plugin.name).join('+')}`,
+    failureMode: strictest(members),
+    requestBody: firstBody('requestBody'),
+    responseBody: firstBody('responseBody'),
+  };
+
+  const thread = (ctx: RequestContext): number => {
+    let i = ctx.filterState.get(phase) as number | undefined;
+    if (i === undefined) {
+      i = pool.pick();
+      ctx.filterState.set(phase, i);
+    }
+    return i;
+  };
+
+  /** One round trip; a deadline or a dead worker becomes a plugin error for the whole run. */
+  const send = async (ctx: RequestContext, hook: HookName, list: WorkerMemberPhase[], extra: Partial<WorkerTask>): Promise<Array<[WorkerMemberPhase, MemberResult]>> => {
+    const task: WorkerTask = { hook, requestId: ctx.id, members: list.map(wire), ...extra };
+    let res: WorkerResult;
+    try {
+      res = await pool.run(thread(ctx), task, timeoutOf(list));
+    } catch (err) {
+      const timeout = (err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError';
+      const code: ErrorCode = timeout ? 'WEIR_ERR_PLUGIN_TIMEOUT' : 'WEIR_ERR_PLUGIN_TRAP';
+      const werr = new WeirError(code, timeout ? `plugins ${phase.name} exceeded their ${timeoutOf(list)} ms deadline in ${hook}; the worker was replaced` : `plugin worker failed in ${hook}: ${(err as Error).message}`, { cause: err });
+      logger.warn({ plugins: phase.name, hook, code, requestId: ctx.id }, werr.message);
+      if (strictest(list) === 'closed' && hook !== 'on-log') throw werr;
+      return [];
+    }
+    return res.results.map((r) => [list.find((m) => m.worker.key === r.key)!, r]);
+  };
+
+  const failed = (m: WorkerMemberPhase, r: MemberResult, hook: string, ctx: RequestContext): void => {
+    const werr = new WeirError(r.error!.code as ErrorCode, r.error!.message);
+    logger.warn({ filter: m.name, hook, code: werr.code, requestId: ctx.id, failureMode: m.failureMode }, 'worker plugin failed');
+    if (m.failureMode === 'closed') throw werr;
+  };
+
+  const headers = (hook: 'on-request-headers' | 'on-response-headers', target: 'request' | 'response') => {
+    const list = byHook(hook);
+    if (list.length === 0) return undefined;
+    return async (ctx: RequestContext): Promise<HeadersResult> => {
+      const extra: Partial<WorkerTask> = target === 'request' ? { head: requestHead(ctx) } : { head: requestHead(ctx), response: responseHead(ctx) };
+      for (const [m, r] of await send(ctx, hook, list, extra)) {
+        if (r.error) {
+          failed(m, r, hook, ctx);
+          continue;
+        }
+        const d = r.decision!;
+        if (d.tag === 'respond') return localReply(m.worker.plugin.name, d.val);
+        if (d.tag === 'mutate') applyMutations(m.worker.plugin.name, ctx, target, d.val);
+      }
+      return undefined;
+    };
+  };
+
+  const body = (hook: 'on-request-body' | 'on-response-body') => {
+    const list = byHook(hook);
+    if (list.length === 0) return undefined;
+    return async (ctx: RequestContext, chunk: BodyChunk): Promise<BodyResult> => {
+      let out: BodyResult = undefined;
+      for (const [m, r] of await send(ctx, hook, list, { chunk: chunk.data, end: chunk.end })) {
+        if (r.error) {
+          failed(m, r, hook, ctx);
+          continue;
+        }
+        const d = r.body!;
+        if (d.tag === 'respond') return localReply(m.worker.plugin.name, d.val);
+        if (d.tag === 'replace') out = d.val;
+      }
+      return out;
+    };
+  };
+
+  phase.onRequestHeaders = headers('on-request-headers', 'request');
+  phase.onResponseHeaders = headers('on-response-headers', 'response');
+  phase.onRequestBody = body('on-request-body');
+  phase.onResponseBody = body('on-response-body');
+  const sel = byHook('select-upstream');
+  if (sel.length) {
+    phase.selectUpstream = async (ctx: RequestContext, list: readonly TargetStats[]) => {
+      const info: W.UpstreamInfo = { name: ctx.upstream?.name ?? '', localZone: process.env['WEIR_ZONE'] ?? '', attempt: 0, previous: undefined };
+      for (const [m, r] of await send(ctx, 'select-upstream', sel, { head: requestHead(ctx), upstream: info, targets: targets(list) })) {
+        if (r.error) failed(m, r, 'select-upstream', ctx);
+        else if (r.index !== undefined) return r.index;
+      }
+      return undefined;
+    };
+  }
+  for (const k of ['onRequestHeaders', 'onResponseHeaders', 'onRequestBody', 'onResponseBody'] as const) if (phase[k] === undefined) delete phase[k];
+  // Always: releases the request's state in the worker.
+  phase.onLog = async (ctx: RequestContext) => {
+    if (!ctx.filterState.has(phase)) return;
+    const summary: W.LogSummary = {
+      status: ctx.response?.status ?? 0,
+      errorCode: ctx.error?.code,
+      upstreamAddress: ctx.upstream?.target,
+      bytesReceived: BigInt(ctx.bytesIn),
+      bytesSent: BigInt(ctx.bytesOut),
+      durationMs: performance.now() - ctx.startTime,
+    } as W.LogSummary;
+    await send(ctx, 'on-log', members, { summary });
+    ctx.filterState.delete(phase);
+  };
+  return phase;
+}

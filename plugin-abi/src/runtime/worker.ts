@@ -1,0 +1,155 @@
+/**
+ * Plugin worker thread (isolation "worker"). Runs in a piscina pool of one thread; the
+ * proxy pins each request to one such thread so a plugin's per-request state survives
+ * between phases.
+ *
+ *   proxy thread ── task {hook, members, head…} ──► this thread: each member in order
+ *                ◄─ results [decision | error per member] ──
+ *
+ * Plugins here are metered like inline ones; the wall-clock deadline is enforced by the
+ * proxy thread, which aborts the task (piscina then terminates and replaces this thread).
+ */
+import { Registry } from 'prom-client';
+import { WeirError, isWeirError } from '../../../host/src/errors.ts';
+import { createLogger } from '../../../host/src/observability/logger.ts';
+import { LocalStore } from '../../../host/src/store/local.ts';
+import type { RequestContext } from '../../../host/src/pipeline/phases.ts';
+import * as codec from '../../generated/codec.ts';
+import type { CoreInstance } from '../../generated/codec.ts';
+import type { HookName } from './metrics.ts';
+import type * as W from '../../generated/types.ts';
+import { HostServices } from './host-services.ts';
+import { PluginMetrics } from './metrics.ts';
+import { WasmPlugin, type Hold } from './plugin.ts';
+import type { MemberResult, WorkerLoad, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+
+const logger = createLogger({ level: (process.env['WEIR_WORKER_LOG_LEVEL'] as 'info') ?? 'info', format: 'json' }).child({ thread: 'plugin-worker' });
+const registry = new Registry();
+const deps = {
+  services: new HostServices({ logger, registry, store: new LocalStore() }),
+  metrics: new PluginMetrics(registry),
+  logger,
+};
+const plugins = new Map<string, WasmPlugin>();
+/** Per request and plugin: the instance and context id (released on on-log). */
+const holds = new Map<string, Hold>();
+
+function plugin(m: WorkerMember): WasmPlugin {
+  const p = plugins.get(m.key);
+  if (!p) throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `plugin ${m.config.name} is not loaded in this worker`);
+  return p;
+}
+
+async function load(task: WorkerLoad): Promise<void> {
+  const geoNeeded = task.version.hostFunctions.includes('geo-country');
+  if (geoNeeded && !deps.services.geo) deps.services.geo = await (await import('../../../host/src/geo/geo.ts')).openGeoDb();
+  const existing = plugins.get(task.key);
+  if (existing) existing.install(task.version);
+  else plugins.set(task.key, WasmPlugin.fromVersion(task.config, task.version, deps));
+}
+
+/** Applies a plugin's mutations to the head the next member sees (the proxy re-validates all). */
+function preview(head: W.RequestHead, muts: readonly W.Mutation[]): W.RequestHead {
+  const h = { ...head, headers: [...head.headers] };
+  for (const m of muts) {
+    if (m.tag === 'set-header' || m.tag === 'remove-header') {
+      const name = (m.tag === 'set-header' ? m.val.name : m.val).toLowerCase();
+      h.headers = h.headers.filter((x) => x.name !== name);
+      if (m.tag === 'set-header') h.headers.push({ name, value: m.val.value });
+    } else if (m.tag === 'add-header') h.headers.push({ name: m.val.name.toLowerCase(), value: m.val.value });
+    else if (m.tag === 'set-path') h.path = m.val;
+    else if (m.tag === 'set-query') h.query = m.val;
+    else if (m.tag === 'set-method') h.method = m.val;
+    else if (m.tag === 'set-authority') h.authority = m.val;
+  }
+  return h;
+}
+
+/** Calls a hook through JSPI when the plugin needs it, directly otherwise. */
+function invoke<T>(p: WasmPlugin, hold: Hold, ctx: RequestContext, hook: HookName, sync: (c: CoreInstance, id: bigint) => T, async: (c: CoreInstance, id: bigint) => Promise<T>): T | Promise<T> {
+  return p.version.jspi ? p.callAsync(hold, ctx, hook, async) : p.call(hold, ctx, hook, sync);
+}
+
+export default async function run(task: WorkerTask | WorkerLoad): Promise<WorkerResult> {
+  if (task.op === 'load') {
+    await load(task);
+    return { results: [] };
+  }
+  const results: MemberResult[] = [];
+  const ctx = { id: task.requestId } as RequestContext;
+  let head = task.head;
+  let chunk = task.chunk;
+  for (const m of task.members) {
+    const holdKey = `${task.requestId}\u0000${m.key}`;
+    try {
+      const p = plugin(m);
+      let hold = holds.get(holdKey);
+      if (!hold) {
+        if (task.hook === 'on-log') continue; // never called on this thread: nothing to release
+        holds.set(holdKey, (hold = p.begin()));
+      }
+      switch (task.hook) {
+        case 'on-request-headers': {
+          const h = head!;
+          const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnRequestHeaders(c, id, h), (c, id) => codec.callOnRequestHeadersAsync(c, id, h));
+          results.push({ key: m.key, decision: d });
+          if (d.tag === 'respond') return { results };
+          if (d.tag === 'mutate') head = preview(head!, d.val);
+          break;
+        }
+        case 'on-response-headers': {
+          const h = head!;
+          const r = task.response!;
+          const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnResponseHeaders(c, id, h, r), (c, id) => codec.callOnResponseHeadersAsync(c, id, h, r));
+          results.push({ key: m.key, decision: d });
+          if (d.tag === 'respond') return { results };
+          break;
+        }
+        case 'on-request-body':
+        case 'on-response-body': {
+          const req = task.hook === 'on-request-body';
+          const data = chunk!;
+          const end = task.end === true;
+          const d = await invoke(p, hold, ctx, task.hook,
+            (c, id) => (req ? codec.callOnRequestBody : codec.callOnResponseBody)(c, id, data, end),
+            (c, id) => (req ? codec.callOnRequestBodyAsync : codec.callOnResponseBodyAsync)(c, id, data, end));
+          results.push({ key: m.key, body: d });
+          if (d.tag === 'respond') return { results };
+          if (d.tag === 'replace') chunk = d.val;
+          break;
+        }
+        case 'select-upstream': {
+          const h = head!;
+          const i = await invoke(p, hold, ctx, task.hook,
+            (c, id) => codec.callSelectUpstream(c, id, h, task.upstream!, task.targets!),
+            (c, id) => codec.callSelectUpstreamAsync(c, id, h, task.upstream!, task.targets!));
+          if (i !== undefined) {
+            results.push({ key: m.key, index: i });
+            return { results };
+          }
+          break;
+        }
+        case 'on-log': {
+          holds.delete(holdKey);
+          try {
+            if (p.version.hooks.has('on-log') && !hold.inst.dead) {
+              await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnLog(c, id, task.summary!), (c, id) => codec.callOnLogAsync(c, id, task.summary!));
+            }
+          } finally {
+            p.end(hold);
+          }
+          results.push({ key: m.key });
+          break;
+        }
+        default:
+          throw new Error(`unexpected hook ${task.hook}`);
+      }
+    } catch (err) {
+      const code = isWeirError(err) ? err.code : 'WEIR_ERR_PLUGIN_TRAP';
+      results.push({ key: m.key, error: { code, message: (err as Error).message } });
+      if (task.hook === 'on-log') holds.delete(holdKey);
+      if (m.failureMode === 'closed' && task.hook !== 'on-log') return { results };
+    }
+  }
+  return { results };
+}
