@@ -165,6 +165,13 @@ export function applyMutations(plugin: string, ctx: RequestContext, target: 'req
       case 'remove-property':
         ops.push(() => ctx.properties.delete(m.val));
         break;
+      case 'set-upstream': {
+        if (target !== 'request') throw invalid(plugin, 'set-upstream on a response');
+        if (!/^[A-Za-z0-9._:-]{1,128}$/.test(m.val)) throw invalid(plugin, `invalid upstream name ${JSON.stringify(m.val)}`);
+        // The proxy checks that the upstream exists when it dispatches (WEIR_ERR_NO_UPSTREAM otherwise).
+        ops.push(() => (ctx.upstream = { name: m.val, target: undefined }));
+        break;
+      }
       default:
         throw invalid(plugin, `unknown mutation ${(m as { tag: string }).tag}`);
     }

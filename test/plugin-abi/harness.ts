@@ -1,0 +1,119 @@
+/**
+ * Two ways to run the echo plugin with the same deterministic host: through jco's
+ * transpiled glue (the reference) and through our generated codec on the extracted core
+ * module. The differential tests and the benchmark use both.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { bindCoreInstance, hostImports, type CoreInstance, type HostImports } from '../../plugin-abi/generated/codec.ts';
+import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
+import { GuestMemory } from '../../plugin-abi/src/abi/guest-memory.ts';
+import { wasm } from '../../plugin-abi/src/abi/wasm.ts';
+import { loadComponent } from '../../plugin-abi/src/loader/load-component.ts';
+import { buildEchoComponent } from '../fixtures/plugins/build.ts';
+
+/** A host whose answers depend only on its inputs and earlier calls, recording every call. */
+export class RecordingHost implements HostImports {
+  readonly calls: unknown[][] = [];
+  private readonly counters = new Map<string, bigint>();
+  private readonly kv = new Map<string, KvEntry>();
+  private tick = 0n;
+
+  log(level: LogLevel, message: string): void { this.calls.push(['log', level, message]); }
+  defineMetric(name: string, kind: MetricKind, help: string, labelNames: string[]): number {
+    this.calls.push(['defineMetric', name, kind, help, labelNames]);
+    return name.length;
+  }
+  recordMetric(id: number, value: number, labelValues: string[]): void { this.calls.push(['recordMetric', id, value, labelValues]); }
+  counterAdd(key: string, delta: bigint, windowMs: bigint): bigint {
+    this.calls.push(['counterAdd', key, delta, windowMs]);
+    const v = BigInt.asIntN(64, (this.counters.get(key) ?? 0n) + delta);
+    this.counters.set(key, v);
+    return v;
+  }
+  tokenBucketTake(key: string, ratePerSec: number, burst: number, cost: number): TokenBucketResult {
+    this.calls.push(['tokenBucketTake', key, ratePerSec, burst, cost]);
+    return { allowed: key.length % 2 === 0, remaining: burst - cost, retryAfterMs: BigInt(key.length) * 1000n };
+  }
+  kvGet(key: string): KvEntry | undefined {
+    this.calls.push(['kvGet', key]);
+    return this.kv.get(key);
+  }
+  kvCas(key: string, value: Uint8Array, expectedVersion: bigint | undefined, ttlMs: bigint): bigint | undefined {
+    this.calls.push(['kvCas', key, value, expectedVersion, ttlMs]);
+    const cur = this.kv.get(key);
+    if (expectedVersion === undefined ? cur !== undefined : cur?.version !== expectedVersion) return undefined;
+    const version = (cur?.version ?? 0n) + 1n;
+    this.kv.set(key, { value: value.slice(), version });
+    return version;
+  }
+  geoCountry(ip: string): string | undefined {
+    this.calls.push(['geoCountry', ip]);
+    if (ip.length === 0) return undefined;
+    return ip.length % 3 === 0 ? 'NZ' : ip.length % 3 === 1 ? `Ω${ip.slice(0, 2)}` : undefined;
+  }
+  nowMs(): bigint { this.calls.push(['nowMs']); return 1_700_000_000_000n + this.tick; }
+  monotonicNs(): bigint { this.calls.push(['monotonicNs']); return ++this.tick; }
+  randomU64(): bigint { this.calls.push(['randomU64']); return BigInt.asUintN(64, 0x9e3779b97f4a7c15n * ++this.tick); }
+  httpCallout(request: CalloutRequest): Result<CalloutResponse, string> {
+    this.calls.push(['httpCallout', request]);
+    if (request.url.includes('fail')) return { tag: 'err', val: `WEIR_ERR_UPSTREAM_CONNECT ${request.url}` };
+    const extra = new TextEncoder().encode('π');
+    const body = new Uint8Array(request.body.length + extra.length);
+    body.set(request.body);
+    body.set(extra, request.body.length);
+    return { tag: 'ok', val: { status: 200 + request.headers.length, headers: [{ name: 'x-from', value: request.method }, ...request.headers.slice(0, 3)], body } };
+  }
+}
+
+/** The echo plugin through our codec. */
+export async function codecEcho(host: HostImports, jspi = false): Promise<CoreInstance> {
+  const loaded = await loadComponent(await buildEchoComponent());
+  const mem = new GuestMemory();
+  const instance = await wasm.instantiate(loaded.core, hostImports(host, mem, jspi));
+  return bindCoreInstance(mem, instance.exports);
+}
+
+/** The exports of jco's transpiled glue, as jco types them (results throw on err). */
+export type JcoEcho = Record<string, (...args: unknown[]) => unknown>;
+
+let transpiled: Promise<string> | undefined;
+
+/** Transpiles the echo component once per process into a temp folder; returns the JS path. */
+function transpileEcho(): Promise<string> {
+  transpiled ??= (async () => {
+    const { transpileBytes } = await import('@bytecodealliance/jco-transpile');
+    const r = await transpileBytes(await buildEchoComponent(), { name: 'echo', instantiation: 'async' });
+    const dir = mkdtempSync(join(tmpdir(), 'weir-jco-'));
+    for (const [name, bytes] of Object.entries(r.files)) {
+      mkdirSync(dirname(join(dir, name)), { recursive: true });
+      writeFileSync(join(dir, name), bytes);
+    }
+    return join(dir, 'echo.js');
+  })();
+  return transpiled;
+}
+
+/** The echo plugin through jco's glue, with our HostImports adapted to jco's conventions. */
+export async function jcoEcho(host: HostImports): Promise<JcoEcho> {
+  const path = await transpileEcho();
+  const mod = (await import(pathToFileURL(path).href)) as { instantiate: (get: (p: string) => unknown, imports: unknown) => Promise<JcoEcho> };
+  const dir = dirname(path);
+  const adapted = Object.create(null) as Record<string, Function>;
+  // Methods may sit anywhere on the prototype chain (subclassed or Object.create'd hosts).
+  for (let o: object | null = host; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const key of Object.getOwnPropertyNames(o)) {
+      const fn = (host as unknown as Record<string, unknown>)[key];
+      if (typeof fn === 'function' && key !== 'constructor' && !(key in adapted)) adapted[key] = fn.bind(host);
+    }
+  }
+  // jco: an import returning result<T, E> returns T or throws the E payload.
+  adapted['httpCallout'] = (req: CalloutRequest) => {
+    const r = host.httpCallout(req) as Result<CalloutResponse, string>;
+    if (r.tag === 'err') throw r.val;
+    return r.val;
+  };
+  return mod.instantiate((p) => wasm.compile(readFileSync(join(dir, p))), { 'weir:proxy/host': adapted });
+}
