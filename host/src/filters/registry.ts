@@ -18,6 +18,8 @@ export type FilterFactory = (cfg: FilterConfig, env: FilterBuildEnv) => Phase | 
 
 export class FilterRegistry {
   private readonly factories = new Map<string, FilterFactory>();
+  /** Optional rewrite of a route's phases before its chain is built (merges worker plugins). */
+  combine: ((phases: readonly Phase[]) => Phase[]) | undefined;
 
   constructor() {
     this.register('url-rewrite', urlRewriteFilter);

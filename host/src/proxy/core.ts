@@ -63,7 +63,8 @@ export class ProxyCore {
     const chains = new Map<string, Chain>();
     const prefixes = new Map<string, readonly string[]>();
     for (const r of config.routes) {
-      chains.set(r.name, buildChain(r.filters.map((n) => phases.get(n)!)));
+      const list = r.filters.map((n) => phases.get(n)!);
+      chains.set(r.name, buildChain(this.filters.combine ? this.filters.combine(list) : list));
       const p = r.matches.flatMap((m) => m.pathPrefixes).sort((a, b) => b.length - a.length);
       if (p.length) prefixes.set(r.name, p);
     }
