@@ -52,6 +52,7 @@ test('full.kdl: system, listeners, files', async () => {
   assert.deepEqual(c.listeners.map((l) => l.name), ['internal', 'public', 'plain']);
   const pub = c.listeners.find((l) => l.name === 'public')!;
   assert.deepEqual([pub.host, pub.port, pub.protocol, pub.requestTimeoutMs, pub.keepAliveTimeoutMs], ['0.0.0.0', 8443, 'https', 30_000, 75_000]);
+  assert.equal(pub.allowConnect, false);
   const { loc: _loc, ...tls } = pub.tls!;
   assert.deepEqual(tls, {
     certFile: fixture('files', 'server.crt'),
@@ -155,7 +156,9 @@ test('full.kdl: limits, observability, extra blocks', async () => {
     keepAliveTimeoutMs: 15_000,
     maxRequestsPerConnection: 1000,
     maxConnections: 5000,
-    http2: { maxConcurrentStreams: 250, initialWindowSize: 1_048_576, maxHeaderListSize: 64 * 1024, maxSessionMemoryMb: 20 },
+    websocketIdleTimeoutMs: 120_000,
+    websocketMaxMessageBytes: 2 * 1024 * 1024,
+    http2: { maxConcurrentStreams: 250, initialWindowSize: 1_048_576, connectionWindowSize: 4 * 1024 * 1024, maxHeaderListSize: 64 * 1024, maxSessionMemoryMb: 20 },
   });
   assert.deepEqual(c.observability, {
     metrics: { enabled: true, address: '127.0.0.1:9090', path: '/prom' },

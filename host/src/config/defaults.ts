@@ -20,6 +20,7 @@ export const DEFAULTS = {
     protocol: 'http',
     requestTimeoutMs: 60_000,
     keepAliveTimeoutMs: 60_000,
+    allowConnect: false,
   },
   tls: {
     minVersion: 'TLSv1.2',
@@ -118,9 +119,13 @@ export const DEFAULTS = {
     // 0 = unlimited.
     maxRequestsPerConnection: 0,
     maxConnections: 10_000,
+    websocketIdleTimeoutMs: 300_000,
+    websocketMaxMessageBytes: 1 * MiB,
     http2: {
       maxConcurrentStreams: 100,
       initialWindowSize: 65_535,
+      // Room for several streams in flight at once (Envoy uses 1 MiB too).
+      connectionWindowSize: 1 * MiB,
       maxHeaderListSize: 16 * KiB,
       maxSessionMemoryMb: 10,
     },

@@ -339,7 +339,7 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
     const loc = { file: '<defaults>', line: 0, column: 0 };
     return [{
       name: D.listener.name, address: D.listener.address, host: a.host, port: a.port, protocol: D.listener.protocol,
-      requestTimeoutMs: D.listener.requestTimeoutMs, keepAliveTimeoutMs: D.listener.keepAliveTimeoutMs, tls: undefined, loc,
+      requestTimeoutMs: D.listener.requestTimeoutMs, keepAliveTimeoutMs: D.listener.keepAliveTimeoutMs, allowConnect: D.listener.allowConnect, tls: undefined, loc,
     }];
   }
   const byAddress = new Map<string, ConfigNode>();
@@ -398,6 +398,7 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
       protocol,
       requestTimeoutMs: getSecsMs(n, 'request-timeout-secs') ?? D.listener.requestTimeoutMs,
       keepAliveTimeoutMs: getSecsMs(n, 'keepalive-timeout-secs') ?? D.listener.keepAliveTimeoutMs,
+      allowConnect: getBool(n, 'allow-connect') ?? D.listener.allowConnect,
       tls,
       loc: n.loc,
     };
@@ -602,9 +603,12 @@ function buildLimits(l: ConfigNode | undefined): LimitsConfig {
     keepAliveTimeoutMs: getNum(l, 'keepalive-timeout-ms') ?? L.keepAliveTimeoutMs,
     maxRequestsPerConnection: getNum(l, 'max-requests-per-connection') ?? L.maxRequestsPerConnection,
     maxConnections: getNum(l, 'max-connections') ?? L.maxConnections,
+    websocketIdleTimeoutMs: getSecsMs(l, 'websocket-idle-timeout-secs') ?? L.websocketIdleTimeoutMs,
+    websocketMaxMessageBytes: getSize(l, 'websocket-max-message-bytes') ?? L.websocketMaxMessageBytes,
     http2: {
       maxConcurrentStreams: getNum(h2, 'max-concurrent-streams') ?? L.http2.maxConcurrentStreams,
       initialWindowSize: getNum(h2, 'initial-window-size') ?? L.http2.initialWindowSize,
+      connectionWindowSize: getSize(h2, 'connection-window-size') ?? L.http2.connectionWindowSize,
       maxHeaderListSize: getSize(h2, 'max-header-list-size') ?? L.http2.maxHeaderListSize,
       maxSessionMemoryMb: getNum(h2, 'max-session-memory-mb') ?? L.http2.maxSessionMemoryMb,
     },

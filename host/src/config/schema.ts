@@ -135,6 +135,7 @@ const listener: KeySpec = {
     oneOf('protocol', ['http', 'h2c', 'https'], 'Wire protocol; `https` needs a `tls` block.', { default: D.listener.protocol }),
     val('request-timeout-secs', 'secs', 'Longest time to receive a whole request.', { default: secs(D.listener.requestTimeoutMs) }),
     val('keepalive-timeout-secs', 'secs', 'Idle time before a kept-alive connection is closed.', { default: secs(D.listener.keepAliveTimeoutMs) }),
+    val('allow-connect', 'boolean', 'Accept CONNECT: tunnel to a target of the upstream of the route matching the CONNECT authority. Off: CONNECT gets 405.', { default: D.listener.allowConnect }),
     listenerTls,
   ],
 };
@@ -383,12 +384,15 @@ const limits: KeySpec = {
     val('keepalive-timeout-ms', 'ms', 'Idle time before a kept-alive connection is closed.', { default: D.limits.keepAliveTimeoutMs }),
     val('max-requests-per-connection', 'integer', 'Requests before a connection is closed; 0 = unlimited.', { min: 0, default: D.limits.maxRequestsPerConnection }),
     val('max-connections', 'integer', 'Most client connections at once.', { min: 1, default: D.limits.maxConnections }),
+    val('websocket-idle-timeout-secs', 'secs', 'An open WebSocket with no traffic either way for this long is closed.', { default: secs(D.limits.websocketIdleTimeoutMs) }),
+    val('websocket-max-message-bytes', 'size', 'Largest WebSocket message, either direction; larger ones close the connection (1009).', { default: D.limits.websocketMaxMessageBytes }),
     {
       name: 'http2',
       doc: 'HTTP/2 limits.',
       children: [
         val('max-concurrent-streams', 'integer', 'Streams per connection.', { min: 1, default: D.limits.http2.maxConcurrentStreams }),
         val('initial-window-size', 'integer', 'Flow-control window, bytes.', { min: 0, max: 2 ** 31 - 1, default: D.limits.http2.initialWindowSize }),
+        val('connection-window-size', 'size', 'Flow-control window of the whole connection, bytes.', { default: D.limits.http2.connectionWindowSize }),
         val('max-header-list-size', 'size', 'Largest header list.', { default: D.limits.http2.maxHeaderListSize }),
         val('max-session-memory-mb', 'integer', 'Memory per session, MB.', { min: 1, default: D.limits.http2.maxSessionMemoryMb }),
       ],

@@ -68,6 +68,8 @@ export interface ListenerConfig {
   readonly protocol: ListenerProtocol;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** Accept CONNECT (tunnelled to the upstream of the route matching its authority). */
+  readonly allowConnect: boolean;
   readonly tls: TlsConfig | undefined;
   readonly loc: SourceLocation;
 }
@@ -219,6 +221,8 @@ export interface PluginConfig {
 export interface Http2Limits {
   readonly maxConcurrentStreams: number;
   readonly initialWindowSize: number;
+  /** Receive window of the whole connection (all streams together), bytes. */
+  readonly connectionWindowSize: number;
   readonly maxHeaderListSize: number;
   readonly maxSessionMemoryMb: number;
 }
@@ -233,6 +237,10 @@ export interface LimitsConfig {
   readonly keepAliveTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
   readonly maxConnections: number;
+  /** An open WebSocket with no traffic either way for this long is closed. */
+  readonly websocketIdleTimeoutMs: number;
+  /** Largest WebSocket message (all fragments), either direction. */
+  readonly websocketMaxMessageBytes: number;
   readonly http2: Http2Limits;
 }
 

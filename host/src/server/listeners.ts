@@ -7,17 +7,20 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { readFileSync } from 'node:fs';
 import type { ListenerConfig, LimitsConfig } from '../config/types.ts';
 import { ERRORS, WeirError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import type { DownstreamRequest, DownstreamResponse } from '../proxy/exchange.ts';
 import { createSecureContexts } from './tls.ts';
+import { checkRequest, isWebSocketUpgrade } from './strict.ts';
+import { proxyTunnel } from './websocket.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 503: 'Service Unavailable' };
+const REASONS: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 503: 'Service Unavailable' };
+/** Set on a socket whose request was refused by the parser (see the deferred dispatch below). */
+const kRejected = Symbol('weir.rejected');
 
 /** A raw error reply for failures before Node produced a request object. */
 function rawError(code: ErrorCode): Buffer {
@@ -30,6 +33,8 @@ function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode {
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW':
       return 'WEIR_ERR_HEADERS_TOO_LARGE';
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 'WEIR_ERR_BAD_REQUEST';
     case 'ERR_HTTP_REQUEST_TIMEOUT':
     case 'HPE_HEADERS_TIMEOUT':
       return 'WEIR_ERR_REQUEST_TIMEOUT';
@@ -59,29 +64,74 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
   const label = cfg.name;
 
   const onRequest = (req: DownstreamRequest, res: DownstreamResponse): void => {
-    // Checks Node's parser doesn't do: header count and request-line length.
-    const code = preflight(req, limits);
-    if (code !== undefined) {
+    // Checks Node's parser doesn't do (strict.ts): ambiguous framing, Host, limits.
+    const bad = checkRequest(req, limits);
+    if (bad !== undefined) {
+      const code = bad.code;
       const e = new WeirError(code);
       const body = JSON.stringify({ error: { code, status: e.status, message: e.message } });
-      if (req.httpVersionMajor === 1) (res as http.ServerResponse).shouldKeepAlive = false;
+      logger.debug({ listener: label, reason: bad.reason, code }, 'rejected request');
+      if (req.httpVersionMajor === 1) {
+        (res as http.ServerResponse).shouldKeepAlive = false;
+        // The body may be framed ambiguously: never read it, close after the reply.
+        (res as http.ServerResponse).setHeader('connection', 'close');
+        res.once('finish', () => req.socket.destroySoon?.());
+      }
       (res as http.ServerResponse).writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
       m.errors.labels(code).inc();
       return;
     }
+    if (req.httpVersionMajor === 1 && req.headers['transfer-encoding'] !== undefined) {
+      // Node reports a bad chunk only after the request event. Bytes that arrived with the
+      // head are parsed before the next turn: dispatch then, so a request whose framing is
+      // refused in the same packet never reaches the upstream.
+      setImmediate(() => {
+        if ((req.socket as net.Socket & { [kRejected]?: boolean })[kRejected] || req.socket.destroyed) return;
+        core.handle(req, res);
+      });
+      return;
+    }
     core.handle(req, res);
   };
 
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const code = clientErrorCode(err);
+    m.errors.labels(code).inc();
+    logger.debug({ listener: label, err: err.message, code: err.code }, 'rejected malformed request');
+    (socket as Duplex & { [kRejected]?: boolean })[kRejected] = true;
+    const pending = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
+    // A 400 is still possible while no response head went out; afterwards only a reset.
+    if (socket.writable && (!pending || !pending.headersSent)) {
+      socket.end(rawError(code));
+      (socket as net.Socket).destroySoon?.();
+    } else socket.destroy();
+  };
+
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    proxyTunnel('websocket', core, limits, req, socket, head);
+  };
+  const onConnect = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (cfg.allowConnect) return proxyTunnel('tunnel', core, limits, req, socket, head);
+    m.errors.labels('WEIR_ERR_METHOD_NOT_ALLOWED').inc();
+    socket.on('error', () => socket.destroy());
+    socket.end(rawError('WEIR_ERR_METHOD_NOT_ALLOWED'));
+  };
+  // Only WebSocket is ever upgraded; any other Upgrade (h2c!) is served as a plain request
+  // and the Upgrade header is dropped as hop-by-hop.
+  const shouldUpgrade = (req: http.IncomingMessage): boolean => isWebSocketUpgrade(req);
+
   const h1Options: http.ServerOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
-    requestTimeout: cfg.requestTimeoutMs || limits.requestTimeoutMs,
+    // Both the listener and `limits {}` set these (both default to 60 s): the stricter wins.
+    requestTimeout: minSet(cfg.requestTimeoutMs, limits.requestTimeoutMs),
     headersTimeout: limits.headerTimeoutMs,
-    keepAliveTimeout: cfg.keepAliveTimeoutMs || limits.keepAliveTimeoutMs,
+    keepAliveTimeout: minSet(cfg.keepAliveTimeoutMs, limits.keepAliveTimeoutMs),
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headerTimeoutMs / 4))),
     insecureHTTPParser: false,
     requireHostHeader: true,
     joinDuplicateHeaders: false,
+    shouldUpgradeCallback: shouldUpgrade,
   };
   const h2Settings: http2.Settings = {
     maxConcurrentStreams: limits.http2.maxConcurrentStreams,
@@ -97,15 +147,23 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
     maxOutstandingPings: 10,
     maxSessionRejectedStreams: 100,
     maxSessionInvalidFrames: 1000,
+    // Rapid reset (CVE-2023-44487): a burst of 1000 resets, then 33 per second, else GOAWAY.
+    streamResetBurst: 1000,
+    streamResetRate: 33,
     unknownProtocolTimeout: limits.headerTimeoutMs,
   };
 
   let server: net.Server;
   let h1: http.Server | undefined;
   let reloadCertificates = (): void => {};
+  let stopWatching = (): void => {};
 
   const trackSession = (s: http2.Http2Session): void => {
     sessions.add(s);
+    // The connection window is not a SETTINGS value: it is raised by a WINDOW_UPDATE.
+    if (limits.http2.connectionWindowSize > 65_535) s.setLocalWindowSize(limits.http2.connectionWindowSize);
+    // An HTTP/2 connection with no frames for the keep-alive timeout is closed (GOAWAY).
+    s.setTimeout(minSet(cfg.keepAliveTimeoutMs, limits.keepAliveTimeoutMs), () => s.close());
     s.once('close', () => sessions.delete(s));
   };
 
@@ -117,29 +175,46 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
       allowHTTP1: true,
       ALPNProtocols: ['h2', 'http/1.1'],
       SNICallback: (name, cb) => cb(null, ctxs.current.forName(name)),
-      cert: readFileSync(tls.certFile),
-      key: readFileSync(tls.keyFile),
-      ...(tls.caFile ? { ca: readFileSync(tls.caFile) } : {}),
+      ...ctxs.serverOptions(),
       requestCert: tls.clientAuth,
       rejectUnauthorized: tls.clientAuth,
       minVersion: tls.minVersion as 'TLSv1.2' | 'TLSv1.3',
       // HTTP/1.1 over TLS goes through Node's http1 machinery: same limits as cleartext.
       ...(h1Options as object),
     } as http2.SecureServerOptions);
+    // HTTP/1.1 over TLS: the h2 server keeps its own copies of the http1 settings.
+    const s1 = secure as unknown as http.Server & { shouldUpgradeCallback: typeof shouldUpgrade };
+    s1.shouldUpgradeCallback = shouldUpgrade;
+    s1.maxRequestsPerSocket = limits.maxRequestsPerConnection || 0;
+    s1.keepAliveTimeout = h1Options.keepAliveTimeout!;
+    s1.headersTimeout = h1Options.headersTimeout!;
+    s1.requestTimeout = h1Options.requestTimeout!;
     secure.on('request', onRequest);
     secure.on('session', trackSession);
-    reloadCertificates = () => ctxs.reload();
+    secure.on('upgrade' as 'request', onUpgrade as never);
+    secure.on('connect' as 'request', onConnect as never);
+    secure.on('clientError' as 'request', onClientError as never);
+    secure.on('tlsClientError', (err: Error) => logger.debug({ listener: label, err: err.message }, 'TLS handshake failed'));
+    reloadCertificates = () => {
+      ctxs.reload();
+      // Clients without SNI get the server's own context: replace it too.
+      secure.setSecureContext(ctxs.serverOptions());
+    };
+    stopWatching = ctxs.watch(() => {
+      try {
+        reloadCertificates();
+        logger.info({ listener: label }, 'certificates reloaded');
+      } catch (err) {
+        logger.error({ listener: label, err: (err as Error).message }, 'certificate reload failed; keeping the old certificates');
+      }
+    });
     server = secure;
   } else {
     h1 = http.createServer(h1Options, onRequest);
     h1.maxRequestsPerSocket = limits.maxRequestsPerConnection || 0;
-    h1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      const code = clientErrorCode(err);
-      m.errors.labels(code).inc();
-      logger.debug({ listener: label, err: err.message, code: err.code }, 'rejected malformed request');
-      if (socket.writable && !(socket as net.Socket & { _httpMessage?: unknown })._httpMessage) socket.end(rawError(code));
-      else socket.destroy();
-    });
+    h1.on('clientError', onClientError);
+    h1.on('upgrade', onUpgrade);
+    h1.on('connect', onConnect);
     if (cfg.protocol === 'h2c') {
       const h2 = http2.createServer(h2Options);
       h2.on('request', onRequest);
@@ -159,6 +234,8 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
           const isH2 = buf.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
           if (isH2 && buf.length < H2_PREFACE.length) return;
           socket.off('data', onData);
+          // From here on the h1 or h2 server owns the timeouts.
+          socket.setTimeout(0);
           if (!isH2) {
             socket.pause();
             socket.unshift(buf);
@@ -200,6 +277,9 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
       resolve();
     });
   });
+  // The h1 server of an h2c listener never listens itself: start its header/request
+  // timeout checks (Node runs them from the 'listening' event).
+  if (h1 && server !== h1) h1.emit('listening');
   const addr = server.address() as net.AddressInfo;
   logger.info({ listener: cfg.name, address: `${addr.address}:${addr.port}`, protocol: cfg.protocol }, 'listening');
 
@@ -208,7 +288,9 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
     address: { host: addr.address, port: addr.port },
     connections,
     stop: () => {
+      stopWatching();
       server.close();
+      if (h1 && server !== h1) h1.close();
       for (const s of sessions) s.close(); // GOAWAY: finish open streams, accept no new ones
     },
     closeIdle: () => {
@@ -217,11 +299,19 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
       (server as Partial<http.Server>).closeIdleConnections?.call(server);
     },
     destroyAll: () => {
+      stopWatching();
       for (const s of sessions) s.destroy();
       for (const c of connections) c.destroy();
     },
     reloadCertificates: () => reloadCertificates(),
   };
+}
+
+/** The smaller of two limits where 0 means unset. */
+function minSet(a: number, b: number): number {
+  if (!a) return b;
+  if (!b) return a;
+  return Math.min(a, b);
 }
 
 export const kPeer = Symbol.for('weir.peer');
@@ -258,12 +348,4 @@ function duplexOver(socket: net.Socket, first: Buffer): Duplex {
   socket.on('error', (err) => d.destroy(err));
   socket.setTimeout(0);
   return d;
-}
-
-function preflight(req: DownstreamRequest, limits: LimitsConfig): ErrorCode | undefined {
-  const raw = req.rawHeaders;
-  if (raw.length / 2 > limits.maxHeaderCount + (req.httpVersionMajor === 2 ? 4 : 0)) return 'WEIR_ERR_HEADERS_TOO_LARGE';
-  const url = req.url ?? '';
-  if (url.length + (req.method?.length ?? 0) + 10 > limits.maxRequestLineBytes) return 'WEIR_ERR_URI_TOO_LONG';
-  return undefined;
 }

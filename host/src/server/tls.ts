@@ -1,25 +1,29 @@
 /**
  * Server certificates: the default one plus SNI entries (exact and `*.example.com`
  * wildcards). Contexts are rebuilt on reload; an invalid new certificate throws and the
- * old contexts stay in use.
+ * old contexts stay in use. Handshakes already done keep their context.
  */
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { TlsConfig } from '../config/types.ts';
 
 interface ContextSet {
   forName(name: string): tls.SecureContext;
+  /** The default certificate as options (for `server.setSecureContext`). */
+  readonly options: tls.SecureContextOptions;
 }
 
 function build(cfg: TlsConfig): ContextSet {
   const ca = cfg.caFile ? readFileSync(cfg.caFile) : undefined;
-  const make = (certFile: string, keyFile: string): tls.SecureContext =>
-    tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile), ...(ca ? { ca } : {}), minVersion: cfg.minVersion as tls.SecureVersion });
-  const def = make(cfg.certFile, cfg.keyFile);
+  const opts = (certFile: string, keyFile: string): tls.SecureContextOptions => ({ cert: readFileSync(certFile), key: readFileSync(keyFile), ...(ca ? { ca } : {}), minVersion: cfg.minVersion as tls.SecureVersion });
+  // createSecureContext checks that the key matches the certificate and both parse.
+  const defOpts = opts(cfg.certFile, cfg.keyFile);
+  const def = tls.createSecureContext(defOpts);
   const exact = new Map<string, tls.SecureContext>();
   const wild = new Map<string, tls.SecureContext>();
   for (const s of cfg.sni) {
-    const c = make(s.certFile, s.keyFile);
+    const c = tls.createSecureContext(opts(s.certFile, s.keyFile));
     for (const h of s.hostnames) {
       const name = h.toLowerCase();
       if (name.startsWith('*.')) wild.set(name.slice(2), c);
@@ -27,10 +31,12 @@ function build(cfg: TlsConfig): ContextSet {
     }
   }
   return {
+    options: defOpts,
     forName(name: string) {
       const n = name.toLowerCase();
       const e = exact.get(n);
       if (e) return e;
+      // A wildcard covers exactly one label (RFC 6125 §6.4.3).
       const dot = n.indexOf('.');
       if (dot !== -1) {
         const w = wild.get(n.slice(dot + 1));
@@ -41,11 +47,49 @@ function build(cfg: TlsConfig): ContextSet {
   };
 }
 
-export function createSecureContexts(cfg: TlsConfig): { current: ContextSet; reload(): void } {
-  const holder = {
+export interface SecureContexts {
+  current: ContextSet;
+  /** Rebuilds every context; throws (keeping the old ones) if a file is missing or invalid. */
+  reload(): void;
+  /** Options for the default certificate. */
+  serverOptions(): tls.SecureContextOptions;
+  /** Calls `onChange` (debounced) when a certificate or key file changes; returns a stop function. */
+  watch(onChange: () => void): () => void;
+}
+
+export function createSecureContexts(cfg: TlsConfig): SecureContexts {
+  const holder: SecureContexts = {
     current: build(cfg),
     reload() {
       holder.current = build(cfg);
+    },
+    serverOptions() {
+      return holder.current.options;
+    },
+    watch(onChange) {
+      const files = [cfg.certFile, cfg.keyFile, ...(cfg.caFile ? [cfg.caFile] : []), ...cfg.sni.flatMap((s) => [s.certFile, s.keyFile])];
+      const names = new Set(files.map((f) => basename(f)));
+      const watchers: FSWatcher[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      // Directories, not files: renames (atomic replace, cert-manager symlink swaps) end a file watch.
+      for (const dir of new Set(files.map((f) => dirname(f)))) {
+        try {
+          const w = watch(dir, (_e, name) => {
+            if (name && !names.has(name) && !name.startsWith('..')) return;
+            clearTimeout(timer);
+            // Writers replace cert and key one after the other: wait for both.
+            timer = setTimeout(onChange, 200);
+          });
+          w.unref();
+          watchers.push(w);
+        } catch {
+          // an unwatchable directory: SIGHUP still reloads
+        }
+      }
+      return () => {
+        clearTimeout(timer);
+        for (const w of watchers) w.close();
+      };
     },
   };
   return holder;
