@@ -8,7 +8,7 @@ import { randomFillSync } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { request } from 'undici';
 import type { Logger } from '../../../host/src/observability/logger.ts';
-import type { Store } from '../../../host/src/store/store.ts';
+import type { BucketResult, Store } from '../../../host/src/store/store.ts';
 import type { GeoDb } from '../../../host/src/geo/geo.ts';
 import type { HostImports } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
@@ -45,12 +45,16 @@ export class HostServices {
     this.geo = opts.geo;
   }
 
-  /** Host imports for one instance of `plugin`; `scope` tells which request is calling. */
-  forPlugin(plugin: string, scope: CallScope): HostImports {
+  /**
+   * Host imports for one instance of `plugin`; `scope` tells which request is calling.
+   * `store` overrides the runtime's store (a filter configured with its own backend). A
+   * remote store answers with promises: the instance must then be set up for JSPI.
+   */
+  forPlugin(plugin: string, scope: CallScope, store: Store = this.store): HostImports {
     const log = this.logger.child({ plugin });
     const ns = `${plugin}\u0000`;
-    const store = this.store;
     const big = (n: number): bigint => BigInt(Math.trunc(n));
+    const bucket = (r: BucketResult): W.TokenBucketResult => ({ allowed: r.allowed, remaining: r.remaining, retryAfterMs: big(r.retryAfterMs) });
     return {
       log: (level, message) => {
         const msg = message.length > 4096 ? `${message.slice(0, 4096)}…` : message;
@@ -58,26 +62,17 @@ export class HostServices {
       },
       defineMetric: (name, kind, help, labelNames) => this.defineMetric(plugin, name, kind, help, labelNames),
       recordMetric: (id, value, labelValues) => this.recordMetric(plugin, id, value, labelValues),
+      // Local and shared-memory stores answer synchronously (no JSPI cost); remote ones with promises.
       counterAdd: (key, delta, windowMs) => {
         const r = store.counterAdd(ns + key, Number(delta), Math.max(1, Number(windowMs)));
-        if (typeof r !== 'number') throw new Error('the store answered asynchronously; counter-add needs a synchronous store');
-        return big(r);
+        return typeof r === 'number' ? big(r) : r.then(big);
       },
       tokenBucketTake: (key, ratePerSec, burst, cost) => {
         const r = store.tokenBucketTake(ns + key, ratePerSec, burst, cost);
-        if (r instanceof Promise) throw new Error('the store answered asynchronously; token-bucket-take needs a synchronous store');
-        return { allowed: r.allowed, remaining: r.remaining, retryAfterMs: big(r.retryAfterMs) };
+        return r instanceof Promise ? r.then(bucket) : bucket(r);
       },
-      kvGet: (key) => {
-        const r = store.kvGet(ns + key);
-        if (r instanceof Promise) throw new Error('the store answered asynchronously; kv-get needs a synchronous store');
-        return r;
-      },
-      kvCas: (key, value, expected, ttlMs) => {
-        const r = store.kvCas(ns + key, value, expected, Number(ttlMs));
-        if (r instanceof Promise) throw new Error('the store answered asynchronously; kv-cas needs a synchronous store');
-        return r;
-      },
+      kvGet: (key) => store.kvGet(ns + key),
+      kvCas: (key, value, expected, ttlMs) => store.kvCas(ns + key, value, expected, Number(ttlMs)),
       geoCountry: (ip) => this.geo?.country(ip),
       nowMs: () => BigInt(Date.now()),
       monotonicNs: () => process.hrtime.bigint(),

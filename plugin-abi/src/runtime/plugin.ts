@@ -26,6 +26,7 @@ import { AbiTrap, GuestMemory } from '../abi/guest-memory.ts';
 import { wasm, type WasmInstance, type WasmModule } from '../abi/wasm.ts';
 import { loadComponent } from '../loader/load-component.ts';
 import { meterModule, symbolizeTrap } from '../metering.ts';
+import type { Store } from '../../../host/src/store/store.ts';
 import type { CallScope, HostServices } from './host-services.ts';
 import { DURATION_SAMPLE, HOOKS, type HookName, type PluginMetrics, type PluginStats } from './metrics.ts';
 
@@ -45,7 +46,7 @@ export interface PluginVersion {
   readonly functionNames: string[];
   readonly memoryMaxBytes: number;
   readonly hostFunctions: readonly string[];
-  /** Imports an async host function: calls go through JSPI. */
+  /** Calls go through JSPI: imports http-callout, or a store function while its store is remote. */
   readonly jspi: boolean;
   readonly info: W.PluginInfo;
   readonly hooks: ReadonlySet<string>;
@@ -132,8 +133,18 @@ async function compile(bytes: Uint8Array, memoryMaxBytes: number): Promise<Omit<
   return p;
 }
 
+/** Store host functions: they suspend (JSPI) only when the plugin's store is remote. */
+const STORE_IMPORTS = ['counter-add', 'token-bucket-take', 'kv-get', 'kv-cas'];
+
+/** Whether a plugin with these imports needs the JSPI call path with this store. */
+export function needsJspi(hostFunctions: readonly string[], store: Store | undefined): boolean {
+  return hostFunctions.includes('http-callout') || (store?.remote === true && hostFunctions.some((f) => STORE_IMPORTS.includes(f)));
+}
+
 export interface PluginDeps {
   readonly services: HostServices;
+  /** The store this plugin's host imports use (default: the services' store). */
+  readonly store?: Store;
   readonly metrics: PluginMetrics;
   readonly logger: Logger;
 }
@@ -196,6 +207,7 @@ export class WasmPlugin {
       const { openGeoDb } = await import('../../../host/src/geo/geo.ts');
       this.deps.services.geo = await openGeoDb();
     }
+    base = { ...base, jspi: needsJspi(base.hostFunctions, this.deps.store ?? this.deps.services.store) };
     const flat = flattenConfig(config.config);
     // Probe: describe once, and make sure the plugin accepts its config before going live.
     const probe = this.instantiate({ ...base, info: undefined as never, hooks: new Set(), config: flat });
@@ -224,7 +236,7 @@ export class WasmPlugin {
   private instantiate(version: PluginVersion): Instance {
     const mem = new GuestMemory();
     const scope: CallScope = { requestId: undefined };
-    const imports = hostImports(this.deps.services.forPlugin(this.name, scope), mem, version.jspi);
+    const imports = hostImports(this.deps.services.forPlugin(this.name, scope, this.deps.store), mem, version.jspi);
     let raw: WasmInstance;
     try {
       raw = new wasm.Instance(version.module, imports);

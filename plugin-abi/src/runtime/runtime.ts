@@ -9,7 +9,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Registry } from 'prom-client';
-import type { FilterConfig, PluginConfig, WeirConfig } from '../../../host/src/config/types.ts';
+import type { ConfigNode, FilterConfig, PluginConfig, WeirConfig } from '../../../host/src/config/types.ts';
+import { DEFAULTS as D } from '../../../host/src/config/defaults.ts';
+import { numberArg, stringArg } from '../../../host/src/filters/settings.ts';
+import { MemcachedStore } from '../../../host/src/store/memcached.ts';
+import { FallbackStore, RedisStore } from '../../../host/src/store/redis.ts';
 import { WeirError } from '../../../host/src/errors.ts';
 import type { FilterRegistry } from '../../../host/src/filters/registry.ts';
 import type { Logger } from '../../../host/src/observability/logger.ts';
@@ -25,6 +29,7 @@ import { WorkerPool, combineWorkerPhases, workerMemberPhase } from './worker-pha
 export interface RuntimeOptions {
   readonly logger: Logger;
   readonly registry: Registry;
+  /** The default store (`backend "local"`): a SharedStore when proxy threads share state. */
   readonly store?: Store;
   /** Called after a hot swap changed which hooks a plugin implements (the chains must be rebuilt). */
   readonly onHooksChanged?: () => void;
@@ -41,6 +46,10 @@ export class PluginRuntime {
   private readonly swapping = new Map<string, NodeJS.Timeout>();
   private readonly onHooksChanged: (() => void) | undefined;
   private readonly ownStore: Store | undefined;
+  private readonly registry: Registry;
+  /** Remote stores by connection settings, shared by the filters that name the same ones. */
+  private readonly stores = new Map<string, Store>();
+  private readonly storeIds = new WeakMap<Store, string>();
   /** Resolves when the last hot swap finished (tests and tools wait on it). */
   lastSwap: Promise<void> = Promise.resolve();
 
@@ -49,6 +58,7 @@ export class PluginRuntime {
     this.ownStore = opts.store ? undefined : new LocalStore();
     this.services = new HostServices({ logger: opts.logger, registry: opts.registry, store: opts.store ?? this.ownStore! });
     this.metrics = new PluginMetrics(opts.registry);
+    this.registry = opts.registry;
     this.onHooksChanged = opts.onHooksChanged;
   }
 
@@ -62,10 +72,42 @@ export class PluginRuntime {
     filters.combine = (phases) => combineWorkerPhases(phases, this.logger);
   }
 
-  async phaseFor(filter: FilterConfig, config: WeirConfig): Promise<Phase> {
-    const pc = filter.plugin !== undefined ? config.plugins.get(filter.plugin) : undefined;
+  /**
+   * The store a filter block selects: `backend "local"` (or none) → the runtime's store
+   * (shared memory across proxy threads when there are several); `"redis"` / `"memcached"`
+   * → a remote store built from the block's redis-* / memcached-* keys, wrapped with the
+   * per-call deadline and the optional local fallback. Filters naming the same connection
+   * settings share one store (and its connections).
+   */
+  storeFor(settings: ConfigNode): Store {
+    const backend = stringArg(settings, 'backend') ?? 'local';
+    if (backend === 'local') return this.services.store;
+    const R = D.rateLimit;
+    const opts = backend === 'redis'
+      ? { backend, url: stringArg(settings, 'redis-url') ?? 'redis://127.0.0.1:6379', prefix: stringArg(settings, 'redis-prefix') ?? R.redisPrefix, poolSize: numberArg(settings, 'redis-pool-size') ?? R.redisPoolSize, timeoutMs: numberArg(settings, 'redis-timeout-ms') ?? R.redisTimeoutMs, fallback: stringArg(settings, 'redis-fallback') === 'true', ttlSecs: 0 }
+      : backend === 'memcached'
+        ? { backend, url: stringArg(settings, 'memcached-url') ?? 'memcache://127.0.0.1:11211', prefix: stringArg(settings, 'memcached-prefix') ?? R.memcachedPrefix, poolSize: numberArg(settings, 'memcached-pool-size') ?? R.memcachedPoolSize, timeoutMs: numberArg(settings, 'memcached-timeout-ms') ?? R.memcachedTimeoutMs, fallback: stringArg(settings, 'memcached-fallback') === 'true', ttlSecs: numberArg(settings, 'memcached-ttl') ?? R.memcachedTtlSecs }
+        : undefined;
+    if (!opts) throw new WeirError('WEIR_ERR_CONFIG_VALUE', `unknown store backend ${JSON.stringify(backend)}`);
+    const key = JSON.stringify(opts);
+    let store = this.stores.get(key);
+    if (!store) {
+      const remote = opts.backend === 'redis' ? new RedisStore(opts) : new MemcachedStore(opts);
+      store = new FallbackStore(remote, { logger: this.logger, registry: this.registry, timeoutMs: opts.timeoutMs, fallback: opts.fallback });
+      this.stores.set(key, store);
+      this.storeIds.set(store, key);
+    }
+    return store;
+  }
+
+  /**
+   * A `Phase` for a filter running a plugin. `opts.plugin` runs a plugin the config does not
+   * name (first-party filters); `opts.store` gives it a store of its own (see storeFor).
+   */
+  async phaseFor(filter: FilterConfig, config: WeirConfig, opts: { plugin?: PluginConfig; store?: Store } = {}): Promise<Phase> {
+    const pc = opts.plugin ?? (filter.plugin !== undefined ? config.plugins.get(filter.plugin) : undefined);
     if (!pc) throw new WeirError('WEIR_ERR_CONFIG_REFERENCE', `filter ${filter.name} names plugin ${filter.plugin ?? '(none)'}, which is not defined`);
-    const plugin = await this.plugin(pc);
+    const plugin = await this.plugin(pc, opts.store);
     if (pc.isolation === 'worker') {
       // Loaded here too (describe + config check); hooks run in the worker threads.
       this.workers ??= new WorkerPool(Math.max(...[...config.plugins.values()].filter((p) => p.isolation === 'worker').map((p) => p.poolSize)));
@@ -79,12 +121,12 @@ export class PluginRuntime {
     return wasmPhase(filter, plugin);
   }
 
-  /** The loaded plugin for this config, loading it if needed. */
-  async plugin(pc: PluginConfig): Promise<WasmPlugin> {
-    const key = keyOf(pc);
+  /** The loaded plugin for this config (and store), loading it if needed. */
+  async plugin(pc: PluginConfig, store?: Store): Promise<WasmPlugin> {
+    const key = `${keyOf(pc)}\u0000${this.storeId(store)}`;
     let p = this.plugins.get(key);
     if (!p) {
-      p = await WasmPlugin.load(pc, { services: this.services, metrics: this.metrics, logger: this.logger });
+      p = await WasmPlugin.load(pc, { services: this.services, metrics: this.metrics, logger: this.logger, store });
       this.plugins.set(key, p);
       this.watch(pc.path);
       this.logger.info({ plugin: pc.name, path: pc.path, isolation: pc.isolation, hooks: [...p.version.hooks], sha256: p.version.sha256.slice(0, 12) }, 'plugin loaded');
@@ -92,10 +134,20 @@ export class PluginRuntime {
     return p;
   }
 
+  private storeId(store: Store | undefined): string {
+    if (store === undefined || store === this.services.store) return '';
+    let id = this.storeIds.get(store);
+    if (id === undefined) {
+      id = `store-${this.stores.size + 1}-${Math.random().toString(36).slice(2)}`;
+      this.storeIds.set(store, id);
+    }
+    return id;
+  }
+
   /** Drops plugins the current config no longer uses (their instances go with the old snapshot). */
-  retain(config: WeirConfig): void {
-    const keep = new Set([...config.plugins.values()].map(keyOf));
-    for (const k of [...this.plugins.keys()]) if (!keep.has(k)) this.plugins.delete(k);
+  retain(config: WeirConfig, extra: readonly PluginConfig[] = []): void {
+    const keep = new Set([...config.plugins.values(), ...extra].map(keyOf));
+    for (const k of [...this.plugins.keys()]) if (!keep.has(k.slice(0, k.indexOf('\u0000')))) this.plugins.delete(k);
     const paths = new Set([...this.plugins.values()].map((p) => p.config.path));
     for (const [path, w] of this.watchers) {
       if (!paths.has(path)) {
@@ -155,5 +207,7 @@ export class PluginRuntime {
     this.watchers.clear();
     for (const t of this.swapping.values()) clearTimeout(t);
     this.ownStore?.close();
+    for (const s of this.stores.values()) void s.close();
+    this.stores.clear();
   }
 }

@@ -44,14 +44,27 @@ export class WorkerPool {
     return i;
   }
 
+  /** What every thread must have loaded, replayed to a thread that replaced a terminated one. */
+  private readonly loads = new Map<string, WorkerLoad>();
+
   /** Installs a plugin version in every worker thread (no deadline: this is load time). */
   async load(key: string, config: PluginConfig, version: PluginVersion): Promise<void> {
     const task: WorkerLoad = { op: 'load', key, config, version };
+    this.loads.set(key, task);
     await Promise.all(this.pools.map((p) => p.run(task)));
   }
 
-  run(i: number, task: WorkerTask, timeoutMs: number): Promise<WorkerResult> {
-    return this.pools[i]!.run(task, { signal: AbortSignal.timeout(timeoutMs) }) as Promise<WorkerResult>;
+  async run(i: number, task: WorkerTask, timeoutMs: number): Promise<WorkerResult> {
+    const pool = this.pools[i]!;
+    let res = (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as WorkerResult;
+    if (res.missing?.length) {
+      for (const key of res.missing) {
+        const load = this.loads.get(key);
+        if (load) await pool.run(load);
+      }
+      res = (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as WorkerResult;
+    }
+    return res;
   }
 
   async close(): Promise<void> {

@@ -44,4 +44,6 @@ export interface MemberResult {
 
 export interface WorkerResult {
   readonly results: MemberResult[];
+  /** Plugins this thread does not have (it replaced a terminated one): load and retry. */
+  readonly missing?: string[];
 }

@@ -75,6 +75,8 @@ export default async function run(task: WorkerTask | WorkerLoad): Promise<Worker
     await load(task);
     return { results: [] };
   }
+  const missing = task.members.filter((m) => !plugins.has(m.key)).map((m) => m.key);
+  if (missing.length) return { results: [], missing };
   const results: MemberResult[] = [];
   const ctx = { id: task.requestId } as RequestContext;
   let head = task.head;
