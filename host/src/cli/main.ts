@@ -11,6 +11,7 @@ import { headersFromRaw } from '../proxy/headers.ts';
 import { Upstream } from '../upstream/upstream.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { WeirConfig } from '../config/types.ts';
+import { pluginCommand } from '../plugin-tool/cli.ts';
 
 export function version(): string {
   return pkg.version;
@@ -144,6 +145,7 @@ export function buildCli(): Command {
   program.command('version').description('print the version').action(() => {
     process.stdout.write(`${version()}\n`);
   });
+  program.addCommand(pluginCommand());
   return program;
 }
 

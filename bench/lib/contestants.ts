@@ -1,0 +1,166 @@
+// The rows of the benchmark: how each contestant is configured, started and checked.
+// Configs live as templates in bench/configs/; {{NAME}} placeholders are filled at run time.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, run, start, type Started } from './proc.ts';
+
+export interface Ctx {
+  readonly root: string;
+  readonly benchDir: string;
+  /** Work folder of this run: rendered configs, logs, temp paths. */
+  readonly work: string;
+  readonly node: string;
+  readonly originPort: number;
+  readonly originPort2: number;
+  /** CPU list for a single-core proxy, and for the two-core pair. */
+  readonly proxyCpus: string;
+  readonly dualCpus: string;
+}
+
+export interface Instance {
+  readonly url: string;
+  /** Undefined for the direct row (nothing between wrk and the origin). */
+  readonly proc: Started | undefined;
+}
+
+export interface Contestant {
+  readonly id: string;
+  readonly label: string;
+  readonly group: 'single' | 'dual';
+  readonly weir: boolean;
+  /** Part of --quick. */
+  readonly quick: boolean;
+  /** Also measured with the 1 MiB response. */
+  readonly throughput: boolean;
+  /** Undefined when it can run, else why not ("n/a: …"). */
+  readonly check: (ctx: Ctx) => Promise<string | undefined>;
+  /** Spawns it on a fresh port; the caller waits for the first 200. */
+  readonly spawn: (ctx: Ctx) => Promise<Instance>;
+}
+
+export function render(template: string, vars: Record<string, string | number>): string {
+  const out = template.replace(/\{\{([A-Z0-9_]+)\}\}/g, (m, k: string) => (k in vars ? String(vars[k]) : m));
+  const left = /\{\{[A-Z0-9_]+\}\}/.exec(out);
+  if (left) throw new Error(`placeholder ${left[0]} has no value`);
+  return out;
+}
+
+function renderFile(ctx: Ctx, template: string, outName: string, vars: Record<string, string | number>): string {
+  const text = render(readFileSync(join(ctx.benchDir, 'configs', template), 'utf8'), {
+    TMP: ctx.work,
+    ROOT: ctx.root,
+    ORIGIN_PORT: ctx.originPort,
+    ORIGIN_PORT_2: ctx.originPort2,
+    ...vars,
+  });
+  const out = join(ctx.work, outName);
+  writeFileSync(out, text);
+  return out;
+}
+
+const url = (port: number): string => `http://127.0.0.1:${port}/`;
+
+function nginxProxy(id: string, label: string, workers: number, group: 'single' | 'dual', quick: boolean, throughput: boolean): Contestant {
+  return {
+    id, label, group, weir: false, quick, throughput,
+    check: async () => undefined,
+    spawn: async (ctx) => {
+      const port = await freePort();
+      const conf = renderFile(ctx, 'peers/nginx-proxy.conf', `${id}.conf`, { PORT: port, NAME: id, WORKERS: workers, MASTER: workers > 1 ? 'on' : 'off' });
+      const cpus = group === 'dual' ? ctx.dualCpus : ctx.proxyCpus;
+      const proc = start(id, 'taskset', ['-c', cpus, 'nginx', '-p', ctx.work, '-e', join(ctx.work, `${id}-error.log`), '-c', conf]);
+      return { url: url(port), proc };
+    },
+  };
+}
+
+function nodePeer(id: string, label: string, script: string): Contestant {
+  return {
+    id, label, group: 'single', weir: false, quick: id === 'fastify', throughput: false,
+    check: async () => undefined,
+    spawn: async (ctx) => {
+      const port = await freePort();
+      const proc = start(id, 'taskset', ['-c', ctx.proxyCpus, ctx.node, join(ctx.benchDir, 'peers', script), String(port), `http://127.0.0.1:${ctx.originPort}`]);
+      return { url: url(port), proc };
+    },
+  };
+}
+
+/** WEIR_BIN points the Weir rows at another entry point (a build, a bundle) to compare. */
+export const weirBin = (ctx: Ctx): string => process.env.WEIR_BIN ?? join(ctx.root, 'host', 'bin', 'weir.ts');
+
+/** Renders a Weir config on a fresh port; used by check (validation) and spawn. */
+async function weirConfig(ctx: Ctx, id: string, template: string): Promise<{ file: string; port: number }> {
+  const port = await freePort();
+  return { file: renderFile(ctx, template, `${id}.kdl`, { PORT: port }), port };
+}
+
+function weirRow(id: string, label: string, template: string, opts: { group?: 'single' | 'dual'; quick?: boolean; throughput?: boolean } = {}): Contestant {
+  const group = opts.group ?? 'single';
+  return {
+    id, label, group, weir: true, quick: opts.quick ?? false, throughput: opts.throughput ?? false,
+    check: async (ctx) => {
+      if (!existsSync(weirBin(ctx))) return `${weirBin(ctx).replace(ctx.root + '/', '')} does not exist yet`;
+      const { file } = await weirConfig(ctx, id, template);
+      // Files the config points at (plugins, geo database) must exist before validating.
+      for (const m of readFileSync(file, 'utf8').matchAll(/^\s*(?:path|database-path)\s+"([^"]+)"/gm)) {
+        const p = m[1] as string;
+        if (!existsSync(p)) return `${p.endsWith('.wasm') ? 'plugin not built' : 'file missing'}: ${p.replace(ctx.root + '/', '')}`;
+      }
+      const r = await run(ctx.node, [weirBin(ctx), 'validate', file], { cwd: ctx.root, timeoutMs: 30_000 });
+      if (r.code !== 0) {
+        const out = (r.stderr.trim() || r.stdout.trim()).replaceAll(ctx.work + '/', '');
+        // A config diagnostic names the .kdl or a WEIR_ERR code; anything else is Weir failing to load.
+        if (/WEIR_ERR_|\.kdl:\d+/.test(out)) return `config does not validate (${configName(template)}, exit ${r.code}): ${out.split('\n').slice(0, 2).join(' / ').slice(0, 300)}`;
+        const err = out.split('\n').find((l) => /^\s*(\w*Error\b|weir: )/.test(l)) ?? out.split('\n').slice(0, 2).join(' / ');
+        return `\`weir validate\` failed to run (exit ${r.code}${r.timedOut ? ', timed out' : ''}): ${err.trim().slice(0, 300)}`;
+      }
+      return undefined;
+    },
+    spawn: async (ctx) => {
+      const { file, port } = await weirConfig(ctx, id, template);
+      const cpus = group === 'dual' ? ctx.dualCpus : ctx.proxyCpus;
+      const proc = start(id, 'taskset', ['-c', cpus, ctx.node, weirBin(ctx), 'run', '-c', file], { cwd: ctx.root });
+      return { url: url(port), proc };
+    },
+  };
+}
+
+const configName = (t: string): string => `bench/configs/${t}`;
+
+export const CONTESTANTS: readonly Contestant[] = [
+  {
+    id: 'direct', label: 'direct to origin (no proxy)', group: 'single', weir: false, quick: true, throughput: true,
+    check: async () => undefined,
+    spawn: async (ctx) => ({ url: url(ctx.originPort), proc: undefined }),
+  },
+  nginxProxy('nginx', 'nginx proxy_pass, upstream keepalive', 1, 'single', true, true),
+  {
+    id: 'haproxy', label: 'HAProxy, http mode, keep-alive to server', group: 'single', weir: false, quick: false, throughput: false,
+    check: async () => undefined,
+    spawn: async (ctx) => {
+      const port = await freePort();
+      const conf = renderFile(ctx, 'peers/haproxy.cfg', 'haproxy.cfg', { PORT: port });
+      return { url: url(port), proc: start('haproxy', 'taskset', ['-c', ctx.proxyCpus, 'haproxy', '-db', '-f', conf]) };
+    },
+  },
+  {
+    id: 'caddy', label: 'Caddy reverse_proxy', group: 'single', weir: false, quick: false, throughput: false,
+    check: async () => undefined,
+    spawn: async (ctx) => {
+      const port = await freePort();
+      const conf = renderFile(ctx, 'peers/caddy.json', 'caddy.json', { PORT: port });
+      // One Go scheduler thread, and Caddy's data/config dirs inside the run's folder.
+      const env = { GOMAXPROCS: '1', HOME: ctx.work, XDG_DATA_HOME: join(ctx.work, 'xdg-data'), XDG_CONFIG_HOME: join(ctx.work, 'xdg-config') };
+      return { url: url(port), proc: start('caddy', 'taskset', ['-c', ctx.proxyCpus, 'caddy', 'run', '--config', conf], { env }) };
+    },
+  },
+  nodePeer('fastify', '@fastify/http-proxy', 'fastify-proxy.mjs'),
+  nodePeer('http-proxy', 'http-proxy, keep-alive agent', 'http-proxy.mjs'),
+  weirRow('weir', 'Weir, no filters', 'weir-no-filter.kdl', { quick: true, throughput: true }),
+  weirRow('weir-plugins-inline', 'Weir, 3 request + 1 response header WASM plugins, inline', 'weir-plugins-inline.kdl'),
+  weirRow('weir-plugins-worker', 'Weir, the same 4 plugins, worker-isolated', 'weir-plugins-worker.kdl'),
+  weirRow('weir-first-party', 'Weir, rate-limit + geo + p2c LB (first-party)', 'weir-first-party.kdl'),
+  nginxProxy('nginx-2w', 'nginx, 2 workers', 2, 'dual', false, false),
+  weirRow('weir-2t', 'Weir, worker-threads 2', 'weir-2-threads.kdl', { group: 'dual' }),
+];

@@ -1,0 +1,748 @@
+// The Weir plugin SDK for AssemblyScript.
+//
+// A plugin is two classes: a root (`RootContext`) created once per instance, described to the host
+// and configured from the plugin's KDL block, and a per-request `HttpContext` whose hooks
+// run for one exchange (one context id). Every hook defaults to "continue". The entry file
+// registers the root and re-exports the ABI glue:
+//
+//   registerPlugin(new MyPlugin());
+//   export * from "@weir/sdk-assemblyscript/exports";
+//
+// Names follow the WIT mechanically (`on-request-headers` → `onRequestHeaders`).
+
+import * as abi from "./generated/abi";
+import { setAbortHook } from "./memory";
+
+export {
+  Box,
+  BodyMode,
+  CalloutRequest,
+  CalloutResponse,
+  ConfigValue,
+  ConfigValueTag,
+  Header,
+  Hook,
+  KvEntry,
+  LogLevel,
+  LogSummary,
+  MetricKind,
+  PluginInfo,
+  Property,
+  Target,
+  TokenBucketResult,
+  UpstreamInfo,
+} from "./generated/abi";
+
+import { Box, BodyMode, CalloutRequest, CalloutResponse, ConfigValue, ConfigValueTag, Header, Hook, KvEntry, LogLevel, LogSummary, MetricKind, PluginInfo, Property, Target, TokenBucketResult, UpstreamInfo } from "./generated/abi";
+
+// ---- host functions ----
+
+/** Writes a log line; the host adds the plugin name and request id. */
+export function log(level: LogLevel, message: string): void {
+  abi.hostLog(level, message);
+}
+
+/** Defines a metric (call from configure); the same name returns the same id. */
+export function defineMetric(name: string, kind: MetricKind, help: string, labelNames: string[] = []): u32 {
+  return abi.hostDefineMetric(name, kind, help, labelNames);
+}
+
+/** Records a value for a metric from defineMetric, one label value per label name. */
+export function recordMetric(id: u32, value: f64, labelValues: string[] = []): void {
+  abi.hostRecordMetric(id, value, labelValues);
+}
+
+/** Adds `delta` to the counter `key` in the current window of `windowMs`; returns the new total. */
+export function counterAdd(key: string, delta: i64, windowMs: u64): i64 {
+  return abi.hostCounterAdd(key, delta, windowMs);
+}
+
+/** Takes `cost` tokens from the bucket `key` refilled at `ratePerSec` up to `burst`. */
+export function tokenBucketTake(key: string, ratePerSec: f64, burst: u32, cost: u32 = 1): TokenBucketResult {
+  return abi.hostTokenBucketTake(key, ratePerSec, burst, cost);
+}
+
+/** Reads a key; null if absent or expired. */
+export function kvGet(key: string): KvEntry | null {
+  return abi.hostKvGet(key);
+}
+
+/**
+ * Writes `value` if the stored version is `expectedVersion` (null: only if the key is absent).
+ * `ttlMs` 0 keeps it forever. Returns the new version, or null on a conflict.
+ */
+export function kvCas(key: string, value: Uint8Array, expectedVersion: Box<u64> | null, ttlMs: u64 = 0): Box<u64> | null {
+  return abi.hostKvCas(key, value, expectedVersion, ttlMs);
+}
+
+/** ISO 3166 alpha-2 country of an IP address; null if unknown. */
+export function geoCountry(ip: string): string | null {
+  return abi.hostGeoCountry(ip);
+}
+
+/** Wall-clock time in ms since the epoch. */
+export function nowMs(): u64 {
+  return abi.hostNowMs();
+}
+
+/** Monotonic time in ns from an arbitrary origin. */
+export function monotonicNs(): u64 {
+  return abi.hostMonotonicNs();
+}
+
+/** A random number from a cryptographic source. */
+export function randomU64(): u64 {
+  return abi.hostRandomU64();
+}
+
+/** Outcome of httpCallout: a response, or an error (a `WEIR_ERR_*` code or a short reason). */
+export class CalloutResult {
+  constructor(public response: CalloutResponse | null, public error: string | null) {}
+  get ok(): bool {
+    return this.response !== null;
+  }
+}
+
+/** Makes an HTTP request and waits for the whole response. */
+export function httpCallout(request: CalloutRequest): CalloutResult {
+  const r = abi.hostHttpCallout(request);
+  return r.isErr ? new CalloutResult(null, r.err) : new CalloutResult(r.ok, null);
+}
+
+/** A callout request with the usual defaults (no headers, empty body, 5 s timeout). */
+export function calloutRequest(method: string, url: string, headers: Header[] = [], body: Uint8Array = new Uint8Array(0), timeoutMs: u32 = 5000): CalloutRequest {
+  const r = new CalloutRequest();
+  r.method = method;
+  r.url = url;
+  r.headers = headers;
+  r.body = body;
+  r.timeoutMs = timeoutMs;
+  return r;
+}
+
+// ---- small helpers ----
+
+/** A header record. */
+export function header(name: string, value: string): Header {
+  const h = new Header();
+  h.name = name.toLowerCase();
+  h.value = value;
+  return h;
+}
+
+/** UTF-8 bytes of a string. */
+export function utf8(s: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(s));
+}
+
+/** The string of UTF-8 bytes. */
+export function fromUtf8(b: Uint8Array): string {
+  return String.UTF8.decodeUnsafe(b.dataStart, <usize>b.byteLength);
+}
+
+// ---- config ----
+
+/** Why configure refused the config; `node` is the KDL node to blame (-1: none). */
+export class ConfigError {
+  constructor(public message: string, public node: i32 = -1) {}
+}
+
+/** Collects the first error found while reading a config, for configure's answer. */
+class ConfigErrors {
+  first: ConfigError | null = null;
+  add(message: string, node: i32): void {
+    if (this.first === null) this.first = new ConfigError(message, node);
+  }
+}
+
+function valueKind(v: ConfigValue): string {
+  switch (v.tag) {
+    case ConfigValueTag.Text: return "a string";
+    case ConfigValueTag.Integer: return "an integer";
+    case ConfigValueTag.Float: return "a number";
+    case ConfigValueTag.Boolean: return "a boolean";
+    default: return "null";
+  }
+}
+
+/**
+ * One KDL node of the plugin's config block (the root is the block itself). Typed getters read
+ * the first argument of a child node (`limit 100` → getInt("limit")) or a property
+ * (`key header="x-api-key"` → prop("header")). A missing value gives the default; a value of
+ * the wrong type gives the default and records an error that configure reports (with the
+ * node, which the host maps to file:line:column).
+ */
+export class Config {
+  /** Child nodes in document order. */
+  readonly nodes: Config[] = [];
+  constructor(
+    /** Node name (empty for the root). */
+    public readonly name: string,
+    /** Index of the node in the host's list; -1 for the root. */
+    public readonly index: i32,
+    /** Positional arguments. */
+    public readonly args: ConfigValue[],
+    /** Properties in source order. */
+    public readonly props: abi.ConfigProp[],
+    private readonly errors: ConfigErrors,
+  ) {}
+
+  /** The first child node called `name`, or null. */
+  child(name: string): Config | null {
+    for (let i = 0; i < this.nodes.length; i++) if (this.nodes[i].name == name) return this.nodes[i];
+    return null;
+  }
+
+  /** Child nodes called `name` (every child when `name` is empty). */
+  children(name: string = ""): Config[] {
+    if (name.length == 0) return this.nodes.slice(0);
+    const out = new Array<Config>(0);
+    for (let i = 0; i < this.nodes.length; i++) if (this.nodes[i].name == name) out.push(this.nodes[i]);
+    return out;
+  }
+
+  has(name: string): bool {
+    return this.child(name) !== null;
+  }
+
+  /** Argument `i`, or null. */
+  arg(i: i32): ConfigValue | null {
+    return i < this.args.length ? this.args[i] : null;
+  }
+
+  /** Property `name`, or null. */
+  prop(name: string): ConfigValue | null {
+    for (let i = 0; i < this.props.length; i++) if (this.props[i].name == name) return this.props[i].value;
+    return null;
+  }
+
+  /** Records an error about this node; configure reports the first one. */
+  error(message: string): void {
+    this.errors.add(message, this.index);
+  }
+
+  /** Records "missing" unless a child `name` exists; returns whether it does. */
+  require(name: string): bool {
+    if (this.has(name)) return true;
+    this.error((this.name.length ? this.name + ": " : "") + "missing required node `" + name + "`");
+    return false;
+  }
+
+  private first(name: string): ConfigValue | null {
+    const c = this.child(name);
+    if (c === null) return null;
+    if (c.args.length == 0) {
+      c.error("`" + name + "` needs a value");
+      return null;
+    }
+    return c.args[0];
+  }
+
+  private wrong(name: string, want: string, v: ConfigValue): void {
+    const c = this.child(name);
+    (c !== null ? c : this).error("`" + name + "` must be " + want + ", not " + valueKind(v));
+  }
+
+  getString(name: string, fallback: string = ""): string {
+    const v = this.first(name);
+    if (v === null) return fallback;
+    if (v.tag == ConfigValueTag.Text) return v.asText!;
+    this.wrong(name, "a string", v);
+    return fallback;
+  }
+
+  getInt(name: string, fallback: i64 = 0): i64 {
+    const v = this.first(name);
+    if (v === null) return fallback;
+    if (v.tag == ConfigValueTag.Integer) return v.asInteger;
+    this.wrong(name, "an integer", v);
+    return fallback;
+  }
+
+  getFloat(name: string, fallback: f64 = 0): f64 {
+    const v = this.first(name);
+    if (v === null) return fallback;
+    if (v.tag == ConfigValueTag.Float) return v.asFloat;
+    if (v.tag == ConfigValueTag.Integer) return <f64>v.asInteger;
+    this.wrong(name, "a number", v);
+    return fallback;
+  }
+
+  getBool(name: string, fallback: bool = false): bool {
+    const v = this.first(name);
+    if (v === null) return fallback;
+    if (v.tag == ConfigValueTag.Boolean) return v.asBoolean;
+    this.wrong(name, "a boolean", v);
+    return fallback;
+  }
+
+  /** Every argument of child `name` as strings (`methods "GET" "HEAD"`). */
+  getStrings(name: string): string[] {
+    const out = new Array<string>(0);
+    const c = this.child(name);
+    if (c === null) return out;
+    for (let i = 0; i < c.args.length; i++) {
+      const v = c.args[i];
+      if (v.tag == ConfigValueTag.Text) out.push(v.asText!);
+      else c.error("`" + name + "` arguments must be strings, not " + valueKind(v));
+    }
+    return out;
+  }
+
+  /** String property `name` of this node. */
+  propString(name: string, fallback: string = ""): string {
+    const v = this.prop(name);
+    if (v === null) return fallback;
+    if (v.tag == ConfigValueTag.Text) return v.asText!;
+    this.error("property `" + name + "` must be a string, not " + valueKind(v));
+    return fallback;
+  }
+
+  /** Integer property `name` of this node. */
+  propInt(name: string, fallback: i64 = 0): i64 {
+    const v = this.prop(name);
+    if (v === null) return fallback;
+    if (v.tag == ConfigValueTag.Integer) return v.asInteger;
+    this.error("property `" + name + "` must be an integer, not " + valueKind(v));
+    return fallback;
+  }
+
+  /** Boolean property `name` of this node. */
+  propBool(name: string, fallback: bool = false): bool {
+    const v = this.prop(name);
+    if (v === null) return fallback;
+    if (v.tag == ConfigValueTag.Boolean) return v.asBoolean;
+    this.error("property `" + name + "` must be a boolean, not " + valueKind(v));
+    return fallback;
+  }
+}
+
+function buildConfig(nodes: abi.ConfigNode[], errors: ConfigErrors): Config {
+  const root = new Config("", -1, [], [], errors);
+  const made = new Array<Config>(nodes.length);
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i];
+    const c = new Config(n.name, i, n.args, n.props, errors);
+    made[i] = c;
+    const parent = n.parent;
+    // Parents precede children in document order; anything else hangs off the root.
+    if (parent !== null && <i32>parent.value < i) made[<i32>parent.value].nodes.push(c);
+    else root.nodes.push(c);
+  }
+  return root;
+}
+
+// ---- views ----
+
+function findHeader(list: Header[], name: string): i32 {
+  for (let i = 0; i < list.length; i++) if (list[i].name == name) return i;
+  return -1;
+}
+
+/** Headers of a request or response, read and changed in place; changes join the batch. */
+export class Headers {
+  constructor(private list: Header[], private batch: abi.Mutation[], private writable: bool, private what: string) {}
+
+  private check(): void {
+    if (!this.writable) abort(this.what + " headers cannot be changed in this hook");
+  }
+
+  /** The first value of `name`, or null. */
+  get(name: string): string | null {
+    const i = findHeader(this.list, name.toLowerCase());
+    return i < 0 ? null : this.list[i].value;
+  }
+
+  /** Every value of `name`, in order. */
+  getAll(name: string): string[] {
+    const n = name.toLowerCase();
+    const out = new Array<string>(0);
+    for (let i = 0; i < this.list.length; i++) if (this.list[i].name == n) out.push(this.list[i].value);
+    return out;
+  }
+
+  has(name: string): bool {
+    return findHeader(this.list, name.toLowerCase()) >= 0;
+  }
+
+  /** Every header in order (names lowercase; a repeated header once per value). */
+  entries(): Header[] {
+    return this.list.slice(0);
+  }
+
+  /** Replaces every value of `name` with `value`. */
+  set(name: string, value: string): void {
+    this.check();
+    const h = header(name, value);
+    this.drop(h.name);
+    this.list.push(h);
+    this.batch.push(abi.Mutation.setHeader(h));
+  }
+
+  /** Appends a value, keeping existing ones. */
+  add(name: string, value: string): void {
+    this.check();
+    const h = header(name, value);
+    this.list.push(h);
+    this.batch.push(abi.Mutation.addHeader(h));
+  }
+
+  /** Removes every value of `name`. */
+  remove(name: string): void {
+    this.check();
+    const n = name.toLowerCase();
+    this.drop(n);
+    this.batch.push(abi.Mutation.removeHeader(n));
+  }
+
+  private drop(n: string): void {
+    const kept = new Array<Header>(0);
+    for (let i = 0; i < this.list.length; i++) if (this.list[i].name != n) kept.push(this.list[i]);
+    this.list = kept;
+  }
+}
+
+/** Request properties (shared along the plugin chain), changed through the batch. */
+export class Properties {
+  constructor(private list: Property[], private batch: abi.Mutation[], private writable: bool) {}
+
+  private check(): void {
+    if (!this.writable) abort("properties cannot be changed in select-upstream");
+  }
+
+  /** The value of `key`, or null. */
+  get(key: string): string | null {
+    for (let i = 0; i < this.list.length; i++) if (this.list[i].key == key) return this.list[i].value;
+    return null;
+  }
+
+  entries(): Property[] {
+    return this.list.slice(0);
+  }
+
+  set(key: string, value: string): void {
+    this.check();
+    const p = new Property();
+    p.key = key;
+    p.value = value;
+    this.remove_(key);
+    this.list.push(p);
+    this.batch.push(abi.Mutation.setProperty(p));
+  }
+
+  remove(key: string): void {
+    this.check();
+    this.remove_(key);
+    this.batch.push(abi.Mutation.removeProperty(key));
+  }
+
+  private remove_(key: string): void {
+    const kept = new Array<Property>(0);
+    for (let i = 0; i < this.list.length; i++) if (this.list[i].key != key) kept.push(this.list[i]);
+    this.list = kept;
+  }
+}
+
+/**
+ * The request as this plugin sees it. In on-request-headers its setters queue mutations that
+ * the host applies after the hook; elsewhere the request is read-only except for properties.
+ */
+export class Request {
+  readonly headers: Headers;
+  readonly properties: Properties;
+  constructor(private head: abi.RequestHead, private batch: abi.Mutation[], private writable: bool, propertiesWritable: bool = true) {
+    this.headers = new Headers(head.headers, batch, writable, "request");
+    this.properties = new Properties(head.properties, batch, propertiesWritable);
+  }
+
+  private check(): void {
+    if (!this.writable) abort("the request cannot be changed in this hook");
+  }
+
+  /** Method, uppercase. */
+  get method(): string { return this.head.method; }
+  /** `http` or `https` as seen by the client. */
+  get scheme(): string { return this.head.scheme; }
+  /** Host header or `:authority`. */
+  get authority(): string { return this.head.authority; }
+  /** Path without the query string, not decoded. */
+  get path(): string { return this.head.path; }
+  /** Query string without `?`; empty if none. */
+  get query(): string { return this.head.query; }
+  /** Client IP address. */
+  get clientAddress(): string { return this.head.clientAddress; }
+  get clientPort(): u16 { return this.head.clientPort; }
+  /** Name of the route that matched. */
+  get routeName(): string { return this.head.routeName; }
+  /** `1.0`, `1.1` or `2`. */
+  get httpVersion(): string { return this.head.httpVersion; }
+
+  /** Shorthands for headers.get / set / add / remove. */
+  header(name: string): string | null { return this.headers.get(name); }
+  setHeader(name: string, value: string): void { this.headers.set(name, value); }
+  addHeader(name: string, value: string): void { this.headers.add(name, value); }
+  removeHeader(name: string): void { this.headers.remove(name); }
+  /** Shorthands for properties.get / set / remove. */
+  property(key: string): string | null { return this.properties.get(key); }
+  setProperty(key: string, value: string): void { this.properties.set(key, value); }
+  removeProperty(key: string): void { this.properties.remove(key); }
+
+  /** The value of query parameter `name` (not decoded), or null. */
+  queryParam(name: string): string | null {
+    const parts = this.head.query.split("&");
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      const eq = p.indexOf("=");
+      const k = eq < 0 ? p : p.substring(0, eq);
+      if (k == name) return eq < 0 ? "" : p.substring(eq + 1);
+    }
+    return null;
+  }
+
+  setMethod(method: string): void {
+    this.check();
+    this.head.method = method;
+    this.batch.push(abi.Mutation.setMethod(method));
+  }
+
+  setPath(path: string): void {
+    this.check();
+    this.head.path = path;
+    this.batch.push(abi.Mutation.setPath(path));
+  }
+
+  setQuery(query: string): void {
+    this.check();
+    this.head.query = query;
+    this.batch.push(abi.Mutation.setQuery(query));
+  }
+
+  setAuthority(authority: string): void {
+    this.check();
+    this.head.authority = authority;
+    this.batch.push(abi.Mutation.setAuthority(authority));
+  }
+}
+
+/** The response head in on-response-headers; setters queue mutations. */
+export class Response {
+  readonly headers: Headers;
+  constructor(private head: abi.ResponseHead, private batch: abi.Mutation[]) {
+    this.headers = new Headers(head.headers, batch, true, "response");
+  }
+
+  get status(): u16 { return this.head.status; }
+
+  header(name: string): string | null { return this.headers.get(name); }
+  setHeader(name: string, value: string): void { this.headers.set(name, value); }
+  addHeader(name: string, value: string): void { this.headers.add(name, value); }
+  removeHeader(name: string): void { this.headers.remove(name); }
+
+  setStatus(status: u16): void {
+    this.head.status = status;
+    this.batch.push(abi.Mutation.setStatus(status));
+  }
+}
+
+// ---- decisions ----
+
+/** What a header hook decides. Changes made through the views go with `continue`. */
+export class Decision {
+  constructor(public readonly reply: abi.LocalReply | null) {}
+
+  /** Go on with the next filter, applying the changes made through the views. */
+  static continue(): Decision {
+    return new Decision(null);
+  }
+
+  /** Stop the chain and send this reply; changes made through the views are dropped. */
+  static respond(status: u16, body: string = "", headers: Header[] = []): Decision {
+    return Decision.respondBytes(status, utf8(body), headers);
+  }
+
+  static respondBytes(status: u16, body: Uint8Array, headers: Header[] = []): Decision {
+    const r = new abi.LocalReply();
+    r.status = status;
+    r.headers = headers;
+    r.body = body;
+    return new Decision(r);
+  }
+
+  toAbi(batch: abi.Mutation[]): abi.Decision {
+    const reply = this.reply;
+    if (reply !== null) return abi.Decision.respond(reply);
+    return batch.length == 0 ? abi.Decision.continue() : abi.Decision.mutate(batch);
+  }
+}
+
+/** What a body hook decides about one chunk. */
+export class BodyDecision {
+  constructor(private readonly d: abi.BodyDecision) {}
+
+  /** Pass the chunk on unchanged. */
+  static continue(): BodyDecision {
+    return new BodyDecision(abi.BodyDecision.continue());
+  }
+
+  /** Pass these bytes on instead of the chunk. */
+  static replace(bytes: Uint8Array): BodyDecision {
+    return new BodyDecision(abi.BodyDecision.replace(bytes));
+  }
+
+  static replaceString(text: string): BodyDecision {
+    return BodyDecision.replace(utf8(text));
+  }
+
+  /** Stop and send this reply (request body only; ignored on responses). */
+  static respond(status: u16, body: string = "", headers: Header[] = []): BodyDecision {
+    const r = new abi.LocalReply();
+    r.status = status;
+    r.headers = headers;
+    r.body = utf8(body);
+    return new BodyDecision(abi.BodyDecision.respond(r));
+  }
+
+  toAbi(): abi.BodyDecision {
+    return this.d;
+  }
+}
+
+// ---- the plugin ----
+
+/**
+ * The per-request half of a plugin: one instance per exchange (context id), created by
+ * RootContext.createHttpContext before the first hook and dropped after onLog. Keep request state in
+ * fields. Only the hooks the root lists in `hooks` are ever called.
+ */
+export class HttpContext {
+  constructor(public readonly id: u64) {}
+
+  /** The request head is parsed and a route matched. Default: continue. */
+  onRequestHeaders(request: Request): Decision {
+    return Decision.continue();
+  }
+
+  /** A request body chunk (or the whole body when buffered). Default: continue. */
+  onRequestBody(chunk: Uint8Array, end: bool): BodyDecision {
+    return BodyDecision.continue();
+  }
+
+  /** Choose a target for this attempt; null defers to the upstream's algorithm. */
+  selectUpstream(request: Request, upstream: UpstreamInfo, targets: Target[]): Target | null {
+    return null;
+  }
+
+  /** The response head arrived. Default: continue. */
+  onResponseHeaders(request: Request, response: Response): Decision {
+    return Decision.continue();
+  }
+
+  /** A response body chunk (or the whole body when buffered). Default: continue. */
+  onResponseBody(chunk: Uint8Array, end: bool): BodyDecision {
+    return BodyDecision.continue();
+  }
+
+  /** The exchange is over; always called last for a context. */
+  onLog(summary: LogSummary): void {}
+}
+
+/**
+ * The root of a plugin: created once per instance, described to the host, configured once
+ * from the plugin's KDL block, and the factory of per-request contexts.
+ */
+export class RootContext {
+  /** Hooks the host calls; set to the ones you implement (default: every hook). */
+  hooks: Hook[] = [Hook.OnRequestHeaders, Hook.OnRequestBody, Hook.SelectUpstream, Hook.OnResponseHeaders, Hook.OnResponseBody, Hook.OnLog];
+  /** Whether and how to receive the request body (default: never). */
+  requestBody: BodyMode = BodyMode.none();
+  /** Whether and how to receive the response body (default: never). */
+  responseBody: BodyMode = BodyMode.none();
+  /** JSON Schema of the config block; empty if none. */
+  configSchema: string = "";
+
+  constructor(public readonly name: string, public readonly version: string) {}
+
+  /** Reads the config block. Return an error (or record one through the getters) to refuse it. */
+  configure(config: Config): ConfigError | null {
+    return null;
+  }
+
+  /** The state of one exchange; override to return your HttpContext subclass. */
+  createHttpContext(id: u64): HttpContext {
+    return new HttpContext(id);
+  }
+}
+
+/** Adapts a Plugin to the generated ABI glue: context table, views and decisions. */
+class Dispatcher extends abi.Guest {
+  contexts: Map<u64, HttpContext> = new Map<u64, HttpContext>();
+  constructor(public root: RootContext) {
+    super();
+  }
+
+  context(id: u64): HttpContext {
+    if (this.contexts.has(id)) return this.contexts.get(id);
+    const c = this.root.createHttpContext(id);
+    this.contexts.set(id, c);
+    return c;
+  }
+
+  describe(): PluginInfo {
+    const r = this.root;
+    const info = new PluginInfo();
+    info.name = r.name;
+    info.version = r.version;
+    info.hooks = r.hooks;
+    info.requestBody = r.requestBody;
+    info.responseBody = r.responseBody;
+    info.configSchema = r.configSchema;
+    return info;
+  }
+
+  configure(config: abi.ConfigNode[]): abi.ResultUnitConfigError {
+    const errors = new ConfigErrors();
+    const returned = this.root.configure(buildConfig(config, errors));
+    const e = returned !== null ? returned : errors.first;
+    if (e === null) return abi.ResultUnitConfigError.ok();
+    const ce = new abi.ConfigError();
+    ce.message = e.message;
+    ce.node = e.node >= 0 ? new Box<u32>(<u32>e.node) : null;
+    return abi.ResultUnitConfigError.err(ce);
+  }
+
+  onRequestHeaders(ctx: u64, head: abi.RequestHead): abi.Decision {
+    const batch = new Array<abi.Mutation>(0);
+    return this.context(ctx).onRequestHeaders(new Request(head, batch, true)).toAbi(batch);
+  }
+
+  onRequestBody(ctx: u64, chunk: Uint8Array, end: bool): abi.BodyDecision {
+    return this.context(ctx).onRequestBody(chunk, end).toAbi();
+  }
+
+  selectUpstream(ctx: u64, head: abi.RequestHead, upstream: UpstreamInfo, targets: Target[]): Box<u32> | null {
+    const t = this.context(ctx).selectUpstream(new Request(head, [], false, false), upstream, targets);
+    return t === null ? null : new Box<u32>(t.index);
+  }
+
+  onResponseHeaders(ctx: u64, request: abi.RequestHead, response: abi.ResponseHead): abi.Decision {
+    const batch = new Array<abi.Mutation>(0);
+    return this.context(ctx).onResponseHeaders(new Request(request, batch, false), new Response(response, batch)).toAbi(batch);
+  }
+
+  onResponseBody(ctx: u64, chunk: Uint8Array, end: bool): abi.BodyDecision {
+    return this.context(ctx).onResponseBody(chunk, end).toAbi();
+  }
+
+  onLog(ctx: u64, summary: LogSummary): void {
+    this.context(ctx).onLog(summary);
+    this.contexts.delete(ctx);
+  }
+}
+
+/** Registers the plugin's root; call once at the top level of the entry file. */
+export function registerPlugin(root: RootContext): void {
+  abi.setGuest(new Dispatcher(root));
+  setAbortHook((text: string): void => {
+    abi.hostLog(LogLevel.Error, text);
+  });
+}
