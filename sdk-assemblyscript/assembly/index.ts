@@ -522,6 +522,12 @@ export class Request {
     this.head.authority = authority;
     this.batch.push(abi.Mutation.setAuthority(authority));
   }
+
+  /** Send the request to another upstream of the config, by name (canary, header routing). */
+  setUpstream(name: string): void {
+    this.check();
+    this.batch.push(abi.Mutation.setUpstream(name));
+  }
 }
 
 /** The response head in on-response-headers; setters queue mutations. */

@@ -154,6 +154,10 @@ impl Request {
         self.head.authority = authority.to_string();
         self.mutations.push(Mutation::SetAuthority(authority.to_string()));
     }
+    /// Sends the request to another upstream of the config, by name (canary, header routing).
+    pub fn set_upstream(&mut self, name: &str) {
+        self.mutations.push(Mutation::SetUpstream(name.to_string()));
+    }
     /// Sets a request property, visible to later filters and on-log.
     pub fn set_property(&mut self, key: &str, value: &str) {
         self.head.properties.retain(|p| p.key != key);

@@ -98,7 +98,7 @@ export const LOAD_BALANCING = [
 export const RETRY_ON = ['connect-failure', 'reset', 'timeout', '5xx', '502', '503', '504'] as const;
 
 const systemChildren: KeySpec[] = [
-  val('worker-threads', 'integer', 'Proxy threads; 0 = one per CPU core.', { min: 0, default: D.system.workerThreads }),
+  val('worker-threads', 'integer', 'Proxy threads in one process, sharing the ports (SO_REUSEPORT) and the rate-limit and upstream-health state; 0 = one per CPU core.', { min: 0, default: D.system.workerThreads }),
   val('max-connections', 'integer', 'Most client connections open at once, over all listeners.', { min: 1, default: D.system.maxConnections }),
   val('graceful-shutdown-timeout-secs', 'secs', 'How long a shutdown waits for requests in flight.', { default: secs(D.system.gracefulShutdownTimeoutMs) }),
 ];
@@ -299,7 +299,7 @@ const headerOps: KeySpec[] = [
 const rateLimitKeys: KeySpec[] = [
   val('max-rps', 'number', 'Requests per second allowed per key.', { min: 0, required: true }),
   val('burst', 'integer', 'Extra requests allowed in a burst; default: `max-rps`.', { min: 0 }),
-  str('key', 'What is limited: `client-ip`, `header:<name>`, `path`, `route`.', { default: D.rateLimit.key }),
+  str('key', 'What is limited: `client-ip`, `header:<name>`, `path`, `route`, `client-ip-and-path`.', { default: D.rateLimit.key }),
   oneOf('on-limit', ['reject', 'delay', 'log-only'], 'What happens over the limit.', { default: D.rateLimit.onLimit }),
   oneOf('backend', ['local', 'redis', 'memcached'], 'Where counters live.', { default: D.rateLimit.backend }),
   str('redis-url', 'e.g. `redis://127.0.0.1:6379`.'),
@@ -318,7 +318,7 @@ const rateLimitKeys: KeySpec[] = [
 ];
 
 const geoKeys: KeySpec[] = [
-  val('database-path', 'path', 'Country database file.', { required: true }),
+  val('database-path', 'path', 'Country database (MaxMind format); default: the bundled CC0 geo-whois-asn-country database.'),
   oneOf('database-type', ['mmdb', 'ip2location'], 'Database format.', { default: D.geo.databaseType }),
   oneOf('action', ['block', 'allow', 'log-only'], '`block` the listed countries, `allow` only them, or only tag requests.', { default: D.geo.action }),
   { name: 'countries', doc: 'ISO country codes: `"RU,CN"` or `"RU" "CN"`.', rest: { name: 'codes', type: 'string' } },
@@ -326,6 +326,7 @@ const geoKeys: KeySpec[] = [
   val('status-code', 'integer', 'Status sent when blocking.', { min: 100, max: 599, default: D.geo.statusCode }),
   str('block-message', 'Body sent when blocking.', { default: D.geo.blockMessage }),
   val('cache-ttl-secs', 'secs', 'How long lookups are cached.', { default: D.geo.cacheTtlSecs }),
+  str('client-ip-header', 'Take the client address from this header (left-most address; e.g. `x-forwarded-for` behind a trusted load balancer) instead of the connection.'),
 ];
 
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {

@@ -215,6 +215,8 @@ export interface PluginConfig {
   readonly poolSize: number;
   /** The `config {}` block handed to the plugin's `configure`. */
   readonly config: readonly ConfigNode[];
+  /** MaxMind database answering this plugin's geo-country calls (default: the bundled one). */
+  readonly geoDatabase?: string;
   readonly loc: SourceLocation;
 }
 

@@ -2,7 +2,7 @@
  * Filter types → factories. Built-in TypeScript filters register here; the plugin runtime
  * registers `wasm` and the first-party plugin types (rate-limit, geo, …) the same way.
  */
-import type { FilterConfig, WeirConfig } from '../config/types.ts';
+import type { FilterConfig, UpstreamConfig, WeirConfig } from '../config/types.ts';
 import type { Phase } from '../pipeline/phases.ts';
 import type { Logger } from '../observability/logger.ts';
 import { headersFilter } from './headers.ts';
@@ -20,6 +20,8 @@ export class FilterRegistry {
   private readonly factories = new Map<string, FilterFactory>();
   /** Optional rewrite of a route's phases before its chain is built (merges worker plugins). */
   combine: ((phases: readonly Phase[]) => Phase[]) | undefined;
+  /** The select-upstream phase implementing an upstream's `load-balancing` (undefined: built-in round robin). */
+  balancer: ((up: UpstreamConfig, env: FilterBuildEnv) => Promise<Phase | undefined>) | undefined;
 
   constructor() {
     this.register('url-rewrite', urlRewriteFilter);

@@ -69,13 +69,16 @@ export class ProxyCore {
       if (p.length) prefixes.set(r.name, p);
     }
     const upstreams = new Map<string, Upstream>();
+    const balancers = new Map<string, Phase>();
     for (const [name, u] of config.upstreams) {
+      const b = this.filters.balancer ? await this.filters.balancer(u, env) : undefined;
+      if (b) balancers.set(name, b);
       const key = upstreamKey(u);
       let up = this.upstreamCache.get(key);
       if (!up) up = new Upstream(u, this.logger);
       upstreams.set(name, up);
     }
-    return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, chains, prefixes };
+    return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, balancers, chains, prefixes };
   }
 
   /** Makes `snap` current. In-flight requests keep the one they started with. */

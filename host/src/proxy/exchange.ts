@@ -28,6 +28,9 @@ import { sessionPeer } from '../server/listeners.ts';
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
 
+/** Property a filter sets to hold the request before it goes upstream (ms). */
+export const DELAY_PROPERTY = 'weir.delay-ms';
+const MAX_DELAY_MS = 60_000;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const VIA = '1.1 weir';
 const EMPTY = new Uint8Array(0);
@@ -178,6 +181,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private afterRequestHeaders(reply: HeadersResult): void {
     if (this.finished) return;
     if (reply !== undefined) return this.localReply(reply);
+    const props = this.ctx.properties;
+    if (props.size !== 0 && props.has(DELAY_PROPERTY)) {
+      // A filter asked to hold the request (rate-limit's on-limit "delay").
+      const ms = Math.min(Number(props.get(DELAY_PROPERTY)) || 0, MAX_DELAY_MS);
+      props.delete(DELAY_PROPERTY);
+      if (ms > 0) {
+        setTimeout(() => this.afterRequestHeaders(undefined), ms);
+        return;
+      }
+    }
     const upName = this.ctx.upstream?.name ?? this.route!.config.upstream;
     const up = upName === undefined ? undefined : this.snap.upstreams.get(upName);
     if (up === undefined) return this.fail(new WeirError('WEIR_ERR_NO_UPSTREAM', upName ? `upstream ${upName} is not defined` : `route ${this.ctx.routeName} has no upstream`));
@@ -285,6 +298,26 @@ export class Exchange implements Dispatcher.DispatchHandler {
     let chosen: number | undefined | Promise<number | undefined>;
     try {
       chosen = chain.selectUpstream.length === 0 ? undefined : runSelectUpstream(chain.selectUpstream, this.ctx, up.targets, this.core.logger);
+    } catch (err) {
+      return this.fail(err);
+    }
+    if (isPromise<number | undefined>(chosen)) chosen.then((i) => this.balance(i), (err) => this.fail(err));
+    else this.balance(chosen);
+  }
+
+  /** The upstream's balancer plugin, once this exchange used it (its hold is released in finish). */
+  private balancer: Phase | undefined;
+
+  /** No filter chose a target: the upstream's load-balancing plugin does, else built-in round robin. */
+  private balance(index: number | undefined): void {
+    if (index !== undefined || this.finished) return this.dispatchTo(index);
+    const up = this.upstreamRef!;
+    const bal = this.snap.balancers.get(up.name);
+    if (bal === undefined) return this.dispatchTo(undefined);
+    this.balancer = bal;
+    let chosen: number | undefined | Promise<number | undefined>;
+    try {
+      chosen = runSelectUpstream([bal], this.ctx, up.targets, this.core.logger);
     } catch (err) {
       return this.fail(err);
     }
@@ -640,6 +673,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.core.finish(this);
     const chain = this.chain;
     if (chain && chain.onLog.length > 0) runLogHooks(chain.onLog, this.ctx, this.core.logger);
+    if (this.balancer) runLogHooks([this.balancer], this.ctx, this.core.logger);
   }
 }
 

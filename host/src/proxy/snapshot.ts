@@ -6,6 +6,7 @@ import type { WeirConfig } from '../config/types.ts';
 import type { Router } from '../router/router.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { Chain } from '../pipeline/chain.ts';
+import type { Phase } from '../pipeline/phases.ts';
 
 export interface Snapshot {
   readonly generation: number;
@@ -14,6 +15,8 @@ export interface Snapshot {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   /** Route name → its filter chain. */
   readonly chains: ReadonlyMap<string, Chain>;
+  /** Upstream name → the plugin phase that balances it (absent: built-in round robin). */
+  readonly balancers: ReadonlyMap<string, Phase>;
   /** Route name → its path prefixes (for prefix rewrites). */
   readonly prefixes: ReadonlyMap<string, readonly string[]>;
 }

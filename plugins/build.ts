@@ -1,0 +1,37 @@
+/**
+ * Builds the first-party plugins (plugins/NAME → plugins/NAME/build/NAME.wasm) with the
+ * AssemblyScript SDK: npm alone is enough. Skips a plugin whose build is newer than its
+ * sources and the SDK. Run by `npm ci` (prepare) and `npm run build:plugins`.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildPlugin } from '../host/src/plugin-tool/build.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const FIRST_PARTY = ['rate-limit', 'geo', 'lb'] as const;
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'build' || e.name === 'node_modules') continue;
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+export async function buildFirstPartyPlugins(opts: { force?: boolean; log?: (s: string) => void } = {}): Promise<void> {
+  const sdk = newest(join(ROOT, 'sdk-assemblyscript'));
+  for (const name of FIRST_PARTY) {
+    const dir = join(ROOT, 'plugins', name);
+    const out = join(dir, 'build', `${name}.wasm`);
+    if (!opts.force && existsSync(out) && statSync(out).mtimeMs > Math.max(sdk, newest(dir))) continue;
+    await buildPlugin(dir, { log: opts.log ?? (() => {}) });
+    opts.log?.(`built ${out}`);
+  }
+}
+
+if (import.meta.main) {
+  await buildFirstPartyPlugins({ force: process.argv.includes('--force'), log: (s) => process.stdout.write(`${s.replace(/\n$/, '')}\n`) });
+}

@@ -1,0 +1,81 @@
+// Weir's first-party load balancer on select-upstream: `round_robin` (smooth weighted, as
+// nginx) and `p2c` (power of two choices on in-flight requests per weight, ties broken by
+// latency EWMA). Behind an upstream's `load-balancing` key.
+import {
+  Config, ConfigError, Hook, HttpContext, Request, RootContext, Target, UpstreamInfo, randomU64, registerPlugin,
+} from "@weir/sdk-assemblyscript";
+
+class Balancer extends RootContext {
+  algorithm: string = "round_robin";
+  /** Smooth weighted round-robin state per upstream: current weights by target address. */
+  current: Map<string, Map<string, i64>> = new Map();
+
+  constructor() {
+    super("lb", "0.1.0");
+    this.hooks = [Hook.SelectUpstream];
+  }
+
+  configure(config: Config): ConfigError | null {
+    this.algorithm = config.getString("algorithm", "round_robin");
+    if (this.algorithm != "round_robin" && this.algorithm != "p2c") config.error("algorithm must be round_robin or p2c");
+    return null;
+  }
+
+  createHttpContext(id: u64): HttpContext {
+    return new Pick(id, this);
+  }
+
+  roundRobin(upstream: string, targets: Target[], healthy: Target[]): Target | null {
+    if (!this.current.has(upstream)) this.current.set(upstream, new Map());
+    const cur = this.current.get(upstream);
+    let best: Target | null = null;
+    let bestWeight: i64 = 0;
+    let total: i64 = 0;
+    for (let i = 0; i < healthy.length; i++) {
+      const t = healthy[i];
+      const w = (cur.has(t.address) ? cur.get(t.address) : 0) + <i64>t.weight;
+      cur.set(t.address, w);
+      total += <i64>t.weight;
+      if (best === null || w > bestWeight) {
+        best = t;
+        bestWeight = w;
+      }
+    }
+    if (best !== null) cur.set(best.address, bestWeight - total);
+    return best;
+  }
+
+  p2c(healthy: Target[]): Target | null {
+    const n = healthy.length;
+    if (n == 0) return null;
+    if (n == 1) return healthy[0];
+    const a = <i32>(randomU64() % <u64>n);
+    let b = <i32>(randomU64() % <u64>(n - 1));
+    if (b >= a) b++;
+    const x = healthy[a];
+    const y = healthy[b];
+    const lx = (<f64>x.inFlight + 1.0) / <f64>max<u32>(x.weight, 1);
+    const ly = (<f64>y.inFlight + 1.0) / <f64>max<u32>(y.weight, 1);
+    if (lx != ly) return lx < ly ? x : y;
+    return x.ewmaLatencyMs <= y.ewmaLatencyMs ? x : y;
+  }
+}
+
+class Pick extends HttpContext {
+  constructor(id: u64, private root: Balancer) {
+    super(id);
+  }
+
+  selectUpstream(request: Request, upstream: UpstreamInfo, targets: Target[]): Target | null {
+    // Only healthy targets with weight; if none, every target with weight (fail open).
+    let pool = new Array<Target>(0);
+    for (let i = 0; i < targets.length; i++) if (targets[i].healthy && targets[i].weight > 0) pool.push(targets[i]);
+    if (pool.length == 0) for (let i = 0; i < targets.length; i++) if (targets[i].weight > 0) pool.push(targets[i]);
+    if (this.root.algorithm == "p2c") return this.root.p2c(pool);
+    return this.root.roundRobin(upstream.name, targets, pool);
+  }
+}
+
+registerPlugin(new Balancer());
+
+export * from "@weir/sdk-assemblyscript/exports";
