@@ -100,3 +100,37 @@ test('builtin health handler answers without an upstream', async () => {
   assert.equal(res.statusCode, 200);
   assert.deepEqual(await res.body.json(), { status: 'ok' });
 });
+
+test('the route index agrees with a linear scan (random routes and requests)', async () => {
+  const { Router } = await import('../../host/src/router/router.ts');
+  const fc = (await import('fast-check')).default;
+  const loc = { file: 't', line: 0, column: 0 };
+  const policies = { timeoutMs: undefined, failureMode: 'closed' as const, retry: { maxAttempts: 1, backoffMs: 0, maxBackoffMs: 0, retryOn: [], budgetPercent: 20, minRetryConcurrency: 3 }, maxBodySize: undefined, allowWebsocket: false };
+  const hosts = ['a.test', 'b.test', '*.c.test'];
+  const prefixes = ['/', '/api', '/api/', '/api/v1/', '/b/', '/b'];
+  const block = fc.record({
+    hosts: fc.subarray(hosts, { maxLength: 2 }),
+    paths: fc.subarray(['/api', '/b/x', '/'], { maxLength: 1 }),
+    pathPrefixes: fc.subarray(prefixes, { maxLength: 2 }),
+    pathRegexes: fc.subarray(['^/b/[0-9]+$'], { maxLength: 1 }),
+    methods: fc.subarray(['GET', 'POST'], { maxLength: 1 }),
+  });
+  const routeArb = fc.array(fc.array(block, { maxLength: 2 }), { minLength: 1, maxLength: 12 });
+  const reqArb = fc.record({
+    host: fc.constantFrom('a.test', 'b.test', 'x.c.test', 'c.test', 'z.test'),
+    path: fc.constantFrom('/', '/api', '/api/', '/api/v1/x', '/apix', '/b', '/b/1', '/b/x', '/bx', '/other'),
+    method: fc.constantFrom('GET', 'POST'),
+  });
+  fc.assert(fc.property(routeArb, fc.array(reqArb, { minLength: 1, maxLength: 10 }), (blocks, reqs) => {
+    const routes = blocks.map((ms, i) => ({
+      name: `r${i}`, priority: 0, upstream: 'u', filters: [], builtinHandler: undefined, policies, loc,
+      matches: ms.map((m) => ({ ...m, headers: [], query: [] })),
+    }));
+    const router = new Router(routes);
+    for (const r of reqs) {
+      const input = { ...r, query: '', headers: {} };
+      const linear = router.explain(input).find((t) => t.matched)?.route;
+      assert.equal(router.match(input)?.config.name, linear, `${r.method} ${r.host}${r.path}`);
+    }
+  }), { numRuns: 300 });
+});

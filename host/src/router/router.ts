@@ -94,9 +94,50 @@ function compileBlock(m: RouteMatch): { checks: Check[]; describe: string[] } {
   return { checks, describe };
 }
 
+const ANY = '*';
+
+/** First path segment: "/api/v1/x" → "api", "/" → "". */
+function firstSegment(path: string): string {
+  const end = path.indexOf('/', 1);
+  return end === -1 ? path.slice(1) : path.slice(1, end);
+}
+
+/** The exact hosts a route can match, or [ANY]. */
+function hostKeys(r: RouteConfig): string[] {
+  if (r.matches.length === 0) return [ANY];
+  const keys = new Set<string>();
+  for (const m of r.matches) {
+    if (m.hosts.length === 0 || m.hosts.some((h) => h.includes('*'))) return [ANY];
+    for (const h of m.hosts) keys.add(h);
+  }
+  return [...keys];
+}
+
+/** The first path segments a route can match, or [ANY] when a prefix or regex could span more. */
+function segmentKeys(r: RouteConfig): string[] {
+  if (r.matches.length === 0) return [ANY];
+  const keys = new Set<string>();
+  for (const m of r.matches) {
+    if (m.pathRegexes.length > 0 || (m.paths.length === 0 && m.pathPrefixes.length === 0)) return [ANY];
+    for (const p of m.paths) keys.add(firstSegment(p));
+    for (const p of m.pathPrefixes) {
+      // "/api/" or "/api/v1" pins the segment; "/" or "/ap" could match "/apx…" too.
+      if (p.indexOf('/', 1) === -1) return [ANY];
+      keys.add(firstSegment(p));
+    }
+  }
+  return [...keys];
+}
+
 export class Router {
   readonly routes: readonly CompiledRoute[];
   private readonly descriptions: ReadonlyMap<string, string[][]>;
+  /**
+   * Route indexes (ascending = match order) by "host\0segment", with ANY for either part a
+   * route does not pin. A lookup merges at most four lists, so 1,000 routes cost about
+   * what the few that could match cost.
+   */
+  private readonly index = new Map<string, number[]>();
 
   constructor(routes: readonly RouteConfig[]) {
     const descriptions = new Map<string, string[][]>();
@@ -108,20 +149,52 @@ export class Router {
       return { config, blocks };
     });
     this.descriptions = descriptions;
+    routes.forEach((r, i) => {
+      for (const h of hostKeys(r)) {
+        for (const seg of segmentKeys(r)) {
+          const key = `${h}\u0000${seg}`;
+          let list = this.index.get(key);
+          if (!list) this.index.set(key, (list = []));
+          list.push(i);
+        }
+      }
+    });
+  }
+
+  private static accepts(route: CompiledRoute, req: MatchInput): boolean {
+    const blocks = route.blocks;
+    outer: for (let b = 0; b < blocks.length; b++) {
+      const checks = blocks[b]!;
+      for (let c = 0; c < checks.length; c++) if (!checks[c]!(req)) continue outer;
+      return true;
+    }
+    return false;
   }
 
   match(req: MatchInput): CompiledRoute | undefined {
+    const seg = firstSegment(req.path);
+    const idx = this.index;
+    const a = idx.get(`${req.host}\u0000${seg}`);
+    const b = idx.get(`${req.host}\u0000${ANY}`);
+    const c = idx.get(`${ANY}\u0000${seg}`);
+    const d = idx.get(`${ANY}\u0000${ANY}`);
+    // Merge the candidate lists in route order; the first route that accepts wins.
+    let ia = 0, ib = 0, ic = 0, id = 0;
     const routes = this.routes;
-    for (let i = 0; i < routes.length; i++) {
-      const route = routes[i]!;
-      const blocks = route.blocks;
-      outer: for (let b = 0; b < blocks.length; b++) {
-        const checks = blocks[b]!;
-        for (let c = 0; c < checks.length; c++) if (!checks[c]!(req)) continue outer;
-        return route;
-      }
+    for (;;) {
+      let next = Infinity;
+      if (a && ia < a.length && a[ia]! < next) next = a[ia]!;
+      if (b && ib < b.length && b[ib]! < next) next = b[ib]!;
+      if (c && ic < c.length && c[ic]! < next) next = c[ic]!;
+      if (d && id < d.length && d[id]! < next) next = d[id]!;
+      if (next === Infinity) return undefined;
+      if (a && a[ia] === next) ia++;
+      if (b && b[ib] === next) ib++;
+      if (c && c[ic] === next) ic++;
+      if (d && d[id] === next) id++;
+      const route = routes[next]!;
+      if (Router.accepts(route, req)) return route;
     }
-    return undefined;
   }
 
   /** Every route in order with why it matched or not (for `weir simulate`). */

@@ -1,0 +1,114 @@
+/**
+ * Micro-benchmarks of Weir's hot-path pieces (no sockets): one on-request-headers call with
+ * 10 headers through our codec vs jco's transpiled glue vs a piscina round trip; the same
+ * call as the proxy makes it (a WASM Phase: head conversion + validated mutations); the
+ * route matcher with 1,000 routes; the rate-limit token bucket of the local store.
+ *
+ *   node bench/micro.ts [--quick]
+ *
+ * Each figure is the median per-operation time over batches after warm-up (plain hrtime
+ * loops: every case is a synchronous function, so a harness adds nothing but noise).
+ */
+import { Piscina } from 'piscina';
+import { callOnRequestHeaders } from '../plugin-abi/generated/codec.ts';
+import type { RequestHead } from '../plugin-abi/generated/types.ts';
+import { RecordingHost, codecEcho, jcoEcho } from '../test/plugin-abi/harness.ts';
+import { Router } from '../host/src/router/router.ts';
+import type { RouteConfig } from '../host/src/config/types.ts';
+import { LocalStore } from '../host/src/store/local.ts';
+
+export interface MicroResult {
+  readonly name: string;
+  readonly medianNs: number;
+  readonly note?: string;
+}
+
+class QuietHost extends RecordingHost {
+  override counterAdd(): bigint { return 1n; }
+  override geoCountry(): string | undefined { return 'NZ'; }
+}
+
+const HEADERS: Array<[string, string]> = [
+  ['host', 'api.example.com'], ['user-agent', 'Mozilla/5.0 (X11; Linux x86_64) Weir/0.1'], ['accept', 'application/json'],
+  ['accept-encoding', 'gzip, br'], ['accept-language', 'en-NZ,en;q=0.9'], ['x-request-id', '7f0c1e2a-95b4-4c55-b1f2-0d7e1a6c3b21'],
+  ['authorization', 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3ZWlyIn0.sig'], ['content-type', 'application/json'],
+  ['x-forwarded-for', '203.0.113.7'], ['cookie', 'session=abc123; theme=dark'],
+];
+
+function head(path: string): RequestHead {
+  return {
+    method: 'GET', scheme: 'https', authority: 'api.example.com', path, query: 'page=2&limit=50',
+    headers: HEADERS.map(([name, value]) => ({ name, value })),
+    clientAddress: '203.0.113.7', clientPort: 51234, routeName: 'api', properties: [], httpVersion: '1.1',
+  };
+}
+
+function measure(fn: () => unknown, batches: number, per: number): number {
+  for (let i = 0; i < per * 20; i++) fn();
+  const samples: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < per; i++) fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / per);
+  }
+  samples.sort((x, y) => x - y);
+  return samples[samples.length >> 1]!;
+}
+
+async function measureAsync(fn: () => Promise<unknown>, n: number): Promise<number> {
+  for (let i = 0; i < 200; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - t0));
+  }
+  samples.sort((x, y) => x - y);
+  return samples[samples.length >> 1]!;
+}
+
+function routes(n: number): RouteConfig[] {
+  const loc = { file: 'bench', line: 0, column: 0 };
+  const policies = { timeoutMs: undefined, failureMode: 'closed' as const, retry: { maxAttempts: 1, backoffMs: 0, maxBackoffMs: 0, retryOn: [], budgetPercent: 20, minRetryConcurrency: 3 }, maxBodySize: undefined, allowWebsocket: false };
+  return Array.from({ length: n }, (_, i) => ({
+    name: `r${i}`, priority: 0, upstream: 'u', filters: [], builtinHandler: undefined, policies, loc,
+    matches: [{ hosts: [`svc${i % 50}.example.com`], paths: [], pathPrefixes: [`/api/v${i % 7}/service-${i}/`], pathRegexes: [], methods: i % 3 === 0 ? ['GET', 'POST'] : [], headers: [], query: [] }],
+  }));
+}
+
+export async function runMicro(quick = false): Promise<MicroResult[]> {
+  const B = quick ? 40 : 200;
+  const P = quick ? 200 : 500;
+  const out: MicroResult[] = [];
+  const ours = await codecEcho(new QuietHost());
+  const ref = await jcoEcho(new QuietHost());
+  const h = head('/pass');
+  let ctx = 0n;
+  out.push({ name: 'on-request-headers, 10 headers: our codec (inline)', medianNs: measure(() => callOnRequestHeaders(ours, ++ctx, h), B, P), note: 'target ≤ 1.5 µs' });
+  out.push({ name: 'on-request-headers, 10 headers: jco transpiled glue', medianNs: measure(() => ref['onRequestHeaders']!(++ctx, h), B, P) });
+  // A piscina round trip carrying the same head: the floor of isolation "worker".
+  const pool = new Piscina({ filename: new URL('./echo-worker.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
+  out.push({ name: 'piscina round trip with the same head (no plugin)', medianNs: await measureAsync(() => pool.run(h), quick ? 500 : 3000) });
+  await pool.destroy();
+
+  const router = new Router(routes(1000));
+  const last = { method: 'GET', host: 'svc49.example.com', path: '/api/v5/service-999/users', query: '', headers: {} };
+  const miss = { method: 'GET', host: 'nowhere.example.com', path: '/nothing', query: '', headers: {} };
+  if (router.match(last)?.config.name !== 'r999') throw new Error('router bench: wrong match');
+  out.push({ name: 'route match, 1,000 routes, last route matches', medianNs: measure(() => router.match(last), B, quick ? 20 : 50) });
+  out.push({ name: 'route match, 1,000 routes, no match', medianNs: measure(() => router.match(miss), B, quick ? 20 : 50) });
+
+  const store = new LocalStore();
+  let k = 0;
+  out.push({ name: 'rate-limit token bucket take (local store, 1,000 keys)', medianNs: measure(() => store.tokenBucketTake(`ip:${k++ % 1000}`, 100, 20, 1), B, P * 4) });
+  store.close();
+  return out;
+}
+
+export function formatNs(ns: number): string {
+  return ns < 1000 ? `${ns.toFixed(0)} ns` : ns < 1e6 ? `${(ns / 1000).toFixed(2)} µs` : `${(ns / 1e6).toFixed(2)} ms`;
+}
+
+if (import.meta.main) {
+  for (const r of await runMicro(process.argv.includes('--quick'))) console.log(`${r.name.padEnd(60)} ${formatNs(r.medianNs).padStart(10)}${r.note ? `   (${r.note})` : ''}`);
+}
