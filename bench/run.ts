@@ -289,6 +289,13 @@ async function main(): Promise<number> {
   };
   rmSync(join(work, 'www'), { recursive: true, force: true });
   mkdirSync(resultsDir, { recursive: true });
+  try {
+    // Micro-benchmarks run after the load tests, when the proxies are stopped.
+    const { runMicro } = await import('./micro.ts');
+    report.micro = await runMicro(quick);
+  } catch (e) {
+    say(`micro-benchmarks failed: ${(e as Error).message}`);
+  }
   const { markdown, targetsMissed } = writeReport(report);
   const json = JSON.stringify(report, null, 2);
   writeFileSync(join(work, 'results.json'), json);

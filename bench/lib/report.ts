@@ -48,6 +48,8 @@ export interface Report {
   rows: Row[];
   commands: string[];
   durationSeconds: number;
+  /** Micro-benchmarks (bench/micro.ts): name → median ns per operation. */
+  micro?: Array<{ name: string; medianNs: number; note?: string }>;
 }
 
 const MiB = 1024 * 1024;
@@ -198,6 +200,12 @@ export function writeReport(r: Report): { markdown: string; targetsMissed: numbe
   const ts = targets(rows);
   push('', '## Targets', '', '| Target | Measured | Threshold | Result | Note |', '| --- | ---: | ---: | --- | --- |');
   for (const t of ts) push(`| ${t.name} | ${t.value} | ${t.threshold} | **${t.result}** | ${esc(t.note ?? '')} |`);
+
+  if (r.micro?.length) {
+    const ns = (v: number): string => (v < 1000 ? `${v.toFixed(0)} ns` : v < 1e6 ? `${(v / 1000).toFixed(2)} µs` : `${(v / 1e6).toFixed(2)} ms`);
+    push('', '## Micro-benchmarks', '', 'In-process, no sockets (`node bench/micro.ts`): median time per operation over batches after warm-up, on the same machine and run.', '', '| Operation | Median | Note |', '| --- | ---: | --- |');
+    for (const m of r.micro) push(`| ${esc(m.name)} | ${ns(m.medianNs)} | ${esc(m.note ?? '')} |`);
+  }
 
   push('', '## Versions', '', '| Component | Version |', '| --- | --- |');
   for (const [k, v] of Object.entries(r.versions)) push(`| ${k} | ${esc(v)} |`);
