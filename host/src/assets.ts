@@ -27,6 +27,8 @@ export const ASSET_MANIFEST = 'weir-assets.json';
 export const ASSETS = {
   pluginWorker: 'plugin-worker.cjs',
   piscinaWorker: 'piscina-worker.cjs',
+  proxyThread: 'proxy-thread.cjs',
+  witWorker: 'wit-worker.cjs',
   geoDatabase: 'geo-whois-asn-country.mmdb',
 } as const;
 
@@ -57,7 +59,12 @@ let extracted: string | undefined;
 export function prepareEmbeddedAssets(): string | undefined {
   if (!isBinary()) return undefined;
   if (extracted) return extracted;
-  if (g.__weirBundle!.kind === 'worker') return (extracted = dirname(g.__weirBundle!.file));
+  if (g.__weirBundle!.kind === 'worker') {
+    // A thread started from the extracted folder: its siblings are the other assets.
+    extracted = dirname(g.__weirBundle!.file);
+    g.__weirPiscinaWorker = join(extracted, ASSETS.piscinaWorker);
+    return extracted;
+  }
   const manifest = JSON.parse(sea.getAsset(ASSET_MANIFEST, 'utf8')) as AssetManifest;
   const dir = mkdtempSync(join(tmpdir(), 'weir-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -77,10 +84,18 @@ export function embeddedAsset(key: string): Buffer {
   return Buffer.from(sea.getAsset(key));
 }
 
-/** Path of the plugin worker module piscina loads: the TS source, or the extracted bundle. */
-export function pluginWorkerPath(): string | undefined {
+/**
+ * In the binary, the extracted path of an asset the build listed for extraction (e.g. a
+ * worker thread's bundle, see THREADS in build/binary.ts); undefined outside the binary.
+ */
+export function extractedFile(key: string): string | undefined {
   const dir = prepareEmbeddedAssets();
-  return dir ? join(dir, ASSETS.pluginWorker) : undefined;
+  return dir ? join(dir, key) : undefined;
+}
+
+/** The plugin worker bundle piscina loads in the binary (outside it: the TS source, by default). */
+export function pluginWorkerPath(): string | undefined {
+  return extractedFile(ASSETS.pluginWorker);
 }
 
 /**

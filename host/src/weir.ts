@@ -17,6 +17,7 @@ import { startListener, type RunningListener } from './server/listeners.ts';
 import { startMetricsServer, type MetricsServer } from './server/metrics-server.ts';
 import type { FilterRegistry } from './filters/registry.ts';
 import { PluginRuntime } from '../../plugin-abi/src/runtime/runtime.ts';
+import type { Store } from './store/store.ts';
 
 export interface StartOptions {
   /** A KDL file or a directory of them. */
@@ -33,6 +34,12 @@ export interface StartOptions {
   /** SIGHUP reload, SIGTERM/SIGINT shutdown (default: false; the CLI turns it on). */
   readonly signals?: boolean;
   readonly skipFileChecks?: boolean;
+  /** The plugins' default store (proxy threads pass their SharedStore); default: a LocalStore. */
+  readonly store?: Store;
+  /** Listen with SO_REUSEPORT, so several proxy threads share each port (Linux). */
+  readonly reusePort?: boolean;
+  /** Start the separate metrics listener, if configured (default true; one proxy thread does). */
+  readonly metricsServer?: boolean;
   /** Called with each filter registry before the first compile (plugin runtime hooks in here). */
   readonly extendFilters?: (registry: FilterRegistry, weir: { logger: Logger; metrics: ProxyMetrics }) => void | Promise<void>;
 }
@@ -75,7 +82,7 @@ export class Weir {
     const metrics = new ProxyMetrics();
     const core = new ProxyCore({ logger, accessLog, metrics });
     let weir: Weir | undefined;
-    const plugins = new PluginRuntime({ logger, registry: metrics.registry, onHooksChanged: () => void weir?.recompile() });
+    const plugins = new PluginRuntime({ logger, registry: metrics.registry, store: opts.store, onHooksChanged: () => void weir?.recompile() });
     plugins.register(core.filters);
     if (opts.extendFilters) await opts.extendFilters(core.filters, { logger, metrics });
     try {
@@ -174,7 +181,7 @@ export class Weir {
           cur.stop();
           this.listeners.delete(name);
         }
-        const l = await startListener(cfg, config.limits, this.core, this.logger);
+        const l = await startListener(cfg, config.limits, this.core, this.logger, this.opts.reusePort);
         started.push(l);
         this.listeners.set(name, l);
       }
@@ -189,7 +196,7 @@ export class Weir {
       }
     }
     const m = config.observability.metrics;
-    const mkey = m.enabled && m.address ? `${m.address}${m.path}` : '';
+    const mkey = m.enabled && m.address && this.opts.metricsServer !== false ? `${m.address}${m.path}` : '';
     if (this.metricsServer?.key !== mkey) {
       await this.metricsServer?.close();
       this.metricsServer = mkey ? await startMetricsServer(m.address!, m.path, this.metrics, this.logger) : undefined;
@@ -223,6 +230,13 @@ export class Weir {
       process.on(sig, f);
       this.signalHandlers.push([sig, f]);
     };
+    // A bug in one exchange must not take the proxy down: log it and keep serving.
+    const onRejection = (err: unknown): void => {
+      this.logger.error({ code: 'WEIR_ERR_INTERNAL', err: (err as Error)?.stack ?? String(err) }, 'unhandled rejection');
+      this.metrics.errors.labels('WEIR_ERR_INTERNAL').inc();
+    };
+    process.on('unhandledRejection', onRejection);
+    this.signalHandlers.push(['unhandledRejection' as NodeJS.Signals, onRejection as () => void]);
     on('SIGHUP', () => void this.reload());
     const shutdown = (sig: string): void => {
       this.logger.info({ signal: sig }, 'shutting down');

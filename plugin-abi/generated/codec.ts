@@ -106,16 +106,16 @@ export interface HostImports {
    * Add `delta` to the counter `key` in the current window of `window-ms` and return the
    * new total. Shared by every thread of this proxy (and machines, with a Redis backend).
    */
-  counterAdd(key: string, delta: bigint, windowMs: bigint): bigint;
+  counterAdd(key: string, delta: bigint, windowMs: bigint): bigint | Promise<bigint>;
   /** Take `cost` tokens from the bucket `key` refilled at `rate-per-sec` up to `burst`. */
-  tokenBucketTake(key: string, ratePerSec: number, burst: number, cost: number): TokenBucketResult;
+  tokenBucketTake(key: string, ratePerSec: number, burst: number, cost: number): TokenBucketResult | Promise<TokenBucketResult>;
   /** Read a key; none if absent or expired. */
-  kvGet(key: string): KvEntry | undefined;
+  kvGet(key: string): KvEntry | undefined | Promise<KvEntry | undefined>;
   /**
    * Write `value` if the stored version equals `expected-version` (none: only if absent).
    * `ttl-ms` 0 keeps the value forever. Returns the new version, or none on a conflict.
    */
-  kvCas(key: string, value: Uint8Array, expectedVersion: bigint | undefined, ttlMs: bigint): bigint | undefined;
+  kvCas(key: string, value: Uint8Array, expectedVersion: bigint | undefined, ttlMs: bigint): bigint | undefined | Promise<bigint | undefined>;
   /** ISO 3166 alpha-2 country of an IP address; none if unknown. */
   geoCountry(ip: string): string | undefined;
   /** Wall-clock time in ms since the epoch. */
@@ -148,26 +148,57 @@ export function hostImports(host: HostImports, m: GuestMemory, jspi = false): Wa
         m.sync();
         host.recordMetric(a0 >>> 0, a1, liftlist_list_string(m, a2, a3, 8));
       },
-      'counter-add': (a0: number, a1: number, a2: bigint, a3: bigint): bigint => {
+      'counter-add': jspi
+        ? suspending(async (a0: number, a1: number, a2: bigint, a3: bigint): Promise<bigint> => {
+        m.sync();
+        const r = await host.counterAdd(m.readString(a0, a1), a2, BigInt.asUintN(64, a3));
+        return r;
+      })
+        : (a0: number, a1: number, a2: bigint, a3: bigint): bigint => {
         m.sync();
         const r = host.counterAdd(m.readString(a0, a1), a2, BigInt.asUintN(64, a3));
+        if (r instanceof Promise) throw new AbiTrap('counter-add returned a promise but the instance was not set up for JSPI');
         return r;
       },
-      'token-bucket-take': (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number): void => {
+      'token-bucket-take': jspi
+        ? suspending(async (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number): Promise<void> => {
+        m.sync();
+        const r = await host.tokenBucketTake(m.readString(a0, a1), a2, a3 >>> 0, a4 >>> 0);
+        m.sync();
+        store_token_bucket_result(m, r, a5);
+      })
+        : (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number): void => {
         m.sync();
         const r = host.tokenBucketTake(m.readString(a0, a1), a2, a3 >>> 0, a4 >>> 0);
+        if (r instanceof Promise) throw new AbiTrap('token-bucket-take returned a promise but the instance was not set up for JSPI');
         m.sync();
         store_token_bucket_result(m, r, a5);
       },
-      'kv-get': (a0: number, a1: number, a2: number): void => {
+      'kv-get': jspi
+        ? suspending(async (a0: number, a1: number, a2: number): Promise<void> => {
+        m.sync();
+        const r = await host.kvGet(m.readString(a0, a1));
+        m.sync();
+        store_option_kv_entry(m, r, a2);
+      })
+        : (a0: number, a1: number, a2: number): void => {
         m.sync();
         const r = host.kvGet(m.readString(a0, a1));
+        if (r instanceof Promise) throw new AbiTrap('kv-get returned a promise but the instance was not set up for JSPI');
         m.sync();
         store_option_kv_entry(m, r, a2);
       },
-      'kv-cas': (a0: number, a1: number, a2: number, a3: number, a4: number, a5: bigint, a6: bigint, a7: number): void => {
+      'kv-cas': jspi
+        ? suspending(async (a0: number, a1: number, a2: number, a3: number, a4: number, a5: bigint, a6: bigint, a7: number): Promise<void> => {
+        m.sync();
+        const r = await host.kvCas(m.readString(a0, a1), m.readBytes(a2, a3), (a4 === 0 ? undefined : BigInt.asUintN(64, a5)), BigInt.asUintN(64, a6));
+        m.sync();
+        store_option_u64(m, r, a7);
+      })
+        : (a0: number, a1: number, a2: number, a3: number, a4: number, a5: bigint, a6: bigint, a7: number): void => {
         m.sync();
         const r = host.kvCas(m.readString(a0, a1), m.readBytes(a2, a3), (a4 === 0 ? undefined : BigInt.asUintN(64, a5)), BigInt.asUintN(64, a6));
+        if (r instanceof Promise) throw new AbiTrap('kv-cas returned a promise but the instance was not set up for JSPI');
         m.sync();
         store_option_u64(m, r, a7);
       },

@@ -6,12 +6,15 @@ import pkg from '../../../package.json' with { type: 'json' };
 import { loadConfig, formatDiagnostics } from '../config/load.ts';
 import { demoConfig, startDemoBackend } from '../demo.ts';
 import { startWeir } from '../weir.ts';
+import { startCluster, threadCount } from '../cluster/supervisor.ts';
 import { Router, hostOf } from '../router/router.ts';
 import { headersFromRaw } from '../proxy/headers.ts';
 import { Upstream } from '../upstream/upstream.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { WeirConfig } from '../config/types.ts';
 import { pluginCommand } from '../plugin-tool/cli.ts';
+import { ASSETS, extractedFile } from '../assets.ts';
+import { setThreadEntry } from '../cluster/supervisor.ts';
 
 export function version(): string {
   return pkg.version;
@@ -29,6 +32,14 @@ async function loadOrExit(file: string, skipFileChecks = false): Promise<WeirCon
 
 async function run(opts: { config?: string; port?: string }): Promise<void> {
   if (opts.config) {
+    // Several proxy threads: a supervisor in this thread, a Weir instance in each of them.
+    const pre = await loadConfig(opts.config);
+    const threads = pre.ok ? threadCount(pre.config.system.workerThreads) : 1;
+    if (threads > 1) {
+      const cluster = await startCluster({ configPath: opts.config, threads, signals: true });
+      cluster.logger.info({ version: version(), config: opts.config, threads }, 'weir started');
+      return;
+    }
     const weir = await startWeir({ configPath: opts.config, signals: true });
     weir.logger.info({ version: version(), config: opts.config }, 'weir started');
     return;
@@ -150,5 +161,8 @@ export function buildCli(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Single binary: proxy threads need their entry as a file; this extracts it (once).
+  const thread = extractedFile(ASSETS.proxyThread);
+  if (thread) setThreadEntry(thread);
   await buildCli().parseAsync(argv);
 }

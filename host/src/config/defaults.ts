@@ -10,7 +10,7 @@ const MiB = 1024 * KiB;
 export const DEFAULTS = {
   schemaVersion: '1.0',
   system: {
-    workerThreads: 0,
+    workerThreads: 1,
     maxConnections: 10_000,
     gracefulShutdownTimeoutMs: 30_000,
   },

@@ -4,12 +4,16 @@
  * GeoIP2 Country files work too). Readers are shared per file and answers cached per IP.
  */
 import { createRequire } from 'node:module';
-import { open, type Reader, type Response } from 'maxmind';
+import { open, Reader, type Response } from 'maxmind';
+import { ASSETS, embeddedAsset, isBinary } from '../assets.ts';
 
 const require = createRequire(import.meta.url);
+const EMBEDDED_DB = `<embedded>/${ASSETS.geoDatabase}`;
 
 /** The database shipped with Weir (npm package @ip-location-db/geo-whois-asn-country-mmdb). */
 export function defaultGeoDatabase(): string {
+  // The binary has no node_modules: the database is an embedded asset, read from memory.
+  if (isBinary()) return EMBEDDED_DB;
   return require.resolve('@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb');
 }
 
@@ -52,7 +56,9 @@ const open_ = new Map<string, Promise<GeoDb>>();
 export function openGeoDb(path: string = defaultGeoDatabase()): Promise<GeoDb> {
   let p = open_.get(path);
   if (!p) {
-    p = open<CountryRecord>(path).then((r) => new GeoDb(path, r));
+    p = path === EMBEDDED_DB
+      ? Promise.resolve(new GeoDb(path, new Reader<CountryRecord>(embeddedAsset(ASSETS.geoDatabase))))
+      : open<CountryRecord>(path).then((r) => new GeoDb(path, r));
     open_.set(path, p);
     p.catch(() => open_.delete(path));
   }

@@ -419,7 +419,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         (v) => {
           this.queued = undefined;
           if (v !== undefined) return this.replaceResponse(controller, v);
-          this.writeHead(this.ctx.response!);
+          if (!this.writeHead(this.ctx.response!)) return;
           for (const f of queued) f();
           controller.resume();
         },
@@ -441,11 +441,31 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   replaced = false;
 
-  private writeHead(head: ResponseHead): void {
-    if (this.res.headersSent) return;
+  /** Returns false (and ends the exchange) if Node refuses the head, e.g. an invalid header value. */
+  private writeHead(head: ResponseHead): boolean {
+    if (this.res.headersSent) return true;
     this.headSent = true;
     const res = this.res as ServerResponse;
-    res.writeHead(head.status, head.headers as Record<string, string | string[]>);
+    try {
+      res.writeHead(head.status, head.headers as Record<string, string | string[]>);
+      return true;
+    } catch (err) {
+      this.headSent = false;
+      this.core.logger.error({ id: this.ctx.id, err: (err as Error).message }, 'response head refused');
+      if (this.controller && !this.controller.aborted) this.controller.abort(err as Error);
+      if (!this.res.headersSent) this.writeErrorOnce(new WeirError('WEIR_ERR_INTERNAL', 'the response head could not be written'));
+      else this.abortClient(err);
+      return false;
+    }
+  }
+
+  private erroredHead = false;
+
+  /** An error reply whose own head cannot fail; a second failure resets the stream. */
+  private writeErrorOnce(err: WeirError): void {
+    if (this.erroredHead) return this.abortClient(err);
+    this.erroredHead = true;
+    this.writeError(err);
   }
 
   /** Body events that arrived while async response-header hooks ran. */
@@ -622,7 +642,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     const head = this.ctx.response!;
     head.headers['x-request-id'] ??= this.ctx.id;
-    this.writeHead(head);
+    if (!this.writeHead(head)) return;
     this.ctx.bytesOut += body.length;
     (this.res as ServerResponse).end(this.ctx.request.method === 'HEAD' ? undefined : body);
     this.finish();

@@ -57,7 +57,7 @@ export interface RunningListener {
   readonly connections: Set<net.Socket>;
 }
 
-export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, logger: Logger): Promise<RunningListener> {
+export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, logger: Logger, reusePort = false): Promise<RunningListener> {
   const connections = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
   const m = core.metrics;
@@ -272,7 +272,7 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => reject(new WeirError('WEIR_ERR_LISTEN', `listener ${cfg.name} cannot bind ${cfg.address}: ${err.message}`, { cause: err }));
     server.once('error', onError);
-    server.listen({ host: cfg.host, port: cfg.port }, () => {
+    server.listen({ host: cfg.host, port: cfg.port, reusePort }, () => {
       server.off('error', onError);
       resolve();
     });

@@ -26,6 +26,8 @@ export type MaybePromise<T> = T | Promise<T>;
 
 export interface Store {
   readonly kind: string;
+  /** Answers with promises (Redis, memcached): plugins using it call the store through JSPI. */
+  readonly remote?: boolean;
   /**
    * Adds `delta` to `key` in the current fixed window of `windowMs` (windows are aligned to
    * the epoch) and returns the window's new total.

@@ -9,11 +9,26 @@ import { Pool, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/types.ts';
 import type { TargetStats } from '../pipeline/phases.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { SharedTargetSlot, SharedTargetTable } from '../store/shared.ts';
 
 /** Consecutive connect failures after which a target is ejected for a while. */
 const EJECT_AFTER_FAILURES = 5;
 const EJECT_BASE_MS = 5_000;
 const EWMA_DECAY_MS = 10_000;
+
+/**
+ * With several proxy threads, health and ejection state live in shared memory (one slot
+ * per upstream + address) so every thread agrees; one thread runs the active checks.
+ */
+let sharedTargets: { table: SharedTargetTable; runHealthChecks: boolean } | undefined;
+
+export function useSharedTargetState(table: SharedTargetTable | undefined, runHealthChecks: boolean): void {
+  sharedTargets = table ? { table, runHealthChecks } : undefined;
+}
+
+function ejectionMs(streak: number): number {
+  return streak >= EJECT_AFTER_FAILURES ? EJECT_BASE_MS * 2 ** Math.min(streak - EJECT_AFTER_FAILURES, 5) : 0;
+}
 
 export class Target implements TargetStats {
   readonly index: number;
@@ -28,12 +43,12 @@ export class Target implements TargetStats {
   ewmaLatencyMs = 0;
   totalRequests = 0;
   totalFailures = 0;
-  consecutiveFailures = 0;
   lastFailureMs = 0;
-  /** Set by active health checks. */
-  activeHealthy = true;
-  /** Passive ejection: unhealthy until this time (Date.now()). */
-  ejectedUntil = 0;
+  private localFailures = 0;
+  private localActiveHealthy = true;
+  private localEjectedUntil = 0;
+  /** Shared across proxy threads when there are several (see useSharedTargetState). */
+  private readonly shared: SharedTargetSlot | undefined;
   private lastSampleMs = 0;
   /** Smooth weighted round robin state. */
   currentWeight = 0;
@@ -45,6 +60,7 @@ export class Target implements TargetStats {
     this.port = t.port;
     this.weight = t.weight;
     this.zone = t.zone ?? '';
+    this.shared = sharedTargets?.table.slot(cfg.name, t.address);
     const secure = cfg.tls !== undefined;
     const hostPart = t.host.includes(':') && !t.host.startsWith('[') ? `[${t.host}]` : t.host;
     this.origin = `${secure ? 'https' : 'http'}://${hostPart}:${t.port}`;
@@ -75,13 +91,37 @@ export class Target implements TargetStats {
     });
   }
 
+  get consecutiveFailures(): number {
+    return this.shared ? this.shared.consecutiveFailures() : this.localFailures;
+  }
+
+  /** Set by active health checks. */
+  get activeHealthy(): boolean {
+    return this.shared ? this.shared.activeHealthy() : this.localActiveHealthy;
+  }
+
+  set activeHealthy(v: boolean) {
+    if (this.shared) this.shared.setActiveHealthy(v);
+    else this.localActiveHealthy = v;
+  }
+
+  /** Passive ejection: unhealthy until this time (Date.now()). */
+  get ejectedUntil(): number {
+    return this.shared ? this.shared.ejectedUntil() : this.localEjectedUntil;
+  }
+
   get healthy(): boolean {
-    return this.activeHealthy && (this.ejectedUntil === 0 || this.ejectedUntil <= Date.now());
+    if (!this.activeHealthy) return false;
+    const until = this.ejectedUntil;
+    return until === 0 || until <= Date.now();
   }
 
   recordSuccess(latencyMs: number): void {
-    this.consecutiveFailures = 0;
-    this.ejectedUntil = 0;
+    if (this.shared) this.shared.success();
+    else {
+      this.localFailures = 0;
+      this.localEjectedUntil = 0;
+    }
     // Time-decayed EWMA (as peak-EWMA balancers use): older samples fade with time, not count.
     const now = Date.now();
     if (this.lastSampleMs === 0) this.ewmaLatencyMs = latencyMs;
@@ -94,12 +134,16 @@ export class Target implements TargetStats {
 
   recordFailure(connectFailure: boolean): void {
     this.totalFailures++;
-    this.consecutiveFailures++;
-    this.lastFailureMs = Date.now();
-    if (connectFailure && this.consecutiveFailures >= EJECT_AFTER_FAILURES) {
-      const times = Math.min(this.consecutiveFailures - EJECT_AFTER_FAILURES, 5);
-      this.ejectedUntil = Date.now() + EJECT_BASE_MS * 2 ** times;
+    const now = Date.now();
+    this.lastFailureMs = now;
+    const eject = (streak: number): number => (connectFailure ? ejectionMs(streak) : 0);
+    if (this.shared) {
+      this.shared.failure(now, eject);
+      return;
     }
+    this.localFailures++;
+    const ms = eject(this.localFailures);
+    if (ms > 0) this.localEjectedUntil = now + ms;
   }
 }
 
@@ -122,7 +166,7 @@ export class Upstream {
     this.config = config;
     this.targets = config.targets.map((t, i) => new Target(i, config, t));
     this.logger = logger.child({ upstream: config.name });
-    if (config.healthCheck) this.startHealthChecks(config.healthCheck);
+    if (config.healthCheck && (sharedTargets === undefined || sharedTargets.runHealthChecks)) this.startHealthChecks(config.healthCheck);
   }
 
   /**

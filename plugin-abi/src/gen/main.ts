@@ -14,8 +14,11 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WIT_PATH = `${ROOT}wit/weir.wit`;
 export const OUT_DIR = `${ROOT}plugin-abi/generated/`;
 
-/** Host functions that may complete asynchronously (suspend the guest through JSPI). */
-export const ASYNC_IMPORTS = ['http-callout'];
+/**
+ * Host functions that may complete asynchronously (suspend the guest through JSPI): the
+ * callout, and the store calls (a remote store answers with promises).
+ */
+export const ASYNC_IMPORTS = ['http-callout', 'counter-add', 'token-bucket-take', 'kv-get', 'kv-cas'];
 
 /** Every generated file, by name, from the WIT source. */
 export function generate(witSource: string): Record<string, string> {

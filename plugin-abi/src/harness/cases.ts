@@ -29,6 +29,7 @@ import { HostServices } from '../runtime/host-services.ts';
 import { PluginMetrics } from '../runtime/metrics.ts';
 import { WasmPlugin } from '../runtime/plugin.ts';
 import { wasmPhase } from '../runtime/wasm-phase.ts';
+import { valueFromWire, valueToWire } from '../runtime/convert.ts';
 
 type Headers = Record<string, string | string[] | null>;
 
@@ -70,14 +71,16 @@ function configNodes(kdl: string | undefined): ConfigNode[] {
   return [...r.nodes];
 }
 
+/** Case headers as they would arrive from a socket: values as wire bytes (latin1 strings). */
 function headerMap(h: Headers | undefined): HeaderMap {
   const out: HeaderMap = Object.create(null);
-  for (const [k, v] of Object.entries(h ?? {})) if (v !== null) out[k.toLowerCase()] = v;
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== null) out[k.toLowerCase()] = Array.isArray(v) ? v.map(valueToWire) : valueToWire(v);
   return out;
 }
 
+/** A header as the plugin sees it (wire bytes decoded as UTF-8 where they are UTF-8). */
 function one(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
+  return v === undefined ? undefined : valueFromWire(Array.isArray(v) ? v.join(', ') : v);
 }
 
 function checkHeaders(where: string, got: HeaderMap, want: Headers | undefined, absent: string[] | undefined, problems: string[]): void {
@@ -179,13 +182,13 @@ export class PluginTester {
       }
       if (local) {
         responseBody = Buffer.from(local.body ?? '');
-        ctx.response = { status: local.status, headers: headerMap(local.headers as Headers) };
+        ctx.response = { status: local.status, headers: { ...(local.headers as HeaderMap) } };
       } else {
         ctx.response = { status: c.upstream?.status ?? 200, headers: headerMap(c.upstream?.headers) };
       }
       const rr = await runHeaderHooks(chain.onResponseHeaders, 'onResponseHeaders', ctx, quiet);
       if (rr) {
-        ctx.response = { status: rr.status, headers: headerMap(rr.headers as Headers) };
+        ctx.response = { status: rr.status, headers: { ...(rr.headers as HeaderMap) } };
         responseBody = Buffer.from(rr.body ?? '');
       } else if (chain.onResponseBody.length && !local) {
         const out = await runBodyHooks(chain.onResponseBody, 'onResponseBody', ctx, { data: responseBody, end: true }, quiet);

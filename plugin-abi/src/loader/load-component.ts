@@ -19,6 +19,7 @@ import { WeirError } from '../../../host/src/errors.ts';
 import { PLUGIN_WORLD } from '../../generated/world.ts';
 import { wasm, type WasmModule } from '../abi/wasm.ts';
 import { coreModuleInfo, coreModulesOf, type CoreModuleInfo, type FuncSig } from './wasm-binary.ts';
+import { componentWitIsolated } from './wit-reader.ts';
 
 export interface LoadedComponent {
   /** The main core module, compiled; instantiate it with `hostImports` from the codec. */
@@ -113,9 +114,8 @@ export async function loadComponent(bytes: Uint8Array): Promise<LoadedComponent>
   let wit: string;
   try {
     cores = coreModulesOf(bytes);
-    // Loaded lazily: wasm-tools is large and only needed at load time.
-    const { componentWit } = await import('@bytecodealliance/jco-transpile/wasm-tools');
-    wit = await componentWit(bytes);
+    // In a worker thread that exits afterwards: wasm-tools is large and only needed at load time.
+    wit = await componentWitIsolated(bytes);
   } catch (err) {
     throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `not a valid component: ${(err as Error).message}`, { cause: err });
   }

@@ -10,8 +10,25 @@ import type * as W from '../../generated/types.ts';
 
 /** RFC 9110 token characters (header names, methods). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values: visible ASCII, obs-text, SP and HTAB; no CR, LF or NUL. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+/** Field values on the wire (Node's latin1 strings): visible ASCII, obs-text, SP and HTAB; no CR, LF or NUL. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * Header values travel as bytes; Node hands them over as latin1 strings (one char a byte)
+ * while the WIT's strings are Unicode. Values whose bytes are UTF-8 reach plugins decoded;
+ * anything else passes one char a byte. Plugin values go back to the wire as UTF-8 bytes.
+ */
+export function valueFromWire(v: string): string {
+  if (!NON_ASCII.test(v)) return v;
+  const bytes = Buffer.from(v, 'latin1');
+  const text = bytes.toString('utf8');
+  return Buffer.byteLength(text) === bytes.length && !text.includes('\ufffd') ? text : v;
+}
+
+export function valueToWire(v: string): string {
+  return NON_ASCII.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
+}
 const MAX_HEADER_VALUE = 16 * 1024;
 const MAX_HEADERS_ADDED = 100;
 const MAX_PATH = 8 * 1024;
@@ -24,8 +41,8 @@ export function headerList(headers: HeaderMap): W.Header[] {
   for (const name in headers) {
     const v = headers[name];
     if (v === undefined) continue;
-    if (typeof v === 'string') out.push({ name, value: v });
-    else for (const x of v) out.push({ name, value: x });
+    if (typeof v === 'string') out.push({ name, value: valueFromWire(v) });
+    else for (const x of v) out.push({ name, value: valueFromWire(x) });
   }
   return out;
 }
@@ -89,6 +106,13 @@ function checkHeader(plugin: string, name: string, value: string | undefined): s
   return lower;
 }
 
+/** A plugin's header value as wire bytes (latin1 string), checked. */
+function wireValue(plugin: string, name: string, value: string): string {
+  const wire = valueToWire(value);
+  checkHeader(plugin, name, wire);
+  return wire;
+}
+
 export function checkStatus(plugin: string, status: number): number {
   if (!Number.isInteger(status) || status < 100 || status > 599) throw invalid(plugin, `invalid status ${status}`);
   return status;
@@ -105,15 +129,17 @@ export function applyMutations(plugin: string, ctx: RequestContext, target: 'req
   for (const m of muts) {
     switch (m.tag) {
       case 'set-header': {
-        const n = checkHeader(plugin, m.val.name, m.val.value);
-        ops.push(() => (headers[n] = m.val.value));
+        const v = wireValue(plugin, m.val.name, m.val.value);
+        const n = m.val.name.toLowerCase();
+        ops.push(() => (headers[n] = v));
         break;
       }
       case 'add-header': {
-        const n = checkHeader(plugin, m.val.name, m.val.value);
+        const v = wireValue(plugin, m.val.name, m.val.value);
+        const n = m.val.name.toLowerCase();
         ops.push(() => {
           const prev = headers[n];
-          headers[n] = prev === undefined ? m.val.value : Array.isArray(prev) ? [...prev, m.val.value] : [prev, m.val.value];
+          headers[n] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
         });
         break;
       }
@@ -184,8 +210,9 @@ export function localReply(plugin: string, r: W.LocalReply): LocalReply {
   checkStatus(plugin, r.status);
   const headers: Record<string, string> = {};
   for (const h of r.headers) {
-    const n = checkHeader(plugin, h.name, h.value);
-    headers[n] = headers[n] === undefined ? h.value : `${headers[n]}, ${h.value}`;
+    const v = wireValue(plugin, h.name, h.value);
+    const n = h.name.toLowerCase();
+    headers[n] = headers[n] === undefined ? v : `${headers[n]}, ${v}`;
   }
   return { status: r.status, headers, body: r.body };
 }

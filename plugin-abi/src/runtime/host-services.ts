@@ -50,7 +50,7 @@ export class HostServices {
    * `store` overrides the runtime's store (a filter configured with its own backend). A
    * remote store answers with promises: the instance must then be set up for JSPI.
    */
-  forPlugin(plugin: string, scope: CallScope, store: Store = this.store): HostImports {
+  forPlugin(plugin: string, scope: CallScope, store: Store = this.store, geo?: GeoDb): HostImports {
     const log = this.logger.child({ plugin });
     const ns = `${plugin}\u0000`;
     const big = (n: number): bigint => BigInt(Math.trunc(n));
@@ -73,7 +73,7 @@ export class HostServices {
       },
       kvGet: (key) => store.kvGet(ns + key),
       kvCas: (key, value, expected, ttlMs) => store.kvCas(ns + key, value, expected, Number(ttlMs)),
-      geoCountry: (ip) => this.geo?.country(ip),
+      geoCountry: geo ? (ip) => geo.country(ip) : (ip) => this.geo?.country(ip),
       nowMs: () => BigInt(Date.now()),
       monotonicNs: () => process.hrtime.bigint(),
       randomU64: () => {

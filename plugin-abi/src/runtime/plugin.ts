@@ -166,6 +166,8 @@ export class WasmPlugin {
   backoffUntil = 0;
   private sample = 0;
   private fuelBudget = 0n;
+  /** This plugin's own geo database (`geoDatabase`), if not the shared default. */
+  private geo: import('../../../host/src/geo/geo.ts').GeoDb | undefined;
 
   private constructor(name: string, config: PluginConfig, deps: PluginDeps) {
     this.name = name;
@@ -203,9 +205,14 @@ export class WasmPlugin {
       if (isWeirError(err)) throw new WeirError(err.code, `plugin ${config.name} (${config.path}): ${err.message}`, { cause: err });
       throw err;
     }
-    if (base.hostFunctions.includes('geo-country') && !this.deps.services.geo) {
+    if (base.hostFunctions.includes('geo-country')) {
       const { openGeoDb } = await import('../../../host/src/geo/geo.ts');
-      this.deps.services.geo = await openGeoDb();
+      try {
+        if (config.geoDatabase) this.geo = await openGeoDb(config.geoDatabase);
+        else this.deps.services.geo ??= await openGeoDb();
+      } catch (err) {
+        throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `plugin ${config.name}: cannot open the geo database ${config.geoDatabase ?? '(bundled)'}: ${(err as Error).message}`, { cause: err });
+      }
     }
     base = { ...base, jspi: needsJspi(base.hostFunctions, this.deps.store ?? this.deps.services.store) };
     const flat = flattenConfig(config.config);
@@ -236,7 +243,7 @@ export class WasmPlugin {
   private instantiate(version: PluginVersion): Instance {
     const mem = new GuestMemory();
     const scope: CallScope = { requestId: undefined };
-    const imports = hostImports(this.deps.services.forPlugin(this.name, scope, this.deps.store), mem, version.jspi);
+    const imports = hostImports(this.deps.services.forPlugin(this.name, scope, this.deps.store, this.geo), mem, version.jspi);
     let raw: WasmInstance;
     try {
       raw = new wasm.Instance(version.module, imports);

@@ -24,6 +24,7 @@ import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin } from './plugin.ts';
 import { wasmPhase } from './wasm-phase.ts';
+import { LB_ALGORITHMS, balancerPluginConfig, filterPluginConfig } from './first-party.ts';
 import { WorkerPool, combineWorkerPhases, workerMemberPhase } from './worker-phase.ts';
 
 export interface RuntimeOptions {
@@ -70,6 +71,21 @@ export class PluginRuntime {
   register(filters: FilterRegistry): void {
     filters.register('wasm', (filter, env) => this.phaseFor(filter, env.config));
     filters.combine = (phases) => combineWorkerPhases(phases, this.logger);
+    for (const type of ['rate-limit', 'geo']) {
+      // A rate-limit filter's backend keys choose its store (local, shared, Redis, memcached).
+      filters.register(type, async (filter) => wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined)));
+    }
+    filters.balancer = async (up) => {
+      const pc = balancerPluginConfig(up);
+      if (!pc) {
+        if (up.targets.length > 1 && !LB_ALGORITHMS.has(up.loadBalancing)) {
+          this.logger.warn({ upstream: up.name, algorithm: up.loadBalancing }, 'load-balancing algorithm not available yet; using round_robin');
+        }
+        return undefined;
+      }
+      const filter = { name: `lb:${up.name}`, type: 'lb', failureMode: 'open' as const, plugin: undefined, settings: { name: 'lb', args: [], props: {}, children: [], loc: up.loc }, loc: up.loc };
+      return wasmPhase(filter, await this.plugin(pc));
+    };
   }
 
   /**
@@ -144,8 +160,23 @@ export class PluginRuntime {
     return id;
   }
 
+  /** The plugin configs of the first-party plugins a config uses (they are not in `plugins {}`). */
+  private firstPartyConfigs(config: WeirConfig): PluginConfig[] {
+    const out: PluginConfig[] = [];
+    try {
+      for (const f of config.filters.values()) if (f.type === 'rate-limit' || f.type === 'geo') out.push(filterPluginConfig(f));
+      for (const u of config.upstreams.values()) {
+        const pc = balancerPluginConfig(u);
+        if (pc) out.push(pc);
+      }
+    } catch {
+      // A first-party plugin that is not built: nothing of it is loaded, nothing to keep.
+    }
+    return out;
+  }
+
   /** Drops plugins the current config no longer uses (their instances go with the old snapshot). */
-  retain(config: WeirConfig, extra: readonly PluginConfig[] = []): void {
+  retain(config: WeirConfig, extra: readonly PluginConfig[] = this.firstPartyConfigs(config)): void {
     const keep = new Set([...config.plugins.values(), ...extra].map(keyOf));
     for (const k of [...this.plugins.keys()]) if (!keep.has(k.slice(0, k.indexOf('\u0000')))) this.plugins.delete(k);
     const paths = new Set([...this.plugins.values()].map((p) => p.config.path));

@@ -18,9 +18,11 @@ import { applyMutations, localReply, requestHead, responseHead, targets } from '
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
 import type { MemberResult, WorkerLoad, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+import { pluginWorkerPath } from '../../../host/src/assets.ts';
 
 /** Resolves the worker module for piscina; the single binary extracts it next to itself. */
-export let workerFilename = new URL('./worker.ts', import.meta.url).href;
+// pluginWorkerPath(): the extracted bundle in the binary, in every thread that builds pools.
+export let workerFilename = pluginWorkerPath() ?? new URL('./worker.ts', import.meta.url).href;
 export function setWorkerFilename(f: string): void {
   workerFilename = f;
 }

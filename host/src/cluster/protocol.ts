@@ -1,0 +1,31 @@
+/** Messages between the supervisor (main thread) and its proxy threads. */
+import type { Registry } from 'prom-client';
+
+/** What each proxy thread gets at start. */
+export interface ThreadData {
+  readonly index: number;
+  readonly configPath: string;
+  readonly skipFileChecks: boolean;
+  /** Counters, buckets, KV and upstream target state shared by every thread. */
+  readonly sab: SharedArrayBuffer;
+}
+
+/** One registry's `getMetricsAsJSON()` (structured-clone safe). */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+export type ToThread =
+  | { readonly t: 'reload'; readonly id: number }
+  | { readonly t: 'close' }
+  /** Send your registry as JSON (for an aggregate). */
+  | { readonly t: 'metrics-json'; readonly id: number }
+  /** The aggregate a thread asked for. */
+  | { readonly t: 'metrics-text'; readonly id: number; readonly text?: string; readonly error?: string };
+
+export type FromThread =
+  | { readonly t: 'ready'; readonly listeners: Record<string, { host: string; port: number }> }
+  | { readonly t: 'start-failed'; readonly error: string }
+  | { readonly t: 'reloaded'; readonly id: number; readonly ok: boolean; readonly generation: number; readonly error?: string }
+  | { readonly t: 'metrics-json'; readonly id: number; readonly metrics: MetricsJson }
+  /** This thread serves /metrics: please aggregate every thread's. */
+  | { readonly t: 'metrics-request'; readonly id: number }
+  | { readonly t: 'closed' };

@@ -1,0 +1,315 @@
+/**
+ * Multi-core Weir: `system { worker-threads N }` proxy threads in one process, supervised
+ * by the main thread.
+ *
+ *   main: load config ─► SharedArrayBuffer ─► thread 0 (binds first) ─► threads 1..N-1
+ *   thread exits unexpectedly ─► logged, counted, replaced (crash loops back off)
+ *   SIGHUP / config file change ─► reload in every thread
+ *   SIGTERM / SIGINT ─► every thread drains and closes ─► process exits
+ *   /metrics in any thread ─► main gathers every thread's registry ─► one aggregate
+ */
+import { availableParallelism } from 'node:os';
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { loadConfig, formatDiagnostics } from '../config/load.ts';
+import type { WeirConfig } from '../config/types.ts';
+import { WeirError } from '../errors.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { createSharedBuffer } from '../store/shared.ts';
+import { aggregateMetrics } from './aggregate.ts';
+import type { FromThread, MetricsJson, ThreadData, ToThread } from './protocol.ts';
+
+export interface ClusterOptions {
+  readonly configPath: string;
+  /** Overrides `system { worker-threads }` (0 = one per core). */
+  readonly threads?: number;
+  readonly logger?: Logger;
+  /** SIGHUP reload, SIGTERM/SIGINT shutdown (the CLI turns it on). */
+  readonly signals?: boolean;
+  /** Reload every thread when a config file changes (default true). */
+  readonly watch?: boolean;
+  readonly skipFileChecks?: boolean;
+}
+
+export interface ClusterReload {
+  readonly ok: boolean;
+  /** Per thread: its result (threads that did not answer in time are missing). */
+  readonly threads: ReadonlyArray<{ thread: number; ok: boolean; generation: number; error?: string }>;
+}
+
+let threadEntry: URL | string = new URL('./thread.ts', import.meta.url);
+
+/** Where the proxy thread's entry module is (a bundled single binary extracts its own). */
+export function setThreadEntry(entry: URL | string): void {
+  threadEntry = entry;
+}
+const ANSWER_MS = 2_000;
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 10_000;
+
+/** Resolves the thread count: 0 = one per core. */
+export function threadCount(configured: number): number {
+  return configured > 0 ? configured : availableParallelism();
+}
+
+class ProxyThread {
+  readonly index: number;
+  worker!: Worker;
+  listeners: Record<string, { host: string; port: number }> = {};
+  ready: Promise<void> = Promise.resolve();
+  /** Consecutive restarts without a clean start, for backoff. */
+  restarts = 0;
+  constructor(index: number) {
+    this.index = index;
+  }
+}
+
+export class Cluster {
+  readonly logger: Logger;
+  readonly registry = new Registry();
+  readonly threads: ProxyThread[] = [];
+  readonly sab: SharedArrayBuffer;
+  config: WeirConfig;
+  private readonly opts: ClusterOptions;
+  private readonly restartsTotal: Counter<'thread'>;
+  private readonly threadsUp: Gauge;
+  private closing: Promise<void> | undefined;
+  private nextId = 1;
+  private readonly waiting = new Map<number, (m: FromThread, thread: number) => void>();
+  private watchers: FSWatcher[] = [];
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private restartTimers = new Set<NodeJS.Timeout>();
+  private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  private constructor(opts: ClusterOptions, config: WeirConfig, logger: Logger) {
+    this.opts = opts;
+    this.config = config;
+    this.logger = logger;
+    this.sab = createSharedBuffer();
+    const registers = [this.registry];
+    this.restartsTotal = new Counter({ name: 'weir_thread_restarts_total', help: 'Proxy threads replaced after exiting unexpectedly', labelNames: ['thread'], registers });
+    this.threadsUp = new Gauge({ name: 'weir_threads', help: 'Proxy threads serving', registers });
+  }
+
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const res = await loadConfig(opts.configPath, { skipFileChecks: opts.skipFileChecks });
+    if (!res.ok) throw new WeirError(res.diagnostics[0]!.code as never, `invalid configuration:\n${formatDiagnostics(res.diagnostics)}`, { detail: { diagnostics: res.diagnostics } });
+    const config = res.config;
+    const logger = opts.logger ?? createLogger({ level: config.observability.logging.level, format: config.observability.logging.format });
+    const c = new Cluster(opts, config, logger);
+    const n = threadCount(opts.threads ?? config.system.workerThreads);
+    if (n > 1 && config.listeners.some((l) => l.port === 0)) {
+      logger.warn('a listener on port 0 gets a different port in every proxy thread; give it a fixed port');
+    }
+    try {
+      // Thread 0 first: a bad config or a taken port fails once, not N times.
+      c.threads.push(new ProxyThread(0));
+      await c.spawn(c.threads[0]!);
+      for (let i = 1; i < n; i++) c.threads.push(new ProxyThread(i));
+      await Promise.all(c.threads.slice(1).map((t) => c.spawn(t)));
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
+    if (opts.watch !== false) c.watchFiles();
+    if (opts.signals) c.installSignals();
+    logger.info({ threads: n }, 'proxy threads started');
+    return c;
+  }
+
+  /** Where a listener is bound (thread 0's view; every thread binds the same port). */
+  address(listener?: string): { host: string; port: number } {
+    const l = this.threads[0]?.listeners ?? {};
+    const a = listener ? l[listener] : Object.values(l)[0];
+    if (!a) throw new Error(`no listener ${listener ?? ''}`);
+    return a;
+  }
+
+  private spawn(t: ProxyThread): Promise<void> {
+    const data: ThreadData = { index: t.index, configPath: this.opts.configPath, skipFileChecks: this.opts.skipFileChecks === true, sab: this.sab };
+    const w = new Worker(threadEntry, { workerData: data, name: `weir-proxy-${t.index}` });
+    t.worker = w;
+    let started = false;
+    t.ready = new Promise<void>((resolve, reject) => {
+      w.on('message', (m: FromThread) => {
+        if (m.t === 'ready') {
+          started = true;
+          t.listeners = m.listeners;
+          this.threadsUp.inc();
+          resolve();
+        } else if (m.t === 'start-failed') {
+          reject(new WeirError('WEIR_ERR_INTERNAL', `proxy thread ${t.index} failed to start: ${m.error}`));
+        } else {
+          this.onMessage(t, m);
+        }
+      });
+      w.on('error', (err) => {
+        this.logger.error({ thread: t.index, err: err.message, stack: err.stack }, 'proxy thread crashed');
+        if (!started) reject(err);
+      });
+      w.on('exit', (code) => {
+        if (started) this.threadsUp.dec();
+        if (!started) reject(new WeirError('WEIR_ERR_INTERNAL', `proxy thread ${t.index} exited with code ${code} while starting`));
+        if (this.closing || t.worker !== w) return;
+        this.replace(t, code, started);
+      });
+    });
+    return t.ready;
+  }
+
+  /** A thread ended without being asked to: start another in its place. */
+  private replace(t: ProxyThread, code: number, hadStarted: boolean): void {
+    this.restartsTotal.labels(String(t.index)).inc();
+    t.restarts = hadStarted ? 1 : t.restarts + 1;
+    const delay = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** (t.restarts - 1));
+    this.logger.error({ thread: t.index, code, restartInMs: delay }, 'proxy thread exited unexpectedly; replacing it');
+    const timer = setTimeout(() => {
+      this.restartTimers.delete(timer);
+      if (this.closing) return;
+      this.spawn(t).then(
+        () => {
+          t.restarts = 0;
+          this.logger.info({ thread: t.index }, 'proxy thread replaced');
+        },
+        (err: Error) => this.logger.error({ thread: t.index, err: err.message }, 'replacement proxy thread failed to start'),
+      );
+    }, delay);
+    this.restartTimers.add(timer);
+  }
+
+  private onMessage(t: ProxyThread, m: FromThread): void {
+    switch (m.t) {
+      case 'metrics-request':
+        void this.metricsText().then(
+          (text) => this.post(t, { t: 'metrics-text', id: m.id, text }),
+          (err: Error) => this.post(t, { t: 'metrics-text', id: m.id, error: err.message }),
+        );
+        return;
+      case 'reloaded':
+      case 'metrics-json':
+        this.waiting.get(m.id)?.(m, t.index);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private post(t: ProxyThread, m: ToThread): void {
+    try {
+      t.worker.postMessage(m);
+    } catch {
+      // The thread is gone; its replacement will not need the answer.
+    }
+  }
+
+  /** Sends `make(id)` to every live thread and collects answers for up to ANSWER_MS. */
+  private ask<R>(make: (id: number) => ToThread): Promise<Array<{ thread: number; m: R }>> {
+    const id = this.nextId++;
+    const live = this.threads.filter((t) => t.worker.threadId !== -1);
+    const got: Array<{ thread: number; m: R }> = [];
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(got.sort((a, b) => a.thread - b.thread));
+      };
+      const timer = setTimeout(done, ANSWER_MS);
+      this.waiting.set(id, (m, thread) => {
+        got.push({ thread, m: m as R });
+        if (got.length === live.length) done();
+      });
+      if (live.length === 0) done();
+      for (const t of live) this.post(t, make(id));
+    });
+  }
+
+  /** The aggregate /metrics text of every thread plus the supervisor's metrics. */
+  async metricsText(): Promise<string> {
+    const answers = await this.ask<{ metrics: MetricsJson }>((id) => ({ t: 'metrics-json', id }));
+    return aggregateMetrics(answers.map((a) => ({ thread: a.thread, metrics: a.m.metrics })), this.registry);
+  }
+
+  /** Reloads every thread (each re-reads the config; a bad one keeps its old one). */
+  async reload(): Promise<ClusterReload> {
+    const res = await loadConfig(this.opts.configPath, { skipFileChecks: this.opts.skipFileChecks });
+    if (res.ok) {
+      if (threadCount(res.config.system.workerThreads) !== this.threads.length) {
+        this.logger.warn({ running: this.threads.length }, 'worker-threads changed: takes effect on restart');
+      }
+      this.config = res.config;
+      this.watchFiles();
+    }
+    const answers = await this.ask<{ ok: boolean; generation: number; error?: string }>((id) => ({ t: 'reload', id }));
+    const threads = answers.map((a) => ({ thread: a.thread, ok: a.m.ok, generation: a.m.generation, ...(a.m.error ? { error: a.m.error } : {}) }));
+    return { ok: threads.length === this.threads.length && threads.every((t) => t.ok), threads };
+  }
+
+  private watchFiles(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.opts.watch === false) return;
+    // Directories, not files: editors replace files by rename.
+    const files = new Set(this.config.files);
+    for (const dir of new Set(this.config.files.map((f) => dirname(f)))) {
+      try {
+        const w = watch(dir, (_e, name) => {
+          if (name && ![...files].some((f) => f.endsWith(`/${name}`)) && !name.endsWith('.kdl')) return;
+          clearTimeout(this.reloadTimer);
+          this.reloadTimer = setTimeout(() => void this.reload(), 100);
+        });
+        w.unref();
+        this.watchers.push(w);
+      } catch (err) {
+        this.logger.warn({ dir, err: (err as Error).message }, 'cannot watch config directory');
+      }
+    }
+  }
+
+  private installSignals(): void {
+    const on = (sig: NodeJS.Signals, f: () => void): void => {
+      process.on(sig, f);
+      this.signalHandlers.push([sig, f]);
+    };
+    on('SIGHUP', () => void this.reload());
+    const shutdown = (sig: string): void => {
+      this.logger.info({ signal: sig }, 'shutting down');
+      void this.close().then(() => process.exit(0));
+    };
+    on('SIGTERM', () => shutdown('SIGTERM'));
+    on('SIGINT', () => shutdown('SIGINT'));
+  }
+
+  /** Graceful shutdown of every thread (each drains up to graceful-shutdown-timeout). */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    for (const w of this.watchers) w.close();
+    clearTimeout(this.reloadTimer);
+    for (const t of this.restartTimers) clearTimeout(t);
+    for (const [sig, f] of this.signalHandlers) process.off(sig, f);
+    const bound = this.config.system.gracefulShutdownTimeoutMs + 5_000;
+    await Promise.all(this.threads.map(async (t) => {
+      const w = t.worker;
+      if (!w || w.threadId === -1) return;
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      this.post(t, { t: 'close' });
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), bound)))]);
+      clearTimeout(timer);
+      if (late) {
+        this.logger.warn({ thread: t.index }, 'proxy thread did not finish draining; terminating it');
+        await w.terminate();
+      }
+    }));
+    this.logger.flush?.();
+  }
+}
+
+export function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  return Cluster.start(opts);
+}

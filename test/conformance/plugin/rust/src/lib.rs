@@ -1,0 +1,328 @@
+//! The SDK conformance fixture, Rust side. `../as/assembly/index.ts` is the same plugin in
+//! AssemblyScript; `../../cases.json` runs against both and their outputs must be identical.
+//! Behaviour is chosen by the request path (see cases.json), so one config serves most cases.
+//!
+//! Config: `prefix "x-conf-"` (headers this plugin adds; must start with `x-`),
+//! `callout-url "http://…"` (optional, for /host/callout), `fail "why"` (refuse the config).
+use weir_plugin::host;
+use weir_plugin::*;
+
+const BODY_LIMIT: u32 = 4 * 1024 * 1024;
+
+struct Conformance {
+    prefix: String,
+    callout_url: String,
+    requests: u32,
+    body_bytes: u32,
+}
+
+impl Default for Conformance {
+    fn default() -> Self {
+        Conformance { prefix: "x-conf-".to_string(), callout_url: String::new(), requests: 0, body_bytes: 0 }
+    }
+}
+
+impl RootContext for Conformance {
+    fn name(&self) -> &str {
+        "conformance"
+    }
+    fn version(&self) -> &str {
+        "1.0.0"
+    }
+    fn hooks(&self) -> Vec<Hook> {
+        // The body hooks come from the body modes.
+        vec![Hook::OnRequestHeaders, Hook::SelectUpstream, Hook::OnResponseHeaders, Hook::OnLog]
+    }
+    fn request_body(&self) -> BodyMode {
+        BodyMode::Buffered(BODY_LIMIT)
+    }
+    fn response_body(&self) -> BodyMode {
+        BodyMode::Buffered(BODY_LIMIT)
+    }
+
+    fn configure(&mut self, config: &Config) -> Result<(), ConfigError> {
+        if let Some(fail) = config.get("fail") {
+            return Err(fail.error(&format!("told to fail: {}", fail.arg(0).and_then(|v| v.as_str()).unwrap_or("no reason"))));
+        }
+        if let Some(node) = config.get("prefix") {
+            match node.arg(0).and_then(|v| v.as_str()) {
+                Some(p) if p.starts_with("x-") => self.prefix = p.to_string(),
+                Some(_) => return Err(node.error("`prefix` must start with x-")),
+                None => return Err(node.error("`prefix` must be a string")),
+            }
+        }
+        if let Some(url) = config.get_str("callout-url") {
+            self.callout_url = url.to_string();
+        }
+        self.requests = host::define_metric("conformance_requests", MetricKind::Counter, "requests seen", &["path"]);
+        self.body_bytes = host::define_metric("conformance_body_bytes", MetricKind::Histogram, "request body sizes", &[]);
+        Ok(())
+    }
+
+    fn create_http_context(&mut self, _id: ContextId) -> Box<dyn HttpContext> {
+        Box::new(Exchange {
+            prefix: self.prefix.clone(),
+            callout_url: self.callout_url.clone(),
+            requests: self.requests,
+            body_bytes: self.body_bytes,
+            path: String::new(),
+            request_bytes: None,
+        })
+    }
+}
+
+/// Per-request state: what on-request-headers saw, for the later hooks.
+struct Exchange {
+    prefix: String,
+    callout_url: String,
+    requests: u32,
+    body_bytes: u32,
+    path: String,
+    request_bytes: Option<usize>,
+}
+
+fn fnv1a(data: &[u8]) -> u32 {
+    data.iter().fold(0x811c9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x01000193))
+}
+
+fn digest(data: &[u8]) -> Vec<u8> {
+    format!("len={} fnv={:08x}", data.len(), fnv1a(data)).into_bytes()
+}
+
+fn upper(data: &[u8]) -> Vec<u8> {
+    data.to_ascii_uppercase()
+}
+
+fn ok(b: bool) -> &'static str {
+    if b {
+        "ok"
+    } else {
+        "bad"
+    }
+}
+
+impl Exchange {
+    fn h(&self, name: &str) -> String {
+        format!("{}{}", self.prefix, name)
+    }
+
+    /// The host imports, one per path; the result goes upstream as a header.
+    fn host_call(&mut self, request: &mut Request) -> Option<String> {
+        let key = format!("conf:{}", request.header("x-key").unwrap_or("default"));
+        Some(match request.path() {
+            "/host/log" => {
+                for level in [LogLevel::Trace, LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error] {
+                    host::log(level, "conformance: log ✓");
+                }
+                "5".to_string()
+            }
+            "/host/metric" => {
+                host::record_metric(self.requests, 1.0, &[request.path()]);
+                host::record_metric(self.body_bytes, 42.5, &[]);
+                "recorded".to_string()
+            }
+            "/host/counter" => {
+                let delta = request.header("x-delta").and_then(|d| d.parse::<i64>().ok()).unwrap_or(1);
+                host::counter_add(&key, delta, 60_000).to_string()
+            }
+            "/host/bucket" => {
+                // 0.001 token/s: no refill between cases, whatever the machine's speed.
+                let r = host::token_bucket_take(&key, 0.001, 2, 1);
+                let retry = if r.retry_after_ms > 0 { "positive" } else { "0" };
+                format!("{} remaining={} retry={}", if r.allowed { "allowed" } else { "denied" }, r.remaining, retry)
+            }
+            "/host/kv" => {
+                // Versions come from a store-wide sequence: assert that they grow, not their values.
+                let old = host::kv_get(&key);
+                let value = request.header("x-value").unwrap_or("").to_string();
+                let new = host::kv_cas(&key, value.as_bytes(), old.as_ref().map(|e| e.version), 0);
+                let new = match (&old, new) {
+                    (_, None) => "conflict",
+                    (Some(e), Some(v)) if v > e.version => "newer",
+                    (Some(_), Some(_)) => "not-newer",
+                    (None, Some(v)) if v > 0 => "set",
+                    (None, Some(_)) => "zero",
+                };
+                let old = match old {
+                    Some(e) => String::from_utf8_lossy(&e.value).to_string(),
+                    None => "none".to_string(),
+                };
+                format!("old={} new={}", old, new)
+            }
+            "/host/kv-absent" => {
+                // expected-version none: write only if the key does not exist yet.
+                match host::kv_cas(&key, b"first", None, 60_000) {
+                    Some(v) if v > 0 => "set".to_string(),
+                    Some(_) => "zero".to_string(),
+                    None => "conflict".to_string(),
+                }
+            }
+            "/host/geo" => host::geo_country(request.client_address()).unwrap_or_else(|| "none".to_string()),
+            "/host/clock" => {
+                // Shapes, not values: plausible epoch ms, a clock that does not go back, two draws that differ.
+                let now = host::now_ms();
+                let (m1, m2) = (host::monotonic_ns(), host::monotonic_ns());
+                let (r1, r2) = (host::random_u64(), host::random_u64());
+                format!("now={} mono={} random={}", ok(now > 1_600_000_000_000 && now < 4_102_444_800_000), ok(m2 >= m1), ok(r1 != r2))
+            }
+            "/host/callout" => {
+                if self.callout_url.is_empty() {
+                    return Some("unconfigured".to_string());
+                }
+                let req = CalloutRequest {
+                    method: "POST".to_string(),
+                    url: self.callout_url.clone(),
+                    headers: vec![Header::new("x-conf-callout", "1")],
+                    body: b"ping".to_vec(),
+                    timeout_ms: 2000,
+                };
+                match host::http_callout(&req) {
+                    Ok(r) => format!("{}:{}", r.status, String::from_utf8_lossy(&r.body)),
+                    Err(e) => format!("error:{}", e),
+                }
+            }
+            "/host/last-log" => match host::kv_get("conf:last-log") {
+                Some(e) => String::from_utf8_lossy(&e.value).to_string(),
+                None => "none".to_string(),
+            },
+            _ => return None,
+        })
+    }
+}
+
+impl HttpContext for Exchange {
+    fn on_request_headers(&mut self, request: &mut Request) -> Decision {
+        self.path = request.path().to_string();
+        let path = self.path.clone();
+        if let Some(result) = self.host_call(request) {
+            let name = self.h("host");
+            request.set_header(&name, &result);
+            return Decision::Continue;
+        }
+        match path.as_str() {
+            "/continue" => Decision::Continue,
+            "/mutate" => {
+                let keep = request.query_param("keep").unwrap_or("-").to_string();
+                request.set_header(&self.h("set"), "1");
+                request.add_header(&self.h("add"), "a");
+                request.add_header(&self.h("add"), "b");
+                request.remove_header("x-remove-me");
+                request.set_path("/rewritten");
+                request.set_query(&format!("q=1&keep={}", keep));
+                request.set_method("PUT");
+                request.set_authority("backend.test");
+                request.set_property("conf.mutated", "yes");
+                // Reads see this hook's own changes.
+                let view = format!("{} {} {}", if request.header("x-remove-me").is_none() { "removed" } else { "kept" }, request.path(), request.method());
+                request.set_header(&self.h("view"), &view);
+                Decision::Continue
+            }
+            "/respond" => Decision::Respond {
+                status: 403,
+                headers: vec![Header::new("content-type", "text/plain; charset=utf-8"), Header::new(&self.h("reason"), "nicht erlaubt — ü")],
+                body: format!("verboten ✗ {}", request.client_address()).into_bytes(),
+            },
+            "/utf8" => {
+                let v = request.header("x-utf8").unwrap_or("").to_string();
+                request.set_header(&self.h("echo"), &v);
+                request.set_property("conf.utf8", &v);
+                Decision::Continue
+            }
+            "/properties" => {
+                request.set_property("conf.a", "1");
+                request.set_property("conf.b", "2");
+                request.remove_property("conf.b");
+                Decision::Continue
+            }
+            "/upstream" => {
+                request.set_property("conf.upstream", "canary");
+                Decision::Mutate(vec![Mutation::SetUpstream("canary".to_string())])
+            }
+            _ => Decision::Continue,
+        }
+    }
+
+    fn on_request_body(&mut self, chunk: &[u8], _end: bool) -> BodyDecision {
+        self.request_bytes = Some(self.request_bytes.unwrap_or(0) + chunk.len());
+        match self.path.as_str() {
+            "/body/upper" => BodyDecision::Replace(upper(chunk)),
+            "/body/digest" => BodyDecision::Replace(digest(chunk)),
+            "/body/drop" => BodyDecision::Replace(Vec::new()),
+            "/body/reject" => BodyDecision::Respond {
+                status: 422,
+                headers: vec![Header::new(&self.h("why"), "größe")],
+                body: format!("rejected {} bytes", chunk.len()).into_bytes(),
+            },
+            _ => BodyDecision::Continue,
+        }
+    }
+
+    fn select_upstream(&mut self, _request: &Request, upstream: &UpstreamInfo, targets: &[Target]) -> Option<u32> {
+        match self.path.as_str() {
+            // Least in flight among healthy targets, then lowest latency, then lowest index.
+            "/select" => targets
+                .iter()
+                .filter(|t| t.healthy && Some(t.index) != upstream.previous)
+                .fold(None, |best: Option<&Target>, t| match best {
+                    Some(b) if (b.in_flight, b.ewma_latency_ms) <= (t.in_flight, t.ewma_latency_ms) => Some(b),
+                    _ => Some(t),
+                })
+                .map(|t| t.index),
+            "/select/last" => targets.last().map(|t| t.index),
+            _ => None,
+        }
+    }
+
+    fn on_response_headers(&mut self, request: &Request, response: &mut Response) -> Decision {
+        match self.path.as_str() {
+            "/continue" => return Decision::Continue,
+            "/response/replace" => {
+                return Decision::Respond {
+                    status: 502,
+                    headers: vec![Header::new(&self.h("replaced"), "1")],
+                    body: b"replaced by on-response-headers".to_vec(),
+                }
+            }
+            "/response/status" => response.set_status(202),
+            "/utf8" => {
+                let v = request.header("x-utf8").unwrap_or("").to_string();
+                response.set_header(&self.h("echo"), &v);
+            }
+            _ => {}
+        }
+        let status = response.status().to_string();
+        response.set_header(&self.h("status-seen"), &status);
+        response.add_header(&self.h("path-seen"), &format!("{} -> {}", self.path, request.path()));
+        if let Some(n) = self.request_bytes {
+            response.set_header(&self.h("request-bytes"), &n.to_string());
+        }
+        let prop = request.property("conf.mutated").unwrap_or("none").to_string();
+        response.set_header(&self.h("prop"), &prop);
+        response.remove_header("server");
+        response.set_property("conf.response", "seen");
+        Decision::Continue
+    }
+
+    fn on_response_body(&mut self, chunk: &[u8], _end: bool) -> BodyDecision {
+        match self.path.as_str() {
+            "/body/upper" => BodyDecision::Replace(upper(chunk)),
+            "/body/digest" => BodyDecision::Replace(digest(chunk)),
+            // Ignored by the host on responses: the body passes unchanged.
+            "/response/body-respond" => BodyDecision::respond(500, b"ignored"),
+            _ => BodyDecision::Continue,
+        }
+    }
+
+    fn on_log(&mut self, summary: &LogSummary) {
+        host::record_metric(self.requests, 1.0, &["log"]);
+        if let Some(n) = self.request_bytes {
+            host::record_metric(self.body_bytes, n as f64, &[]);
+        }
+        // State that outlives the request: /host/last-log reads it back in the next case.
+        let line = format!("path={} status={} error={}", self.path, summary.status, summary.error_code.as_deref().unwrap_or("none"));
+        let old = host::kv_get("conf:last-log").map(|e| e.version);
+        host::kv_cas("conf:last-log", line.as_bytes(), old, 0);
+    }
+}
+
+weir_plugin!(Conformance);
