@@ -169,3 +169,23 @@ test('HTTP/2 cleartext (prior knowledge) downstream', async () => {
   assert.equal(body.body, 'hello');
   assert.ok(body.headers['host'], 'the :authority becomes Host for an HTTP/1.1 origin');
 });
+
+test('HTTP/2 end to end (h2c client → Weir → h2c upstream): te: trailers forwarded, trailers kept', async () => {
+  const { startH2Origin } = await import('../helpers/origin.ts');
+  const origin = await startH2Origin();
+  const { weir, url } = await startWeirWith(`
+listeners { listener "main" { address "127.0.0.1:0"; protocol "h2c"; } }
+routes { route "grpc" { matches { path-prefix "/"; }; upstream "h2"; } }
+upstreams { upstream "h2" { target "127.0.0.1:${origin.port}"; protocol "h2"; } }`);
+  cleanups.push(() => origin.close(), () => weir.close());
+  const agent = new Agent({ allowH2: true, useH2c: true } as ConstructorParameters<typeof Agent>[0]);
+  cleanups.push(() => agent.close());
+  const res = await request(`${url}/pkg.Service/Method`, { dispatcher: agent, method: 'POST', body: 'grpc-frame', headers: { te: 'trailers', 'content-type': 'application/grpc' } });
+  assert.equal(res.statusCode, 200);
+  const body = (await res.body.json()) as { path: string; te: string | null; body: string };
+  assert.equal(body.path, '/pkg.Service/Method');
+  assert.equal(body.te, 'trailers', 'te: trailers reaches the upstream (gRPC needs it)');
+  assert.equal(body.body, 'grpc-frame');
+  assert.equal(res.headers['x-h2-origin'], 'yes');
+  assert.deepEqual(res.trailers, { 'x-checksum': '10' });
+});
