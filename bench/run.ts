@@ -71,6 +71,13 @@ async function main(): Promise<number> {
   }
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 24) throw new Error(`Node ${process.version}: run with Node 24 (node_modules/.bin/node from the project root)`);
+  try {
+    // The plugin rows need the header plugins (and the first-party ones, built by npm ci).
+    const { buildBenchPlugins } = await import('./plugins/build.ts');
+    await buildBenchPlugins();
+  } catch (e) {
+    say(`building the benchmark plugins failed: ${(e as Error).message}`);
+  }
   if (cpus().length < 2) throw new Error('needs at least 2 cores (proxy on one, origin + load on the other)');
 
   if (loadAtStart > 0.5) say(`warning: load average ${loadAtStart.toFixed(2)} before starting: something else is using the cores, expect noise`);
