@@ -146,8 +146,8 @@ export class ProxyCore {
     const status = ctx.error?.code === 'WEIR_ERR_CLIENT_ABORTED' ? 499 : (ctx.response?.status ?? 0);
     const route = ctx.routeName || '(none)';
     const seconds = (performance.now() - ctx.startTime) / 1000;
-    m.requests.labels(route, ctx.request.method, String(status)).inc();
-    m.requestDuration.labels(route).observe(seconds);
+    m.requests.child(route, ctx.request.method, String(status)).value++;
+    m.requestDuration.child(route).observe(seconds);
     if (ctx.error) m.errors.labels(ctx.error.code).inc();
     if (this.accessLog) {
       this.accessLog.info({

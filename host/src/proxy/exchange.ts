@@ -391,7 +391,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const target = this.target!;
     const up = this.upstreamRef!;
     const now = performance.now();
-    this.core.metrics.upstreamDuration.labels(up.name).observe((now - this.dispatchedAt) / 1000);
+    this.core.metrics.upstreamDuration.child(up.name).observe((now - this.dispatchedAt) / 1000);
     target.recordSuccess(now - this.dispatchedAt);
     const retry = this.route!.config.policies.retry;
     if (statusCode >= 500 && this.canRetry() && (retry.retryOn.includes(String(statusCode)) || retry.retryOn.includes('5xx'))) {

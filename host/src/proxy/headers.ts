@@ -33,6 +33,8 @@ export function headersFromRaw(raw: readonly string[]): HeaderMap {
 function connectionTokens(headers: HeaderMap): Set<string> | undefined {
   const conn = headers['connection'];
   if (conn === undefined) return undefined;
+  // The usual values name no other header.
+  if (conn === 'keep-alive' || conn === 'close' || conn === 'Keep-Alive' || conn === 'Close') return undefined;
   const set = new Set<string>();
   for (const v of Array.isArray(conn) ? conn : [conn]) {
     for (const tok of v.split(',')) {

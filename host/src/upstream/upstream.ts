@@ -38,7 +38,10 @@ export class Target implements TargetStats {
   readonly weight: number;
   readonly zone: string;
   readonly origin: string;
-  readonly pool: Dispatcher;
+  /** The connection pool; replaced every max-lifetime (see rotate). */
+  pool: Dispatcher;
+  private readonly poolOptions: Pool.Options;
+  private rotation: NodeJS.Timeout | undefined;
   inFlight = 0;
   ewmaLatencyMs = 0;
   totalRequests = 0;
@@ -66,12 +69,11 @@ export class Target implements TargetStats {
     this.origin = `${secure ? 'https' : 'http'}://${hostPart}:${t.port}`;
     const pool = cfg.connectionPool;
     const tls = cfg.tls;
-    this.pool = new Pool(this.origin, {
+    this.poolOptions = {
       connections: pool.maxConnections,
       pipelining: 1,
       keepAliveTimeout: pool.idleTimeoutMs,
       keepAliveMaxTimeout: pool.idleTimeoutMs,
-      clientTtl: pool.maxLifetimeMs > 0 ? pool.maxLifetimeMs : null,
       headersTimeout: cfg.timeouts.requestMs,
       bodyTimeout: cfg.timeouts.readMs,
       allowH2: cfg.protocol === 'h2',
@@ -88,7 +90,27 @@ export class Target implements TargetStats {
             }
           : {}),
       },
-    });
+    };
+    this.pool = new Pool(this.origin, this.poolOptions);
+    // Connection max-lifetime: a fresh pool every max-lifetime; the old one closes once its
+    // requests finish. (undici's clientTtl would do it per connection, but it costs a clock
+    // read per busy connection on every dispatch.)
+    if (pool.maxLifetimeMs > 0) {
+      this.rotation = setInterval(() => this.rotate(), pool.maxLifetimeMs);
+      this.rotation.unref();
+    }
+  }
+
+  private rotate(): void {
+    const old = this.pool;
+    this.pool = new Pool(this.origin, this.poolOptions);
+    old.close().catch(() => old.destroy());
+  }
+
+  /** Stops rotation and closes the pool (waiting for its requests). */
+  async close(): Promise<void> {
+    clearInterval(this.rotation);
+    await this.pool.close().catch(() => this.pool.destroy());
   }
 
   get consecutiveFailures(): number {
@@ -231,7 +253,7 @@ export class Upstream {
     const timer = this.healthTimer;
     this.healthTimer = undefined;
     if (timer) clearTimeout(timer);
-    await Promise.all(this.targets.map((t) => t.pool.close().catch(() => t.pool.destroy())));
+    await Promise.all(this.targets.map((t) => t.close()));
   }
 }
 
