@@ -19,7 +19,7 @@ let b: Origin;
 let weir: Weir;
 let url: string;
 
-const MODES = ['header', 'deny', 'trap', 'loop', 'hog', 'crlf', 'bad-status', 'upper-body', 'select', 'canary', 'callout'];
+const MODES = ['header', 'deny', 'trap', 'loop', 'hog', 'crlf', 'huge', 'bad-status', 'upper-body', 'select', 'canary', 'callout'];
 
 function config(extra = ''): string {
   // The hog fills what it allocates byte by byte: give it fuel enough to reach the memory cap.
@@ -137,6 +137,14 @@ test('a memory hog hits its cap: WEIR_ERR_PLUGIN_MEMORY', async () => {
 test('CRLF in a header value is refused: nothing with it goes on the wire', async () => {
   const before = a.seen.length;
   const r = await call('crlf');
+  assert.equal(r.status, 503);
+  assert.equal(r.code, 'WEIR_ERR_PLUGIN_INVALID_MUTATION');
+  assert.equal(a.seen.length, before);
+});
+
+test('a header value over the limit (16 KiB) is refused', async () => {
+  const before = a.seen.length;
+  const r = await call('huge');
   assert.equal(r.status, 503);
   assert.equal(r.code, 'WEIR_ERR_PLUGIN_INVALID_MUTATION');
   assert.equal(a.seen.length, before);

@@ -27,6 +27,19 @@ export function setWorkerFilename(f: string): void {
   workerFilename = f;
 }
 
+/** Piscina refuses tasks while the terminated thread is being torn down: retry briefly. */
+async function loadWithRetry(pool: Piscina, load: WorkerLoad): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await pool.run(load);
+      return;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
 export class WorkerPool {
   private readonly pools: Piscina[];
   private next = 0;
@@ -56,15 +69,29 @@ export class WorkerPool {
     await Promise.all(this.pools.map((p) => p.run(task)));
   }
 
+  /** Pools whose thread was terminated: warmed up (no deadline) before their next task. */
+  private readonly stale = new Set<number>();
+
   async run(i: number, task: WorkerTask, timeoutMs: number): Promise<WorkerResult> {
     const pool = this.pools[i]!;
-    let res = (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as WorkerResult;
-    if (res.missing?.length) {
-      for (const key of res.missing) {
-        const load = this.loads.get(key);
-        if (load) await pool.run(load);
-      }
+    if (this.stale.has(i)) {
+      // A replacement thread boots and loads its plugins outside any request's deadline.
+      this.stale.delete(i);
+      for (const load of this.loads.values()) await loadWithRetry(pool, load);
+    }
+    let res: WorkerResult;
+    try {
       res = (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as WorkerResult;
+      if (res.missing?.length) {
+        for (const key of res.missing) {
+          const load = this.loads.get(key);
+          if (load) await loadWithRetry(pool, load);
+        }
+        res = (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as WorkerResult;
+      }
+    } catch (err) {
+      this.stale.add(i);
+      throw err;
     }
     return res;
   }
