@@ -698,7 +698,11 @@ class Dispatcher extends abi.Guest {
     const info = new PluginInfo();
     info.name = r.name;
     info.version = r.version;
-    info.hooks = r.hooks;
+    // on-log is where a request's context is dropped: without it every context would live as
+    // long as the instance (and slow every collection). So it is always listed.
+    const hooks = r.hooks.slice();
+    if (!hooks.includes(Hook.OnLog)) hooks.push(Hook.OnLog);
+    info.hooks = hooks;
     info.requestBody = r.requestBody;
     info.responseBody = r.responseBody;
     info.configSchema = r.configSchema;

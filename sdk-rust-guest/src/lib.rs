@@ -234,6 +234,11 @@ pub mod dispatch {
         let mut request_body = root.request_body();
         let mut response_body = root.response_body();
         let mut listed = root.hooks();
+        // on-log is where a request's context is dropped: without it every context would
+        // live as long as the instance. So it is always listed.
+        if !listed.contains(&Hook::OnLog) {
+            listed.push(Hook::OnLog);
+        }
         if request_body != BodyMode::None {
             listed.push(Hook::OnRequestBody);
         } else if listed.contains(&Hook::OnRequestBody) {

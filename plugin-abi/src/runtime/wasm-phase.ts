@@ -66,7 +66,9 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
       : (ctx, chunk: BodyChunk) => body(plugin.call(hold(ctx), ctx, 'on-request-body', (c, id) => callOnRequestBody(c, id, chunk.data, chunk.end)));
   }
   if (hooks.has('select-upstream')) {
-    const info = (ctx: RequestContext): W.UpstreamInfo => ({ name: ctx.upstream?.name ?? '', localZone: process.env['WEIR_ZONE'] ?? '', attempt: 0, previous: undefined });
+    // Read once: process.env is a slow getter.
+    const localZone = process.env['WEIR_ZONE'] ?? '';
+    const info = (ctx: RequestContext): W.UpstreamInfo => ({ name: ctx.upstream?.name ?? '', localZone, attempt: 0, previous: undefined });
     phase.selectUpstream = jspi
       ? (ctx, list: readonly TargetStats[]) => plugin.callAsync(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstreamAsync(c, id, requestHead(ctx), info(ctx), targets(list)))
       : (ctx, list: readonly TargetStats[]) => plugin.call(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstream(c, id, requestHead(ctx), info(ctx), targets(list)));
