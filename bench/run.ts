@@ -71,6 +71,17 @@ async function main(): Promise<number> {
   }
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 24) throw new Error(`Node ${process.version}: run with Node 24 (node_modules/.bin/node from the project root)`);
+  if (!process.env.WEIR_BIN && !args.includes('--sources')) {
+    // Measure what users deploy: the single binary (bundled; no type stripping at run time).
+    try {
+      const { buildBinary, binaryUpToDate } = await import('../build/binary.ts');
+      if (!binaryUpToDate()) await buildBinary();
+      process.env.WEIR_BIN = join(root, 'dist', 'weir');
+      say('Weir rows run the single binary dist/weir (--sources: the TypeScript sources instead)');
+    } catch (e) {
+      say(`building the binary failed, measuring the sources: ${(e as Error).message}`);
+    }
+  }
   try {
     // The plugin rows need the header plugins (and the first-party ones, built by npm ci).
     const { buildBenchPlugins } = await import('./plugins/build.ts');

@@ -86,8 +86,16 @@ function nodePeer(id: string, label: string, script: string): Contestant {
   };
 }
 
-/** WEIR_BIN points the Weir rows at another entry point (a build, a bundle) to compare. */
+/**
+ * The Weir under test: the single binary (what users deploy; run.ts builds it if stale),
+ * or WEIR_BIN (a script is run with Node, a binary directly).
+ */
 export const weirBin = (ctx: Ctx): string => process.env.WEIR_BIN ?? join(ctx.root, 'host', 'bin', 'weir.ts');
+/** Command and leading arguments to run `weirBin`. */
+export const weirCmd = (ctx: Ctx): [string, string[]] => {
+  const bin = weirBin(ctx);
+  return /\.(ts|js|mjs|cjs)$/.test(bin) ? [ctx.node, [bin]] : [bin, []];
+};
 
 /** Renders a Weir config on a fresh port; used by check (validation) and spawn. */
 async function weirConfig(ctx: Ctx, id: string, template: string): Promise<{ file: string; port: number }> {
@@ -107,7 +115,8 @@ function weirRow(id: string, label: string, template: string, opts: { group?: 's
         const p = m[1] as string;
         if (!existsSync(p)) return `${p.endsWith('.wasm') ? 'plugin not built' : 'file missing'}: ${p.replace(ctx.root + '/', '')}`;
       }
-      const r = await run(ctx.node, [weirBin(ctx), 'validate', file], { cwd: ctx.root, timeoutMs: 30_000 });
+      const [cmd, pre] = weirCmd(ctx);
+      const r = await run(cmd, [...pre, 'validate', file], { cwd: ctx.root, timeoutMs: 30_000 });
       if (r.code !== 0) {
         const out = (r.stderr.trim() || r.stdout.trim()).replaceAll(ctx.work + '/', '');
         // A config diagnostic names the .kdl or a WEIR_ERR code; anything else is Weir failing to load.
@@ -120,7 +129,8 @@ function weirRow(id: string, label: string, template: string, opts: { group?: 's
     spawn: async (ctx) => {
       const { file, port } = await weirConfig(ctx, id, template);
       const cpus = group === 'dual' ? ctx.dualCpus : ctx.proxyCpus;
-      const proc = start(id, 'taskset', ['-c', cpus, ctx.node, weirBin(ctx), 'run', '-c', file], { cwd: ctx.root });
+      const [cmd, pre] = weirCmd(ctx);
+      const proc = start(id, 'taskset', ['-c', cpus, cmd, ...pre, 'run', '-c', file], { cwd: ctx.root });
       return { url: url(port), proc };
     },
   };
