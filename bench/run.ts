@@ -63,6 +63,7 @@ async function main(): Promise<number> {
   const from = args.find((a) => a.startsWith('--from='))?.slice(7);
   if (from) {
     const saved = JSON.parse(readFileSync(from, 'utf8')) as Report;
+    if (existsSync(join(benchDir, 'ANALYSIS.md'))) saved.analysis = readFileSync(join(benchDir, 'ANALYSIS.md'), 'utf8');
     const { markdown } = writeReport(saved);
     const out = writeDocs && !saved.quick ? join(root, 'docs', 'benchmarks.md') : join(benchDir, 'results', saved.quick ? 'benchmarks-quick.md' : 'benchmarks.md');
     writeFileSync(out, markdown);
@@ -307,6 +308,11 @@ async function main(): Promise<number> {
   };
   rmSync(join(work, 'www'), { recursive: true, force: true });
   mkdirSync(resultsDir, { recursive: true });
+  try {
+    report.analysis = readFileSync(join(benchDir, 'ANALYSIS.md'), 'utf8');
+  } catch {
+    // no analysis file
+  }
   try {
     // Micro-benchmarks run after the load tests, when the proxies are stopped.
     const { runMicro } = await import('./micro.ts');

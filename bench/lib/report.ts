@@ -48,6 +48,8 @@ export interface Report {
   rows: Row[];
   commands: string[];
   durationSeconds: number;
+  /** Hand-written analysis (bench/ANALYSIS.md), kept with every report. */
+  analysis?: string;
   /** Micro-benchmarks (bench/micro.ts): name → median ns per operation. */
   micro?: Array<{ name: string; medianNs: number; note?: string }>;
 }
@@ -206,6 +208,8 @@ export function writeReport(r: Report): { markdown: string; targetsMissed: numbe
     push('', '## Micro-benchmarks', '', 'In-process, no sockets (`node bench/micro.ts`): median time per operation over batches after warm-up, on the same machine and run.', '', '| Operation | Median | Note |', '| --- | ---: | --- |');
     for (const m of r.micro) push(`| ${esc(m.name)} | ${ns(m.medianNs)} | ${esc(m.note ?? '')} |`);
   }
+
+  if (r.analysis) push('', r.analysis.trim());
 
   push('', '## Versions', '', '| Component | Version |', '| --- | --- |');
   for (const [k, v] of Object.entries(r.versions)) push(`| ${k} | ${esc(v)} |`);

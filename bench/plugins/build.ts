@@ -1,14 +1,27 @@
-/** Builds the benchmark's header plugins (bench/plugins/NAME → build/NAME.wasm) if missing. */
-import { existsSync } from 'node:fs';
+/** Builds the benchmark's header plugins (bench/plugins/NAME → build/NAME.wasm) when missing or stale. */
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildPlugin } from '../../host/src/plugin-tool/build.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
+const SDK = fileURLToPath(new URL('../../sdk-assemblyscript', import.meta.url));
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'build' || e.name === 'node_modules') continue;
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
 
 export async function buildBenchPlugins(): Promise<void> {
+  const sdk = newest(SDK);
   for (const name of ['req-header', 'resp-header']) {
     const dir = join(HERE, name);
-    if (!existsSync(join(dir, 'build', `${name}.wasm`))) await buildPlugin(dir, { log: () => {} });
+    const out = join(dir, 'build', `${name}.wasm`);
+    if (!existsSync(out) || statSync(out).mtimeMs <= Math.max(sdk, newest(dir))) await buildPlugin(dir, { log: () => {} });
   }
 }

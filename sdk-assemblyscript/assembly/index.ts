@@ -693,15 +693,22 @@ class Dispatcher extends abi.Guest {
     return c;
   }
 
+  /** The plugin has one hook that runs at most once per request: its context lives for that call only. */
+  ephemeral(): bool {
+    const h = this.root.hooks;
+    return h.length == 1 && (h[0] == Hook.OnRequestHeaders || h[0] == Hook.SelectUpstream);
+  }
+
   describe(): PluginInfo {
     const r = this.root;
     const info = new PluginInfo();
     info.name = r.name;
     info.version = r.version;
     // on-log is where a request's context is dropped: without it every context would live as
-    // long as the instance (and slow every collection). So it is always listed.
+    // long as the instance (and slow every collection). So it is listed, unless the context
+    // lives for a single call anyway (then no on-log call per request is needed).
     const hooks = r.hooks.slice();
-    if (!hooks.includes(Hook.OnLog)) hooks.push(Hook.OnLog);
+    if (!hooks.includes(Hook.OnLog) && !this.ephemeral()) hooks.push(Hook.OnLog);
     info.hooks = hooks;
     info.requestBody = r.requestBody;
     info.responseBody = r.responseBody;
@@ -722,7 +729,9 @@ class Dispatcher extends abi.Guest {
 
   onRequestHeaders(ctx: u64, head: abi.RequestHead): abi.Decision {
     const batch = new Array<abi.Mutation>(0);
-    return this.context(ctx).onRequestHeaders(new Request(head, batch, true)).toAbi(batch);
+    const d = this.context(ctx).onRequestHeaders(new Request(head, batch, true)).toAbi(batch);
+    if (this.ephemeral()) this.contexts.delete(ctx);
+    return d;
   }
 
   onRequestBody(ctx: u64, chunk: Uint8Array, end: bool): abi.BodyDecision {
@@ -731,6 +740,7 @@ class Dispatcher extends abi.Guest {
 
   selectUpstream(ctx: u64, head: abi.RequestHead, upstream: UpstreamInfo, targets: Target[]): Box<u32> | null {
     const t = this.context(ctx).selectUpstream(new Request(head, [], false, false), upstream, targets);
+    if (this.ephemeral()) this.contexts.delete(ctx);
     return t === null ? null : new Box<u32>(t.index);
   }
 

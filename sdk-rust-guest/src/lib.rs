@@ -225,6 +225,12 @@ fn with_mutations(recorded: Vec<Mutation>, decision: Decision) -> Decision {
     }
 }
 
+/// A plugin whose only hook runs at most once per request: its context lives for that call.
+#[doc(hidden)]
+pub fn ephemeral(hooks: &[Hook]) -> bool {
+    hooks.len() == 1 && (hooks[0] == Hook::OnRequestHeaders || hooks[0] == Hook::SelectUpstream)
+}
+
 #[doc(hidden)]
 pub mod dispatch {
     use super::*;
@@ -235,8 +241,9 @@ pub mod dispatch {
         let mut response_body = root.response_body();
         let mut listed = root.hooks();
         // on-log is where a request's context is dropped: without it every context would
-        // live as long as the instance. So it is always listed.
-        if !listed.contains(&Hook::OnLog) {
+        // live as long as the instance. So it is listed, unless the context lives for a
+        // single call anyway (see `ephemeral`).
+        if !listed.contains(&Hook::OnLog) && !ephemeral(&root.hooks()) {
             listed.push(Hook::OnLog);
         }
         if request_body != BodyMode::None {
