@@ -11,7 +11,8 @@ import { buildPlugin } from '../host/src/plugin-tool/build.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FIRST_PARTY = ['rate-limit', 'geo', 'lb'] as const;
 
-function newest(dir: string): number {
+/** Newest modification time of a project's sources (build output and node_modules aside). */
+export function newest(dir: string): number {
   let t = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.name === 'build' || e.name === 'node_modules') continue;

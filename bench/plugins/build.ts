@@ -1,21 +1,13 @@
 /** Builds the benchmark's header plugins (bench/plugins/NAME → build/NAME.wasm) when missing or stale. */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildPlugin } from '../../host/src/plugin-tool/build.ts';
+import { newest } from '../../plugins/build.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const SDK = fileURLToPath(new URL('../../sdk-assemblyscript', import.meta.url));
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name === 'build' || e.name === 'node_modules') continue;
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
 
 export async function buildBenchPlugins(): Promise<void> {
   const sdk = newest(SDK);

@@ -5,8 +5,8 @@
  *   SIGHUP / file change ─► loadConfig ─► compile ─► activate (old snapshot drains)
  *   SIGTERM / SIGINT ─► stop accepting ─► drain up to graceful-shutdown-timeout ─► close
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import type { FSWatcher } from 'node:fs';
+import { watchConfigFiles } from './config/watch.ts';
 import { loadConfig, loadConfigText, formatDiagnostics } from './config/load.ts';
 import type { ListenerConfig, WeirConfig } from './config/types.ts';
 import { WeirError } from './errors.ts';
@@ -60,7 +60,6 @@ export class Weir {
   private listeners = new Map<string, RunningListener>();
   private metricsServer: MetricsServer | undefined;
   private watchers: FSWatcher[] = [];
-  private reloadTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<ReloadResult> | undefined;
   private closing: Promise<void> | undefined;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
@@ -207,22 +206,7 @@ export class Weir {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.opts.configPath === undefined || this.opts.watch === false) return;
-    // Watch directories, not files: editors replace files by rename, which ends a file watch.
-    const dirs = new Set(config.files.map((f) => dirname(f)));
-    const files = new Set(config.files);
-    for (const dir of dirs) {
-      try {
-        const w = watch(dir, (_event, name) => {
-          if (name && ![...files].some((f) => f.endsWith(`/${name}`)) && !name.endsWith('.kdl')) return;
-          clearTimeout(this.reloadTimer);
-          this.reloadTimer = setTimeout(() => void this.reload(), 100);
-        });
-        w.unref();
-        this.watchers.push(w);
-      } catch (err) {
-        this.logger.warn({ dir, err: (err as Error).message }, 'cannot watch config directory');
-      }
-    }
+    this.watchers = watchConfigFiles(config.files, () => void this.reload(), this.logger);
   }
 
   private installSignals(): void {
@@ -254,7 +238,6 @@ export class Weir {
 
   private async doClose(): Promise<void> {
     for (const w of this.watchers) w.close();
-    clearTimeout(this.reloadTimer);
     for (const [sig, f] of this.signalHandlers) process.off(sig, f);
     this.core.draining = true;
     for (const l of this.listeners.values()) {

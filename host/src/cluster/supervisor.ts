@@ -9,8 +9,8 @@
  *   /metrics in any thread ─► main gathers every thread's registry ─► one aggregate
  */
 import { availableParallelism } from 'node:os';
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import type { FSWatcher } from 'node:fs';
+import { watchConfigFiles } from '../config/watch.ts';
 import { Worker } from 'node:worker_threads';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { loadConfig, formatDiagnostics } from '../config/load.ts';
@@ -79,7 +79,6 @@ export class Cluster {
   private nextId = 1;
   private readonly waiting = new Map<number, (m: FromThread, thread: number) => void>();
   private watchers: FSWatcher[] = [];
-  private reloadTimer: NodeJS.Timeout | undefined;
   private restartTimers = new Set<NodeJS.Timeout>();
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
 
@@ -250,21 +249,7 @@ export class Cluster {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.opts.watch === false) return;
-    // Directories, not files: editors replace files by rename.
-    const files = new Set(this.config.files);
-    for (const dir of new Set(this.config.files.map((f) => dirname(f)))) {
-      try {
-        const w = watch(dir, (_e, name) => {
-          if (name && ![...files].some((f) => f.endsWith(`/${name}`)) && !name.endsWith('.kdl')) return;
-          clearTimeout(this.reloadTimer);
-          this.reloadTimer = setTimeout(() => void this.reload(), 100);
-        });
-        w.unref();
-        this.watchers.push(w);
-      } catch (err) {
-        this.logger.warn({ dir, err: (err as Error).message }, 'cannot watch config directory');
-      }
-    }
+    this.watchers = watchConfigFiles(this.config.files, () => void this.reload(), this.logger);
   }
 
   private installSignals(): void {
@@ -289,7 +274,6 @@ export class Cluster {
 
   private async doClose(): Promise<void> {
     for (const w of this.watchers) w.close();
-    clearTimeout(this.reloadTimer);
     for (const t of this.restartTimers) clearTimeout(t);
     for (const [sig, f] of this.signalHandlers) process.off(sig, f);
     const bound = this.config.system.gracefulShutdownTimeoutMs + 5_000;

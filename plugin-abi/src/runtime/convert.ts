@@ -75,6 +75,18 @@ export function responseHead(ctx: RequestContext): W.ResponseHead {
   return { status: r.status, headers: headerList(r.headers) };
 }
 
+/** What on-log receives about a finished exchange. */
+export function logSummary(ctx: RequestContext): W.LogSummary {
+  return {
+    status: ctx.response?.status ?? 0,
+    errorCode: ctx.error?.code,
+    upstreamAddress: ctx.upstream?.target,
+    bytesReceived: BigInt(ctx.bytesIn),
+    bytesSent: BigInt(ctx.bytesOut),
+    durationMs: performance.now() - ctx.startTime,
+  } as W.LogSummary;
+}
+
 export function targets(list: readonly TargetStats[]): W.Target[] {
   return list.map((t) => ({
     index: t.index,

@@ -11,7 +11,7 @@ import {
   callOnResponseBody, callOnResponseBodyAsync, callOnResponseHeaders, callOnResponseHeadersAsync, callSelectUpstream, callSelectUpstreamAsync,
 } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
-import { applyMutations, localReply, requestHead, responseHead, targets } from './convert.ts';
+import { applyMutations, localReply, logSummary, requestHead, responseHead, targets } from './convert.ts';
 import type { Hold, WasmPlugin } from './plugin.ts';
 
 function bodyMode(m: W.BodyMode): BodyMode {
@@ -91,14 +91,7 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
     ctx.filterState.delete(phase);
     const release = (): void => plugin.end(h);
     if (!wantsLog || h.inst.dead) return release();
-    const summary: W.LogSummary = {
-      status: ctx.response?.status ?? 0,
-      errorCode: ctx.error?.code,
-      upstreamAddress: ctx.upstream?.target,
-      bytesReceived: BigInt(ctx.bytesIn),
-      bytesSent: BigInt(ctx.bytesOut),
-      durationMs: performance.now() - ctx.startTime,
-    } as W.LogSummary;
+    const summary = logSummary(ctx);
     if (jspi) return plugin.callAsync(h, ctx, 'on-log', (c, id) => callOnLogAsync(c, id, summary)).finally(release);
     try {
       plugin.call(h, ctx, 'on-log', (c, id) => callOnLog(c, id, summary));

@@ -14,7 +14,7 @@ import type { Logger } from '../../../host/src/observability/logger.ts';
 import type { BodyChunk, BodyMode, BodyResult, HeadersResult, Phase, RequestContext, TargetStats } from '../../../host/src/pipeline/phases.ts';
 import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 import type * as W from '../../generated/types.ts';
-import { applyMutations, localReply, requestHead, responseHead, targets } from './convert.ts';
+import { applyMutations, localReply, logSummary, requestHead, responseHead, targets } from './convert.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
 import type { MemberResult, WorkerLoad, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
@@ -251,14 +251,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
   // Always: releases the request's state in the worker.
   phase.onLog = async (ctx: RequestContext) => {
     if (!ctx.filterState.has(phase)) return;
-    const summary: W.LogSummary = {
-      status: ctx.response?.status ?? 0,
-      errorCode: ctx.error?.code,
-      upstreamAddress: ctx.upstream?.target,
-      bytesReceived: BigInt(ctx.bytesIn),
-      bytesSent: BigInt(ctx.bytesOut),
-      durationMs: performance.now() - ctx.startTime,
-    } as W.LogSummary;
+    const summary = logSummary(ctx);
     await send(ctx, 'on-log', members, { summary });
     ctx.filterState.delete(phase);
   };
