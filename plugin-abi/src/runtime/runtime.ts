@@ -126,7 +126,7 @@ export class PluginRuntime {
     const plugin = await this.plugin(pc, opts.store);
     if (pc.isolation === 'worker') {
       // Loaded here too (describe + config check); hooks run in the worker threads.
-      this.workers ??= new WorkerPool(Math.max(...[...config.plugins.values()].filter((p) => p.isolation === 'worker').map((p) => p.poolSize)));
+      this.workers ??= new WorkerPool(Math.max(...[...config.plugins.values()].filter((p) => p.isolation === 'worker').map((p) => p.poolSize)), this.logger.level);
       const key = keyOf(pc);
       if (!this.inWorkers.has(plugin)) {
         await this.workers.load(key, pc, plugin.version);

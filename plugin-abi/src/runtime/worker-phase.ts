@@ -44,9 +44,10 @@ export class WorkerPool {
   private readonly pools: Piscina[];
   private next = 0;
 
-  constructor(threads: number) {
+  /** `logLevel`: the proxy's, so plugin logs in worker threads follow the config. */
+  constructor(threads: number, logLevel = 'info') {
     const n = Math.max(1, Math.min(threads, availableParallelism()));
-    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1 }));
+    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel } }));
   }
 
   get size(): number {

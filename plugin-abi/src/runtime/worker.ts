@@ -9,6 +9,7 @@
  * Plugins here are metered like inline ones; the wall-clock deadline is enforced by the
  * proxy thread, which aborts the task (piscina then terminates and replaces this thread).
  */
+import { workerData } from 'node:worker_threads';
 import { Registry } from 'prom-client';
 import { WeirError, isWeirError } from '../../../host/src/errors.ts';
 import { createLogger } from '../../../host/src/observability/logger.ts';
@@ -23,7 +24,9 @@ import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin, type Hold } from './plugin.ts';
 import type { MemberResult, WorkerLoad, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
 
-const logger = createLogger({ level: (process.env['WEIR_WORKER_LOG_LEVEL'] as 'info') ?? 'info', format: 'json' }).child({ thread: 'plugin-worker' });
+// The proxy passes its log level (piscina's workerData); WEIR_WORKER_LOG_LEVEL overrides it.
+const level = (process.env['WEIR_WORKER_LOG_LEVEL'] ?? (workerData as { logLevel?: string } | undefined)?.logLevel ?? 'info') as 'info';
+const logger = createLogger({ level, format: 'json' }).child({ thread: 'plugin-worker' });
 const registry = new Registry();
 const deps = {
   services: new HostServices({ logger, registry, store: new LocalStore() }),
