@@ -189,3 +189,36 @@ upstreams { upstream "h2" { target "127.0.0.1:${origin.port}"; protocol "h2"; } 
   assert.equal(res.headers['x-h2-origin'], 'yes');
   assert.deepEqual(res.trailers, { 'x-checksum': '10' });
 });
+
+test('circuit breaker: after repeated connect failures every target is ejected → 503 WEIR_ERR_CIRCUIT_OPEN, fast', async () => {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const dead = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  const { weir, url } = await startWeirWith(basicConfig(dead));
+  cleanups.push(() => weir.close());
+  const codes: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    const res = await request(`${url}/x`);
+    codes.push(((await res.body.json()) as { error: { code: string } }).error.code);
+  }
+  assert.deepEqual(codes.slice(0, 5), Array(5).fill('WEIR_ERR_UPSTREAM_CONNECT'), 'five connect failures eject the only target');
+  assert.deepEqual(codes.slice(5), ['WEIR_ERR_CIRCUIT_OPEN', 'WEIR_ERR_CIRCUIT_OPEN']);
+  const res = await request(`${url}/x`);
+  assert.equal(res.statusCode, 503);
+  await res.body.dump();
+});
+
+test('readiness: 503 WEIR_ERR_SHUTTING_DOWN while draining', async () => {
+  const origin = await startOrigin();
+  const { weir, url } = await startWeirWith(basicConfig(origin.port, { routes: 'route "ready" { priority 100; matches { path "/_/ready"; }; builtin-handler "ready"; }' }));
+  cleanups.push(() => origin.close(), () => weir.close());
+  const ok = await request(`${url}/_/ready`);
+  assert.equal(ok.statusCode, 200);
+  await ok.body.dump();
+  weir.core.draining = true;
+  const draining = await request(`${url}/_/ready`);
+  assert.equal(draining.statusCode, 503);
+  assert.equal(((await draining.body.json()) as { error: { code: string } }).error.code, 'WEIR_ERR_SHUTTING_DOWN');
+  weir.core.draining = false;
+});

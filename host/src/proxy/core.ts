@@ -109,7 +109,8 @@ export class ProxyCore {
       case 'health':
         return json(200, { status: 'ok' });
       case 'ready':
-        return this.draining ? json(503, { status: 'draining' }) : json(200, { status: 'ready' });
+        // Draining: load balancers in front should stop sending new requests.
+        return this.draining ? ex.fail(new WeirError('WEIR_ERR_SHUTTING_DOWN', 'draining: not ready for new requests')) : json(200, { status: 'ready' });
       case 'metrics':
         this.metrics.registry.metrics().then(
           (text) => ex.sendLocal({ status: 200, headers: { 'content-type': this.metrics.registry.contentType }, body: text }, false),

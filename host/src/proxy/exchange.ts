@@ -328,6 +328,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private dispatchTo(index: number | undefined): void {
     if (this.finished) return;
     const up = this.upstreamRef!;
+    if (up.circuitOpen()) return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `every target of upstream ${up.name} is ejected after repeated connect failures`));
     const target = index !== undefined && !this.tried?.has(index) ? up.targets[index] : up.pick(this.tried);
     if (target === undefined) return this.fail(new WeirError('WEIR_ERR_NO_HEALTHY_TARGET', `no target left in upstream ${up.name}`));
     this.target = target;

@@ -132,6 +132,12 @@ export class Target implements TargetStats {
     return this.shared ? this.shared.ejectedUntil() : this.localEjectedUntil;
   }
 
+  /** Passively ejected (repeated connect failures) right now. */
+  get ejected(): boolean {
+    const until = this.ejectedUntil;
+    return until !== 0 && until > Date.now();
+  }
+
   get healthy(): boolean {
     if (!this.activeHealthy) return false;
     const until = this.ejectedUntil;
@@ -194,14 +200,16 @@ export class Upstream {
   /**
    * Default balancing when no select-upstream filter chose: smooth weighted round robin
    * over healthy targets (nginx's algorithm), skipping `exclude` (targets already tried).
-   * If every target is unhealthy, tries them anyway (fail open) rather than reject.
+   * If every target is unhealthy by active checks, tries them anyway (fail open, like
+   * Envoy's panic mode); targets ejected for repeated connect failures are not tried until
+   * their ejection ends (see `circuitOpen`).
    */
   pick(exclude?: ReadonlySet<number>): Target | undefined {
     let best: Target | undefined;
     let total = 0;
     for (const pass of [true, false]) {
       for (const t of this.targets) {
-        if (exclude?.has(t.index) || (pass && !t.healthy) || t.weight <= 0) continue;
+        if (exclude?.has(t.index) || (pass ? !t.healthy : t.ejected) || t.weight <= 0) continue;
         t.currentWeight += t.weight;
         total += t.weight;
         if (best === undefined || t.currentWeight > best.currentWeight) best = t;
@@ -210,6 +218,15 @@ export class Upstream {
     }
     if (best) best.currentWeight -= total;
     return best;
+  }
+
+  /**
+   * The upstream's circuit breaker is open: every target is ejected after repeated connect
+   * failures. Requests fail fast (503 WEIR_ERR_CIRCUIT_OPEN) until the first ejection ends;
+   * the next request then tries that target (half-open) and a success closes the circuit.
+   */
+  circuitOpen(): boolean {
+    return this.targets.length > 0 && this.targets.every((t) => t.ejected);
   }
 
   private startHealthChecks(hc: NonNullable<UpstreamConfig['healthCheck']>): void {
