@@ -17,7 +17,7 @@ import type * as W from '../../generated/types.ts';
 import { applyMutations, localReply, logSummary, requestHead, responseHead, targets } from './convert.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
-import type { MemberResult, WorkerLoad, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
 import { pluginWorkerPath } from '../../../host/src/assets.ts';
 
 /** Resolves the worker module for piscina; the single binary extracts it next to itself. */
@@ -95,6 +95,28 @@ export class WorkerPool {
       throw err;
     }
     return res;
+  }
+
+  /** Finished requests' on-log calls per thread, sent together once per event-loop turn. */
+  private readonly logQueues = new Map<number, WorkerLogBatch['items'][number][]>();
+
+  /** Queues an on-log call; one message per thread carries every queued call. */
+  log(i: number, item: WorkerLogBatch['items'][number], timeoutMs: number, onError: (err: unknown) => void): void {
+    let q = this.logQueues.get(i);
+    if (q) {
+      q.push(item);
+      return;
+    }
+    this.logQueues.set(i, (q = [item]));
+    setImmediate(() => {
+      this.logQueues.delete(i);
+      const batch: WorkerLogBatch = { op: 'log-batch', items: q };
+      // The batch's deadline grows with its size: each call has the members' own budget.
+      this.pools[i]!.run(batch, { signal: AbortSignal.timeout(timeoutMs * q.length) }).catch((err: unknown) => {
+        this.stale.add(i);
+        onError(err);
+      });
+    });
   }
 
   async close(): Promise<void> {
@@ -249,12 +271,14 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
     };
   }
   for (const k of ['onRequestHeaders', 'onResponseHeaders', 'onRequestBody', 'onResponseBody'] as const) if (phase[k] === undefined) delete phase[k];
-  // Always: releases the request's state in the worker.
-  phase.onLog = async (ctx: RequestContext) => {
-    if (!ctx.filterState.has(phase)) return;
-    const summary = logSummary(ctx);
-    await send(ctx, 'on-log', members, { summary });
+  // Always: releases the request's state in the worker. Batched: on-log answers nothing.
+  const logMembers = members.map(wire);
+  phase.onLog = (ctx: RequestContext) => {
+    const i = ctx.filterState.get(phase) as number | undefined;
+    if (i === undefined) return;
     ctx.filterState.delete(phase);
+    pool.log(i, { requestId: ctx.id, members: logMembers, summary: logSummary(ctx) }, timeoutOf(members), (err) =>
+      logger.warn({ plugins: phase.name, hook: 'on-log', err: (err as Error).message }, 'worker plugin on-log batch failed'));
   };
   return phase;
 }

@@ -19,6 +19,12 @@ export interface WorkerLoad {
   readonly version: PluginVersion;
 }
 
+/** Many finished requests' on-log calls in one message (they need no answer). */
+export interface WorkerLogBatch {
+  readonly op: 'log-batch';
+  readonly items: ReadonlyArray<{ readonly requestId: string; readonly members: readonly WorkerMember[]; readonly summary: W.LogSummary }>;
+}
+
 export interface WorkerTask {
   readonly op?: 'call';
   readonly hook: HookName;

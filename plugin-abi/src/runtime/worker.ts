@@ -22,7 +22,7 @@ import type * as W from '../../generated/types.ts';
 import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin, type Hold } from './plugin.ts';
-import type { MemberResult, WorkerLoad, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
 
 // The proxy passes its log level (piscina's workerData); WEIR_WORKER_LOG_LEVEL overrides it.
 const level = (process.env['WEIR_WORKER_LOG_LEVEL'] ?? (workerData as { logLevel?: string } | undefined)?.logLevel ?? 'info') as 'info';
@@ -73,9 +73,15 @@ function invoke<T>(p: WasmPlugin, hold: Hold, ctx: RequestContext, hook: HookNam
   return p.version.jspi ? p.callAsync(hold, ctx, hook, async) : p.call(hold, ctx, hook, sync);
 }
 
-export default async function run(task: WorkerTask | WorkerLoad): Promise<WorkerResult> {
+export default async function run(task: WorkerTask | WorkerLoad | WorkerLogBatch): Promise<WorkerResult> {
   if (task.op === 'load') {
     await load(task);
+    return { results: [] };
+  }
+  if (task.op === 'log-batch') {
+    for (const item of task.items) {
+      if (item.members.every((m) => plugins.has(m.key))) await run({ hook: 'on-log', requestId: item.requestId, members: item.members, summary: item.summary });
+    }
     return { results: [] };
   }
   const missing = task.members.filter((m) => !plugins.has(m.key)).map((m) => m.key);
