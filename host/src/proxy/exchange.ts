@@ -18,7 +18,7 @@ import { WeirError, isWeirError, type ErrorCode } from '../errors.ts';
 import type { Chain } from '../pipeline/chain.ts';
 import { isPromise, runBodyHooks, runHeaderHooks, runLogHooks, runSelectUpstream } from '../pipeline/chain.ts';
 import type { HeaderMap, HeadersResult, LocalReply, RequestContext, RequestHead, ResponseHead, ClientInfo, Phase } from '../pipeline/phases.ts';
-import type { CompiledRoute } from '../router/router.ts';
+import { hostOf, type CompiledRoute } from '../router/router.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
 import { appendHeader, firstHeader, headersFromRaw, stripHopByHop } from './headers.ts';
 import type { ProxyCore } from './core.ts';
@@ -158,7 +158,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   start(): void {
     const { ctx, snap } = this;
     this.res.once('close', this.onClientClose);
-    const route = snap.router.match({ method: ctx.request.method, host: hostOnly(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
+    const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
     if (route === undefined) return this.fail(new WeirError('WEIR_ERR_NO_ROUTE', `no route matches ${ctx.request.method} ${ctx.request.authority}${ctx.request.path}`));
     this.route = route;
     const name = route.config.name;
@@ -696,14 +696,4 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (chain && chain.onLog.length > 0) runLogHooks(chain.onLog, this.ctx, this.core.logger);
     if (this.balancer) runLogHooks([this.balancer], this.ctx, this.core.logger);
   }
-}
-
-function hostOnly(authority: string): string {
-  if (authority === '') return '';
-  if (authority.charCodeAt(0) === 91 /* [ */) {
-    const end = authority.indexOf(']');
-    return authority.slice(0, end + 1).toLowerCase();
-  }
-  const colon = authority.lastIndexOf(':');
-  return (colon === -1 ? authority : authority.slice(0, colon)).toLowerCase();
 }

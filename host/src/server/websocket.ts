@@ -5,6 +5,7 @@
  * meter enforcing the message size limit and an idle timeout on both sides.
  */
 import type { IncomingMessage } from 'node:http';
+import { hostOf } from '../router/router.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -126,12 +127,6 @@ function connectUpstream(up: Upstream, target: Target): Duplex {
   });
 }
 
-function hostOnly(authority: string): string {
-  if (authority.startsWith('[')) return authority.slice(0, authority.indexOf(']') + 1).toLowerCase();
-  const c = authority.lastIndexOf(':');
-  return (c === -1 ? authority : authority.slice(0, c)).toLowerCase();
-}
-
 /**
  * Handles an HTTP/1.1 upgrade (`websocket`) or CONNECT (`tunnel`) request whose socket Node
  * handed over. Everything ends either in a relayed tunnel or a reply plus close.
@@ -177,7 +172,7 @@ export function proxyTunnel(kind: 'websocket' | 'tunnel', core: ProxyCore, limit
     socket.end(rawReply(r.status, r.headers ?? {}, r.body ?? ''));
   };
 
-  const route = snap.router.match({ method: ctx.request.method, host: hostOnly(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
+  const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
   if (route === undefined) return fail(new WeirError('WEIR_ERR_NO_ROUTE'));
   (ctx as { routeName: string }).routeName = route.config.name;
   ex.route = route;
