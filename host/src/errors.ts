@@ -25,6 +25,11 @@ export const ERRORS = {
   WEIR_ERR_UPGRADE_REFUSED: { status: 400, source: 'downstream', message: 'protocol upgrade not allowed on this route' },
   WEIR_ERR_CLIENT_ABORTED: { status: 499, source: 'downstream', message: 'the client closed the connection before the response was complete' },
   WEIR_ERR_OVERLOADED: { status: 503, source: 'internal', message: 'too many connections or requests in flight' },
+  WEIR_ERR_PATH_REJECTED: { status: 400, source: 'downstream', message: 'the request path is not allowed (encoded slash or backslash, or it climbs above the root)' },
+  WEIR_ERR_CLIENT_LIMIT: { status: 503, source: 'downstream', message: 'this client has too many requests in flight to upstreams' },
+  WEIR_ERR_QUEUE_TIMEOUT: { status: 503, source: 'upstream', message: 'no upstream connection became free in time' },
+  WEIR_ERR_SEND_TIMEOUT: { status: 0, source: 'downstream', message: 'the client did not read the response in time' },
+  WEIR_ERR_PROXY_PROTOCOL: { status: 400, source: 'downstream', message: 'invalid or untrusted PROXY protocol header' },
 
   // upstream: the backend failed us
   WEIR_ERR_NO_UPSTREAM: { status: 502, source: 'config', message: 'the route has no upstream to forward to' },
@@ -60,11 +65,15 @@ export const ERRORS = {
   WEIR_ERR_CONFIG_SCHEMA_VERSION: { status: 0, source: 'config', message: 'unsupported schema-version' },
   WEIR_ERR_CONFIG_FILE: { status: 0, source: 'config', message: 'a file named by the configuration cannot be read' },
   WEIR_ERR_CONFIG_INCLUDE: { status: 0, source: 'config', message: 'an include could not be resolved' },
+  WEIR_ERR_CONFIG_UNSUPPORTED: { status: 0, source: 'config', message: 'this key or value names a feature Weir does not provide yet' },
+  WEIR_ERR_CONFIG_CONSTRAINT: { status: 0, source: 'config', message: 'two configuration values contradict each other' },
 
   // internal
   WEIR_ERR_INTERNAL: { status: 500, source: 'internal', message: 'internal error' },
   WEIR_ERR_LISTEN: { status: 0, source: 'internal', message: 'a listener could not bind its address' },
   WEIR_ERR_SHUTTING_DOWN: { status: 503, source: 'internal', message: 'the proxy is shutting down' },
+  WEIR_ERR_LOG_SINK: { status: 0, source: 'internal', message: 'a log destination could not be opened or written' },
+  WEIR_ERR_RELOAD: { status: 0, source: 'internal', message: 'a reload failed; the previous configuration keeps serving' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
