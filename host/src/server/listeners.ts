@@ -15,6 +15,7 @@ import type { DownstreamRequest, DownstreamResponse } from '../proxy/exchange.ts
 import { createSecureContexts } from './tls.ts';
 import { checkRequest, isWebSocketUpgrade } from './strict.ts';
 import { proxyTunnel } from './websocket.ts';
+import { inOrder } from './pipelining.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -64,6 +65,11 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
   const label = cfg.name;
 
   const onRequest = (req: DownstreamRequest, res: DownstreamResponse): void => {
+    // Pipelined HTTP/1.1 requests: one at a time, in order (pipelining.ts).
+    if (req.httpVersionMajor === 1) inOrder(req.socket, res as http.ServerResponse, () => serve(req, res));
+    else serve(req, res);
+  };
+  const serve = (req: DownstreamRequest, res: DownstreamResponse): void => {
     // Checks Node's parser doesn't do (strict.ts): ambiguous framing, Host, limits.
     const bad = checkRequest(req, limits);
     if (bad !== undefined) {
