@@ -197,3 +197,17 @@ test('WebSocket to an upstream over TLS', async () => {
   assert.equal(await msg, 'tls:hi');
   ws.close();
 });
+
+test("the client's Host picks neither the SNI name nor the name checked: sni, else the target host, does", async () => {
+  for (const host of ['unrelated.example', 'origin.test']) {
+    const named = await request(`${weir.url()}/sni/host`, { headers: { host } });
+    assert.equal(named.statusCode, 200, `sni "origin.test" with Host ${host}`);
+    await named.body.dump();
+    assert.equal(seen.at(-1)!.servername, 'origin.test');
+    // An IP target without sni: no SNI, the certificate is checked against the IP.
+    const ip = await request(`${weir.url()}/ca/host`, { headers: { host } });
+    assert.equal(ip.statusCode, 200, `IP target with Host ${host}`);
+    assert.equal(await ip.body.text(), 'ip 1.1');
+    assert.equal(seen.at(-1)!.servername, false, 'no SNI towards an IP target');
+  }
+});

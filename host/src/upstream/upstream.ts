@@ -5,7 +5,7 @@
  * unchanged, so warm connections are kept.
  */
 import { readFileSync } from 'node:fs';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/types.ts';
 import type { TargetStats } from '../pipeline/phases.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -69,6 +69,20 @@ export class Target implements TargetStats {
     this.origin = `${secure ? 'https' : 'http'}://${hostPart}:${t.port}`;
     const pool = cfg.connectionPool;
     const tls = cfg.tls;
+    const connect = {
+      timeout: cfg.timeouts.connectMs,
+      ...(tls
+        ? {
+            rejectUnauthorized: tls.verify,
+            servername: tls.sni ?? (isIp(t.host) ? undefined : t.host),
+            ca: tls.caFile ? readFileSync(tls.caFile) : undefined,
+            cert: tls.clientCert ? readFileSync(tls.clientCert) : undefined,
+            key: tls.clientKey ? readFileSync(tls.clientKey) : undefined,
+          }
+        : {}),
+    };
+    const allowH2 = cfg.protocol === 'h2';
+    const useH2c = allowH2 && !secure;
     this.poolOptions = {
       connections: pool.maxConnections,
       pipelining: 1,
@@ -76,22 +90,12 @@ export class Target implements TargetStats {
       keepAliveMaxTimeout: pool.idleTimeoutMs,
       headersTimeout: cfg.timeouts.requestMs,
       bodyTimeout: cfg.timeouts.readMs,
-      allowH2: cfg.protocol === 'h2',
-      ...(cfg.protocol === 'h2' && !secure ? { useH2c: true } : {}),
-      connect: {
-        timeout: cfg.timeouts.connectMs,
-        ...(tls
-          ? {
-              rejectUnauthorized: tls.verify,
-              servername: tls.sni ?? (isIp(t.host) ? undefined : t.host),
-              ca: tls.caFile ? readFileSync(tls.caFile) : undefined,
-              cert: tls.clientCert ? readFileSync(tls.clientCert) : undefined,
-              key: tls.clientKey ? readFileSync(tls.clientKey) : undefined,
-            }
-          : {}),
-      },
+      allowH2,
+      ...(useH2c ? { useH2c: true } : {}),
+      connect: tls ? fixedNameConnector(buildConnector({ ...connect, allowH2 }), connect.servername) : connect,
     };
-    this.pool = new Pool(this.origin, this.poolOptions);
+    this.tlsName = tls ? tls.sni ?? t.host : undefined;
+    this.pool = this.newPool();
     // Connection max-lifetime: a fresh pool every max-lifetime; the old one closes once its
     // requests finish. (undici's clientTtl would do it per connection, but it costs a clock
     // read per busy connection on every dispatch.)
@@ -101,9 +105,27 @@ export class Target implements TargetStats {
     }
   }
 
+  /** The TLS name every request to this target carries (sni, else the target host); see newPool. */
+  private readonly tlsName: string | undefined;
+
+  /**
+   * A pool for this target. Over TLS, undici takes a request's SNI name from its Host header
+   * unless the request names one, so the client's Host would pick the name sent and checked
+   * against the certificate. Each request carries the target's own name instead: the
+   * configured sni or the target host (an IP host sends no SNI and is checked as an IP, by
+   * the connect options above). One name per target also keeps undici from dropping a
+   * connection each time the Host changes.
+   */
+  private newPool(): Dispatcher {
+    const pool = new Pool(this.origin, this.poolOptions);
+    const servername = this.tlsName;
+    if (servername === undefined) return pool;
+    return pool.compose((dispatch) => (opts, handler) => dispatch({ ...opts, servername } as Dispatcher.DispatchOptions, handler));
+  }
+
   private rotate(): void {
     const old = this.pool;
-    this.pool = new Pool(this.origin, this.poolOptions);
+    this.pool = this.newPool();
     old.close().catch(() => old.destroy());
   }
 
@@ -173,6 +195,15 @@ export class Target implements TargetStats {
     const ms = eject(this.localFailures);
     if (ms > 0) this.localEjectedUntil = now + ms;
   }
+}
+
+/**
+ * Connects with the target's own TLS name whatever name the request carried (undici passes
+ * the request's, which it derives from the Host header when none is given): `servername`
+ * undefined means no SNI, the certificate then being checked against the target's IP.
+ */
+function fixedNameConnector(connector: buildConnector.connector, servername: string | undefined): buildConnector.connector {
+  return (opts, cb) => connector({ ...opts, servername }, cb);
 }
 
 function isIp(host: string): boolean {
