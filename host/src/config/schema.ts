@@ -246,8 +246,8 @@ const upstream: KeySpec = {
       doc: 'Upstream timeouts, in seconds.',
       children: [
         val('connect', 'secs', 'Seconds to establish a connection.', { default: secs(D.timeouts.connectMs) }),
-        val('request', 'secs', 'Seconds for the whole exchange.', { default: secs(D.timeouts.requestMs) }),
-        val('read', 'secs', 'Seconds between two reads.', { default: secs(D.timeouts.readMs) }),
+        val('request', 'secs', 'Seconds for one attempt\'s whole exchange with a target, from sending the request to the end of the response body; past it the attempt ends with 504 (or a reset once the response started) and `retry-on "timeout"` may retry it.', { default: secs(D.timeouts.requestMs) }),
+        val('read', 'secs', 'Seconds the response body may pause between two reads from the target.', { default: secs(D.timeouts.readMs) }),
         val('write', 'secs', 'Seconds between two writes.', { default: secs(D.timeouts.writeMs) }),
       ],
     },

@@ -24,6 +24,7 @@ import { appendHeader, firstHeader, headersFromRaw, stripHopByHop } from './head
 import type { ProxyCore } from './core.ts';
 import type { Snapshot } from './snapshot.ts';
 import { sessionPeer } from '../server/listeners.ts';
+import { armAttemptTimeout } from './attempt-timeout.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -346,13 +347,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (timeout !== undefined && this.timer === undefined) {
       this.timer = setTimeout(() => this.onRouteTimeout(timeout), timeout);
     }
+    this.attemptTimer = armAttemptTimeout(this, up.config.timeouts.requestMs);
     const opts: Dispatcher.DispatchOptions = {
       method: req.method as Dispatcher.HttpMethod,
       path: req.query === '' ? req.path : `${req.path}?${req.query}`,
       headers: headers as Dispatcher.DispatchOptions['headers'],
       body: this.body as Dispatcher.DispatchOptions['body'],
     };
-    if (timeout !== undefined) opts.headersTimeout = Math.min(timeout, up.config.timeouts.requestMs);
     target.pool.dispatch(opts, this);
   }
 
@@ -373,8 +374,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
     return h;
   }
 
+  /** The upstream's `timeouts request` for the attempt in flight (see attempt-timeout.ts). */
+  attemptTimer: NodeJS.Timeout | undefined;
+  /** The route's deadline passed: no retry is left to try. */
+  private routeExpired = false;
+
   private onRouteTimeout(ms: number): void {
     this.timer = undefined;
+    this.routeExpired = true;
     const err = new WeirError('WEIR_ERR_UPSTREAM_TIMEOUT', `route timeout of ${ms} ms exceeded`);
     this.retrying = false;
     if (this.controller && !this.controller.aborted) this.controller.abort(err);
@@ -555,6 +562,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private holding = false;
 
   private releaseTarget(): void {
+    clearTimeout(this.attemptTimer);
     if (!this.holding) return;
     this.holding = false;
     this.target!.inFlight--;
@@ -571,7 +579,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       case 'WEIR_ERR_UPSTREAM_RESET':
         return on.includes('reset');
       case 'WEIR_ERR_UPSTREAM_TIMEOUT':
-        return on.includes('timeout') && this.timer !== undefined;
+        return on.includes('timeout') && !this.routeExpired;
       default:
         return false;
     }
@@ -691,6 +699,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    clearTimeout(this.attemptTimer);
     this.core.finish(this);
     const chain = this.chain;
     if (chain && chain.onLog.length > 0) runLogHooks(chain.onLog, this.ctx, this.core.logger);
