@@ -1,6 +1,6 @@
 // Weir's first-party load balancer on select-upstream: `round_robin` (smooth weighted, as
-// nginx) and `p2c` (power of two choices on in-flight requests per weight, ties broken by
-// latency EWMA). Behind an upstream's `load-balancing` key.
+// nginx) and `p2c` (power of two choices on in-flight requests per weight, ties broken at
+// random, a target with no latency measured yet first). Behind an upstream's `load-balancing` key.
 import {
   Config, ConfigError, Hook, HttpContext, Request, RootContext, Target, UpstreamInfo, randomU64, registerPlugin,
 } from "@weir/sdk-assemblyscript";
@@ -57,7 +57,13 @@ class Balancer extends RootContext {
     const lx = (<f64>x.inFlight + 1.0) / <f64>max<u32>(x.weight, 1);
     const ly = (<f64>y.inFlight + 1.0) / <f64>max<u32>(y.weight, 1);
     if (lx != ly) return lx < ly ? x : y;
-    return x.ewmaLatencyMs <= y.ewmaLatencyMs ? x : y;
+    // Equal load (always so under sequential traffic): a target not measured yet wins, so it
+    // gets measured; else a coin decides. Latency is no tie-break: one slow sample would make
+    // a target lose every tie, and a target that is never picked is never measured again.
+    const mx = x.ewmaLatencyMs > 0.0;
+    const my = y.ewmaLatencyMs > 0.0;
+    if (mx != my) return mx ? y : x;
+    return randomU64() & 1 ? x : y;
   }
 }
 
