@@ -2,7 +2,7 @@
  * Micro-benchmarks of Weir's hot-path pieces (no sockets): one on-request-headers call with
  * 10 headers through our codec vs jco's transpiled glue vs a piscina round trip; the same
  * call as the proxy makes it (a WASM Phase: head conversion + validated mutations); the
- * route matcher with 1,000 routes; the rate-limit token bucket of the local store.
+ * route matcher with 1,000 routes; path normalisation; the rate-limit token bucket of the local store.
  *
  *   node bench/micro.ts [--quick]
  *
@@ -16,6 +16,7 @@ import { RecordingHost, codecEcho, jcoEcho } from '../test/plugin-abi/harness.ts
 import { Router } from '../host/src/router/router.ts';
 import type { RouteConfig } from '../host/src/config/types.ts';
 import { LocalStore } from '../host/src/store/local.ts';
+import { normalizePath } from '../host/src/edge/path.ts';
 
 export interface MicroResult {
   readonly name: string;
@@ -97,6 +98,12 @@ export async function runMicro(quick = false): Promise<MicroResult[]> {
   if (router.match(last)?.config.name !== 'r999') throw new Error('router bench: wrong match');
   out.push({ name: 'route match, 1,000 routes, last route matches', medianNs: measure(() => router.match(last), B, quick ? 20 : 50) });
   out.push({ name: 'route match, 1,000 routes, no match', medianNs: measure(() => router.match(miss), B, quick ? 20 : 50) });
+
+  // Path normalisation: the fast check returns typical paths untouched; the rest do the full pass.
+  const plain = '/api/v5/service-999/users/12345';
+  if (normalizePath(plain) !== plain || normalizePath('/api/./v1/%7euser//../x') !== '/api/v1/~user/x') throw new Error('path bench: wrong result');
+  out.push({ name: 'path normalise, 31-char path, nothing to do (fast check)', medianNs: measure(() => normalizePath(plain), B, P * 4) });
+  out.push({ name: 'path normalise, dot segments, escapes, //', medianNs: measure(() => normalizePath('/api/./v1/%7euser//../x'), B, P * 4) });
 
   const store = new LocalStore();
   let k = 0;

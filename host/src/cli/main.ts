@@ -9,6 +9,7 @@ import { startWeir } from '../weir.ts';
 import { startCluster, threadCount } from '../cluster/supervisor.ts';
 import { Router, hostOf } from '../router/router.ts';
 import { headersFromRaw } from '../proxy/headers.ts';
+import { normalizePath, originFormOf } from '../edge/path.ts';
 import { Upstream } from '../upstream/upstream.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { WeirConfig } from '../config/types.ts';
@@ -94,9 +95,16 @@ async function routes(file: string): Promise<void> {
   process.stdout.write(`${pad(rows)}\n`);
 }
 
-async function simulate(file: string, method: string, url: string, opts: { header?: string[] }): Promise<void> {
+async function simulate(file: string, method: string, url: string, opts: { header?: string[]; listener?: string }): Promise<void> {
   const c = await loadOrExit(file, true);
-  const u = new URL(url, 'http://localhost');
+  const listener = opts.listener === undefined ? c.listeners[0] : c.listeners.find((l) => l.name === opts.listener);
+  if (!listener) throw new Error(`no listener named "${opts.listener}" (listeners: ${c.listeners.map((l) => l.name).join(', ')})`);
+  // The target as sent: the proxy's own path rules apply (host/src/edge/path.ts), not URL's.
+  const absolute = !url.startsWith('/');
+  const target = absolute ? originFormOf(url) : url;
+  const qi = target.indexOf('?');
+  const rawPath = qi === -1 ? target : target.slice(0, qi);
+  const u = { host: absolute ? new URL(url).host : 'localhost', search: qi === -1 ? '' : target.slice(qi) };
   const raw: string[] = [];
   for (const h of opts.header ?? []) {
     const i = h.indexOf(':');
@@ -106,8 +114,16 @@ async function simulate(file: string, method: string, url: string, opts: { heade
   const headers = headersFromRaw(raw);
   const host = hostOf((headers['host'] as string | undefined) ?? u.host);
   const router = new Router(c.routes);
-  const input = { method: method.toUpperCase(), host, path: u.pathname, query: u.search.slice(1), headers };
-  const out: string[] = [`request: ${input.method} ${host}${u.pathname}${u.search}`];
+  const normal = normalizePath(rawPath, listener.edge.pathNormalization);
+  const out: string[] = [`request: ${method.toUpperCase()} ${host}${rawPath}${u.search} (listener ${listener.name})`];
+  if (typeof normal !== 'string') {
+    if (normal.kind === 'reject') out.push(`result: 400 WEIR_ERR_PATH_REJECTED (${normal.reason}), before routing`);
+    else out.push(`result: 307 redirect to ${normal.location}${u.search} (escaped-slashes "decode-and-redirect"), before routing`);
+    process.stdout.write(`${out.join('\n')}\n`);
+    return;
+  }
+  if (normal !== rawPath) out.push(`normalised path: ${normal} (routed and forwarded)`);
+  const input = { method: method.toUpperCase(), host, path: normal, query: u.search.slice(1), headers };
   for (const t of router.explain(input)) out.push(`  ${t.matched ? '✔' : '✘'} ${t.route}: ${t.reason}`);
   const hit = router.match(input);
   if (!hit) {
@@ -152,6 +168,7 @@ export function buildCli(): Command {
   program.command('simulate').description('show which route, filters and upstream a request would get, and why')
     .argument('<file>').argument('<method>').argument('<url>')
     .option('-H, --header <header...>', 'request header name:value (repeatable)')
+    .option('-l, --listener <name>', 'listener the request arrives on (its path-normalization applies); default: the first')
     .action(simulate);
   program.command('version').description('print the version').action(() => {
     process.stdout.write(`${version()}\n`);

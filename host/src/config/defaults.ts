@@ -22,6 +22,10 @@ export const DEFAULTS = {
     keepAliveTimeoutMs: 60_000,
     allowConnect: false,
   },
+  pathNormalization: {
+    mergeSlashes: true,
+    escapedSlashes: 'reject',
+  },
   tls: {
     minVersion: 'TLSv1.2',
     clientAuth: false,

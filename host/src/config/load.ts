@@ -10,6 +10,7 @@ import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
 import { ROOT, type KeySpec } from './schema.ts';
 import { validateNodes } from './validate.ts';
+import { buildListenerEdge } from './edge.ts';
 import { didYouMean, expandEnv, parseAddress, parseSize } from './values.ts';
 import type {
   BuiltinHandler, ConfigDiagnostic, ConfigNode, ConfigScalar, FilterConfig, HeaderMatch, HealthCheckConfig,
@@ -339,7 +340,7 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
     const loc = { file: '<defaults>', line: 0, column: 0 };
     return [{
       name: D.listener.name, address: D.listener.address, host: a.host, port: a.port, protocol: D.listener.protocol,
-      requestTimeoutMs: D.listener.requestTimeoutMs, keepAliveTimeoutMs: D.listener.keepAliveTimeoutMs, allowConnect: D.listener.allowConnect, tls: undefined, loc,
+      requestTimeoutMs: D.listener.requestTimeoutMs, keepAliveTimeoutMs: D.listener.keepAliveTimeoutMs, allowConnect: D.listener.allowConnect, tls: undefined, edge: buildListenerEdge(undefined), loc,
     }];
   }
   const byAddress = new Map<string, ConfigNode>();
@@ -400,6 +401,7 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
       keepAliveTimeoutMs: getSecsMs(n, 'keepalive-timeout-secs') ?? D.listener.keepAliveTimeoutMs,
       allowConnect: getBool(n, 'allow-connect') ?? D.listener.allowConnect,
       tls,
+      edge: buildListenerEdge(n),
       loc: n.loc,
     };
   });

@@ -125,6 +125,18 @@ const listenerTls: KeySpec = {
   ],
 };
 
+/** Edge rules of a listener (host/src/edge/). */
+const listenerEdge: KeySpec[] = [
+  {
+    name: 'path-normalization',
+    doc: 'How request paths are normalised before routing; the normalised path is also what the upstream receives. Dot segments (also `%2e`) are always removed, percent-encoded unreserved characters decoded and other escapes upper-cased; a path climbing above the root, `%00`, a malformed escape or a `..;` segment gets 400 `WEIR_ERR_PATH_REJECTED`.',
+    children: [
+      val('merge-slashes', 'boolean', 'Collapse repeated slashes (`//admin` → `/admin`).', { default: D.pathNormalization.mergeSlashes }),
+      oneOf('escaped-slashes', ['reject', 'keep', 'decode-and-redirect', 'decode'], '`%2F`, `%5C` and a raw `\\` in the path: `reject` = 400 `WEIR_ERR_PATH_REJECTED`; `keep` = forwarded as `%2F`/`%5C` (a raw `\\` as `%5C`), not a separator for routing; `decode-and-redirect` = 307 to the decoded, normalised path; `decode` = decoded to `/` and normalised, then routed and forwarded.', { default: D.pathNormalization.escapedSlashes }),
+    ],
+  },
+];
+
 const listener: KeySpec = {
   name: 'listener',
   doc: 'A socket Weir accepts client connections on.',
@@ -137,6 +149,7 @@ const listener: KeySpec = {
     val('keepalive-timeout-secs', 'secs', 'Idle time before a kept-alive connection is closed.', { default: secs(D.listener.keepAliveTimeoutMs) }),
     val('allow-connect', 'boolean', 'Accept CONNECT: tunnel to a target of the upstream of the route matching the CONNECT authority. Off: CONNECT gets 405.', { default: D.listener.allowConnect }),
     listenerTls,
+    ...listenerEdge,
   ],
 };
 

@@ -71,7 +71,16 @@ export interface ListenerConfig {
   /** Accept CONNECT (tunnelled to the upstream of the route matching its authority). */
   readonly allowConnect: boolean;
   readonly tls: TlsConfig | undefined;
+  /** Edge rules: path normalisation, trusted proxies, request ids (host/src/edge/). */
+  readonly edge: ListenerEdgeConfig;
   readonly loc: SourceLocation;
+}
+
+export type EscapedSlashesAction = 'reject' | 'keep' | 'decode-and-redirect' | 'decode';
+
+/** A listener's edge rules (`path-normalization`, ...). */
+export interface ListenerEdgeConfig {
+  readonly pathNormalization: { readonly mergeSlashes: boolean; readonly escapedSlashes: EscapedSlashesAction };
 }
 
 export interface HeaderMatch {

@@ -25,6 +25,8 @@ import type { ProxyCore } from './core.ts';
 import type { Snapshot } from './snapshot.ts';
 import { sessionPeer } from '../server/listeners.ts';
 import { armAttemptTimeout } from './attempt-timeout.ts';
+import { normalizePath, originFormOf, type PathRedirect, type PathRejected } from '../edge/path.ts';
+import { edgeOf } from '../edge/policy.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -91,6 +93,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   timer: NodeJS.Timeout | undefined;
   responseBodyBuf: Uint8Array[] | undefined;
   responseBodyLen = 0;
+  /** Set when the path is refused or must be redirected (path-normalization). */
+  pathOutcome: PathRejected | PathRedirect | undefined;
 
   constructor(core: ProxyCore, snap: Snapshot, req: DownstreamRequest, res: DownstreamResponse) {
     this.core = core;
@@ -107,7 +111,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         const u = new URL(url);
         authority = u.host;
         headers['host'] = authority;
-        url = u.pathname + u.search;
+        url = originFormOf(url);
       } catch {
         // left as is; the router will not match
       }
@@ -117,6 +121,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (authority && headers['host'] === undefined) headers['host'] = authority;
     }
     const q = url.indexOf('?');
+    const edge = edgeOf(req);
+    // Route on, and forward, the normalised path (host/src/edge/path.ts).
+    const rawPath = q === -1 ? url : url.slice(0, q);
+    const normal = normalizePath(rawPath, edge.path);
+    if (typeof normal !== 'string') this.pathOutcome = normal;
     const sock = req.socket;
     const tlsSock = sock as { encrypted?: boolean; getPeerCertificate?: () => { subject?: Record<string, string> } | null; authorized?: boolean };
     const encrypted = tlsSock.encrypted === true;
@@ -132,7 +141,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       method: req.method ?? 'GET',
       scheme: encrypted ? 'https' : 'http',
       authority,
-      path: q === -1 ? url : url.slice(0, q),
+      path: typeof normal === 'string' ? normal : rawPath,
       query: q === -1 ? '' : url.slice(q + 1),
       headers,
       httpVersion: h2 ? '2' : req.httpVersion,
@@ -159,6 +168,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   start(): void {
     const { ctx, snap } = this;
     this.res.once('close', this.onClientClose);
+    if (this.pathOutcome !== undefined) return this.refusePath(this.pathOutcome);
     const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
     if (route === undefined) return this.fail(new WeirError('WEIR_ERR_NO_ROUTE', `no route matches ${ctx.request.method} ${ctx.request.authority}${ctx.request.path}`));
     this.route = route;
@@ -177,6 +187,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     if (isPromise<HeadersResult>(r)) r.then((v) => this.afterRequestHeaders(v), (err) => this.fail(err));
     else this.afterRequestHeaders(r);
+  }
+
+  /** A path the listener's path-normalization refuses (400) or redirects (307, query kept). */
+  private refusePath(o: PathRejected | PathRedirect): void {
+    if (o.kind === 'reject') return this.fail(new WeirError('WEIR_ERR_PATH_REJECTED', undefined, { detail: { reason: o.reason, path: this.ctx.request.path } }));
+    const q = this.ctx.request.query;
+    this.sendLocal({ status: 307, headers: { location: q === '' ? o.location : `${o.location}?${q}` } }, false);
   }
 
   private afterRequestHeaders(reply: HeadersResult): void {

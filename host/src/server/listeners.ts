@@ -16,6 +16,7 @@ import { createSecureContexts } from './tls.ts';
 import { checkRequest, isWebSocketUpgrade } from './strict.ts';
 import { proxyTunnel } from './websocket.ts';
 import { inOrder } from './pipelining.ts';
+import { bindEdge, compileEdge } from '../edge/policy.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -63,8 +64,10 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
   const sessions = new Set<http2.Http2Session>();
   const m = core.metrics;
   const label = cfg.name;
+  const edge = compileEdge(cfg.edge);
 
   const onRequest = (req: DownstreamRequest, res: DownstreamResponse): void => {
+    bindEdge(req, edge);
     // Pipelined HTTP/1.1 requests: one at a time, in order (pipelining.ts).
     if (req.httpVersionMajor === 1) inOrder(req.socket, res as http.ServerResponse, () => serve(req, res));
     else serve(req, res);
@@ -115,9 +118,11 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
   };
 
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    bindEdge(req, edge);
     proxyTunnel('websocket', core, limits, req, socket, head);
   };
   const onConnect = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    bindEdge(req, edge);
     if (cfg.allowConnect) return proxyTunnel('tunnel', core, limits, req, socket, head);
     m.errors.labels('WEIR_ERR_METHOD_NOT_ALLOWED').inc();
     socket.on('error', () => socket.destroy());

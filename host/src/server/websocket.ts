@@ -172,6 +172,8 @@ export function proxyTunnel(kind: 'websocket' | 'tunnel', core: ProxyCore, limit
     socket.end(rawReply(r.status, r.headers ?? {}, r.body ?? ''));
   };
 
+  // A refused or redirected path never opens a tunnel.
+  if (kind === 'websocket' && ex.pathOutcome !== undefined) return fail(new WeirError('WEIR_ERR_PATH_REJECTED', undefined, { detail: { ...ex.pathOutcome } }));
   const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
   if (route === undefined) return fail(new WeirError('WEIR_ERR_NO_ROUTE'));
   (ctx as { routeName: string }).routeName = route.config.name;
