@@ -3,8 +3,8 @@
 //
 //   filter "api" { type "rate-limit"; max-rps 100; burst 20; key "client-ip"; on-limit "reject" }
 import {
-  Config, ConfigError, Decision, Hook, HttpContext, LogLevel, MetricKind, Request, Response, RootContext,
-  defineMetric, header, log, recordMetric, registerPlugin, tokenBucketTake,
+  Box, Config, ConfigError, Decision, Hook, HttpContext, LogLevel, MetricKind, Request, Response, RootContext,
+  defineMetric, fromUtf8, header, kvCas, kvGet, log, nowMs, recordMetric, registerPlugin, tokenBucketTake, utf8,
 } from "@weir/sdk-assemblyscript";
 
 const KEYS = ["client-ip", "path", "route", "client-ip-and-path"];
@@ -63,6 +63,48 @@ class RateLimit extends RootContext {
   }
 }
 
+/** Outcome of a reservation: the wait before the request may go (ms), or a refusal. */
+class Reservation {
+  constructor(public allowed: bool, public waitMs: u64, public remaining: u32, public resetMs: u64) {}
+}
+
+/** Compare-and-swap attempts before a reservation gives up (the key is that contended). */
+const CAS_ATTEMPTS = 16;
+
+/**
+ * on-limit "delay": every request reserves its own slot, as a virtual schedule (GCRA: one
+ * "theoretical arrival time" per key in the store's kv, moved on by 1/max-rps per request).
+ * A request over the limit waits for its slot, so requests held together leave one by one at
+ * the limit's pace instead of all at once when the next token is due. The first `burst`
+ * requests of an idle key go at once, as with the token bucket. A request whose slot is
+ * further than delay-max-ms is refused and reserves nothing.
+ */
+function reserve(key: string, maxRps: f64, burst: u32, delayMaxMs: i64): Reservation {
+  const interval = 1000.0 / maxRps;
+  const tolerance = <f64>(burst - 1) * interval;
+  for (let i = 0; i < CAS_ATTEMPTS; i++) {
+    const now = <f64>nowMs();
+    const entry = kvGet(key);
+    let tat = now;
+    if (entry !== null) {
+      const stored = parseFloat(fromUtf8(entry.value));
+      if (stored > now) tat = stored;
+    }
+    const early = tat - tolerance - now;
+    const waitMs = early > 0.0 ? <u64>Math.ceil(early) : 0;
+    if (<i64>waitMs > delayMaxMs) return new Reservation(false, <u64>Math.ceil(early - <f64>delayMaxMs), 0, <u64>Math.ceil(tat - now));
+    const next = tat + interval;
+    // Forgotten once the schedule is back in the past (an idle key is a full bucket).
+    const ttl = <u64>Math.ceil(next - now) + 1000;
+    const version = kvCas(key, utf8(next.toString()), entry === null ? null : new Box<u64>(entry.version), ttl);
+    if (version !== null) {
+      const free = Math.floor((now + tolerance - next) / interval) + 1.0;
+      return new Reservation(true, waitMs, free > 0.0 ? <u32>free : 0, <u64>Math.ceil(next - now));
+    }
+  }
+  return new Reservation(false, <u64>Math.ceil(interval), 0, <u64>Math.ceil(interval));
+}
+
 function seconds(ms: u64): string {
   return ((ms + 999) / 1000).toString();
 }
@@ -78,6 +120,7 @@ class Limit extends HttpContext {
 
   onRequestHeaders(request: Request): Decision {
     const root = this.root;
+    if (root.onLimit == "delay") return this.delay(request);
     const r = tokenBucketTake("rl:" + root.keyFor(request), root.maxRps, root.burst, 1);
     this.remaining = r.remaining;
     // Time until the bucket is full again (RateLimit-Reset).
@@ -92,16 +135,35 @@ class Limit extends HttpContext {
       log(LogLevel.Info, "over the limit (log-only): " + root.keyFor(request));
       return Decision.continue();
     }
-    if (root.onLimit == "delay" && <i64>r.retryAfterMs <= root.delayMaxMs) {
-      // The host holds the request this long before sending it upstream.
-      recordMetric(root.decisions, 1, [root.filter, "delayed"]);
-      request.setProperty("weir.delay-ms", r.retryAfterMs.toString());
+    return this.reject(r.retryAfterMs);
+  }
+
+  /** on-limit "delay": reserve a slot; the host holds the request until it (weir.delay-ms). */
+  delay(request: Request): Decision {
+    const root = this.root;
+    const r = reserve("rl-gcra:" + root.filter + ":" + root.keyFor(request), root.maxRps, root.burst, root.delayMaxMs);
+    this.remaining = r.remaining;
+    this.resetMs = r.resetMs;
+    if (!r.allowed) {
+      this.limited = true;
+      return this.reject(r.waitMs);
+    }
+    if (r.waitMs == 0) {
+      recordMetric(root.decisions, 1, [root.filter, "allowed"]);
       return Decision.continue();
     }
+    this.limited = true;
+    recordMetric(root.decisions, 1, [root.filter, "delayed"]);
+    request.setProperty("weir.delay-ms", r.waitMs.toString());
+    return Decision.continue();
+  }
+
+  reject(retryAfterMs: u64): Decision {
+    const root = this.root;
     recordMetric(root.decisions, 1, [root.filter, "rejected"]);
     return Decision.respond(root.status, "{\"error\":{\"code\":\"rate_limited\",\"message\":\"too many requests\"}}\n", [
       header("content-type", "application/json"),
-      header("retry-after", seconds(r.retryAfterMs)),
+      header("retry-after", seconds(retryAfterMs)),
       header("ratelimit-limit", root.burst.toString()),
       header("ratelimit-remaining", "0"),
       header("ratelimit-reset", seconds(this.resetMs)),
