@@ -5,7 +5,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from 'pino';
 
 export function watchConfigFiles(files: readonly string[], onChange: () => void, logger: Logger, debounceMs = 100): FSWatcher[] {
   const watchers: FSWatcher[] = [];

@@ -23,7 +23,7 @@ import type { Target, Upstream } from '../upstream/upstream.ts';
 import { appendHeader, firstHeader, headersFromRaw, stripHopByHop } from './headers.ts';
 import type { ProxyCore } from './core.ts';
 import type { Snapshot } from './snapshot.ts';
-import { sessionPeer } from '../server/listeners.ts';
+import { sessionPeer } from './peer.ts';
 import { armAttemptTimeout } from './attempt-timeout.ts';
 import { normalizePath, originFormOf, type PathRedirect, type PathRejected } from '../edge/path.ts';
 import { edgeOf } from '../edge/policy.ts';

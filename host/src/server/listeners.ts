@@ -15,6 +15,7 @@ import type { DownstreamRequest, DownstreamResponse } from '../proxy/exchange.ts
 import { createSecureContexts } from './tls.ts';
 import { checkRequest, isWebSocketUpgrade } from './strict.ts';
 import { proxyTunnel } from './websocket.ts';
+import { setSessionPeer } from '../proxy/peer.ts';
 import { inOrder } from './pipelining.ts';
 import { bindEdge, compileEdge } from '../edge/policy.ts';
 
@@ -235,7 +236,7 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
       // would be lost: an h2c connection is handed over wrapped in a Duplex that replays them.
       let handingOver: { address: string; port: number } | undefined;
       h2.prependListener('session', (s: http2.Http2Session) => {
-        if (handingOver) (s as Http2SessionWithPeer)[kPeer] = handingOver;
+        if (handingOver) setSessionPeer(s, handingOver);
       });
       server = net.createServer((socket) => {
         let buf: Buffer = Buffer.alloc(0);
@@ -325,13 +326,6 @@ function minSet(a: number, b: number): number {
   return Math.min(a, b);
 }
 
-export const kPeer = Symbol.for('weir.peer');
-type Http2SessionWithPeer = http2.Http2Session & { [kPeer]?: { address: string; port: number } };
-
-/** The real peer of an h2c session that was handed over through a Duplex. */
-export function sessionPeer(session: http2.Http2Session | undefined): { address: string; port: number } | undefined {
-  return (session as Http2SessionWithPeer | undefined)?.[kPeer];
-}
 
 function duplexOver(socket: net.Socket, first: Buffer): Duplex {
   const d = new Duplex({
