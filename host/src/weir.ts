@@ -8,13 +8,14 @@
 import type { FSWatcher } from 'node:fs';
 import { watchConfigFiles } from './config/watch.ts';
 import { loadConfig, loadConfigText, formatDiagnostics } from './config/load.ts';
-import type { ListenerConfig, WeirConfig } from './config/types.ts';
+import type { WeirConfig } from './config/types.ts';
 import { WeirError } from './errors.ts';
 import { createAccessLogger, createLogger, type Logger } from './observability/logger.ts';
 import { ProxyMetrics } from './observability/metrics.ts';
 import { ProxyCore } from './proxy/core.ts';
-import { startListener, type RunningListener } from './server/listeners.ts';
-import { startMetricsServer, type MetricsServer } from './server/metrics-server.ts';
+import type { RunningListener } from './server/listeners.ts';
+import { planListeners } from './server/listener-set.ts';
+import { planMetricsServer, type MetricsServer } from './server/metrics-server.ts';
 import type { FilterRegistry } from './filters/registry.ts';
 import { PluginRuntime } from '../../plugin-abi/src/runtime/runtime.ts';
 import type { Store } from './store/store.ts';
@@ -93,7 +94,7 @@ export class Weir {
     }
     weir = new Weir(opts, config, core, logger, metrics, plugins);
     try {
-      await weir.syncListeners(config);
+      (await weir.planServing(config)).commit();
     } catch (err) {
       await weir.close();
       throw err;
@@ -129,31 +130,34 @@ export class Weir {
     return this.reloading;
   }
 
+  /**
+   * A reload is a transaction: load, compile (plugins load and configure), bind new
+   * addresses and build changed listener stacks, all beside the running config; then commit,
+   * which cannot fail. Any failure leaves the old config, listeners and plugins serving.
+   */
   private async doReload(): Promise<ReloadResult> {
     const started = performance.now();
     try {
       const config = await loadFrom(this.opts);
       const snap = await this.core.compile(config);
-      await this.syncListeners(config);
+      const serving = await this.planServing(config);
+      serving.commit();
       this.core.activate(snap);
       this.config = config;
       this.plugins.retain(config);
       this.core.accessLog = this.opts.accessLog === false ? undefined : (this.opts.accessLog ?? this.core.accessLog);
       this.watchFiles(config);
-      for (const l of this.listeners.values()) {
-        try {
-          l.reloadCertificates();
-        } catch (err) {
-          this.logger.error({ listener: l.config.name, err: (err as Error).message }, 'certificate reload failed; keeping the old certificates');
-        }
-      }
       this.metrics.reloads.labels('ok').inc();
       this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started) }, 'configuration reloaded');
       return { ok: true, generation: snap.generation };
     } catch (err) {
+      // Plugins loaded for the refused config go; the running ones stay.
+      this.plugins.retain(this.config);
       this.metrics.reloads.labels('error').inc();
       const message = (err as Error).message;
-      this.logger.error({ err: message, code: (err as WeirError).code }, 'configuration reload failed; the previous configuration keeps serving');
+      const code = (err as WeirError).code ?? 'WEIR_ERR_RELOAD';
+      this.metrics.errors.labels('WEIR_ERR_RELOAD').inc();
+      this.logger.error({ code: 'WEIR_ERR_RELOAD', cause: code, err: message }, 'configuration reload failed; the previous configuration keeps serving');
       return { ok: false, generation: this.core.snapshot.generation, error: message };
     }
   }
@@ -167,39 +171,22 @@ export class Weir {
     }
   }
 
-  /** Starts new listeners, stops removed ones, restarts changed ones. */
-  private async syncListeners(config: WeirConfig): Promise<void> {
-    const want = new Map<string, ListenerConfig>(config.listeners.map((l) => [l.name, l]));
-    const key = (l: ListenerConfig): string => JSON.stringify({ ...l, loc: undefined });
-    const started: RunningListener[] = [];
+  /** Listeners and the metrics listener for `config`, prepared beside the running ones. */
+  private async planServing(config: WeirConfig): Promise<{ commit(): void }> {
+    const listeners = await planListeners(this.listeners, config, this.core, this.logger, this.opts.reusePort);
+    let metrics;
     try {
-      for (const [name, cfg] of want) {
-        const cur = this.listeners.get(name);
-        if (cur && key(cur.config) === key(cfg)) continue;
-        if (cur) {
-          cur.stop();
-          this.listeners.delete(name);
-        }
-        const l = await startListener(cfg, config.limits, this.core, this.logger, this.opts.reusePort);
-        started.push(l);
-        this.listeners.set(name, l);
-      }
+      metrics = await planMetricsServer(this.metricsServer, config.observability.metrics, this.opts.metricsServer !== false, this.metrics, this.logger);
     } catch (err) {
-      for (const l of started) l.destroyAll();
+      listeners.abort();
       throw err;
     }
-    for (const [name, l] of this.listeners) {
-      if (!want.has(name)) {
-        l.stop();
-        this.listeners.delete(name);
-      }
-    }
-    const m = config.observability.metrics;
-    const mkey = m.enabled && m.address && this.opts.metricsServer !== false ? `${m.address}${m.path}` : '';
-    if (this.metricsServer?.key !== mkey) {
-      await this.metricsServer?.close();
-      this.metricsServer = mkey ? await startMetricsServer(m.address!, m.path, this.metrics, this.logger) : undefined;
-    }
+    return {
+      commit: () => {
+        this.listeners = listeners.commit();
+        this.metricsServer = metrics.commit();
+      },
+    };
   }
 
   private watchFiles(config: WeirConfig): void {

@@ -23,7 +23,7 @@ export type ToThread =
 
 export type FromThread =
   | { readonly t: 'ready'; readonly listeners: Record<string, { host: string; port: number }> }
-  | { readonly t: 'start-failed'; readonly error: string }
+  | { readonly t: 'start-failed'; readonly error: string; readonly code?: string }
   | { readonly t: 'reloaded'; readonly id: number; readonly ok: boolean; readonly generation: number; readonly error?: string }
   | { readonly t: 'metrics-json'; readonly id: number; readonly metrics: MetricsJson }
   /** This thread serves /metrics: please aggregate every thread's. */

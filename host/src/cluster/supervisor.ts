@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { loadConfig, formatDiagnostics } from '../config/load.ts';
 import type { WeirConfig } from '../config/types.ts';
-import { WeirError } from '../errors.ts';
+import { ERRORS, WeirError, type ErrorCode } from '../errors.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createSharedBuffer } from '../store/shared.ts';
 import { aggregateMetrics } from './aggregate.ts';
@@ -45,6 +45,7 @@ let threadEntry: URL | string = new URL('./thread.ts', import.meta.url);
 export function setThreadEntry(entry: URL | string): void {
   threadEntry = entry;
 }
+const isErrorCode = (c: string): c is ErrorCode => Object.hasOwn(ERRORS, c);
 const ANSWER_MS = 2_000;
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 10_000;
@@ -139,7 +140,9 @@ export class Cluster {
           this.threadsUp.inc();
           resolve();
         } else if (m.t === 'start-failed') {
-          reject(new WeirError('WEIR_ERR_INTERNAL', `proxy thread ${t.index} failed to start: ${m.error}`));
+          // The thread's own code (WEIR_ERR_LISTEN for a port in use) is the operator's answer.
+          const code = m.code !== undefined && isErrorCode(m.code) ? m.code : 'WEIR_ERR_INTERNAL';
+          reject(new WeirError(code, code === 'WEIR_ERR_INTERNAL' ? `proxy thread ${t.index} failed to start: ${m.error}` : m.error));
         } else {
           this.onMessage(t, m);
         }

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
       signals: false,
     });
   } catch (err) {
-    send({ t: 'start-failed', error: (err as Error).message });
+    send({ t: 'start-failed', error: (err as Error).message, code: (err as { code?: string }).code });
     return;
   }
   const registry = weir.metrics.registry;

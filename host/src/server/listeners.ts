@@ -47,7 +47,10 @@ function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode {
 }
 
 export interface RunningListener {
+  /** The settings now serving (they change when a reload swaps the protocol stack). */
   readonly config: ListenerConfig;
+  /** The `limits {}` now serving. */
+  readonly limits: LimitsConfig;
   readonly address: { host: string; port: number };
   /** Stop accepting; let in-flight exchanges finish. */
   stop(): void;
@@ -57,12 +60,126 @@ export interface RunningListener {
   destroyAll(): void;
   /** Re-read certificates (TLS listeners). Throws if the new ones are invalid. */
   reloadCertificates(): void;
+  /**
+   * Builds the protocol stack for new settings on this bound socket without touching the
+   * running one (throws on a bad certificate). `commit` hands new connections to it and drains
+   * the old stack; the socket stays bound throughout, so clients never see a refused connect.
+   */
+  prepare(cfg: ListenerConfig, limits: LimitsConfig): { commit(): void; abort(): void };
   readonly connections: Set<net.Socket>;
 }
 
+/**
+ * A listener is a bound socket (the acceptor) handing each connection to a protocol stack
+ * (HTTP/1, h2c sniffing or TLS, with its limits). A reload that changes a listener's settings
+ * but not its address swaps the stack and keeps the socket.
+ */
 export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, logger: Logger, reusePort = false): Promise<RunningListener> {
   const connections = new Set<net.Socket>();
+  const m = core.metrics;
+  let stack = buildStack(cfg, limits, core, logger);
+  let current = cfg;
+  let currentLimits = limits;
+  const retired = new Set<Stack>();
+
+  // http.Server turns Nagle off for its sockets; the acceptor does it for every stack.
+  const server = net.createServer({ noDelay: true });
+  server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : 0;
+  server.on('connection', (socket: net.Socket) => {
+    const label = current.name;
+    connections.add(socket);
+    m.connections.labels(label).inc();
+    m.connectionsTotal.labels(label).inc();
+    socket.once('close', () => {
+      connections.delete(socket);
+      m.connections.labels(label).dec();
+    });
+    stack.accept(socket);
+  });
+  server.on('drop', () => m.errors.labels('WEIR_ERR_OVERLOADED').inc());
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      stack.destroy();
+      reject(new WeirError('WEIR_ERR_LISTEN', `listener ${cfg.name} cannot bind ${cfg.address}: ${err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen({ host: cfg.host, port: cfg.port, reusePort }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  // Accept errors (EMFILE, ENFILE) are reported on the server: count them, keep listening.
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    m.errors.labels('WEIR_ERR_LISTEN').inc();
+    logger.error({ listener: current.name, code: 'WEIR_ERR_LISTEN', err: err.message }, 'listener error');
+  });
+  stack.ready();
+  const addr = server.address() as net.AddressInfo;
+  logger.info({ listener: cfg.name, address: `${addr.address}:${addr.port}`, protocol: cfg.protocol }, 'listening');
+
+  return {
+    get config() {
+      return current;
+    },
+    get limits() {
+      return currentLimits;
+    },
+    address: { host: addr.address, port: addr.port },
+    connections,
+    stop: () => {
+      server.close();
+      stack.stop();
+      for (const s of retired) s.stop();
+    },
+    closeIdle: () => {
+      stack.closeIdle();
+      for (const s of retired) s.closeIdle();
+    },
+    destroyAll: () => {
+      stack.destroy();
+      for (const s of retired) s.destroy();
+      for (const c of connections) c.destroy();
+    },
+    reloadCertificates: () => stack.reloadCertificates(),
+    prepare: (next, nextLimits) => {
+      const built = buildStack(next, nextLimits, core, logger);
+      return {
+        commit: () => {
+          const old = stack;
+          stack = built;
+          current = next;
+          currentLimits = nextLimits;
+          server.maxConnections = nextLimits.maxConnections > 0 ? nextLimits.maxConnections : 0;
+          built.ready();
+          retired.add(old);
+          old.retire(() => retired.delete(old));
+        },
+        abort: () => built.destroy(),
+      };
+    },
+  };
+}
+
+/** One protocol stack: the servers a bound socket hands its connections to. */
+interface Stack {
+  accept(socket: net.Socket): void;
+  /** Starts the servers' header/request timeout checks (Node runs them from 'listening'). */
+  ready(): void;
+  /** No more connections come: GOAWAY for HTTP/2, close idle HTTP/1 connections. */
+  stop(): void;
+  /** Like stop, then closes idle connections as they become idle; `done` when none is left. */
+  retire(done: () => void): void;
+  closeIdle(): void;
+  destroy(): void;
+  reloadCertificates(): void;
+}
+
+const RETIRE_SWEEP_MS = 250;
+
+function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, logger: Logger): Stack {
   const sessions = new Set<http2.Http2Session>();
+  const sockets = new Set<net.Socket>();
   const m = core.metrics;
   const label = cfg.name;
   const edge = compileEdge(cfg.edge);
@@ -165,8 +282,10 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
     unknownProtocolTimeout: limits.headerTimeoutMs,
   };
 
-  let server: net.Server;
+  let dispatch: (socket: net.Socket) => void;
   let h1: http.Server | undefined;
+  /** The servers of this stack that speak HTTP/1 (idle-connection closing, timeout checks). */
+  const h1Servers: http.Server[] = [];
   let reloadCertificates = (): void => {};
   let stopWatching = (): void => {};
 
@@ -220,13 +339,15 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
         logger.error({ listener: label, err: (err as Error).message }, 'certificate reload failed; keeping the old certificates');
       }
     });
-    server = secure;
+    dispatch = (socket) => secure.emit('connection', socket);
+    h1Servers.push(s1);
   } else {
     h1 = http.createServer(h1Options, onRequest);
     h1.maxRequestsPerSocket = limits.maxRequestsPerConnection || 0;
     h1.on('clientError', onClientError);
     h1.on('upgrade', onUpgrade);
     h1.on('connect', onConnect);
+    h1Servers.push(h1);
     if (cfg.protocol === 'h2c') {
       const h2 = http2.createServer(h2Options);
       h2.on('request', onRequest);
@@ -238,7 +359,7 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
       h2.prependListener('session', (s: http2.Http2Session) => {
         if (handingOver) setSessionPeer(s, handingOver);
       });
-      server = net.createServer((socket) => {
+      dispatch = (socket) => {
         let buf: Buffer = Buffer.alloc(0);
         const onData = (chunk: Buffer): void => {
           buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
@@ -263,57 +384,58 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
         socket.setTimeout(limits.headerTimeoutMs, () => {
           if (buf.length < H2_PREFACE.length) socket.destroy();
         });
-      });
+      };
     } else {
-      server = h1;
+      const only = h1;
+      dispatch = (socket) => only.emit('connection', socket);
     }
   }
 
-  server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : 0;
-  server.on('connection', (socket: net.Socket) => {
-    connections.add(socket);
-    m.connections.labels(label).inc();
-    m.connectionsTotal.labels(label).inc();
-    socket.once('close', () => {
-      connections.delete(socket);
-      m.connections.labels(label).dec();
-    });
-  });
-  server.on('drop', () => m.errors.labels('WEIR_ERR_OVERLOADED').inc());
-
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => reject(new WeirError('WEIR_ERR_LISTEN', `listener ${cfg.name} cannot bind ${cfg.address}: ${err.message}`, { cause: err }));
-    server.once('error', onError);
-    server.listen({ host: cfg.host, port: cfg.port, reusePort }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  // The h1 server of an h2c listener never listens itself: start its header/request
-  // timeout checks (Node runs them from the 'listening' event).
-  if (h1 && server !== h1) h1.emit('listening');
-  const addr = server.address() as net.AddressInfo;
-  logger.info({ listener: cfg.name, address: `${addr.address}:${addr.port}`, protocol: cfg.protocol }, 'listening');
-
+  let sweeper: NodeJS.Timeout | undefined;
+  const closeIdle = (): void => {
+    for (const h of h1Servers) h.closeIdleConnections();
+  };
+  const stop = (): void => {
+    stopWatching();
+    // close() on a server that never listened: closes idle connections, ends the timeout checks.
+    for (const h of h1Servers) h.close();
+    for (const s of sessions) s.close(); // GOAWAY: finish open streams, accept no new ones
+  };
   return {
-    config: cfg,
-    address: { host: addr.address, port: addr.port },
-    connections,
+    accept: (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      dispatch(socket);
+    },
+    ready: () => {
+      for (const h of h1Servers) h.emit('listening');
+    },
     stop: () => {
-      stopWatching();
-      server.close();
-      if (h1 && server !== h1) h1.close();
-      for (const s of sessions) s.close(); // GOAWAY: finish open streams, accept no new ones
+      clearInterval(sweeper);
+      stop();
     },
-    closeIdle: () => {
-      h1?.closeIdleConnections();
-      if (server instanceof http.Server && server !== h1) server.closeIdleConnections();
-      (server as Partial<http.Server>).closeIdleConnections?.call(server);
-    },
-    destroyAll: () => {
+    retire: (done) => {
       stopWatching();
+      for (const s of sessions) s.close();
+      // Keep the timeout checks for the requests in flight; close each connection once idle.
+      const sweep = (): void => {
+        closeIdle();
+        if (sockets.size > 0) return;
+        clearInterval(sweeper);
+        stop();
+        done();
+      };
+      sweeper = setInterval(sweep, RETIRE_SWEEP_MS);
+      sweeper.unref();
+      sweep();
+    },
+    closeIdle,
+    destroy: () => {
+      clearInterval(sweeper);
+      stopWatching();
+      for (const h of h1Servers) h.close();
       for (const s of sessions) s.destroy();
-      for (const c of connections) c.destroy();
+      for (const c of sockets) c.destroy();
     },
     reloadCertificates: () => reloadCertificates(),
   };

@@ -1,0 +1,42 @@
+/** `weir run` as a real child process, with its stdout+stderr collected for assertions. */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+const WEIR = new URL('../../host/bin/weir.ts', import.meta.url).pathname;
+
+export interface WeirProcess {
+  readonly child: ChildProcess;
+  /** Everything written so far (stdout and stderr interleaved). */
+  output(): string;
+  /** Resolves with the first match of `re` in the output (bounded: `ms`). */
+  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+  /** Resolves with the exit code (bounded: `ms`; null if it has not exited). */
+  exited(ms?: number): Promise<number | null>;
+  /** SIGKILL if still running. */
+  kill(): void;
+}
+
+export function runWeir(args: readonly string[], env: NodeJS.ProcessEnv = {}): WeirProcess {
+  const child = spawn(process.execPath, [WEIR, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    child,
+    output: () => out,
+    waitFor: async (re, ms = 10_000) => {
+      const until = Date.now() + ms;
+      for (;;) {
+        const m = re.exec(out);
+        if (m) return m;
+        if (Date.now() > until) throw new Error(`timed out waiting for ${re} in:\n${out}`);
+        if (child.exitCode !== null) throw new Error(`weir exited with ${child.exitCode} before ${re}:\n${out}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    exited: (ms = 10_000) => Promise.race([exit, new Promise<null>((r) => setTimeout(() => r(null), ms).unref())]),
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}

@@ -1,0 +1,222 @@
+/**
+ * A reload is a transaction: whatever fails (a port in use, a bad certificate, a plugin, a
+ * timeout constraint, the metrics listener), the old config, listeners and plugins keep
+ * serving; a changed listener on the same address never goes through a refused connect.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startOrigin, type Origin } from '../helpers/origin.ts';
+import { runWeir } from '../helpers/process.ts';
+import { freePort } from '../helpers/servers.ts';
+import { createPki } from '../helpers/tls.ts';
+import { startWeirWith, tmpDir } from '../helpers/weir.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function origin(): Promise<Origin> {
+  const o = await startOrigin((_req, res) => res.end('ok'));
+  cleanups.push(() => o.close());
+  return o;
+}
+
+const config = (originPort: number, listener: string, extra = ''): string => `schema-version "1.0"
+listeners {
+    listener "main" { ${listener} }
+}
+routes {
+    route "metrics" { priority 10; matches { path "/_/metrics"; }; builtin-handler "metrics"; }
+    route "default" { matches { path-prefix "/"; }; upstream "origin"; }
+}
+upstreams { upstream "origin" { target "127.0.0.1:${originPort}"; } }
+system { graceful-shutdown-timeout-secs 2 }
+${extra}
+`;
+
+/** Holds a port like another program would. */
+async function holdPort(port: number): Promise<net.Server> {
+  const s = net.createServer((c) => c.destroy());
+  await new Promise<void>((resolve) => s.listen(port, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((r) => s.close(() => r())));
+  return s;
+}
+
+async function get(url: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    // A fresh connection each time (a refused connect would show), asking for keep-alive
+    // so the response announces the listener's keep-alive timeout.
+    const agent = new http.Agent({ keepAlive: true });
+    const req = http.get(url, { agent }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => {
+        agent.destroy();
+        resolve({ status: res.statusCode!, body, headers: res.headers });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', (err) => {
+      agent.destroy();
+      reject(err);
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+test('weir run: a reload onto a port in use fails, the old listener keeps serving, the process stays up', async () => {
+  const o = await origin();
+  const [a, b] = [await freePort(), await freePort()];
+  await holdPort(b);
+  const file = join(tmpDir(), 'weir.kdl');
+  writeFileSync(file, config(o.port, `address "127.0.0.1:${a}";`));
+  const p = runWeir(['run', '-c', file]);
+  cleanups.push(() => p.kill());
+  await p.waitFor(/weir started/);
+  assert.equal((await get(`http://127.0.0.1:${a}/x`)).body, 'ok');
+
+  writeFileSync(file, config(o.port, `address "127.0.0.1:${b}";`));
+  p.child.kill('SIGHUP');
+  const line = JSON.parse((await p.waitFor(/^.*configuration reload failed.*$/m))[0]) as Record<string, string>;
+  assert.equal(line['code'], 'WEIR_ERR_RELOAD');
+  assert.equal(line['cause'], 'WEIR_ERR_LISTEN');
+  assert.match(line['err']!, new RegExp(`127\\.0\\.0\\.1:${b}`));
+  // Still up, still on the old port, and the failure is counted.
+  assert.equal(p.child.exitCode, null);
+  assert.equal((await get(`http://127.0.0.1:${a}/x`)).body, 'ok');
+  const metrics = (await get(`http://127.0.0.1:${a}/_/metrics`)).body;
+  assert.match(metrics, /weir_config_reloads_total\{result="error"\} 1/);
+  assert.match(metrics, /weir_errors_total\{code="WEIR_ERR_RELOAD"\} 1/);
+  p.child.kill('SIGTERM');
+  assert.equal(await p.exited(), 0);
+});
+
+test('a reload that changes a listener on the same address: a fresh-connection loop sees no refused connect', async () => {
+  const o = await origin();
+  const port = await freePort();
+  const listener = (ka: number, protocol: string): string => `address "127.0.0.1:${port}"; protocol "${protocol}"; keepalive-timeout-secs ${ka};`;
+  const { weir, file } = await startWeirWith(config(o.port, listener(4, 'http')));
+  cleanups.push(() => weir.close());
+  let ok = 0;
+  const failures: string[] = [];
+  const timeouts = new Set<string>();
+  let running = true;
+  const loop = async (): Promise<void> => {
+    while (running) {
+      try {
+        const r = await get(`http://127.0.0.1:${port}/loop`);
+        if (r.status === 200) ok++;
+        else failures.push(String(r.status));
+        timeouts.add(String(r.headers['keep-alive']));
+      } catch (err) {
+        failures.push((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+      }
+    }
+  };
+  const loops = Promise.all(Array.from({ length: 4 }, loop));
+  try {
+    // Each reload changes the listener's settings (protocol and keep-alive timeout) in place.
+    for (let i = 0; i < 10; i++) {
+      writeFileSync(file, config(o.port, listener(5 + i, i % 2 === 0 ? 'h2c' : 'http')));
+      const r = await weir.reload();
+      assert.ok(r.ok, r.error);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+  } finally {
+    running = false;
+    await loops;
+  }
+  assert.deepEqual(failures, [], `${failures.length} failed requests (${ok} ok)`);
+  assert.ok(ok >= 40, `the loop ran (${ok} requests)`);
+  // The new settings served: the keep-alive timeout the responses announced changed.
+  assert.ok(timeouts.has('timeout=4') && timeouts.has('timeout=14'), [...timeouts].join(' '));
+  assert.equal(weir.address().port, port);
+});
+
+test('a bad certificate on reload keeps the old listener and certificate serving', async () => {
+  const o = await origin();
+  const pki = createPki();
+  const good = pki.server('good', ['127.0.0.1']);
+  const dir = tmpDir();
+  const cert = join(dir, 'server.crt');
+  writeFileSync(cert, readFileSync(good.cert));
+  const garbage = '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n';
+  const tls = `address "127.0.0.1:0"; protocol "https"; tls { cert-file "${cert}"; key-file "${good.key}"; }`;
+  const { weir, file } = await startWeirWith(config(o.port, tls));
+  cleanups.push(() => weir.close());
+  const { Agent } = await import('undici');
+  const fresh = async (): Promise<string> => {
+    const agent = new Agent({ connect: { ca: pki.caPem } });
+    try {
+      return await (await request(`${weir.url()}/x`, { dispatcher: agent })).body.text();
+    } finally {
+      await agent.close();
+    }
+  };
+  const before = weir.address();
+  // The certificate file goes bad; the listener's settings change too, then stay the same.
+  writeFileSync(cert, garbage);
+  for (const listener of [`keepalive-timeout-secs 9; ${tls}`, tls]) {
+    writeFileSync(file, config(o.port, listener));
+    const r = await weir.reload();
+    assert.equal(r.ok, false);
+    assert.match(r.error!, /certificate|PEM|asn1|no start line/i);
+    assert.equal(weir.address().port, before.port);
+    assert.equal(await fresh(), 'ok');
+    // The listener still runs its old settings.
+    assert.equal(weir.config.listeners[0]!.keepAliveTimeoutMs, 60_000);
+  }
+});
+
+test('a reload with a new listener on a port in use binds nothing and keeps every old listener', async () => {
+  const o = await origin();
+  const taken = await freePort();
+  await holdPort(taken);
+  const two = `listener "second" { address "127.0.0.1:0"; }`;
+  const { weir, file } = await startWeirWith(config(o.port, 'address "127.0.0.1:0";').replace('listeners {', `listeners {\n    ${two}`));
+  cleanups.push(() => weir.close());
+  const [main, second] = [weir.url('main'), weir.url('second')];
+  // The new config adds a listener on a free port first, then one on the taken port.
+  const extra = `listener "third" { address "127.0.0.1:0"; }\n    listener "fourth" { address "127.0.0.1:${taken}"; }`;
+  writeFileSync(file, config(o.port, 'address "127.0.0.1:0";').replace('listeners {', `listeners {\n    ${extra}`));
+  const r = await weir.reload();
+  assert.equal(r.ok, false);
+  assert.match(r.error!, new RegExp(`127\\.0\\.0\\.1:${taken}`));
+  assert.throws(() => weir.address('third'));
+  assert.equal((await get(`${main}/x`)).body, 'ok');
+  assert.equal((await get(`${second}/x`)).body, 'ok');
+});
+
+test('a reload whose metrics listener cannot bind keeps the old metrics listener and proxy serving', async () => {
+  const o = await origin();
+  const taken = await freePort();
+  await holdPort(taken);
+  const metrics = (addr: string): string => `observability { metrics { address "${addr}"; } }`;
+  const { weir, file, url } = await startWeirWith(config(o.port, 'address "127.0.0.1:0";', metrics('127.0.0.1:0')));
+  cleanups.push(() => weir.close());
+  const m = weir.metricsAddress()!;
+  writeFileSync(file, config(o.port, 'address "127.0.0.1:0"; keepalive-timeout-secs 9;', metrics(`127.0.0.1:${taken}`)));
+  const r = await weir.reload();
+  assert.equal(r.ok, false);
+  assert.match(r.error!, /metrics listener cannot bind/);
+  assert.deepEqual(weir.metricsAddress(), m);
+  assert.equal((await get(`${url}/x`)).body, 'ok');
+  assert.match((await get(`http://127.0.0.1:${m.port}/metrics`)).body, /weir_config_reloads_total\{result="error"\} 1/);
+});
+
+test('a reload with request-timeout shorter than header-timeout is refused; the old listener keeps serving', async () => {
+  const o = await origin();
+  const { weir, file, url } = await startWeirWith(config(o.port, 'address "127.0.0.1:0";'));
+  cleanups.push(() => weir.close());
+  writeFileSync(file, config(o.port, 'address "127.0.0.1:0"; request-timeout-secs 1;', 'limits { header-timeout-secs 5 }'));
+  const r = await weir.reload();
+  assert.equal(r.ok, false);
+  assert.equal(weir.url(), url);
+  assert.equal((await get(`${url}/x`)).body, 'ok');
+});
