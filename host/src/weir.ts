@@ -10,7 +10,7 @@ import { watchConfigFiles } from './config/watch.ts';
 import { loadConfig, loadConfigText, formatDiagnostics } from './config/load.ts';
 import type { WeirConfig } from './config/types.ts';
 import { WeirError } from './errors.ts';
-import { createAccessLogger, createLogger, type Logger } from './observability/logger.ts';
+import { closeLogger, createAccessLogger, createLogger, loggerReady, planAccessLog, type Logger } from './observability/logger.ts';
 import { ProxyMetrics } from './observability/metrics.ts';
 import { ProxyCore } from './proxy/core.ts';
 import type { RunningListener } from './server/listeners.ts';
@@ -77,9 +77,18 @@ export class Weir {
   static async start(opts: StartOptions): Promise<Weir> {
     const config = await loadFrom(opts);
     const logging = config.observability.logging;
-    const logger = opts.logger ?? createLogger({ level: logging.level, format: logging.format });
-    const accessLog = opts.accessLog === false ? undefined : (opts.accessLog ?? createAccessLogger(logging));
     const metrics = new ProxyMetrics();
+    const logger = opts.logger ?? createLogger({ level: logging.level, format: logging.format, errors: metrics.logSinkErrors });
+    const accessLog = opts.accessLog === false ? undefined : (opts.accessLog ?? createAccessLogger(logging, false, metrics.logSinkErrors));
+    if (accessLog && opts.accessLog === undefined) {
+      // An access log that cannot be opened stops the start before anything listens.
+      try {
+        await loggerReady(accessLog, 'access log');
+      } catch (err) {
+        closeLogger(accessLog);
+        throw err;
+      }
+    }
     const core = new ProxyCore({ logger, accessLog, metrics });
     let weir: Weir | undefined;
     const plugins = new PluginRuntime({ logger, registry: metrics.registry, store: opts.store, onHooksChanged: () => void weir?.recompile() });
@@ -145,7 +154,6 @@ export class Weir {
       this.core.activate(snap);
       this.config = config;
       this.plugins.retain(config);
-      this.core.accessLog = this.opts.accessLog === false ? undefined : (this.opts.accessLog ?? this.core.accessLog);
       this.watchFiles(config);
       this.metrics.reloads.labels('ok').inc();
       this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started) }, 'configuration reloaded');
@@ -173,18 +181,24 @@ export class Weir {
 
   /** Listeners and the metrics listener for `config`, prepared beside the running ones. */
   private async planServing(config: WeirConfig): Promise<{ commit(): void }> {
-    const listeners = await planListeners(this.listeners, config, this.core, this.logger, this.opts.reusePort);
-    let metrics;
+    const steps: Array<{ commit(): void; abort(): void }> = [];
     try {
-      metrics = await planMetricsServer(this.metricsServer, config.observability.metrics, this.opts.metricsServer !== false, this.metrics, this.logger);
+      const listeners = await planListeners(this.listeners, config, this.core, this.logger, this.opts.reusePort);
+      steps.push({ commit: () => (this.listeners = listeners.commit()), abort: () => listeners.abort() });
+      const metrics = await planMetricsServer(this.metricsServer, config.observability.metrics, this.opts.metricsServer !== false, this.metrics, this.logger);
+      steps.push({ commit: () => (this.metricsServer = metrics.commit()), abort: () => metrics.abort() });
+      if (this.opts.accessLog === undefined) {
+        // `this.config` is the running config (at start, the same one: nothing to open again).
+        const access = await planAccessLog(this.core.accessLog, this.config.observability.logging, config.observability.logging, this.metrics.logSinkErrors);
+        steps.push({ commit: () => (this.core.accessLog = access.commit()), abort: () => access.abort() });
+      }
     } catch (err) {
-      listeners.abort();
+      for (const s of steps) s.abort();
       throw err;
     }
     return {
       commit: () => {
-        this.listeners = listeners.commit();
-        this.metricsServer = metrics.commit();
+        for (const s of steps) s.commit();
       },
     };
   }
@@ -238,6 +252,7 @@ export class Weir {
     await this.metricsServer?.close();
     this.plugins.close();
     await this.core.close();
+    if (this.core.accessLog && this.opts.accessLog === undefined) closeLogger(this.core.accessLog);
     this.logger.flush?.();
   }
 }

@@ -164,7 +164,7 @@ test('full.kdl: limits, observability, extra blocks', async () => {
   });
   assert.deepEqual(c.observability, {
     metrics: { enabled: true, address: '127.0.0.1:9090', path: '/prom' },
-    logging: { level: 'debug', format: 'pretty', accessLog: '/var/log/weir/access.log' },
+    logging: { level: 'debug', format: 'pretty', accessLog: '/tmp/weir-full-access.log' },
   });
   assert.deepEqual([...c.extra.keys()].sort(), ['admin-api', 'cache', 'server', 'waf']);
   const token = c.extra.get('admin-api')!.children.find((x) => x.name === 'auth')!.children.find((x) => x.name === 'token')!;

@@ -15,10 +15,11 @@ export interface WeirProcess {
   kill(): void;
 }
 
-export function runWeir(args: readonly string[], env: NodeJS.ProcessEnv = {}): WeirProcess {
-  const child = spawn(process.execPath, [WEIR, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** `stdout`: a file descriptor to write stdout to instead of collecting it. */
+export function runWeir(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; stdout?: number } = {}): WeirProcess {
+  const child = spawn(process.execPath, [WEIR, ...args], { stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {

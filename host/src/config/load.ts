@@ -10,6 +10,7 @@ import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
 import { ROOT, type KeySpec } from './schema.ts';
 import { validateNodes } from './validate.ts';
+import { checkLogTargets } from './log-target.ts';
 import { buildListenerEdge } from './edge.ts';
 import { didYouMean, expandEnv, parseAddress, parseSize } from './values.ts';
 import type {
@@ -139,6 +140,7 @@ async function finish(rawNodes: ConfigNode[], reader: Reader, opts: LoadOptions)
   const env = opts.env ?? process.env;
   const nodes = rawNodes.map((n) => expandNode(n, env, skipFileChecks, diags));
   diags.push(...validateNodes(nodes, ROOT, { skipFileChecks }));
+  if (!skipFileChecks) diags.push(...checkLogTargets(nodes));
   const resolved = resolvePaths(nodes, ROOT);
   const config = build(resolved, reader.files, diags);
   const order = new Map(reader.files.map((f, i) => [f, i]));

@@ -433,7 +433,7 @@ const observability: KeySpec = {
       children: [
         oneOf('level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'Least severe level written.', { default: D.observability.logging.level }),
         oneOf('format', ['json', 'pretty'], 'Log line format.', { default: D.observability.logging.format }),
-        val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path.', { default: D.observability.logging.accessLog }),
+        val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path (relative to the working directory); it must be writable when the config is loaded, and is reopened when it is moved or deleted.', { default: D.observability.logging.accessLog }),
       ],
     },
   ],

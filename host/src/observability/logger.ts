@@ -5,6 +5,7 @@
  */
 import { pino, type Logger, type Level } from 'pino';
 import type { ObservabilityConfig } from '../config/types.ts';
+import { SINK_BUFFER_BYTES, guardSink, whenOpen, type Destination, type SinkErrorCounter } from './sinks.ts';
 
 export type { Logger };
 
@@ -15,7 +16,13 @@ export interface LoggerOptions {
   readonly destination?: number | string;
   /** Synchronous writes (tests, CLI commands that exit right after). */
   readonly sync?: boolean;
+  /** Names the sink in failure reports and `weir_log_sink_errors_total` (default: main). */
+  readonly sink?: { readonly name: string; readonly what: string };
+  /** Counts this sink's failures (sinks.ts). */
+  readonly errors?: SinkErrorCounter;
 }
+
+const destinations = new WeakMap<Logger, { dest: Destination; unguard: () => void }>();
 
 export function createLogger(opts: LoggerOptions): Logger {
   const dest = pino.destination({
@@ -23,25 +30,84 @@ export function createLogger(opts: LoggerOptions): Logger {
     sync: opts.sync ?? false,
     // No minimum batch: lines appear promptly; lines written while a write is in flight still coalesce.
     minLength: 0,
-  });
-  return pino(
+    // A failing target must not grow memory without bound: past this, new lines are dropped.
+    maxLength: SINK_BUFFER_BYTES,
+  }) as unknown as Destination;
+  const sink = opts.sink ?? { name: 'main', what: 'log' };
+  const unguard = guardSink(dest, sink.name, sink.what, opts.errors, typeof opts.destination === 'string' ? opts.destination : undefined);
+  const logger = pino(
     {
       level: opts.level,
       base: { service: 'weir' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    dest,
+    dest as unknown as pino.DestinationStream,
   );
+  destinations.set(logger, { dest, unguard });
+  return logger;
+}
+
+/** Resolves once the logger's file is open; rejects with WEIR_ERR_LOG_SINK and the path if not. */
+export function loggerReady(logger: Logger, what: string): Promise<void> {
+  const d = destinations.get(logger);
+  return d ? whenOpen(d.dest, what) : Promise.resolve();
+}
+
+/** Flushes and closes a logger made by createLogger (a replaced access log). */
+export function closeLogger(logger: Logger): void {
+  const d = destinations.get(logger);
+  if (!d) return;
+  d.unguard();
+  try {
+    (d.dest as unknown as { end(): void }).end();
+  } catch {
+    // already closed
+  }
 }
 
 /** The access log is its own logger so it can go elsewhere than the event log. */
-export function createAccessLogger(cfg: ObservabilityConfig['logging'], sync = false): Logger | undefined {
+export function createAccessLogger(cfg: ObservabilityConfig['logging'], sync = false, errors?: SinkErrorCounter): Logger | undefined {
   if (cfg.accessLog === false) return undefined;
   return createLogger({
     level: 'info',
     format: cfg.format,
     destination: typeof cfg.accessLog === 'string' ? cfg.accessLog : 1,
     sync,
+    sink: { name: 'access', what: 'access log' },
+    errors,
   });
+}
+
+/**
+ * The access log of a reload, as a transaction step: a changed target is opened before
+ * anything is committed (an unopenable one fails the reload); `commit` returns the logger
+ * to use and closes the replaced one. An unchanged target keeps its logger (which follows
+ * its path across rotations by itself).
+ */
+export async function planAccessLog(
+  current: Logger | undefined,
+  from: ObservabilityConfig['logging'],
+  to: ObservabilityConfig['logging'],
+  errors?: SinkErrorCounter,
+): Promise<{ commit(): Logger | undefined; abort(): void }> {
+  if (from.accessLog === to.accessLog && from.format === to.format) return { commit: () => current, abort: () => {} };
+  const next = createAccessLogger(to, false, errors);
+  if (next) {
+    try {
+      await loggerReady(next, 'access log');
+    } catch (err) {
+      closeLogger(next);
+      throw err;
+    }
+  }
+  return {
+    commit: () => {
+      if (current) closeLogger(current);
+      return next;
+    },
+    abort: () => {
+      if (next) closeLogger(next);
+    },
+  };
 }

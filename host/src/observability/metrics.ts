@@ -136,6 +136,7 @@ export class ProxyMetrics {
   readonly reloads: Counter<'result'>;
   readonly errors: Counter<'code'>;
   readonly retries: Counter<'upstream'>;
+  readonly logSinkErrors: Counter<'sink'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -150,6 +151,7 @@ export class ProxyMetrics {
     this.reloads = new Counter({ name: 'weir_config_reloads_total', help: 'Config reloads, by result', labelNames: ['result'], registers });
     this.errors = new Counter({ name: 'weir_errors_total', help: 'Errors by stable code', labelNames: ['code'], registers });
     this.retries = new Counter({ name: 'weir_upstream_retries_total', help: 'Upstream request retries', labelNames: ['upstream'], registers });
+    this.logSinkErrors = new Counter({ name: 'weir_log_sink_errors_total', help: 'Failed writes or reopens of a log destination (main, access)', labelNames: ['sink'], registers });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'weir_process_' });
   }
 }
