@@ -25,6 +25,7 @@ import type { ProxyCore } from './core.ts';
 import type { Snapshot } from './snapshot.ts';
 import { sessionPeer } from './peer.ts';
 import { armAttemptTimeout } from './attempt-timeout.ts';
+import { endUnreadH2Body, mustCloseH1 } from './early-response.ts';
 import { normalizePath, originFormOf, type PathRedirect, type PathRejected } from '../edge/path.ts';
 import { edgeOf } from '../edge/policy.ts';
 
@@ -246,8 +247,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.bodyReplayable = false;
     if (chain.onRequestBody.length > 0 && chain.requestBufferLimit === undefined) {
       this.body = this.streamRequestBody(limit);
-    } else if (cl !== undefined && chain.onRequestBody.length === 0) {
+    } else if (cl !== undefined && chain.onRequestBody.length === 0 && !h2) {
       // Node's parser enforces Content-Length framing: pass the stream as is (fastest).
+      // (Not HTTP/2: undici destroys a stream body it stops reading, and an HTTP/2 request
+      // must stay readable to drain what the client still sends; see early-response.ts.)
       // Bytes are counted in onBodySent (a 'data' listener here would steal the stream).
       this.body = req as Readable;
     } else {
@@ -262,7 +265,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private async *limitedBody(limit: number): AsyncIterable<Uint8Array> {
     let n = 0;
-    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+    for await (const chunk of (this.req as Readable).iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       n += chunk.length;
       if (n > limit) throw new WeirError('WEIR_ERR_BODY_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
       yield chunk;
@@ -471,6 +474,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.res.headersSent) return true;
     this.headSent = true;
     const res = this.res as ServerResponse;
+    // Answered before the request body was all read: close after it (early-response.ts).
+    if (mustCloseH1(this.req, this.body !== null)) head.headers['connection'] = 'close';
     try {
       res.writeHead(head.status, head.headers as Record<string, string | string[]>);
       return true;
@@ -717,6 +722,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.finished = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     clearTimeout(this.attemptTimer);
+    if (this.body !== null) endUnreadH2Body(this.req);
     this.core.finish(this);
     const chain = this.chain;
     if (chain && chain.onLog.length > 0) runLogHooks(chain.onLog, this.ctx, this.core.logger);
