@@ -9,6 +9,13 @@ import { MeteringError, Reader, Writer } from './bytes.ts';
 // static cost: bulk ops run far faster per byte than a guest-written loop.
 export const BULK_UNITS_SHIFT = 3n;
 
+// Instructions far slower than the rest (≈ 20–90 cycles against ≈ 1): integer division and
+// remainder, float division and square root. Weighting them keeps fuel proportional to time,
+// which the per-call deadline relies on (fuel is calibrated to milliseconds at startup).
+export const HEAVY_COST = 16;
+const HEAVY: Record<number, number> = {};
+for (const op of [0x6d, 0x6e, 0x6f, 0x70, 0x7f, 0x80, 0x81, 0x82, 0x95, 0x91, 0xa3, 0x9f]) HEAVY[op] = HEAVY_COST;
+
 interface Region {
   cost: number;
 }
@@ -119,8 +126,9 @@ export function rewriteBody(input: Uint8Array, start: number, end: number, ctx: 
     const opStart = r.pos;
     const op = r.byte();
     if (op !== 0x0b) {
-      region.cost++;
-      total++;
+      const c = op < 0x6d || op > 0xa3 ? 1 : (HEAVY[op] ?? 1);
+      region.cost += c;
+      total += c;
     }
     switch (op) {
       case 0x00: case 0x01: case 0x0f: case 0x1a: case 0x1b: case 0xd1:

@@ -217,9 +217,17 @@ export function applyMutations(plugin: string, ctx: RequestContext, target: 'req
   for (const op of ops) op();
 }
 
-/** A plugin's local reply, validated. */
+/** A local reply's head is capped like a client's request head would be: count and total size. */
+export const MAX_REPLY_HEADERS = 100;
+export const MAX_REPLY_HEADER_BYTES = 64 * 1024;
+
+/** A plugin's local reply, validated (a head over the caps is refused whole). */
 export function localReply(plugin: string, r: W.LocalReply): LocalReply {
   checkStatus(plugin, r.status);
+  if (r.headers.length > MAX_REPLY_HEADERS) throw invalid(plugin, `local reply with ${r.headers.length} headers (at most ${MAX_REPLY_HEADERS})`);
+  let size = 0;
+  for (const h of r.headers) size += h.name.length + h.value.length + 4;
+  if (size > MAX_REPLY_HEADER_BYTES) throw invalid(plugin, `local reply headers of ${size} bytes (at most ${MAX_REPLY_HEADER_BYTES})`);
   const headers: Record<string, string> = {};
   for (const h of r.headers) {
     const v = wireValue(plugin, h.name, h.value);

@@ -26,6 +26,16 @@ export interface HostServicesOptions {
 /** The per-call context host functions report against (set by the caller around each call). */
 export interface CallScope {
   requestId: string | undefined;
+  /** The instance's fuel global, which host calls charge (set once the instance exists). */
+  fuel?: { value: bigint };
+  /** performance.now() past which host calls fail (Infinity outside a hook). */
+  deadline: number;
+  /** Aborted when the call is given up (deadline, client gone): stops callouts. */
+  signal?: AbortSignal;
+  /** Set when nobody waits for the call any more: a resumed guest traps at once. */
+  abandoned?: boolean;
+  /** The last error-level line the guest logged in this call (a panic message, before the trap). */
+  lastError?: string;
 }
 
 export class HostServices {
@@ -83,7 +93,7 @@ export class HostServices {
         }
         return this.rnd[this.rndAt++]!;
       },
-      httpCallout: (req) => callout(req),
+      httpCallout: (req) => callout(req, scope),
     };
   }
 
@@ -117,7 +127,17 @@ export class HostServices {
   }
 }
 
-async function callout(req: W.CalloutRequest): Promise<W.Result<W.CalloutResponse, string>> {
+/**
+ * A callout never outlives the calling hook: its timeout is capped at 90% of the time left
+ * before the hook's deadline, so the guest still has time to handle the timeout error.
+ */
+async function callout(req: W.CalloutRequest, scope: CallScope): Promise<W.Result<W.CalloutResponse, string>> {
+  const left = Math.floor((scope.deadline - performance.now()) * 0.9);
+  const timeoutMs = Math.max(1, Math.min(req.timeoutMs || 5000, left));
+  // Our own timer over the whole exchange (connect, head, body): undici's head and body
+  // timeouts are coarse (fast timers) and per phase.
+  const timer = AbortSignal.timeout(timeoutMs);
+  const signal = scope.signal ? AbortSignal.any([scope.signal, timer]) : timer;
   try {
     const headers: Record<string, string> = {};
     for (const h of req.headers) headers[h.name] = h.value;
@@ -125,8 +145,7 @@ async function callout(req: W.CalloutRequest): Promise<W.Result<W.CalloutRespons
       method: req.method as 'GET',
       headers,
       body: req.body.length ? req.body : undefined,
-      headersTimeout: req.timeoutMs || 5000,
-      bodyTimeout: req.timeoutMs || 5000,
+      signal,
     });
     const body = new Uint8Array(await res.body.arrayBuffer());
     const out: W.Header[] = [];
@@ -137,6 +156,8 @@ async function callout(req: W.CalloutRequest): Promise<W.Result<W.CalloutRespons
     return { tag: 'ok', val: { status: res.statusCode, headers: out, body } };
   } catch (err) {
     const code = (err as { code?: string }).code;
+    if (scope.signal?.aborted) return { tag: 'err', val: 'WEIR_ERR_CLIENT_ABORTED' };
+    if (timer.aborted) return { tag: 'err', val: 'WEIR_ERR_UPSTREAM_TIMEOUT' };
     return { tag: 'err', val: code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'WEIR_ERR_UPSTREAM_TIMEOUT' : `WEIR_ERR_UPSTREAM_CONNECT: ${(err as Error).message}` };
   }
 }

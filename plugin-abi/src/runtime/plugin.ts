@@ -13,6 +13,11 @@
  * Synchronous plugins share one instance per thread (like one VM per worker in Envoy):
  * calls never interleave inside it. A plugin that imports an async host function (JSPI)
  * suspends mid-call, so each of its requests checks out an instance of its own from a pool.
+ *
+ * Every hook call has a deadline (`timeout-ms`, see deadline.ts): its fuel is capped by it,
+ * host calls check it, and a suspended (JSPI) call is raced against a timer. A call given up
+ * (deadline, client gone) kills its instance: a suspended or trapped instance is never
+ * pooled again.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -28,6 +33,7 @@ import { loadComponent } from '../loader/load-component.ts';
 import { meterModule, symbolizeTrap } from '../metering.ts';
 import type { Store } from '../../../host/src/store/store.ts';
 import type { CallScope, HostServices } from './host-services.ts';
+import { CallAbandoned, DeadlineExceeded, callFuel, chargedHost } from './deadline.ts';
 import { DURATION_SAMPLE, HOOKS, type HookName, type PluginMetrics, type PluginStats } from './metrics.ts';
 
 /** Crash-loop rule: this many failures within the window puts the plugin in backoff. */
@@ -67,6 +73,10 @@ export class Instance {
    * post-return included (e.g. on-log after a client abort must not overlap a hook).
    */
   queue: Promise<void> = Promise.resolve();
+  /** Set while an async (JSPI) call runs: gives the call up (rejects it with `err`). */
+  inflight: ((err: WeirError) => void) | undefined;
+  /** The hook of the async call in flight (for metrics). */
+  hook: HookName = 'on-log';
 
   constructor(version: PluginVersion, raw: WasmInstance, core: CoreInstance, scope: CallScope) {
     this.version = version;
@@ -74,6 +84,7 @@ export class Instance {
     this.core = core;
     this.scope = scope;
     this.fuel = raw.exports[version.fuelGlobal] as FuelGlobal;
+    scope.fuel = this.fuel;
   }
 }
 
@@ -166,6 +177,8 @@ export class WasmPlugin {
   backoffUntil = 0;
   private sample = 0;
   private fuelBudget = 0n;
+  /** The fuel budget is the deadline's share (`timeout-ms` × calibrated rate), not `fuel`. */
+  private timeBound = false;
   /** This plugin's own geo database (`geoDatabase`), if not the shared default. */
   private geo: import('../../../host/src/geo/geo.ts').GeoDb | undefined;
 
@@ -233,7 +246,9 @@ export class WasmPlugin {
   /** Makes `version` current; requests in flight keep the instances they hold. */
   install(version: PluginVersion): void {
     this.version = version;
-    this.fuelBudget = BigInt(this.config.fuel);
+    const budget = callFuel(this.config.fuel, this.config.timeoutMs);
+    this.fuelBudget = budget.fuel;
+    this.timeBound = budget.timeBound;
     this.primary = undefined;
     this.pool = [];
     this.crashes = [];
@@ -242,8 +257,8 @@ export class WasmPlugin {
 
   private instantiate(version: PluginVersion): Instance {
     const mem = new GuestMemory();
-    const scope: CallScope = { requestId: undefined };
-    const imports = hostImports(this.deps.services.forPlugin(this.name, scope, this.deps.store, this.geo), mem, version.jspi);
+    const scope: CallScope = { requestId: undefined, deadline: Infinity };
+    const imports = hostImports(chargedHost(this.deps.services.forPlugin(this.name, scope, this.deps.store, this.geo), scope), mem, version.jspi);
     let raw: WasmInstance;
     try {
       raw = new wasm.Instance(version.module, imports);
@@ -304,8 +319,30 @@ export class WasmPlugin {
   end(hold: Hold): void {
     const inst = hold.inst;
     inst.holders--;
+    // A call still in flight here was given up by its request: the instance goes with it.
+    if (inst.inflight !== undefined) this.abandon(inst, new WeirError('WEIR_ERR_CLIENT_ABORTED', `plugin ${this.name}: the request ended during a call`));
     if (this.version.jspi && !inst.dead && inst.version === this.version && this.pool.length < this.config.poolSize) this.pool.push(inst);
     else if (inst.holders === 0 && inst !== this.primary) this.discard(inst);
+  }
+
+  /** Whether the request's instance is in the middle of an async call. */
+  busy(hold: Hold): boolean {
+    return hold.inst.inflight !== undefined;
+  }
+
+  /**
+   * Gives up the async call running on `inst`: its callout is aborted, the guest traps if
+   * it resumes, the instance is discarded and the call rejects with `err`.
+   */
+  private abandon(inst: Instance, err: WeirError): void {
+    const giveUp = inst.inflight;
+    if (giveUp === undefined) return;
+    inst.inflight = undefined;
+    inst.scope.abandoned = true;
+    this.discard(inst);
+    this.count(inst.hook, err.code === 'WEIR_ERR_PLUGIN_TIMEOUT' ? 'timeout' : 'abandoned');
+    this.log.warn({ code: err.code, requestId: inst.scope.requestId }, err.message);
+    giveUp(err);
   }
 
   private discard(inst: Instance): void {
@@ -326,8 +363,10 @@ export class WasmPlugin {
     stats.calls[h]!++;
     inst.fuel.value = this.fuelBudget;
     inst.scope.requestId = ctx.id;
-    const timed = ++this.sample % DURATION_SAMPLE === 0;
-    const t0 = timed ? performance.now() : 0;
+    inst.scope.lastError = undefined;
+    const timeoutMs = this.config.timeoutMs;
+    const t0 = performance.now();
+    inst.scope.deadline = t0 + timeoutMs;
     let r: T;
     try {
       r = f(inst.core, hold.id);
@@ -335,7 +374,16 @@ export class WasmPlugin {
       throw this.classify(inst, hook, err, true);
     }
     stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
-    if (timed) this.deps.metrics.duration.labels(this.name, hook).observe((performance.now() - t0) / 1000);
+    const ms = performance.now() - t0;
+    if (ms > timeoutMs) {
+      // Finished, but late (a slow host call, a GC pause): the answer is refused; the guest's
+      // state is whole, so the instance stays.
+      this.count(hook, 'timeout');
+      const message = `plugin ${this.name} answered ${hook} after ${Math.round(ms)} ms, past its ${timeoutMs} ms deadline`;
+      this.log.warn({ hook, kind: 'timeout', code: 'WEIR_ERR_PLUGIN_TIMEOUT', requestId: ctx.id }, message);
+      throw new WeirError('WEIR_ERR_PLUGIN_TIMEOUT', message, { detail: { plugin: this.name, hook } });
+    }
+    if (++this.sample % DURATION_SAMPLE === 0) this.deps.metrics.duration.labels(this.name, hook).observe(ms / 1000);
     return r;
   }
 
@@ -353,11 +401,30 @@ export class WasmPlugin {
       this.stats.calls[h]!++;
       inst.fuel.value = this.fuelBudget;
       inst.scope.requestId = ctx.id;
+      inst.scope.lastError = undefined;
+      const timeoutMs = this.config.timeoutMs;
+      inst.hook = hook;
+      const ac = new AbortController();
+      inst.scope.deadline = performance.now() + timeoutMs;
+      inst.scope.signal = ac.signal;
+      const gaveUp = new Promise<never>((_, reject) => {
+        inst.inflight = (err) => {
+          ac.abort(err);
+          reject(err);
+        };
+      });
+      const timer = setTimeout(() => this.abandon(inst, new WeirError('WEIR_ERR_PLUGIN_TIMEOUT', `plugin ${this.name} exceeded its ${timeoutMs} ms deadline in ${hook}; the call was given up`, { detail: { plugin: this.name, hook } })), timeoutMs);
+      const call = f(inst.core, hold.id);
+      // Settles after a give-up too (the resumed guest traps): nobody waits for it then.
+      call.catch(() => {});
       try {
-        return await f(inst.core, hold.id);
+        return await Promise.race([call, gaveUp]);
       } catch (err) {
         throw isWeirError(err) && inst.dead ? err : this.classify(inst, hook, err, true);
       } finally {
+        clearTimeout(timer);
+        inst.inflight = undefined;
+        inst.scope.signal = undefined;
         this.stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
       }
     } finally {
@@ -375,9 +442,13 @@ export class WasmPlugin {
     let code: ErrorCode = 'WEIR_ERR_PLUGIN_TRAP';
     let kind = 'trap';
     const mem = inst.core.mem.memory;
-    if (inst.fuel.value < 0n) {
-      code = 'WEIR_ERR_PLUGIN_FUEL';
-      kind = 'fuel';
+    if (inst.fuel.value < 0n || err instanceof DeadlineExceeded) {
+      // Fuel that was the deadline's share ran out, or a host call saw the clock pass it.
+      const late = this.timeBound || inst.fuel.value >= 0n;
+      code = late ? 'WEIR_ERR_PLUGIN_TIMEOUT' : 'WEIR_ERR_PLUGIN_FUEL';
+      kind = late ? 'timeout' : 'fuel';
+    } else if (err instanceof CallAbandoned) {
+      kind = 'abandoned';
     } else if (err instanceof RangeError || (mem && mem.buffer.byteLength + 65536 > inst.version.memoryMaxBytes && /unreachable|out of bounds|abort|memory/i.test(String((err as Error)?.message)))) {
       code = 'WEIR_ERR_PLUGIN_MEMORY';
       kind = 'memory';
@@ -388,10 +459,18 @@ export class WasmPlugin {
     this.discard(inst);
     if (inst === this.primary) this.primary = undefined;
     this.count(hook, kind);
-    const message = `plugin ${this.name} failed in ${hook}${fn ? ` (in ${fn})` : ''}: ${kind === 'fuel' ? `out of fuel (budget ${this.config.fuel})` : (err as Error)?.message ?? String(err)}`;
+    const why = kind === 'fuel' ? `out of fuel (budget ${this.config.fuel})`
+      : kind === 'timeout' ? `exceeded its ${this.config.timeoutMs} ms deadline${this.timeBound && inst.fuel.value < 0n ? ` (fuel budget ${this.fuelBudget}, the deadline's share)` : ''}`
+      : `${(err as Error)?.message ?? String(err)}${kind === 'trap' && inst.scope.lastError ? ` (the guest logged: ${inst.scope.lastError.slice(0, 512)})` : ''}`;
+    const message = `plugin ${this.name} failed in ${hook}${fn ? ` (in ${fn})` : ''}: ${why}`;
     this.log.warn({ hook, kind, code, function: fn, requestId: inst.scope.requestId }, message);
     if (countCrash) this.crashed();
     return new WeirError(code, message, { cause: err, detail: { plugin: this.name, hook, function: fn } });
+  }
+
+  /** Counts an answer the host refused (an invalid mutation or local reply). */
+  refused(hook: HookName): void {
+    this.count(hook, 'invalid-mutation');
   }
 
   private count(hook: string, kind: string): void {

@@ -36,6 +36,9 @@ export interface RuntimeOptions {
   readonly onHooksChanged?: () => void;
 }
 
+/** How long a worker pool of a plugin dropped by a reload stays up for requests in flight. */
+const RETIRED_POOL_GRACE_MS = 30_000;
+
 const keyOf = (pc: PluginConfig): string => JSON.stringify({ ...pc, loc: undefined });
 
 export class PluginRuntime {
@@ -63,7 +66,11 @@ export class PluginRuntime {
     this.onHooksChanged = opts.onHooksChanged;
   }
 
-  private workers: WorkerPool | undefined;
+  /**
+   * Worker thread pools, one per isolated plugin (by config key): a plugin that hogs its
+   * threads or times out delays and fails only its own requests, and is the only one blamed.
+   */
+  private readonly workers = new Map<string, WorkerPool>();
   /** Worker plugins whose current version the worker threads have. */
   private readonly inWorkers = new WeakSet<WasmPlugin>();
 
@@ -125,14 +132,15 @@ export class PluginRuntime {
     if (!pc) throw new WeirError('WEIR_ERR_CONFIG_REFERENCE', `filter ${filter.name} names plugin ${filter.plugin ?? '(none)'}, which is not defined`);
     const plugin = await this.plugin(pc, opts.store);
     if (pc.isolation === 'worker') {
-      // Loaded here too (describe + config check); hooks run in the worker threads.
-      this.workers ??= new WorkerPool(Math.max(...[...config.plugins.values()].filter((p) => p.isolation === 'worker').map((p) => p.poolSize)), this.logger.level);
+      // Loaded here too (describe + config check); hooks run in the plugin's worker threads.
       const key = keyOf(pc);
+      let pool = this.workers.get(key);
+      if (!pool) this.workers.set(key, (pool = new WorkerPool(pc.poolSize, this.logger)));
       if (!this.inWorkers.has(plugin)) {
-        await this.workers.load(key, pc, plugin.version);
+        await pool.load(key, pc, plugin.version);
         this.inWorkers.add(plugin);
       }
-      return workerMemberPhase(filter, plugin, key, this.workers, this.logger);
+      return workerMemberPhase(filter, plugin, key, pool, this.logger);
     }
     return wasmPhase(filter, plugin);
   }
@@ -179,6 +187,12 @@ export class PluginRuntime {
   retain(config: WeirConfig, extra: readonly PluginConfig[] = this.firstPartyConfigs(config)): void {
     const keep = new Set([...config.plugins.values(), ...extra].map(keyOf));
     for (const k of [...this.plugins.keys()]) if (!keep.has(k.slice(0, k.indexOf('\u0000')))) this.plugins.delete(k);
+    for (const [k, pool] of this.workers) {
+      if (keep.has(k)) continue;
+      this.workers.delete(k);
+      // Requests of the old snapshot may still be on its threads: close once they are done.
+      setTimeout(() => void pool.close(), RETIRED_POOL_GRACE_MS).unref();
+    }
     const paths = new Set([...this.plugins.values()].map((p) => p.config.path));
     for (const [path, w] of this.watchers) {
       if (!paths.has(path)) {
@@ -218,7 +232,7 @@ export class PluginRuntime {
         const next = await p.prepare(p.config);
         if (next.sha256 === p.version.sha256) continue;
         const before = [...p.version.hooks].sort().join();
-        if (p.config.isolation === 'worker' && this.workers) await this.workers.load(keyOf(p.config), p.config, next);
+        if (p.config.isolation === 'worker') await this.workers.get(keyOf(p.config))?.load(keyOf(p.config), p.config, next);
         p.install(next);
         p.stats.reloads++;
         if ([...next.hooks].sort().join() !== before) hooksChanged = true;
@@ -232,8 +246,8 @@ export class PluginRuntime {
   }
 
   close(): void {
-    void this.workers?.close();
-    this.workers = undefined;
+    for (const pool of this.workers.values()) void pool.close();
+    this.workers.clear();
     for (const w of this.watchers.values()) w.close();
     this.watchers.clear();
     for (const t of this.swapping.values()) clearTimeout(t);

@@ -43,8 +43,13 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
 
   const decide = (ctx: RequestContext, target: 'request' | 'response', d: W.Decision): HeadersResult => {
     if (d.tag === 'continue') return undefined;
-    if (d.tag === 'respond') return localReply(name, d.val);
-    applyMutations(name, ctx, target, d.val);
+    try {
+      if (d.tag === 'respond') return localReply(name, d.val);
+      applyMutations(name, ctx, target, d.val);
+    } catch (err) {
+      plugin.refused(target === 'request' ? 'on-request-headers' : 'on-response-headers');
+      throw err;
+    }
     return undefined;
   };
 
@@ -90,7 +95,9 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
     if (h === undefined) return;
     ctx.filterState.delete(phase);
     const release = (): void => plugin.end(h);
-    if (!wantsLog || h.inst.dead) return release();
+    // A call still in flight means the request ended under it (client gone): releasing gives
+    // the call up and discards the instance, so there is no on-log to run on it.
+    if (!wantsLog || h.inst.dead || plugin.busy(h)) return release();
     const summary = logSummary(ctx);
     if (jspi) return plugin.callAsync(h, ctx, 'on-log', (c, id) => callOnLogAsync(c, id, summary)).finally(release);
     try {

@@ -4,9 +4,13 @@
  * whatever the number of plugins. Each request is pinned to one worker thread (one
  * single-thread piscina pool each) for all its phases, so per-request guest state holds.
  * A task past the members' `timeout-ms` is aborted: piscina terminates that thread and
- * starts a fresh one.
+ * starts a fresh one. Each isolated plugin has a pool of its own (see runtime.ts), so only
+ * consecutive members of the same plugin merge. Guest logs come back over a
+ * BroadcastChannel as they are written, so a call that is then killed keeps them.
  */
+import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { FilterConfig, PluginConfig } from '../../../host/src/config/types.ts';
 import { WeirError, type ErrorCode } from '../../../host/src/errors.ts';
@@ -17,7 +21,7 @@ import type * as W from '../../generated/types.ts';
 import { applyMutations, localReply, logSummary, requestHead, responseHead, targets } from './convert.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
-import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
 import { pluginWorkerPath } from '../../../host/src/assets.ts';
 
 /** Resolves the worker module for piscina; the single binary extracts it next to itself. */
@@ -43,11 +47,16 @@ async function loadWithRetry(pool: Piscina, load: WorkerLoad): Promise<void> {
 export class WorkerPool {
   private readonly pools: Piscina[];
   private next = 0;
+  private readonly logs: BroadcastChannel;
 
-  /** `logLevel`: the proxy's, so plugin logs in worker threads follow the config. */
-  constructor(threads: number, logLevel = 'info') {
+  /** `logger`: the proxy's; worker threads log at its level and their lines are written through it. */
+  constructor(threads: number, logger: Logger) {
     const n = Math.max(1, Math.min(threads, availableParallelism()));
-    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel } }));
+    const logChannel = `weir-plugin-logs-${randomUUID()}`;
+    this.logs = new BroadcastChannel(logChannel);
+    this.logs.onmessage = (e) => relayLog(logger, (e as { data: WorkerLogLine }).data);
+    this.logs.unref();
+    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel: logger.level, logChannel } }));
   }
 
   get size(): number {
@@ -121,7 +130,14 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     await Promise.all(this.pools.map((p) => p.destroy()));
+    this.logs.close();
   }
+}
+
+/** Writes a worker thread's log line through the proxy's logger. */
+function relayLog(logger: Logger, line: WorkerLogLine): void {
+  const fn = logger[line.level] as ((obj: object, msg: string) => void) | undefined;
+  fn?.call(logger, { ...line.fields, thread: 'plugin-worker' }, line.msg);
 }
 
 /** A worker plugin as one member of a chain (merged with its neighbours by `combineWorkerPhases`). */
@@ -215,7 +231,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
 
   const failed = (m: WorkerMemberPhase, r: MemberResult, hook: string, ctx: RequestContext): void => {
     const werr = new WeirError(r.error!.code as ErrorCode, r.error!.message);
-    logger.warn({ filter: m.name, hook, code: werr.code, requestId: ctx.id, failureMode: m.failureMode }, 'worker plugin failed');
+    logger.warn({ filter: m.name, hook, code: werr.code, err: werr.message, requestId: ctx.id, failureMode: m.failureMode }, 'worker plugin failed');
     if (m.failureMode === 'closed') throw werr;
   };
 

@@ -53,3 +53,10 @@ export interface WorkerResult {
   /** Plugins this thread does not have (it replaced a terminated one): load and retry. */
   readonly missing?: string[];
 }
+
+/** One log line of a worker thread, sent to the proxy thread as it is written. */
+export interface WorkerLogLine {
+  readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  readonly msg: string;
+  readonly fields: Record<string, unknown>;
+}

@@ -9,10 +9,10 @@
  * Plugins here are metered like inline ones; the wall-clock deadline is enforced by the
  * proxy thread, which aborts the task (piscina then terminates and replaces this thread).
  */
-import { workerData } from 'node:worker_threads';
+import { BroadcastChannel, workerData } from 'node:worker_threads';
+import pino from 'pino';
 import { Registry } from 'prom-client';
 import { WeirError, isWeirError } from '../../../host/src/errors.ts';
-import { createLogger } from '../../../host/src/observability/logger.ts';
 import { LocalStore } from '../../../host/src/store/local.ts';
 import type { RequestContext } from '../../../host/src/pipeline/phases.ts';
 import * as codec from '../../generated/codec.ts';
@@ -25,8 +25,20 @@ import { WasmPlugin, type Hold } from './plugin.ts';
 import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
 
 // The proxy passes its log level (piscina's workerData); WEIR_WORKER_LOG_LEVEL overrides it.
-const level = (process.env['WEIR_WORKER_LOG_LEVEL'] ?? (workerData as { logLevel?: string } | undefined)?.logLevel ?? 'info') as 'info';
-const logger = createLogger({ level, format: 'json' }).child({ thread: 'plugin-worker' });
+const data = workerData as { logLevel?: string; logChannel?: string } | undefined;
+const level = (process.env['WEIR_WORKER_LOG_LEVEL'] ?? data?.logLevel ?? 'info') as 'info';
+// Lines go to the proxy thread as they are written (its logger writes them), so a call that
+// is killed at its deadline keeps what it logged, a panic message included.
+const channel = data?.logChannel ? new BroadcastChannel(data.logChannel) : undefined;
+channel?.unref();
+const logger = pino({ level, base: undefined, timestamp: false }, {
+  write(line: string): void {
+    const { level: n, msg, ...fields } = JSON.parse(line) as { level: number; msg: string };
+    const out = { level: pino.levels.labels[n] ?? 'info', msg, fields };
+    if (channel) channel.postMessage(out);
+    else process.stdout.write(line);
+  },
+});
 const registry = new Registry();
 const deps = {
   services: new HostServices({ logger, registry, store: new LocalStore() }),

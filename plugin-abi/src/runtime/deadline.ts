@@ -1,0 +1,97 @@
+/**
+ * Per-call deadlines for plugin hooks. A synchronous wasm call cannot be interrupted on its
+ * own thread, so the deadline is enforced three ways:
+ *
+ * - fuel: each call's fuel is capped at min(`fuel`, `timeout-ms` × the calibrated fuel per
+ *   ms), so a compute loop runs out near the deadline;
+ * - host calls: every import charges fuel for its cost (a fixed charge, more per byte copied
+ *   and for I/O) and checks the clock, so a loop of cheap host calls (`now-ms`) ends too;
+ * - JSPI calls (callouts, remote stores) are raced against a timer and aborted.
+ */
+import type { HostImports } from '../../generated/codec.ts';
+import { fuelPerMs } from '../metering/calibrate.ts';
+import type { CallScope } from './host-services.ts';
+
+/** Thrown inside a host call past the call's deadline; the caller reports WEIR_ERR_PLUGIN_TIMEOUT. */
+export class DeadlineExceeded extends Error {
+  override readonly name = 'DeadlineExceeded';
+}
+
+/** Thrown inside a host call that the request no longer waits for (client gone, timer fired). */
+export class CallAbandoned extends Error {
+  override readonly name = 'CallAbandoned';
+}
+
+/** What a host call costs, in nanoseconds of guest time (turned into fuel with the calibration). */
+export const HOST_COST_NS = {
+  /** Every call: crossing into JS, lifting arguments, the clock check. */
+  call: 500,
+  /** Per byte of string or list copied in or out. */
+  byte: 1,
+  /** Calls that may wait on I/O (callouts, store calls): the wait itself is bounded by the timer. */
+  io: 20_000,
+} as const;
+
+/** The fuel a call may burn: `fuel`, capped by what `timeoutMs` buys on this machine. */
+export function callFuel(fuel: number, timeoutMs: number): { fuel: bigint; timeBound: boolean } {
+  const byTime = Math.floor(timeoutMs * fuelPerMs());
+  return byTime < fuel ? { fuel: BigInt(Math.max(1, byTime)), timeBound: true } : { fuel: BigInt(fuel), timeBound: false };
+}
+
+/**
+ * Wraps one instance's host imports so each call charges `scope.fuel` and checks
+ * `scope.deadline`. Outside a hook (instantiation, describe, configure) the scope has no
+ * deadline and the charge comes out of the configure budget.
+ */
+export function chargedHost(host: HostImports, scope: CallScope): HostImports {
+  const perNs = fuelPerMs() / 1e6;
+  const fixed = BigInt(Math.ceil(HOST_COST_NS.call * perNs));
+  const perByte = HOST_COST_NS.byte * perNs;
+  const io = BigInt(Math.ceil(HOST_COST_NS.io * perNs));
+  const charge = (extra: bigint): void => {
+    if (scope.abandoned) throw new CallAbandoned('the request no longer waits for this call');
+    const f = scope.fuel;
+    if (f !== undefined) {
+      const left = f.value - fixed - extra;
+      f.value = left;
+      // The guest traps at its next metering check; stopping here names the host call.
+      if (left < 0n) throw new DeadlineExceeded('out of fuel in a host call');
+    }
+    if (performance.now() > scope.deadline) throw new DeadlineExceeded('deadline passed during a host call');
+  };
+  const bytes = (n: number): bigint => (n > 0 ? BigInt(Math.ceil(n * perByte)) : 0n);
+  // After an await the request may be gone: the guest must not run on.
+  const resumed = <T>(v: T): T => {
+    if (scope.abandoned) throw new CallAbandoned('the request no longer waits for this call');
+    return v;
+  };
+  const maybeAsync = <T>(r: T | Promise<T>): T | Promise<T> => (r instanceof Promise ? r.then(resumed) : r);
+  return {
+    log: (level, message) => {
+      charge(bytes(message.length));
+      if (level === 'error') scope.lastError = message;
+      host.log(level, message);
+    },
+    defineMetric: (name, kind, help, labelNames) => (charge(bytes(name.length + help.length)), host.defineMetric(name, kind, help, labelNames)),
+    recordMetric: (id, value, labelValues) => (charge(bytes(labelValues.reduce((n, v) => n + v.length, 0))), host.recordMetric(id, value, labelValues)),
+    counterAdd: (key, delta, windowMs) => (charge(bytes(key.length)), maybeAsync(host.counterAdd(key, delta, windowMs))),
+    tokenBucketTake: (key, rate, burst, cost) => (charge(bytes(key.length)), maybeAsync(host.tokenBucketTake(key, rate, burst, cost))),
+    kvGet: (key) => {
+      charge(bytes(key.length));
+      const r = host.kvGet(key);
+      const out = (e: Awaited<typeof r>): Awaited<typeof r> => (charge(bytes(e?.value.length ?? 0)), e);
+      return r instanceof Promise ? r.then(resumed).then(out) : out(r);
+    },
+    kvCas: (key, value, expected, ttlMs) => (charge(bytes(key.length + value.length)), maybeAsync(host.kvCas(key, value, expected, ttlMs))),
+    geoCountry: (ip) => (charge(bytes(ip.length)), host.geoCountry(ip)),
+    nowMs: () => (charge(0n), host.nowMs()),
+    monotonicNs: () => (charge(0n), host.monotonicNs()),
+    randomU64: () => (charge(0n), host.randomU64()),
+    httpCallout: async (req) => {
+      charge(io + bytes(req.url.length + req.body.length));
+      const r = resumed(await host.httpCallout(req));
+      if (r.tag === 'ok') charge(bytes(r.val.body.length));
+      return r;
+    },
+  };
+}
