@@ -495,6 +495,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     filters: filterNames,
     builtinHandler,
     policies,
+    node: n,
     loc: n.loc,
   };
 }

@@ -188,6 +188,22 @@ const matchKeys: KeySpec[] = [
   },
 ];
 
+/** A route's `policies { cache {} }` (host/src/cache/). */
+const routeCache: KeySpec = {
+  name: 'cache',
+  doc: 'Cache this route\'s GET/HEAD responses in the HTTP cache (see the top-level `cache`).',
+  children: [
+    val('enabled', 'boolean', '`false` = this route does not cache.', { default: true }),
+    val('default-ttl-secs', 'integer', 'Freshness, in seconds, given to storable responses that carry no `max-age`, `s-maxage` or `Expires` (added to the stored `Cache-Control`).', { min: 0 }),
+    val('max-size-bytes', 'size', 'Larger responses stream through without being stored.', { default: '10MiB' }),
+    val('cache-private', 'boolean', 'Also store `Cache-Control: private` responses (the cache then acts as a private cache: `s-maxage` is ignored).', { default: false }),
+    val('stale-if-error-secs', 'integer', 'Serve a stale entry (`STALE`) for this long past expiry when the origin fails or answers 5xx, unless it said `must-revalidate`; the response\'s own `stale-if-error` also counts.', { min: 0, default: 0 }),
+    { name: 'cacheable-status-codes', doc: 'Store only these statuses; default: every status RFC 9111 allows.', rest: { name: 'status', type: 'integer', min: 100, max: 599 } },
+    { name: 'vary-headers', doc: 'Request headers always part of the key (besides the response\'s `Vary`).', rest: { name: 'header', type: 'string' } },
+    { name: 'ignore-query-params', doc: 'Query parameters left out of the key (`utm_source`, `_`).', rest: { name: 'param', type: 'string' } },
+  ],
+};
+
 const retry: KeySpec = {
   name: 'retry',
   doc: 'Retry failed upstream attempts. Without this block nothing is retried.',
@@ -211,7 +227,7 @@ const route: KeySpec = {
     { name: 'matches', doc: 'Conditions (ANDed between kinds, ORed within a kind). Several blocks = any block. None = every request.', repeatable: true, children: matchKeys },
     str('upstream', 'Name of the upstream in `upstreams` to forward to.'),
     { name: 'filters', doc: 'Names of filters in `filters`, run in order.', rest: { name: 'filter', type: 'string' }, repeatable: true },
-    oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found'], 'Answer from Weir itself instead of an upstream.'),
+    oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found', 'cache-stats'], 'Answer from Weir itself instead of an upstream; `cache-stats` = the HTTP cache\'s entries, bytes and hit/miss totals as JSON.'),
     {
       name: 'policies',
       doc: 'Per-route behaviour.',
@@ -221,6 +237,7 @@ const route: KeySpec = {
         val('max-body-size', 'size', 'Largest request body for this route; default: `limits.max-body-bytes`.'),
         val('websocket', 'boolean', 'Allow WebSocket upgrades.', { default: D.policies.allowWebsocket }),
         retry,
+        routeCache,
       ],
     },
   ],
@@ -441,15 +458,24 @@ const observability: KeySpec = {
 
 const cache: KeySpec = {
   name: 'cache',
-  doc: 'Response cache (accepted and validated; the feature is later work).',
+  doc: 'The HTTP cache (RFC 9111) shared by the routes that have `policies { cache {} }`. Without this block those routes use the defaults.',
   children: [
-    val('enabled', 'boolean', 'Turn the cache on.'),
-    oneOf('backend', ['memory', 'disk', 'hybrid'], 'Where entries live.'),
-    val('max-size', 'size', 'Largest cache size.'),
-    val('eviction-limit', 'size', 'Size at which eviction starts.'),
-    val('lock-timeout', 'secs', 'Seconds a request waits for another filling the same entry.'),
-    str('disk-path', 'Directory for the disk backend.'),
-    val('disk-shards', 'integer', 'Parallel shards of the disk cache.', { min: 1 }),
+    val('enabled', 'boolean', '`false` turns caching off for every route.', { default: true }),
+    oneOf('backend', ['memory', 'disk', 'hybrid'], 'Where entries live: `memory` (LRU by bytes); `disk` (one file per entry under `disk-path`, written atomically, index rebuilt from the files on start, evicted by the same LRU); `hybrid` (`disk`, plus an eighth of `max-size` of hot bodies in memory).', { default: 'memory' }),
+    val('max-size', 'size', 'Bytes the cache may hold; least recently used entries are evicted past it.', { default: '100MiB' }),
+    val('eviction-limit', 'size', 'Start evicting at this size instead of `max-size` (the smaller of the two wins).'),
+    val('lock-timeout', 'secs', 'How long a request for a key another request is filling waits for that fill before going to the origin itself.', { default: 10 }),
+    str('disk-path', 'Directory of the `disk` and `hybrid` backends (created if missing); required by them, unused by `memory`.'),
+    val('disk-shards', 'integer', 'Subdirectories the entry files are spread over.', { min: 1, max: 256, default: 16 }),
+    str('status-header', 'Response header telling `HIT`, `MISS`, `STALE` or `BYPASS`.', { default: 'x-cache' }),
+    {
+      name: 'purge',
+      doc: 'Who may send `PURGE` (of a URL, a `prefix*`, or the tags in a `Surrogate-Key` / `Cache-Tag` request header); others get 403 `WEIR_ERR_PURGE_FORBIDDEN`. Default: loopback only.',
+      children: [
+        { name: 'allow', doc: 'Addresses or networks (`10.0.0.0/8`) allowed to purge.', rest: { name: 'address', type: 'string' }, repeatable: true },
+        str('token', 'A token that also allows purging, sent as `Authorization: Bearer …` or `X-Purge-Token`; use `"${ENV_VAR}"`.'),
+      ],
+    },
   ],
 };
 

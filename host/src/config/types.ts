@@ -130,7 +130,7 @@ export interface RoutePolicies {
   readonly allowWebsocket: boolean;
 }
 
-export type BuiltinHandler = 'health' | 'ready' | 'metrics' | 'status' | 'not-found';
+export type BuiltinHandler = 'health' | 'ready' | 'metrics' | 'status' | 'not-found' | 'cache-stats';
 
 export interface RouteConfig {
   readonly name: string;
@@ -142,6 +142,8 @@ export interface RouteConfig {
   readonly filters: readonly string[];
   readonly builtinHandler: BuiltinHandler | undefined;
   readonly policies: RoutePolicies;
+  /** The route block as written, for the host built-ins that read their own blocks (cache, compression, static files). */
+  readonly node?: ConfigNode;
   readonly loc: SourceLocation;
 }
 

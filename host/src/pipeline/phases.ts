@@ -180,6 +180,11 @@ export interface Phase {
   onResponseHeaders?(ctx: RequestContext): HeadersResult | Promise<HeadersResult>;
   onResponseBody?(ctx: RequestContext, chunk: BodyChunk): BodyResult | Promise<BodyResult>;
   onLog?(ctx: RequestContext): void | Promise<void>;
+  /**
+   * Host built-ins only (not a plugin hook): the upstream failed before any response head
+   * (connect, reset, timeout). A reply returned here is sent instead of the error (the cache's stale-if-error).
+   */
+  recover?(ctx: RequestContext, err: WeirError): LocalReply | undefined;
 }
 
 /** Builds the Phase for one `filter` block; registered per filter `type`. */

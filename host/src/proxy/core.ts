@@ -13,6 +13,7 @@ import type { Phase } from '../pipeline/phases.ts';
 import { Router } from '../router/router.ts';
 import { Upstream, upstreamKey } from '../upstream/upstream.ts';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.ts';
+import { HttpCache } from '../cache/index.ts';
 import type { Snapshot } from './snapshot.ts';
 
 export interface CoreOptions {
@@ -35,12 +36,15 @@ export class ProxyCore {
   private drainWaiters: Array<() => void> = [];
   /** Upstreams by config identity, reused across reloads (warm pools). */
   private upstreamCache = new Map<string, Upstream>();
+  /** The HTTP cache (host/src/cache/); its store outlives reloads. */
+  readonly httpCache: HttpCache;
 
   constructor(opts: CoreOptions) {
     this.logger = opts.logger;
     this.accessLog = opts.accessLog;
     this.metrics = opts.metrics;
     this.filters = opts.filters ?? new FilterRegistry();
+    this.httpCache = new HttpCache(opts.metrics.registry);
   }
 
   get snapshot(): Snapshot {
@@ -62,8 +66,12 @@ export class ProxyCore {
     }
     const chains = new Map<string, Chain>();
     const prefixes = new Map<string, readonly string[]>();
+    const cachePhases = this.httpCache.phases(config);
     for (const r of config.routes) {
       const list = r.filters.map((n) => phases.get(n)!);
+      // Built-ins last: the route's own filters run before a cache lookup, and after it on the response.
+      const cached = cachePhases.get(r.name);
+      if (cached) list.push(cached);
       chains.set(r.name, buildChain(this.filters.combine ? this.filters.combine(list) : list));
       const p = r.matches.flatMap((m) => m.pathPrefixes).sort((a, b) => b.length - a.length);
       if (p.length) prefixes.set(r.name, p);
@@ -119,6 +127,8 @@ export class ProxyCore {
         return;
       case 'status':
         return json(200, this.status());
+      case 'cache-stats':
+        return json(200, this.httpCache.stats());
       case 'not-found':
         return ex.fail(new WeirError('WEIR_ERR_NO_ROUTE'));
     }

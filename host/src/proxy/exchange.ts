@@ -683,6 +683,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   fail(err: unknown): void {
     if (this.finished) return;
     const werr = isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message, { cause: err });
+    if (werr.source === 'upstream' && !this.res.headersSent && this.chain) {
+      // A host built-in may answer instead (the cache's stale-if-error).
+      for (const p of this.chain.phases) {
+        const r = p.recover?.(this.ctx, werr);
+        if (r) return this.sendLocal(r, false);
+      }
+    }
     this.ctx.error = werr;
     if (this.res.headersSent) return this.abortClient(werr);
     this.writeError(werr);
