@@ -64,8 +64,8 @@ test('full.kdl: system, listeners, files', async () => {
   });
   const plain = c.listeners.find((l) => l.name === 'plain')!;
   assert.deepEqual([plain.host, plain.port, plain.protocol, plain.tls], ['::1', 0, 'h2c', undefined]);
-  assert.deepEqual(plain.edge.pathNormalization, { mergeSlashes: false, escapedSlashes: 'keep' });
-  assert.deepEqual(pub.edge.pathNormalization, { mergeSlashes: true, escapedSlashes: 'reject' });
+  assert.deepEqual(plain.edge, { pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' }, trustedProxies: ['10.0.0.0/8', '::1/128'], proxyProtocol: 'any', trustIncomingRequestId: false });
+  assert.deepEqual(pub.edge, { pathNormalization: { mergeSlashes: true, escapedSlashes: 'reject' }, trustedProxies: [], proxyProtocol: 'off', trustIncomingRequestId: true });
   assert.equal(c.extra.get('server')!.children.length, 3);
 });
 

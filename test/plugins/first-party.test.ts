@@ -21,8 +21,8 @@ after(async () => {
   for (const o of origins) await o.close();
 });
 
-async function weirOn(blocks: string): Promise<string> {
-  const { weir, url } = await startWeirWith(`listeners { listener "m" { address "127.0.0.1:0"; } }\n${blocks}`);
+async function weirOn(blocks: string, listener = ''): Promise<string> {
+  const { weir, url } = await startWeirWith(`listeners { listener "m" { address "127.0.0.1:0"; ${listener} } }\n${blocks}`);
   weirs.push(weir);
   return url;
 }
@@ -81,8 +81,8 @@ upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; } }`);
 test('geo: block and allow by country, X-GeoIP-Country to the upstream, on-failure closed', async () => {
   const url = await weirOn(`
 filters {
-    filter "block-us" { type "geo"; action "block"; countries "US,CN"; status-code 403; block-message "Access denied from your region"; client-ip-header "x-forwarded-for"; }
-    filter "gb-only" { type "geo"; action "allow"; countries "GB"; status-code 451; client-ip-header "x-forwarded-for"; }
+    filter "block-us" { type "geo"; action "block"; countries "US,CN"; status-code 403; block-message "Access denied from your region"; }
+    filter "gb-only" { type "geo"; action "allow"; countries "GB"; status-code 451; }
     filter "strict" { type "geo"; action "block"; countries "RU"; on-failure "closed"; }
 }
 routes {
@@ -90,7 +90,8 @@ routes {
     route "allow" { matches { path "/allow"; }; upstream "o"; filters "gb-only"; }
     route "strict" { matches { path "/strict"; }; upstream "o"; filters "strict"; }
 }
-upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; } }`);
+upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; } }`, 'trusted-proxies "127.0.0.1/32" "10.0.0.0/8";');
+  // The test client (127.0.0.1) is a trusted proxy: the client is the right-most other hop.
   const us = await get(`${url}/block`, { 'x-forwarded-for': '8.8.8.8' });
   assert.equal(us.status, 403);
   assert.equal(us.text, 'Access denied from your region\n');

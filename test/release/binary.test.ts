@@ -253,7 +253,7 @@ test('first-party plugins from the binary: rate-limit, lb, and geo on the embedd
     // A user plugin built from the geo component: with no geo-database it reads the default
     // database, which in the binary is an embedded asset (inline and worker threads).
     copyFileSync(join(ROOT, 'plugins', 'geo', 'build', 'geo.wasm'), join(dir, 'geo.wasm'));
-    const cfg = 'config { action "block"; countries "US"; client-ip-header "x-forwarded-for"; }';
+    const cfg = 'config { action "block"; countries "US"; }';
     blocks.plugins.push(`plugin "geo-inline" { path "geo.wasm"; ${cfg} }`, `plugin "geo-worker" { path "geo.wasm"; isolation "worker"; pool-size 1; ${cfg} }`);
     blocks.filters.push('filter "geo-inline" { type "wasm"; plugin "geo-inline"; }', 'filter "geo-worker" { type "wasm"; plugin "geo-worker"; }');
     blocks.routes.push(
@@ -262,7 +262,7 @@ test('first-party plugins from the binary: rate-limit, lb, and geo on the embedd
     );
   }
   writeFileSync(join(dir, 'first-party.kdl'), `schema-version "1.0"
-listeners { listener "main" { address "127.0.0.1:${port}"; } }
+listeners { listener "main" { address "127.0.0.1:${port}"; trusted-proxies "127.0.0.1/32"; } }
 ${blocks.plugins.length ? `plugins {\n${blocks.plugins.join('\n')}\n}` : ''}
 ${blocks.filters.length ? `filters {\n${blocks.filters.join('\n')}\n}` : ''}
 routes {

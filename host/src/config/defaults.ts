@@ -26,6 +26,10 @@ export const DEFAULTS = {
     mergeSlashes: true,
     escapedSlashes: 'reject',
   },
+  edge: {
+    proxyProtocol: 'off',
+    trustIncomingRequestId: true,
+  },
   tls: {
     minVersion: 'TLSv1.2',
     clientAuth: false,

@@ -403,7 +403,7 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
       keepAliveTimeoutMs: getSecsMs(n, 'keepalive-timeout-secs') ?? D.listener.keepAliveTimeoutMs,
       allowConnect: getBool(n, 'allow-connect') ?? D.listener.allowConnect,
       tls,
-      edge: buildListenerEdge(n),
+      edge: buildListenerEdge(n, diags),
       loc: n.loc,
     };
   });

@@ -126,13 +126,27 @@ const listenerTls: KeySpec = {
 };
 
 /** Edge rules of a listener (host/src/edge/). */
+const ESCAPED_SLASHES = ['reject', 'keep', 'decode-and-redirect', 'decode'] as const;
 const listenerEdge: KeySpec[] = [
   {
     name: 'path-normalization',
     doc: 'How request paths are normalised before routing; the normalised path is also what the upstream receives. Dot segments (also `%2e`) are always removed, percent-encoded unreserved characters decoded and other escapes upper-cased; a path climbing above the root, `%00`, a malformed escape or a `..;` segment gets 400 `WEIR_ERR_PATH_REJECTED`.',
     children: [
-      val('merge-slashes', 'boolean', 'Collapse repeated slashes (`//admin` → `/admin`).', { default: D.pathNormalization.mergeSlashes }),
-      oneOf('escaped-slashes', ['reject', 'keep', 'decode-and-redirect', 'decode'], '`%2F`, `%5C` and a raw `\\` in the path: `reject` = 400 `WEIR_ERR_PATH_REJECTED`; `keep` = forwarded as `%2F`/`%5C` (a raw `\\` as `%5C`), not a separator for routing; `decode-and-redirect` = 307 to the decoded, normalised path; `decode` = decoded to `/` and normalised, then routed and forwarded.', { default: D.pathNormalization.escapedSlashes }),
+      val('merge-slashes', 'boolean', 'Collapse repeated slashes (`//admin` → `/admin`), after removing dot segments.', { default: D.pathNormalization.mergeSlashes }),
+      oneOf('escaped-slashes', ESCAPED_SLASHES, '`%2F`, `%5C` and a raw `\\` in the path: `reject` = 400 `WEIR_ERR_PATH_REJECTED`; `keep` = forwarded as `%2F`/`%5C` (a raw `\\` as `%5C`), not a separator for routing; `decode-and-redirect` = 307 to the decoded, normalised path; `decode` = decoded to `/` and normalised, then routed and forwarded.', { default: D.pathNormalization.escapedSlashes }),
+    ],
+  },
+  {
+    name: 'trusted-proxies',
+    doc: 'Peers (CIDRs or addresses) whose X-Forwarded-For, Forwarded and PROXY protocol headers are believed: from them the client is the right-most address that is not itself a trusted proxy. From any other peer the client is the socket address and those headers are dropped before filters and the upstream see them.',
+    rest: { name: 'cidr', type: 'string' },
+  },
+  oneOf('proxy-protocol', ['off', 'v1', 'v2', 'any'], 'Read a PROXY protocol header (HAProxy v1 text, v2 binary, or either) before HTTP and TLS from peers in `trusted-proxies` (required from them; from others a header closes the connection, `WEIR_ERR_PROXY_PROTOCOL`). Needs `trusted-proxies`.', { default: D.edge.proxyProtocol }),
+  {
+    name: 'request-id',
+    doc: 'The request id (X-Request-ID): sent upstream, in error replies and the access log.',
+    children: [
+      val('trust-incoming', 'boolean', 'Keep a valid X-Request-ID sent by the client; `#false` = always generate one (the client\'s header never reaches filters or the upstream).', { default: D.edge.trustIncomingRequestId }),
     ],
   },
 ];
@@ -356,7 +370,6 @@ const geoKeys: KeySpec[] = [
   val('status-code', 'integer', 'Status sent when blocking.', { min: 100, max: 599, default: D.geo.statusCode }),
   str('block-message', 'Body sent when blocking.', { default: D.geo.blockMessage }),
   val('cache-ttl-secs', 'secs', 'How long lookups are cached.', { default: D.geo.cacheTtlSecs }),
-  str('client-ip-header', 'Take the client address from this header (left-most address; e.g. `x-forwarded-for` behind a trusted load balancer) instead of the connection.'),
 ];
 
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {

@@ -81,6 +81,11 @@ export type EscapedSlashesAction = 'reject' | 'keep' | 'decode-and-redirect' | '
 /** A listener's edge rules (`path-normalization`, ...). */
 export interface ListenerEdgeConfig {
   readonly pathNormalization: { readonly mergeSlashes: boolean; readonly escapedSlashes: EscapedSlashesAction };
+  /** CIDRs whose forwarding headers and PROXY protocol headers are believed. */
+  readonly trustedProxies: readonly string[];
+  readonly proxyProtocol: 'off' | 'v1' | 'v2' | 'any';
+  /** Keep a client's valid X-Request-ID (false: always generate one). */
+  readonly trustIncomingRequestId: boolean;
 }
 
 export interface HeaderMatch {

@@ -1,4 +1,5 @@
 /** Parsing of the value formats the dialect shares: sizes, addresses, `${ENV}` strings. */
+import net from 'node:net';
 import { closest, distance } from 'fastest-levenshtein';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
@@ -72,4 +73,20 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   const d = distance(word, best);
   if (d <= Math.max(2, Math.floor(word.length / 3))) return `did you mean \`${best}\`?`;
   return undefined;
+}
+
+/** "10.0.0.0/8", "::1/128", or a bare address (a /32 or /128); undefined if not a CIDR. */
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const family = net.isIP(address);
+  if (family === 0) return undefined;
+  const max = family === 4 ? 32 : 128;
+  let prefix = max;
+  if (slash !== -1) {
+    const p = text.slice(slash + 1);
+    if (!/^[0-9]{1,3}$/.test(p) || Number(p) > max) return undefined;
+    prefix = Number(p);
+  }
+  return { address, prefix, family: family === 4 ? 'ipv4' : 'ipv6' };
 }

@@ -4,19 +4,27 @@
  * request came in on.
  */
 import type { ListenerEdgeConfig } from '../config/types.ts';
+import { TrustedProxies } from './client.ts';
 import { DEFAULT_PATH_POLICY, type PathPolicy } from './path.ts';
 
 export interface EdgePolicy {
   readonly path: PathPolicy;
+  /** undefined: no peer is trusted; forwarding headers are dropped. */
+  readonly trust: TrustedProxies | undefined;
+  readonly trustIncomingRequestId: boolean;
 }
 
 const kEdge = Symbol('weir.edge');
 
-export const DEFAULT_EDGE: EdgePolicy = Object.freeze({ path: DEFAULT_PATH_POLICY });
+export const DEFAULT_EDGE: EdgePolicy = Object.freeze({ path: DEFAULT_PATH_POLICY, trust: undefined, trustIncomingRequestId: true });
 
 /** Compiles a listener's edge config. */
 export function compileEdge(cfg: ListenerEdgeConfig): EdgePolicy {
-  return Object.freeze({ path: Object.freeze({ ...cfg.pathNormalization }) });
+  return Object.freeze({
+    path: Object.freeze({ ...cfg.pathNormalization }),
+    trust: cfg.trustedProxies.length > 0 ? new TrustedProxies(cfg.trustedProxies) : undefined,
+    trustIncomingRequestId: cfg.trustIncomingRequestId,
+  });
 }
 
 /** Marks `req` as received under `policy`. */

@@ -18,6 +18,7 @@ export type FilterFactory = (cfg: FilterConfig, env: FilterBuildEnv) => Phase | 
 
 export class FilterRegistry {
   private readonly factories = new Map<string, FilterFactory>();
+  private readonly asserted = new Map<string, readonly string[]>();
   /** Optional rewrite of a route's phases before its chain is built (merges worker plugins). */
   combine: ((phases: readonly Phase[]) => Phase[]) | undefined;
   /** The select-upstream phase implementing an upstream's `load-balancing` (undefined: built-in round robin). */
@@ -28,8 +29,19 @@ export class FilterRegistry {
     this.register('headers', headersFilter);
   }
 
-  register(type: string, factory: FilterFactory): void {
+  /**
+   * Registers a filter type. `assertsRequestHeaders`: request headers (lower case) the filter
+   * sets for the upstream to believe (geo's x-geoip-country, an auth subject); Weir removes
+   * them from every client request before any filter runs, so only the filter can set them.
+   */
+  register(type: string, factory: FilterFactory, opts: { assertsRequestHeaders?: readonly string[] } = {}): void {
     this.factories.set(type, factory);
+    if (opts.assertsRequestHeaders?.length) this.asserted.set(type, opts.assertsRequestHeaders.map((h) => h.toLowerCase()));
+  }
+
+  /** The request headers filters of `type` assert (see register). */
+  asserts(type: string): readonly string[] {
+    return this.asserted.get(type) ?? [];
   }
 
   get(type: string): FilterFactory | undefined {

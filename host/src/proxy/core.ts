@@ -86,7 +86,8 @@ export class ProxyCore {
       if (!up) up = new Upstream(u, this.logger);
       upstreams.set(name, up);
     }
-    return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, balancers, chains, prefixes };
+    const assertedHeaders = [...new Set([...config.filters.values()].flatMap((f) => this.filters.asserts(f.type)))];
+    return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, balancers, chains, prefixes, assertedHeaders };
   }
 
   /** Makes `snap` current. In-flight requests keep the one they started with. */

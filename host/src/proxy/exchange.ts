@@ -28,6 +28,8 @@ import { armAttemptTimeout } from './attempt-timeout.ts';
 import { endUnreadH2Body, mustCloseH1 } from './early-response.ts';
 import { normalizePath, originFormOf, type PathRedirect, type PathRejected } from '../edge/path.ts';
 import { edgeOf } from '../edge/policy.ts';
+import { clientAddress } from '../edge/client.ts';
+import { proxiedOf } from '../edge/proxy-protocol.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -94,6 +96,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   timer: NodeJS.Timeout | undefined;
   responseBodyBuf: Uint8Array[] | undefined;
   responseBodyLen = 0;
+  /** The hop this request came from, appended to X-Forwarded-For upstream. */
+  readonly forwardHop: string;
   /** Set when the path is refused or must be redirected (path-normalization). */
   pathOutcome: PathRejected | PathRedirect | undefined;
 
@@ -135,8 +139,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const c = tlsSock.getPeerCertificate();
       if (c?.subject) certSubject = Object.entries(c.subject).map(([k, v]) => `${k}=${v}`).join(',');
     }
-    const peer = h2 ? sessionPeer((req as Http2ServerRequest).stream.session) : undefined;
-    const client: ClientInfo = { address: peer?.address ?? sock?.remoteAddress ?? '', port: peer?.port ?? sock?.remotePort ?? 0, certSubject, tls: encrypted };
+    // The one client address (host/src/edge/client.ts): trusted proxies, PROXY protocol, XFF.
+    const proxied = proxiedOf(sock);
+    const peer = proxied?.peer ?? (h2 ? sessionPeer((req as Http2ServerRequest).stream.session) : undefined) ?? { address: sock?.remoteAddress ?? '', port: sock?.remotePort ?? 0 };
+    const ca = clientAddress(peer, proxied?.source, headers, edge.trust);
+    this.forwardHop = ca.forwardHop;
+    const client: ClientInfo = { address: ca.address, port: ca.port, certSubject, tls: encrypted };
+    // Headers Weir or its filters assert never come from the client (Snapshot.assertedHeaders).
+    for (const name of snap.assertedHeaders) delete headers[name];
+    if (!edge.trustIncomingRequestId) delete headers['x-request-id'];
     const incomingId = firstHeader(headers, 'x-request-id');
     const request: RequestHead = {
       method: req.method ?? 'GET',
@@ -386,7 +397,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const te = firstHeader(ctx.request.headers, 'te');
     if (te !== undefined && te.trim().toLowerCase() === 'trailers') h['te'] = 'trailers';
     if (this.body === null) delete h['content-length'];
-    appendHeader(h, 'x-forwarded-for', ctx.client.address);
+    appendHeader(h, 'x-forwarded-for', this.forwardHop);
     h['x-forwarded-proto'] = ctx.request.scheme;
     if (ctx.request.authority) h['x-forwarded-host'] = ctx.request.authority;
     appendHeader(h, 'via', VIA);

@@ -17,6 +17,8 @@ export interface Snapshot {
   readonly chains: ReadonlyMap<string, Chain>;
   /** Upstream name → the plugin phase that balances it (absent: built-in round robin). */
   readonly balancers: ReadonlyMap<string, Phase>;
+  /** Request headers some configured filter type asserts (x-geoip-country…): removed from every client request. */
+  readonly assertedHeaders: readonly string[];
   /** Route name → its path prefixes (for prefix rewrites). */
   readonly prefixes: ReadonlyMap<string, readonly string[]>;
 }

@@ -18,6 +18,7 @@ import { proxyTunnel } from './websocket.ts';
 import { setSessionPeer } from '../proxy/peer.ts';
 import { inOrder } from './pipelining.ts';
 import { bindEdge, compileEdge } from '../edge/policy.ts';
+import { acceptProxyProtocol, carryProxied } from '../edge/proxy-protocol.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -377,7 +378,9 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
             return;
           }
           handingOver = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-          h2.emit('connection', duplexOver(socket, buf));
+          const d = duplexOver(socket, buf);
+          carryProxied(socket, d);
+          h2.emit('connection', d);
           handingOver = undefined;
         };
         socket.on('data', onData);
@@ -389,6 +392,28 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
       const only = h1;
       dispatch = (socket) => only.emit('connection', socket);
     }
+  }
+
+  const mode = cfg.edge.proxyProtocol;
+  if (mode !== 'off') {
+    // PROXY protocol comes first, before HTTP and TLS (host/src/edge/proxy-protocol.ts).
+    const inner = dispatch;
+    const tlsStack = cfg.protocol === 'https';
+    dispatch = (socket) => acceptProxyProtocol(socket, mode, edge.trust, limits.headerTimeoutMs, (rest) => {
+      if (tlsStack) {
+        // TLS reads the socket's native handle: bytes already read are replayed through a Duplex.
+        const d = duplexOver(socket, rest);
+        carryProxied(socket, d);
+        inner(d as net.Socket);
+        return;
+      }
+      if (rest.length) socket.unshift(rest);
+      inner(socket);
+      socket.resume();
+    }, (reason) => {
+      core.metrics.errors.labels('WEIR_ERR_PROXY_PROTOCOL').inc();
+      logger.debug({ listener: label, code: 'WEIR_ERR_PROXY_PROTOCOL', reason, peer: socket.remoteAddress }, 'PROXY protocol header refused; connection closed');
+    });
   }
 
   let sweeper: NodeJS.Timeout | undefined;
@@ -466,7 +491,7 @@ function duplexOver(socket: net.Socket, first: Buffer): Duplex {
       cb(err);
     },
   });
-  d.push(first);
+  if (first.length) d.push(first);
   socket.on('data', (chunk: Buffer) => {
     if (!d.push(chunk)) socket.pause();
   });

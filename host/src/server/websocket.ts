@@ -229,7 +229,7 @@ export function proxyTunnel(kind: 'websocket' | 'tunnel', core: ProxyCore, limit
       const h = stripHopByHop(ctx.request.headers);
       h['connection'] = 'upgrade';
       h['upgrade'] = 'websocket';
-      appendHeader(h, 'x-forwarded-for', ctx.client.address);
+      appendHeader(h, 'x-forwarded-for', ex.forwardHop);
       h['x-forwarded-proto'] = ctx.request.scheme;
       if (ctx.request.authority) h['x-forwarded-host'] = ctx.request.authority;
       appendHeader(h, 'via', '1.1 weir');

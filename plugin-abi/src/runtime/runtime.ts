@@ -80,7 +80,10 @@ export class PluginRuntime {
     filters.combine = (phases) => combineWorkerPhases(phases, this.logger);
     for (const type of ['rate-limit', 'geo']) {
       // A rate-limit filter's backend keys choose its store (local, shared, Redis, memcached).
-      filters.register(type, async (filter) => wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined)));
+      filters.register(type, async (filter) => wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined)), {
+        // geo tags requests with the country it looked up; a client must not be able to.
+        assertsRequestHeaders: type === 'geo' ? ['x-geoip-country'] : [],
+      });
     }
     filters.balancer = async (up) => {
       const pc = balancerPluginConfig(up);

@@ -13,7 +13,6 @@ class Geo extends RootContext {
   onFailure: string = "open";
   status: u16 = 403;
   message: string = "Access denied";
-  ipHeader: string = "";
   unsupported: bool = false;
   filter: string = "";
   decisions: u32 = 0;
@@ -41,7 +40,9 @@ class Geo extends RootContext {
     this.onFailure = config.getString("on-failure", "open");
     this.status = <u16>config.getInt("status-code", this.action == "allow" ? 451 : 403);
     this.message = config.getString("block-message", "Access denied");
-    this.ipHeader = config.getString("client-ip-header", "").toLowerCase();
+    // The client address comes from Weir (the listener's trusted-proxies): a header named here
+    // would let any client choose its country.
+    if (config.getString("client-ip-header", "").length > 0) config.error("client-ip-header is not supported: set trusted-proxies on the listener; geo uses the client address Weir derives from it");
     const type = config.getString("database-type", "mmdb");
     if (type == "ip2location") {
       // Not read yet: every lookup counts as failed, so on-failure decides.
@@ -59,14 +60,6 @@ class Geo extends RootContext {
     return new Check(id, this);
   }
 
-  clientIp(request: Request): string {
-    if (this.ipHeader.length > 0) {
-      const v = request.header(this.ipHeader);
-      // X-Forwarded-For: the left-most address is the original client.
-      if (v !== null && v.length > 0) return v.split(",")[0].trim();
-    }
-    return request.clientAddress;
-  }
 }
 
 class Check extends HttpContext {
@@ -81,7 +74,7 @@ class Check extends HttpContext {
 
   onRequestHeaders(request: Request): Decision {
     const root = this.root;
-    const country: string | null = root.unsupported ? null : geoCountry(root.clientIp(request));
+    const country: string | null = root.unsupported ? null : geoCountry(request.clientAddress);
     if (country === null) {
       if (root.action != "log-only" && root.onFailure == "closed") return this.deny();
       recordMetric(root.decisions, 1, [root.filter, "unknown"]);
