@@ -19,6 +19,7 @@ import type { FilterRegistry } from '../../../host/src/filters/registry.ts';
 import type { Logger } from '../../../host/src/observability/logger.ts';
 import type { Phase } from '../../../host/src/pipeline/phases.ts';
 import { LocalStore } from '../../../host/src/store/local.ts';
+import { SharedStore, createSharedBuffer } from '../../../host/src/store/shared.ts';
 import type { Store } from '../../../host/src/store/store.ts';
 import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
@@ -71,6 +72,20 @@ export class PluginRuntime {
    * threads or times out delays and fails only its own requests, and is the only one blamed.
    */
   private readonly workers = new Map<string, WorkerPool>();
+  private workerSab: SharedArrayBuffer | undefined;
+
+  /**
+   * The memory worker threads build their store on, so `counter-add` and the other store
+   * calls are exact across them: the proxy threads' SharedStore when there is one, else one
+   * made for the worker threads of this runtime.
+   */
+  private workerStore(): SharedArrayBuffer {
+    const s = this.services.store;
+    if (s instanceof SharedStore) return s.sab;
+    this.workerSab ??= createSharedBuffer();
+    return this.workerSab;
+  }
+
   /** Worker plugins whose current version the worker threads have. */
   private readonly inWorkers = new WeakSet<WasmPlugin>();
 
@@ -138,7 +153,7 @@ export class PluginRuntime {
       // Loaded here too (describe + config check); hooks run in the plugin's worker threads.
       const key = keyOf(pc);
       let pool = this.workers.get(key);
-      if (!pool) this.workers.set(key, (pool = new WorkerPool(pc.poolSize, this.logger)));
+      if (!pool) this.workers.set(key, (pool = new WorkerPool(pc.poolSize, this.logger, this.workerStore())));
       if (!this.inWorkers.has(plugin)) {
         await pool.load(key, pc, plugin.version);
         this.inWorkers.add(plugin);

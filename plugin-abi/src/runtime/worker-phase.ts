@@ -49,14 +49,17 @@ export class WorkerPool {
   private next = 0;
   private readonly logs: BroadcastChannel;
 
-  /** `logger`: the proxy's; worker threads log at its level and their lines are written through it. */
-  constructor(threads: number, logger: Logger) {
+  /**
+   * `logger`: the proxy's; worker threads log at its level and their lines are written
+   * through it. `storeSab`: the SharedStore memory the threads' store calls use.
+   */
+  constructor(threads: number, logger: Logger, storeSab?: SharedArrayBuffer) {
     const n = Math.max(1, Math.min(threads, availableParallelism()));
     const logChannel = `weir-plugin-logs-${randomUUID()}`;
     this.logs = new BroadcastChannel(logChannel);
     this.logs.onmessage = (e) => relayLog(logger, (e as { data: WorkerLogLine }).data);
     this.logs.unref();
-    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel: logger.level, logChannel } }));
+    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel: logger.level, logChannel, storeSab } }));
   }
 
   get size(): number {

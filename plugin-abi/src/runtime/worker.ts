@@ -14,6 +14,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { WeirError, isWeirError } from '../../../host/src/errors.ts';
 import { LocalStore } from '../../../host/src/store/local.ts';
+import { SharedStore } from '../../../host/src/store/shared.ts';
 import type { RequestContext } from '../../../host/src/pipeline/phases.ts';
 import * as codec from '../../generated/codec.ts';
 import type { CoreInstance } from '../../generated/codec.ts';
@@ -25,7 +26,7 @@ import { WasmPlugin, type Hold } from './plugin.ts';
 import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
 
 // The proxy passes its log level (piscina's workerData); WEIR_WORKER_LOG_LEVEL overrides it.
-const data = workerData as { logLevel?: string; logChannel?: string } | undefined;
+const data = workerData as { logLevel?: string; logChannel?: string; storeSab?: SharedArrayBuffer } | undefined;
 const level = (process.env['WEIR_WORKER_LOG_LEVEL'] ?? data?.logLevel ?? 'info') as 'info';
 // Lines go to the proxy thread as they are written (its logger writes them), so a call that
 // is killed at its deadline keeps what it logged, a panic message included.
@@ -41,7 +42,8 @@ const logger = pino({ level, base: undefined, timestamp: false }, {
 });
 const registry = new Registry();
 const deps = {
-  services: new HostServices({ logger, registry, store: new LocalStore() }),
+  // Shared with every other worker thread (and the proxy threads when they share one).
+  services: new HostServices({ logger, registry, store: data?.storeSab ? new SharedStore(data.storeSab) : new LocalStore() }),
   metrics: new PluginMetrics(registry),
   logger,
 };
