@@ -153,14 +153,15 @@ test('inline: a loop with a huge fuel budget ends at its deadline (WEIR_ERR_PLUG
 });
 
 test('inline: a loop of now-ms host calls ends at its deadline, with a huge fuel budget or the default one', async (t) => {
-  for (const [mode, code] of [['clock', 'WEIR_ERR_PLUGIN_TIMEOUT'], ['clock-default', 'WEIR_ERR_PLUGIN_FUEL']] as const) {
+  for (const [mode, codes] of [['clock', ['WEIR_ERR_PLUGIN_TIMEOUT']], ['clock-default', ['WEIR_ERR_PLUGIN_FUEL', 'WEIR_ERR_PLUGIN_TIMEOUT']]] as const) {
     const runs: number[] = [];
     for (let i = 0; i < 3; i++) {
       const { result, ms, others } = await whileServing([undefined, 'good'], () => call(mode, { 'x-clock': '1' }));
       assert.equal(result.status, 503);
       // Host calls cost fuel and check the clock: with fuel to spare the deadline stops the
-      // loop; with the default budget the fuel runs out first, well before the deadline.
-      assert.equal(result.code, code, `${mode}: ${result.code}`);
+      // loop; with the default budget the fuel (≈ 10 ms of host calls) usually runs out
+      // first, unless the machine is so busy that the clock passes the deadline before.
+      assert.ok((codes as readonly string[]).includes(result.code ?? ''), `${mode}: ${result.code}`);
       assert.ok(ms < bound(50), `${mode}: the loop ran ${Math.round(ms)} ms with a 50 ms deadline`);
       assertServed(others, bound(50));
       runs.push(Math.round(ms));
