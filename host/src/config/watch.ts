@@ -20,6 +20,8 @@ export function watchConfigFiles(files: readonly string[], onChange: () => void,
         timer.unref();
       });
       w.unref();
+      // A watched directory that goes away (or inotify trouble) ends this watch, not the proxy.
+      w.on('error', (err) => logger.warn({ dir, err: err.message }, 'config directory watch ended; SIGHUP still reloads'));
       watchers.push(w);
     } catch (err) {
       logger.warn({ dir, err: (err as Error).message }, 'cannot watch config directory');

@@ -81,6 +81,7 @@ export function createSecureContexts(cfg: TlsConfig): SecureContexts {
             timer = setTimeout(onChange, 200);
           });
           w.unref();
+          w.on('error', () => {}); // the directory went away: SIGHUP still reloads
           watchers.push(w);
         } catch {
           // an unwatchable directory: SIGHUP still reloads

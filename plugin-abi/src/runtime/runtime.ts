@@ -234,6 +234,8 @@ export class PluginRuntime {
         }, 50));
       });
       w.unref();
+      // The plugin directory going away ends the watch; the loaded version keeps serving.
+      w.on('error', (err) => this.logger.warn({ path, err: err.message }, 'plugin file watch ended; hot swap disabled for it'));
       this.watchers.set(path, w);
     } catch (err) {
       this.logger.warn({ path, err: (err as Error).message }, 'cannot watch plugin file; hot swap disabled for it');

@@ -59,7 +59,12 @@ export class WorkerPool {
     this.logs = new BroadcastChannel(logChannel);
     this.logs.onmessage = (e) => relayLog(logger, (e as { data: WorkerLogLine }).data);
     this.logs.unref();
-    this.pools = Array.from({ length: n }, () => new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel: logger.level, logChannel, storeSab } }));
+    this.pools = Array.from({ length: n }, () => {
+      const pool = new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel: logger.level, logChannel, storeSab } });
+      // A worker thread failing with no task in flight is reported on the pool: not fatal.
+      pool.on('error', (err: Error) => logger.error({ code: 'WEIR_ERR_INTERNAL', err: err.message }, 'plugin worker thread failed outside a request'));
+      return pool;
+    });
   }
 
   get size(): number {
