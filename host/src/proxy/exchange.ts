@@ -30,6 +30,8 @@ import { normalizePath, originFormOf, type PathRedirect, type PathRejected } fro
 import { edgeOf } from '../edge/policy.ts';
 import { clientAddress } from '../edge/client.ts';
 import { proxiedOf } from '../edge/proxy-protocol.ts';
+import { endedWithHead } from '../upstream/h2-client.ts';
+import { endWithGrpcStatus, grpcErrorHeaders, grpcLocalReply, isGrpcRequest, respondHeadOnly } from './grpc.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -98,6 +100,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   responseBodyLen = 0;
   /** The hop this request came from, appended to X-Forwarded-For upstream. */
   readonly forwardHop: string;
+  /** A gRPC request over HTTP/2: proxy errors are gRPC-shaped (grpc.ts). */
+  get grpc(): boolean {
+    return this.req.httpVersionMajor === 2 && isGrpcRequest(this.ctx.request.headers);
+  }
   /** Set when the path is refused or must be redirected (path-normalization). */
   pathOutcome: PathRejected | PathRedirect | undefined;
 
@@ -235,7 +241,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private bodyLimit(): number {
-    return this.route!.config.policies.maxBodySize ?? this.snap.config.limits.maxBodyBytes;
+    // gRPC streams are long-lived: only a route's own max-body-size bounds them (as Envoy).
+    return this.route!.config.policies.maxBodySize ?? (this.grpc ? Infinity : this.snap.config.limits.maxBodyBytes);
   }
 
   /** Decides what body goes upstream, enforcing the size limit. */
@@ -458,7 +465,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         (v) => {
           this.queued = undefined;
           if (v !== undefined) return this.replaceResponse(controller, v);
-          if (!this.writeHead(this.ctx.response!)) return;
+          if (!this.writeUpstreamHead(this.ctx.response!)) return;
           for (const f of queued) f();
           controller.resume();
         },
@@ -469,7 +476,19 @@ export class Exchange implements Dispatcher.DispatchHandler {
         },
       );
     } else if (r !== undefined) this.replaceResponse(controller, r);
-    else this.writeHead(this.ctx.response);
+    else this.writeUpstreamHead(this.ctx.response);
+  }
+
+  /** The response went out as its head alone (the upstream's ended with its head). */
+  private headOnly = false;
+
+  /** An upstream response that ended with its head goes out the same way over HTTP/2 (gRPC trailers-only). */
+  private writeUpstreamHead(head: ResponseHead): boolean {
+    if (endedWithHead(this.controller) && this.chain!.onResponseBody.length === 0 && respondHeadOnly(this.res, head.status, head.headers)) {
+      this.headSent = this.headOnly = true;
+      return true;
+    }
+    return this.writeHead(head);
   }
 
   private replaceResponse(controller: Dispatcher.DispatchController, reply: LocalReply): void {
@@ -570,6 +589,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private endResponse(trailers: Record<string, string | string[] | undefined> | undefined): void {
     const res = this.res as ServerResponse;
+    if (this.headOnly) return this.finish();
     if (trailers && Object.keys(trailers).length > 0) res.addTrailers(trailers as Record<string, string>);
     res.end();
     this.finish();
@@ -684,6 +704,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     const head = this.ctx.response!;
     head.headers['x-request-id'] ??= this.ctx.id;
+    if (this.grpc && grpcLocalReply(this.res, head, body)) return this.finish();
     if (!this.writeHead(head)) return;
     this.ctx.bytesOut += body.length;
     (this.res as ServerResponse).end(this.ctx.request.method === 'HEAD' ? undefined : body);
@@ -710,6 +731,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const werr = isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message, { cause: err });
     this.ctx.error = werr;
     const status = werr.status || 500;
+    if (this.grpc) {
+      this.ctx.response = { status: 200, headers: grpcErrorHeaders(werr, this.ctx.id) };
+      return this.writeLocal(EMPTY);
+    }
     const body = JSON.stringify({ error: { code: werr.code, status, message: werr.message, request_id: this.ctx.id } });
     this.ctx.response = { status, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': this.ctx.id } };
     if (status === 413 || werr.source === 'downstream') {
@@ -722,6 +747,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private abortClient(err: unknown): void {
     if (this.finished) return;
     this.ctx.error ??= isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message);
+    // A gRPC response under way ends with its status in trailers, not a bare reset.
+    if (this.grpc && !this.headOnly && endWithGrpcStatus(this.res, this.ctx.error)) return this.finish();
     this.res.destroy();
     this.finish();
   }

@@ -114,10 +114,11 @@ function headerBlock(h: HeaderMap): string | undefined {
 
 function connectUpstream(up: Upstream, target: Target): Duplex {
   const t = up.config.tls;
-  if (!t) return net.connect({ host: target.host, port: target.port });
+  if (!t) return net.connect({ host: target.host, port: target.port, noDelay: true });
   return tls.connect({
     host: target.host,
     port: target.port,
+    ...{ noDelay: true },
     ALPNProtocols: ['http/1.1'],
     rejectUnauthorized: t.verify,
     servername: t.sni ?? (net.isIP(target.host) ? undefined : target.host),

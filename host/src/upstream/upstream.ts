@@ -10,6 +10,7 @@ import type { UpstreamConfig } from '../config/types.ts';
 import type { TargetStats } from '../pipeline/phases.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { SharedTargetSlot, SharedTargetTable } from '../store/shared.ts';
+import { H2Client, type H2ClientOptions } from './h2-client.ts';
 
 /** Consecutive connect failures after which a target is ejected for a while. */
 const EJECT_AFTER_FAILURES = 5;
@@ -95,6 +96,18 @@ export class Target implements TargetStats {
       connect: tls ? fixedNameConnector(buildConnector({ ...connect, allowH2 }), connect.servername) : connect,
     };
     this.tlsName = tls ? tls.sni ?? t.host : undefined;
+    // HTTP/2 targets use Weir's own client on node:http2 (h2-client.ts explains why).
+    if (allowH2) {
+      this.h2Options = {
+        host: t.host,
+        port: t.port,
+        tls: tls ? { rejectUnauthorized: connect.rejectUnauthorized, ca: connect.ca, cert: connect.cert, key: connect.key, servername: this.tlsName !== undefined && !isIp(this.tlsName) ? this.tlsName : undefined } : undefined,
+        connectTimeoutMs: cfg.timeouts.connectMs,
+        idleTimeoutMs: pool.idleTimeoutMs,
+        headersTimeoutMs: cfg.timeouts.requestMs,
+        bodyTimeoutMs: cfg.timeouts.readMs,
+      };
+    }
     this.pool = this.newPool();
     // Connection max-lifetime: a fresh pool every max-lifetime; the old one closes once its
     // requests finish. (undici's clientTtl would do it per connection, but it costs a clock
@@ -104,6 +117,9 @@ export class Target implements TargetStats {
       this.rotation.unref();
     }
   }
+
+  /** Set for `protocol "h2"` targets. */
+  private readonly h2Options: H2ClientOptions | undefined;
 
   /** The TLS name every request to this target carries (sni, else the target host); see newPool. */
   private readonly tlsName: string | undefined;
@@ -117,6 +133,7 @@ export class Target implements TargetStats {
    * connection each time the Host changes.
    */
   private newPool(): Dispatcher {
+    if (this.h2Options) return new H2Client(this.h2Options);
     const pool = new Pool(this.origin, this.poolOptions);
     const servername = this.tlsName;
     if (servername === undefined) return pool;
