@@ -220,3 +220,44 @@ test('a reload with request-timeout shorter than header-timeout is refused; the 
   assert.equal(weir.url(), url);
   assert.equal((await get(`${url}/x`)).body, 'ok');
 });
+
+test('a reload whose plugin fails to load or to configure keeps the running plugin instances; nothing of the refused config stays loaded', async () => {
+  const { buildOnce } = await import('../examples/build.ts');
+  const o = await origin();
+  const dir = tmpDir();
+  const good = join(dir, 'add-header.wasm');
+  writeFileSync(good, readFileSync(await buildOnce('examples/add-header/as')));
+  const garbage = join(dir, 'garbage.wasm');
+  writeFileSync(garbage, 'not a component');
+  const withPlugins = (plugins: string, filters: string): string => config(o.port, 'address "127.0.0.1:0";')
+    .replace('upstream "origin"; }\n}', `upstream "origin"; filters ${filters}; }\n}`)
+    .replace('system {', `plugins {\n${plugins}\n}\nfilters {\n${filters.split(' ').map((f) => `filter ${f} { type "wasm"; plugin ${f}; }`).join('\n')}\n}\nsystem {`);
+  const tag = (value: string, extra = '', path = good): string => `plugin "tag" { path "${path}"; ${extra} config { header "x-gen" "${value}"; } }`;
+  const { weir, file, url } = await startWeirWith(withPlugins(tag('one'), '"tag"'));
+  cleanups.push(() => weir.close());
+  const internals = weir.plugins as unknown as { plugins: Map<string, unknown>; workers: Map<string, unknown> };
+  const instance = [...internals.plugins.values()][0];
+  const gen = async (): Promise<string> => String((await get(`${url}/x`)).headers['x-gen']);
+  assert.equal(await gen(), 'one');
+
+  const refused = [
+    // The plugin's file is not a component.
+    withPlugins(tag('two', '', garbage), '"tag"'),
+    // Its configure refuses the new config block (no header).
+    withPlugins(`plugin "tag" { path "${good}"; config { } }`, '"tag"'),
+    // A worker-isolated version loads (its threads start), then another plugin fails.
+    withPlugins(`${tag('three', 'isolation "worker";')}\nplugin "broken" { path "${garbage}"; }`, '"tag" "broken"'),
+  ];
+  for (const text of refused) {
+    writeFileSync(file, text);
+    const r = await weir.reload();
+    assert.equal(r.ok, false);
+    assert.equal(await gen(), 'one');
+    assert.equal(internals.plugins.size, 1, 'only the running plugin stays loaded');
+    assert.equal([...internals.plugins.values()][0], instance, 'the same plugin object serves');
+    assert.equal(internals.workers.size, 0, 'no worker threads of the refused config remain');
+  }
+  writeFileSync(file, withPlugins(tag('four'), '"tag"'));
+  assert.ok((await weir.reload()).ok);
+  assert.equal(await gen(), 'four');
+});
