@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { startWeirWith } from '../helpers/weir.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -194,4 +194,63 @@ test('a body over the route limit mid-stream resets the upstream stream (never a
   await originClosed;
   assert.equal(events[0], 'aborted', `the origin saw a reset first, not END_STREAM: ${events.join(' ')}`);
   assert.ok(events.includes(`close:${http2.constants.NGHTTP2_CANCEL}`), events.join(' '));
+});
+
+/** Sends `bytes` on a fresh connection and returns everything read until the server closes. */
+function rawExchange(port: number, bytes: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const got: Buffer[] = [];
+    s.on('data', (c: Buffer) => got.push(c));
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(got)));
+    s.setTimeout(5000, () => {
+      s.destroy();
+      reject(new Error('the server did not close the connection'));
+    });
+    s.write(bytes);
+  });
+}
+
+/** HTTP/2 frames in `buf`: [type, flags, stream, payload]. */
+function frames(buf: Buffer): Array<{ type: number; payload: Buffer }> {
+  const out: Array<{ type: number; payload: Buffer }> = [];
+  for (let i = 0; i + 9 <= buf.length; ) {
+    const len = buf.readUIntBE(i, 3);
+    out.push({ type: buf[i + 3]!, payload: buf.subarray(i + 9, i + 9 + len) });
+    i += 9 + len;
+  }
+  return out;
+}
+
+test('h2spec 3.5/2: an invalid connection preface on the shared h1/h2c port gets GOAWAY(PROTOCOL_ERROR), not HTTP/1.1', async () => {
+  const origin = await h2Origin((stream) => stream.respond({ ':status': 200 }, { endStream: true }));
+  const port = await weirTo(origin);
+  const reply = await rawExchange(port, Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'));
+  assert.ok(!reply.toString('latin1').startsWith('HTTP/1.1'), 'no HTTP/1.1 answer');
+  const goaway = frames(reply).find((f) => f.type === 0x7);
+  assert.ok(goaway, `a GOAWAY frame (got ${reply.length} bytes)`);
+  assert.equal(goaway.payload.readUInt32BE(4), 0x1, 'error code PROTOCOL_ERROR');
+  // Bytes that are not preface-like are still HTTP/1.1 on this port.
+  const h1 = await rawExchange(port, Buffer.from('INVALID CONNECTION PREFACE\r\n\r\n'));
+  assert.match(h1.toString('latin1'), /^HTTP\/1\.1 400/);
+});
+
+test('HTTP/2: too many request headers get 431 like HTTP/1.1 (not an ENHANCE_YOUR_CALM reset)', async () => {
+  const origin = await h2Origin((stream) => stream.respond({ ':status': 200 }, { endStream: true }));
+  const port = await weirTo(origin);
+  const headers: http2.OutgoingHttpHeaders = { ':path': '/many' };
+  for (let i = 0; i < 150; i++) headers[`x-h-${i}`] = 'v';
+  const got = await new Promise<{ status: number; rst: number; body: string }>((resolve) => {
+    const req = client(port).request(headers, { endStream: true });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', () => {});
+    req.on('close', () => resolve({ status, rst: req.rstCode ?? 0, body: Buffer.concat(chunks).toString() }));
+  });
+  assert.equal(got.rst, 0, 'no stream reset');
+  assert.equal(got.status, 431);
+  assert.match(got.body, /WEIR_ERR_HEADERS_TOO_LARGE/);
 });

@@ -19,6 +19,7 @@ import { setSessionPeer } from '../proxy/peer.ts';
 import { inOrder } from './pipelining.ts';
 import { bindEdge, compileEdge } from '../edge/policy.ts';
 import { acceptProxyProtocol, carryProxied } from '../edge/proxy-protocol.ts';
+import { looksLikePreface, prefaceRefusal } from './preface.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -271,7 +272,9 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
   const h2Options = {
     settings: h2Settings,
     maxSessionMemory: limits.http2.maxSessionMemoryMb,
-    maxHeaderListPairs: limits.maxHeaderCount + 4,
+    // Above max-header-count, so that strict.ts answers 431 as for HTTP/1.1 (nghttp2 would
+    // reset the stream with ENHANCE_YOUR_CALM); Node's HTTP/1.1 parser also stops at 2000.
+    maxHeaderListPairs: Math.max(2000, limits.maxHeaderCount * 2) + 4,
     maxSettings: 32,
     // Bounds outstanding PINGs and SETTINGS (ping/settings floods).
     maxOutstandingPings: 10,
@@ -370,6 +373,11 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
           socket.off('data', onData);
           // From here on the h1 or h2 server owns the timeouts.
           socket.setTimeout(0);
+          if (!isH2 && looksLikePreface(buf)) {
+            socket.on('error', () => socket.destroy());
+            socket.end(prefaceRefusal());
+            return;
+          }
           if (!isH2) {
             socket.pause();
             socket.unshift(buf);
