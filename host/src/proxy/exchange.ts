@@ -36,6 +36,18 @@ import { endWithGrpcStatus, grpcErrorHeaders, grpcLocalReply, isGrpcRequest, res
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
 
+/**
+ * What a WebSocket upgrade or CONNECT adds to an exchange (host/src/server/websocket.ts):
+ * the same pipeline runs (routing, on-request-headers, select-upstream, on-log, metrics,
+ * access log), but the chosen target is dialled as a raw tunnel instead of an HTTP request.
+ */
+export interface TunnelOpener {
+  /** A refusal if the route does not take this kind of tunnel. */
+  refuse(route: CompiledRoute): WeirError | undefined;
+  /** Connects to `target`; ends by calling the exchange's onResponseError or finish. */
+  open(ex: Exchange, up: Upstream, target: Target): void;
+}
+
 /** Property a filter sets to hold the request before it goes upstream (ms). */
 export const DELAY_PROPERTY = 'weir.delay-ms';
 const MAX_DELAY_MS = 60_000;
@@ -104,6 +116,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   get grpc(): boolean {
     return this.req.httpVersionMajor === 2 && isGrpcRequest(this.ctx.request.headers);
   }
+  /** Set for WebSocket upgrades and CONNECT: the target is dialled as a tunnel. */
+  tunnel: TunnelOpener | undefined;
   /** Set when the path is refused or must be redirected (path-normalization). */
   pathOutcome: PathRejected | PathRedirect | undefined;
 
@@ -192,6 +206,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.route = route;
     const name = route.config.name;
     (ctx as { routeName: string }).routeName = name;
+    const refused = this.tunnel?.refuse(route);
+    if (refused !== undefined) return this.fail(refused);
     const prefixes = snap.prefixes.get(name);
     if (prefixes) (ctx as { routePrefix: string | undefined }).routePrefix = prefixes.find((p) => ctx.request.path.startsWith(p));
     if (route.config.builtinHandler !== undefined) return this.core.builtin(this, route.config.builtinHandler);
@@ -382,6 +398,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     up.inFlight++;
     this.holding = true;
     this.dispatchedAt = performance.now();
+    if (this.tunnel !== undefined) return this.tunnel.open(this, up, target);
     if (timeout !== undefined && this.timer === undefined) {
       this.timer = setTimeout(() => this.onRouteTimeout(timeout), timeout);
     }
@@ -614,7 +631,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** True while this exchange counts in its target's and upstream's in-flight numbers. */
   private holding = false;
 
-  private releaseTarget(): void {
+  /** Ends this exchange's count in its target's and upstream's in-flight numbers. */
+  releaseTarget(): void {
     clearTimeout(this.attemptTimer);
     if (!this.holding) return;
     this.holding = false;

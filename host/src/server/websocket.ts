@@ -1,21 +1,21 @@
 /**
- * WebSocket (and CONNECT) tunnels over HTTP/1.1. The upgrade request goes through routing
- * and the route's on-request-headers filters like any request; then the bytes are relayed
- * as they are (extensions and subprotocols stay between client and origin), with a frame
- * meter enforcing the message size limit and an idle timeout on both sides.
+ * WebSocket (and CONNECT) tunnels over HTTP/1.1. The upgrade request is an Exchange like any
+ * request (routing, filters, select-upstream, on-log, metrics, access log); then the bytes
+ * are relayed as they are (extensions and subprotocols stay between client and origin), with
+ * a frame meter enforcing the message size limit and an idle timeout on both sides.
  */
-import type { IncomingMessage } from 'node:http';
-import { hostOf } from '../router/router.ts';
-import net from 'node:net';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import net, { type Socket } from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { LimitsConfig } from '../config/types.ts';
+import type { Dispatcher } from 'undici';
 import { ERRORS, WeirError, isWeirError, type ErrorCode } from '../errors.ts';
-import { isPromise, runHeaderHooks } from '../pipeline/chain.ts';
-import type { HeaderMap, HeadersResult, LocalReply } from '../pipeline/phases.ts';
+import type { HeaderMap } from '../pipeline/phases.ts';
 import type { ProxyCore } from '../proxy/core.ts';
-import { Exchange, type DownstreamResponse } from '../proxy/exchange.ts';
+import { Exchange, type TunnelOpener } from '../proxy/exchange.ts';
+import type { CompiledRoute } from '../router/router.ts';
 import { appendHeader, stripHopByHop } from '../proxy/headers.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
 import { checkRequest } from './strict.ts';
@@ -130,103 +130,103 @@ function connectUpstream(up: Upstream, target: Target): Duplex {
 
 /**
  * Handles an HTTP/1.1 upgrade (`websocket`) or CONNECT (`tunnel`) request whose socket Node
- * handed over. Everything ends either in a relayed tunnel or a reply plus close.
+ * handed over. The request runs through the same Exchange as any other (routing, filters,
+ * select-upstream and the upstream's balancer, retries of connect failures, on-log, metrics,
+ * access log); only the last step differs: the chosen target is dialled and, once the
+ * origin accepts, bytes are relayed both ways (see Tunnel). Replies made before that (an
+ * error, a filter's local reply) go out as ordinary responses that close the connection.
  */
 export function proxyTunnel(kind: 'websocket' | 'tunnel', core: ProxyCore, limits: LimitsConfig, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const m = core.metrics;
-  const refuse = (code: ErrorCode, id?: string): void => {
-    m.errors.labels(code).inc();
-    if (socket.writable) socket.end(rawError(code, id));
-    else socket.destroy();
-  };
   socket.on('error', () => socket.destroy());
   const bad = checkRequest(req, limits);
-  if (bad) return refuse(bad.code);
-  const snap = core.snapshot;
-  // The Exchange only builds the request context here (client, authority, headers).
-  const ex = new Exchange(core, snap, req, undefined as unknown as DownstreamResponse);
-  const ctx = ex.ctx;
+  if (bad) {
+    core.metrics.errors.labels(bad.code).inc();
+    if (socket.writable) socket.end(rawError(bad.code));
+    else socket.destroy();
+    return;
+  }
+  const res = closingResponse(req, socket);
+  const ex = new Exchange(core, core.snapshot, req, res);
   if (kind === 'tunnel') {
     // authority-form target; an empty path means only routes without path conditions match.
-    ctx.request.authority = req.url ?? '';
-    ctx.request.path = '';
+    ex.ctx.request.authority = req.url ?? '';
+    ex.ctx.request.path = '';
+    ex.pathOutcome = undefined;
   }
+  ex.tunnel = new Tunnel(kind, limits, socket, head, res);
   core.inFlight++;
-  m.inFlight.inc();
-  let done = false;
-  const finish = (status: number, err?: unknown): void => {
-    if (done) return;
-    done = true;
-    if (err !== undefined) ctx.error = isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message, { cause: err });
-    ctx.response ??= { status, headers: {} };
-    core.finish(ex);
-  };
-  const fail = (err: unknown): void => {
-    const werr = isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message, { cause: err });
-    finish(werr.status, werr);
-    if (socket.writable) socket.end(rawError(werr.code, ctx.id));
-    else socket.destroy();
-  };
-  const local = (r: LocalReply): void => {
-    ctx.response = { status: r.status, headers: { ...(r.headers ?? {}) } };
-    finish(r.status);
-    socket.end(rawReply(r.status, r.headers ?? {}, r.body ?? ''));
-  };
+  core.metrics.inFlight.inc();
+  ex.start();
+}
 
-  // A refused or redirected path never opens a tunnel.
-  if (kind === 'websocket' && ex.pathOutcome !== undefined) return fail(new WeirError('WEIR_ERR_PATH_REJECTED', undefined, { detail: { ...ex.pathOutcome } }));
-  const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
-  if (route === undefined) return fail(new WeirError('WEIR_ERR_NO_ROUTE'));
-  (ctx as { routeName: string }).routeName = route.config.name;
-  ex.route = route;
-  if (route.config.builtinHandler !== undefined || (kind === 'websocket' && !route.config.policies.allowWebsocket)) return fail(new WeirError('WEIR_ERR_UPGRADE_REFUSED', `route ${route.config.name} does not allow ${kind === 'websocket' ? 'WebSocket upgrades' : 'CONNECT'}`));
-  const chain = snap.chains.get(route.config.name)!;
-  ex.chain = chain;
-  let r: HeadersResult | Promise<HeadersResult>;
-  try {
-    r = chain.onRequestHeaders.length === 0 ? undefined : runHeaderHooks(chain.onRequestHeaders, 'onRequestHeaders', ctx, core.logger);
-  } catch (err) {
-    return fail(err);
+/** A response on the handed-over socket, for replies before a tunnel opens; closes after. */
+function closingResponse(req: IncomingMessage, socket: Duplex): ServerResponse {
+  const res = new ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.once('finish', () => {
+    res.detachSocket(socket as Socket);
+    socket.end();
+  });
+  return res;
+}
+
+/** The tunnel half of an upgrade or CONNECT exchange (see TunnelOpener). */
+class Tunnel implements TunnelOpener {
+  private readonly kind: 'websocket' | 'tunnel';
+  private readonly limits: LimitsConfig;
+  private readonly socket: Duplex;
+  private readonly head: Buffer;
+  private readonly res: ServerResponse;
+  /** The upstream connection being dialled or relayed. */
+  private upstream: Duplex | undefined;
+
+  constructor(kind: 'websocket' | 'tunnel', limits: LimitsConfig, socket: Duplex, head: Buffer, res: ServerResponse) {
+    this.kind = kind;
+    this.limits = limits;
+    this.socket = socket;
+    this.head = head;
+    this.res = res;
+    // The client leaving mid-dial: drop the upstream connection too (the exchange itself
+    // sees the close through its response and ends as 499).
+    socket.once('close', () => this.upstream?.destroy());
   }
-  const afterHeaders = (reply: HeadersResult): void => {
-    if (reply !== undefined) return local(reply);
-    if (socket.destroyed) return finish(499, new WeirError('WEIR_ERR_CLIENT_ABORTED'));
-    const upName = ctx.upstream?.name ?? route.config.upstream;
-    const up = upName === undefined ? undefined : snap.upstreams.get(upName);
-    if (up === undefined) return fail(new WeirError('WEIR_ERR_NO_UPSTREAM'));
-    const target = up.pick();
-    if (target === undefined) return fail(new WeirError('WEIR_ERR_NO_HEALTHY_TARGET'));
-    ctx.upstream = { name: up.name, target: target.address };
-    ex.upstreamRef = up;
-    ex.target = target;
-    dial(up, target);
-  };
 
-  const dial = (up: Upstream, target: Target): void => {
+  refuse(route: CompiledRoute): WeirError | undefined {
+    if (route.config.builtinHandler === undefined && (this.kind === 'tunnel' || route.config.policies.allowWebsocket)) return undefined;
+    return new WeirError('WEIR_ERR_UPGRADE_REFUSED', `route ${route.config.name} does not allow ${this.kind === 'websocket' ? 'WebSocket upgrades' : 'CONNECT'}`);
+  }
+
+  open(ex: Exchange, up: Upstream, target: Target): void {
+    const { socket, limits } = this;
+    if (socket.destroyed) {
+      ex.releaseTarget();
+      return ex.finish();
+    }
     const upstream = connectUpstream(up, target);
+    this.upstream = upstream;
     const connectTimer = setTimeout(() => upstream.destroy(new WeirError('WEIR_ERR_UPSTREAM_TIMEOUT', 'upstream connect timeout')), up.config.timeouts.connectMs);
     let established = false;
-    upstream.on('error', (err) => {
+    // Before the origin answered: an upstream failure, retried or answered like any other.
+    const failed = (err: Error): void => {
       clearTimeout(connectTimer);
-      if (!established) {
-        target.recordFailure(true);
-        return fail(isWeirError(err) ? err : new WeirError(/certificate|tls|ssl/i.test(String((err as Error).message)) && up.config.tls ? 'WEIR_ERR_UPSTREAM_TLS' : 'WEIR_ERR_UPSTREAM_CONNECT', undefined, { cause: err }));
-      }
-      socket.destroy();
-    });
-    socket.on('close', () => {
-      if (!established) finish(499, new WeirError('WEIR_ERR_CLIENT_ABORTED'));
       upstream.destroy();
-    });
+      if (established) return;
+      established = true; // once
+      const werr = isWeirError(err) ? err : new WeirError(up.config.tls && /certificate|tls|ssl/i.test(String(err.message)) ? 'WEIR_ERR_UPSTREAM_TLS' : 'WEIR_ERR_UPSTREAM_CONNECT', undefined, { cause: err });
+      ex.onResponseError(undefined as unknown as Dispatcher.DispatchController, werr);
+    };
+    upstream.on('error', (err) => (established ? socket.destroy() : failed(err)));
     upstream.once(up.config.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(connectTimer);
-      if (kind === 'tunnel') {
+      if (this.kind === 'tunnel') {
         established = true;
-        finish(200);
+        this.established(ex, 200, target);
         socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        if (head.length) upstream.write(head);
-        return relay(upstream, undefined, undefined);
+        if (this.head.length) upstream.write(this.head);
+        return this.relay(ex, upstream, undefined, undefined);
       }
+      const ctx = ex.ctx;
       const h = stripHopByHop(ctx.request.headers);
       h['connection'] = 'upgrade';
       h['upgrade'] = 'websocket';
@@ -236,36 +236,58 @@ export function proxyTunnel(kind: 'websocket' | 'tunnel', core: ProxyCore, limit
       appendHeader(h, 'via', '1.1 weir');
       h['x-request-id'] = ctx.id;
       const block = headerBlock(h);
-      if (block === undefined) return fail(new WeirError('WEIR_ERR_PLUGIN_INVALID_MUTATION', 'a filter set a header that cannot be sent'));
+      if (block === undefined) {
+        established = true;
+        upstream.destroy();
+        ex.releaseTarget();
+        return ex.fail(new WeirError('WEIR_ERR_PLUGIN_INVALID_MUTATION', 'a filter set a header that cannot be sent'));
+      }
       const path = ctx.request.query === '' ? ctx.request.path : `${ctx.request.path}?${ctx.request.query}`;
       upstream.write(`GET ${path} HTTP/1.1\r\n${block}\r\n`, 'latin1');
       readResponseHead(upstream, limits.maxHeaderBytes, (err, status, headBytes, rest) => {
-        if (err) {
-          target.recordFailure(false);
-          return fail(new WeirError('WEIR_ERR_UPSTREAM_PROTOCOL', err.message));
-        }
-        target.recordSuccess(0);
+        if (established) return;
+        if (err) return failed(new WeirError('WEIR_ERR_UPSTREAM_PROTOCOL', err.message));
         established = true;
-        ctx.response = { status: status!, headers: {} };
-        finish(status!);
+        this.established(ex, status!, target);
+        ex.ctx.bytesOut += headBytes!.length + rest!.length;
         socket.write(headBytes!);
+        if (rest!.length) socket.write(rest!);
         if (status !== 101) {
           // Not upgraded: relay the origin's reply as is, then close.
-          if (rest!.length) socket.write(rest!);
-          upstream.pipe(socket);
-          return;
+          return this.relay(ex, upstream, undefined, undefined, true);
         }
-        if (rest!.length) socket.write(rest!);
-        if (head.length) upstream.write(head);
-        relay(upstream, new FrameMeter(limits.websocketMaxMessageBytes), new FrameMeter(limits.websocketMaxMessageBytes));
+        if (this.head.length) upstream.write(this.head);
+        this.relay(ex, upstream, new FrameMeter(limits.websocketMaxMessageBytes), new FrameMeter(limits.websocketMaxMessageBytes));
       });
     });
-  };
+  }
 
-  /** Bytes both ways until either side ends, the idle timeout fires, or a message is too big. */
-  const relay = (upstream: Duplex, fromClient: FrameMeter | undefined, fromOrigin: FrameMeter | undefined): void => {
-    const idle = limits.websocketIdleTimeoutMs;
+  /** The origin answered: the socket is the tunnel's from now on, not the response's. */
+  private established(ex: Exchange, status: number, target: Target): void {
+    target.recordSuccess(performance.now() - ex.dispatchedAt);
+    ex.headSent = true;
+    ex.ctx.response = { status, headers: {} };
+    this.res.detachSocket(this.socket as Socket);
+    this.res.removeAllListeners('finish');
+  }
+
+  /**
+   * Bytes both ways until either side ends, the idle timeout fires, or a message is too
+   * big; then the exchange finishes (on-log, metrics, access log) with the bytes relayed.
+   */
+  private relay(ex: Exchange, upstream: Duplex, fromClient: FrameMeter | undefined, fromOrigin: FrameMeter | undefined, originOnly = false): void {
+    const socket = this.socket;
+    const ctx = ex.ctx;
+    const idle = this.limits.websocketIdleTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const end = (): void => {
+      clearTimeout(timer);
+      if (ended) return;
+      ended = true;
+      ex.releaseTarget();
+      ex.finish();
+    };
     const close = (code: number): void => {
       clearTimeout(timer);
       if (fromClient && code) {
@@ -282,17 +304,18 @@ export function proxyTunnel(kind: 'websocket' | 'tunnel', core: ProxyCore, limit
     };
     const touch = (): void => {
       clearTimeout(timer);
-      if (idle > 0) timer = setTimeout(() => close(1001), idle);
+      if (idle > 0 && !originOnly) timer = setTimeout(() => close(1001), idle);
     };
     touch();
-    const pump = (from: Duplex, to: Duplex, meter: FrameMeter | undefined): void => {
+    const pump = (from: Duplex, to: Duplex, meter: FrameMeter | undefined, count: (n: number) => void): void => {
       from.on('data', (chunk: Buffer) => {
         touch();
         if (meter && !meter.push(chunk)) {
-          m.errors.labels('WEIR_ERR_BODY_TOO_LARGE').inc();
+          ctx.error ??= new WeirError('WEIR_ERR_BODY_TOO_LARGE', 'a WebSocket message exceeds websocket-max-message-bytes');
           from.pause();
           return close(1009);
         }
+        count(chunk.length);
         if (!to.write(chunk)) {
           from.pause();
           to.once('drain', () => from.resume());
@@ -300,17 +323,18 @@ export function proxyTunnel(kind: 'websocket' | 'tunnel', core: ProxyCore, limit
       });
       from.on('end', () => to.end());
     };
-    pump(socket, upstream, fromClient);
-    pump(upstream, socket, fromOrigin);
-    socket.on('close', () => clearTimeout(timer));
-    upstream.on('close', () => {
-      clearTimeout(timer);
-      socket.destroy();
+    if (!originOnly) pump(socket, upstream, fromClient, (n) => (ctx.bytesIn += n));
+    pump(upstream, socket, fromOrigin, (n) => (ctx.bytesOut += n));
+    socket.on('close', () => {
+      upstream.destroy();
+      end();
     });
-  };
-
-  if (isPromise<HeadersResult>(r)) r.then(afterHeaders, fail);
-  else afterHeaders(r);
+    upstream.on('close', () => {
+      socket.destroy();
+      end();
+    });
+    if (socket.destroyed) end();
+  }
 }
 
 /** Reads an HTTP/1.1 response head; hands back the head bytes and whatever followed. */
