@@ -248,7 +248,7 @@ const route: KeySpec = {
       children: [
         val('timeout-secs', 'secs', 'Deadline for the whole request, retries included; default: the upstream\'s `timeouts`.'),
         oneOf('failure-mode', FAILURE_MODES, 'When a filter fails: `open` = carry on, `closed` = fail the request.', { default: D.policies.failureMode }),
-        val('max-body-size', 'size', 'Largest request body for this route; default: `limits.max-body-bytes`.'),
+        val('max-body-size', 'size', 'Largest request body for this route, gRPC streams included; default: `limits.max-body-bytes` (none for gRPC).'),
         val('websocket', 'boolean', 'Allow WebSocket upgrades.', { default: D.policies.allowWebsocket }),
         retry,
         routeCache,
@@ -421,7 +421,7 @@ const limits: KeySpec = {
   children: [
     val('max-header-bytes', 'size', 'Largest request header section.', { default: D.limits.maxHeaderBytes }),
     val('max-header-count', 'integer', 'Most request headers.', { min: 1, default: D.limits.maxHeaderCount }),
-    val('max-body-bytes', 'size', 'Largest request body (`"10MiB"` or a number).', { default: '10MiB' }),
+    val('max-body-bytes', 'size', 'Largest request body (`"10MiB"` or a number); gRPC requests are bounded only by a route `max-body-size`.', { default: '10MiB' }),
     val('max-request-line-bytes', 'size', 'Longest request line.', { default: D.limits.maxRequestLineBytes }),
     val('header-timeout-ms', 'ms', 'Time to receive the request headers.', { default: D.limits.headerTimeoutMs }),
     val('request-timeout-ms', 'ms', 'Time to receive the whole request.', { default: D.limits.requestTimeoutMs }),
