@@ -214,9 +214,10 @@ test('a reload with request-timeout shorter than header-timeout is refused; the 
   const o = await origin();
   const { weir, file, url } = await startWeirWith(config(o.port, 'address "127.0.0.1:0";'));
   cleanups.push(() => weir.close());
-  writeFileSync(file, config(o.port, 'address "127.0.0.1:0"; request-timeout-secs 1;', 'limits { header-timeout-secs 5 }'));
+  writeFileSync(file, config(o.port, 'address "127.0.0.1:0"; request-timeout-secs 1;', 'limits { header-timeout-ms 5000 }'));
   const r = await weir.reload();
   assert.equal(r.ok, false);
+  assert.match(r.error!, /timeout/i);
   assert.equal(weir.url(), url);
   assert.equal((await get(`${url}/x`)).body, 'ok');
 });
