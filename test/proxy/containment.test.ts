@@ -46,11 +46,12 @@ function get(port: number, path: string): Promise<{ status: number; headers: htt
   });
 }
 
-/** Opens `n` connections that send half a request and reset (RST). */
+/** Opens `n` connections that send half a request (HTTP/1.1, or HTTP/2 after its preface) and reset (RST). */
 async function resets(port: number, n: number): Promise<void> {
-  await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve) => {
+  const half = ['GET /metrics HTTP/1.1\r\nHost: x\r\nX-Half: ', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\u0000\u0000\u0012\u0004'];
+  await Promise.all(Array.from({ length: n }, (_, i) => new Promise<void>((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port }, () => {
-      s.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Half: ');
+      s.write(half[i % 2]!, 'latin1');
       setImmediate(() => {
         s.resetAndDestroy();
         resolve();
@@ -75,7 +76,7 @@ test('weir run stays up and keeps answering while every sink and source fails', 
   const limiter = (name: string, backend: string, p: number): string => `filter "${name}" { type "rate-limit"; max-rps 1000; backend "${backend}"; ${backend}-url "${backend === 'redis' ? 'redis' : 'memcache'}://127.0.0.1:${p}"; ${backend}-timeout-ms 50; }`;
   const route = (name: string, filter: string): string => `route "${name}" { priority 5; matches { path-prefix "/${name}/"; }; upstream "origin"; filters "${filter}"; }`;
   const config = (metricsAddress: string): string => `schema-version "1.0"
-listeners { listener "main" { address "127.0.0.1:${port}"; } }
+listeners { listener "main" { address "127.0.0.1:${port}"; protocol "h2c"; } }
 plugins { plugin "add-header" { path "${plugin}"; config { header "x-served-by" "weir"; } } }
 filters {
     filter "add-header" { type "wasm"; plugin "add-header"; }
@@ -112,7 +113,7 @@ system { graceful-shutdown-timeout-secs 2 }
   };
   await alive();
 
-  await t.test('clients that reset on the proxy and the metrics listeners', async () => {
+  await t.test('clients that reset on the proxy (HTTP/1.1 and h2c) and the metrics listeners', async () => {
     await resets(port, 50);
     await resets(metricsPort, 50);
     await alive();
