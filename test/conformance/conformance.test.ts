@@ -99,7 +99,7 @@ describe('SDK conformance through the proxy (callout, set-upstream, metrics, lar
       if (req.url === '/callout') res.writeHead(200, { 'content-type': 'text/plain' }).end('pong');
       else res.writeHead(200, { 'x-origin': 'canary' }).end('canary');
     });
-    const plugins = LANGS.map((l) => `    plugin "conf-${l}" { path ${JSON.stringify('@' + l)}; config { prefix "x-conf-"; callout-url "http://127.0.0.1:${canary.port}/callout"; } }`);
+    const plugins = LANGS.map((l) => `    plugin "conf-${l}" { path ${JSON.stringify('@' + l)}; timeout-ms 3000; config { prefix "x-conf-"; callout-url "http://127.0.0.1:${canary.port}/callout"; } }`);
     let kdl = `
 listeners { listener "main" { address "127.0.0.1:0"; } }
 plugins {

@@ -25,7 +25,9 @@ function config(extra = ''): string {
   // The hog fills what it allocates byte by byte: give it fuel enough to reach the memory cap.
   const fuel = (m: string): number => (m === 'hog' ? 2_000_000_000 : 20_000_000);
   const value = (m: string): string => (m === 'canary' ? 'canary' : `v-${m}`);
-  const plugins = MODES.map((m) => `    plugin "${m}" { path "${probe}"; fuel ${fuel(m)}; memory-limit "16MiB"; config { mode "${m}"; value "${value(m)}"; url "http://127.0.0.1:${b.port}/callout-target"; } }`).join('\n');
+  // A callout gets at most its hook's deadline (timeout-ms, 100 ms by default): leave room on a busy machine.
+  const timeout = (m: string): string => (m === 'callout' ? ' timeout-ms 3000;' : '');
+  const plugins = MODES.map((m) => `    plugin "${m}" { path "${probe}"; fuel ${fuel(m)};${timeout(m)} memory-limit "16MiB"; config { mode "${m}"; value "${value(m)}"; url "http://127.0.0.1:${b.port}/callout-target"; } }`).join('\n');
   const filters = MODES.map((m) => `    filter "${m}" { type "wasm"; plugin "${m}"; failure-mode "closed"; }`).join('\n');
   const routes = MODES.map((m, i) => `    route "${m}" { priority ${100 - i}; matches { header "x-mode" "${m}"; }; upstream "a"; filters "${m}"; }`).join('\n');
   return `

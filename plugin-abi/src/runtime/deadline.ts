@@ -65,7 +65,17 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
     if (scope.abandoned) throw new CallAbandoned('the request no longer waits for this call');
     return v;
   };
-  const maybeAsync = <T>(r: T | Promise<T>): T | Promise<T> => (r instanceof Promise ? r.then(resumed) : r);
+  // A remote store call is bounded by the store's own deadline (and answered by its fallback
+  // past it): its wait does not count against the hook's deadline, which moves by as much.
+  const storeWait = <T>(r: Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    scope.storeWaits = (scope.storeWaits ?? 0) + 1;
+    return r.finally(() => {
+      scope.storeWaits!--;
+      scope.deadline += performance.now() - t0;
+    }).then(resumed);
+  };
+  const maybeAsync = <T>(r: T | Promise<T>): T | Promise<T> => (r instanceof Promise ? storeWait(r) : r);
   return {
     log: (level, message) => {
       charge(bytes(message.length));
@@ -80,7 +90,7 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
       charge(bytes(key.length));
       const r = host.kvGet(key);
       const out = (e: Awaited<typeof r>): Awaited<typeof r> => (charge(bytes(e?.value.length ?? 0)), e);
-      return r instanceof Promise ? r.then(resumed).then(out) : out(r);
+      return r instanceof Promise ? storeWait(r).then(out) : out(r);
     },
     kvCas: (key, value, expected, ttlMs) => (charge(bytes(key.length + value.length)), maybeAsync(host.kvCas(key, value, expected, ttlMs))),
     geoCountry: (ip) => (charge(bytes(ip.length)), host.geoCountry(ip)),

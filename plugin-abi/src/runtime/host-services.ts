@@ -34,6 +34,8 @@ export interface CallScope {
   signal?: AbortSignal;
   /** Set when nobody waits for the call any more: a resumed guest traps at once. */
   abandoned?: boolean;
+  /** Remote store calls in flight (their waits extend the deadline, see deadline.ts). */
+  storeWaits?: number;
   /** The last error-level line the guest logged in this call (a panic message, before the trap). */
   lastError?: string;
 }

@@ -406,6 +406,7 @@ export class WasmPlugin {
       inst.hook = hook;
       const ac = new AbortController();
       inst.scope.deadline = performance.now() + timeoutMs;
+      inst.scope.storeWaits = 0;
       inst.scope.signal = ac.signal;
       const gaveUp = new Promise<never>((_, reject) => {
         inst.inflight = (err) => {
@@ -413,7 +414,14 @@ export class WasmPlugin {
           reject(err);
         };
       });
-      const timer = setTimeout(() => this.abandon(inst, new WeirError('WEIR_ERR_PLUGIN_TIMEOUT', `plugin ${this.name} exceeded its ${timeoutMs} ms deadline in ${hook}; the call was given up`, { detail: { plugin: this.name, hook } })), timeoutMs);
+      // The deadline moves while a remote store call is pending (deadline.ts): re-check then.
+      let timer: NodeJS.Timeout;
+      const check = (): void => {
+        const left = inst.scope.deadline - performance.now();
+        if ((inst.scope.storeWaits ?? 0) > 0 || left > 1) timer = setTimeout(check, Math.max(left, 5));
+        else this.abandon(inst, new WeirError('WEIR_ERR_PLUGIN_TIMEOUT', `plugin ${this.name} exceeded its ${timeoutMs} ms deadline in ${hook}; the call was given up`, { detail: { plugin: this.name, hook } }));
+      };
+      timer = setTimeout(check, timeoutMs);
       const call = f(inst.core, hold.id);
       // Settles after a give-up too (the resumed guest traps): nobody waits for it then.
       call.catch(() => {});
