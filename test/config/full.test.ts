@@ -112,7 +112,7 @@ test('full.kdl: upstreams', async () => {
   ]);
   assert.equal(b.loadBalancing, 'least_connections');
   assert.equal(b.protocol, 'h2');
-  assert.deepEqual(b.connectionPool, { maxConnections: 64, maxIdle: 8, idleTimeoutMs: 30_000, maxLifetimeMs: 600_000 });
+  assert.deepEqual(b.connectionPool, { maxConnections: 64, maxIdle: 8, idleTimeoutMs: 30_000, queueTimeoutMs: 2500, maxLifetimeMs: 600_000 });
   assert.deepEqual(b.timeouts, { connectMs: 2000, requestMs: 30_000, readMs: 10_000, writeMs: 10_500 });
   assert.deepEqual(b.healthCheck, { type: 'http', path: '/healthz', intervalMs: 5000, timeoutMs: 1000, healthyThreshold: 3, unhealthyThreshold: 4, expectedStatus: [200, 204] });
   assert.deepEqual(b.tls, { sni: 'backend.internal', caFile: fixture('files', 'upstream-ca.crt'), clientCert: fixture('files', 'client.crt'), clientKey: fixture('files', 'client.key'), verify: false });
@@ -160,6 +160,10 @@ test('full.kdl: limits, observability, extra blocks', async () => {
     maxConnections: 5000,
     websocketIdleTimeoutMs: 120_000,
     websocketMaxMessageBytes: 2 * 1024 * 1024,
+    maxUpstreamRequestsPerClient: 32,
+    responseBufferBytes: 256 * 1024,
+    requestBodyBufferBytes: 32 * 1024,
+    minRequestBodyRate: 2048,
     http2: { maxConcurrentStreams: 250, initialWindowSize: 1_048_576, connectionWindowSize: 4 * 1024 * 1024, maxHeaderListSize: 64 * 1024, maxSessionMemoryMb: 20 },
   });
   assert.deepEqual(c.observability, {

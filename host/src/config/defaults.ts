@@ -63,13 +63,16 @@ export const DEFAULTS = {
     maxConnections: 128,
     maxIdle: 32,
     idleTimeoutMs: 60_000,
+    // Wait for a free connection of a full pool at most this long (then 503).
+    queueTimeoutMs: 10_000,
     maxLifetimeMs: 3_600_000,
   },
   timeouts: {
     connectMs: 5_000,
     requestMs: 60_000,
     readMs: 30_000,
-    writeMs: 30_000,
+    // Like nginx's send_timeout.
+    writeMs: 60_000,
   },
   healthCheck: {
     type: 'http',
@@ -129,6 +132,12 @@ export const DEFAULTS = {
     maxConnections: 10_000,
     websocketIdleTimeoutMs: 300_000,
     websocketMaxMessageBytes: 1 * MiB,
+    // Slow-client containment (docs/architecture.md, "Slow clients"). 0 = no cap.
+    maxUpstreamRequestsPerClient: 64,
+    responseBufferBytes: 128 * KiB,
+    requestBodyBufferBytes: 64 * KiB,
+    // Bytes per second over 5-second windows; 0 = off.
+    minRequestBodyRate: 1024,
     http2: {
       maxConcurrentStreams: 100,
       initialWindowSize: 65_535,

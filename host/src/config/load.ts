@@ -554,6 +554,7 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
       maxConnections: getNum(cp, 'max-connections') ?? D.connectionPool.maxConnections,
       maxIdle: getNum(cp, 'max-idle') ?? D.connectionPool.maxIdle,
       idleTimeoutMs: getSecsMs(cp, 'idle-timeout') ?? D.connectionPool.idleTimeoutMs,
+      queueTimeoutMs: getSecsMs(cp, 'queue-timeout') ?? D.connectionPool.queueTimeoutMs,
       maxLifetimeMs: getSecsMs(cp, 'max-lifetime') ?? D.connectionPool.maxLifetimeMs,
     },
     timeouts: {
@@ -610,6 +611,10 @@ function buildLimits(l: ConfigNode | undefined): LimitsConfig {
     maxConnections: getNum(l, 'max-connections') ?? L.maxConnections,
     websocketIdleTimeoutMs: getSecsMs(l, 'websocket-idle-timeout-secs') ?? L.websocketIdleTimeoutMs,
     websocketMaxMessageBytes: getSize(l, 'websocket-max-message-bytes') ?? L.websocketMaxMessageBytes,
+    maxUpstreamRequestsPerClient: getNum(l, 'max-upstream-requests-per-client') ?? L.maxUpstreamRequestsPerClient,
+    responseBufferBytes: getSize(l, 'response-buffer-bytes') ?? L.responseBufferBytes,
+    requestBodyBufferBytes: getSize(l, 'request-body-buffer-bytes') ?? L.requestBodyBufferBytes,
+    minRequestBodyRate: getSize(l, 'min-request-body-rate') ?? L.minRequestBodyRate,
     http2: {
       maxConcurrentStreams: getNum(h2, 'max-concurrent-streams') ?? L.http2.maxConcurrentStreams,
       initialWindowSize: getNum(h2, 'initial-window-size') ?? L.http2.initialWindowSize,

@@ -282,6 +282,7 @@ const upstream: KeySpec = {
         val('max-connections', 'integer', 'Most connections per target.', { min: 1, default: D.connectionPool.maxConnections }),
         val('max-idle', 'integer', 'Most idle connections kept per target.', { min: 0, default: D.connectionPool.maxIdle }),
         val('idle-timeout', 'secs', 'Seconds an idle connection is kept.', { default: secs(D.connectionPool.idleTimeoutMs) }),
+        val('queue-timeout', 'secs', 'Seconds a request waits for a free connection when all `max-connections` of an `http1` target are busy; then 503 `WEIR_ERR_QUEUE_TIMEOUT`.', { default: secs(D.connectionPool.queueTimeoutMs) }),
         val('max-lifetime', 'secs', 'Seconds after which a connection is retired.', { default: secs(D.connectionPool.maxLifetimeMs) }),
       ],
     },
@@ -292,7 +293,7 @@ const upstream: KeySpec = {
         val('connect', 'secs', 'Seconds to establish a connection.', { default: secs(D.timeouts.connectMs) }),
         val('request', 'secs', 'Seconds for one attempt\'s whole exchange with a target, from sending the request to the end of the response body; past it the attempt ends with 504 (or a reset once the response started) and `retry-on "timeout"` may retry it.', { default: secs(D.timeouts.requestMs) }),
         val('read', 'secs', 'Seconds the response body may pause between two reads from the target.', { default: secs(D.timeouts.readMs) }),
-        val('write', 'secs', 'Seconds between two writes.', { default: secs(D.timeouts.writeMs) }),
+        val('write', 'secs', 'Send timeout: seconds the response may make no progress towards the client (its buffer full, the client not reading) before the exchange is ended (`WEIR_ERR_SEND_TIMEOUT`, connection closed).', { default: secs(D.timeouts.writeMs) }),
       ],
     },
     {
@@ -430,6 +431,10 @@ const limits: KeySpec = {
     val('max-connections', 'integer', 'Most client connections at once.', { min: 1, default: D.limits.maxConnections }),
     val('websocket-idle-timeout-secs', 'secs', 'An open WebSocket with no traffic either way for this long is closed.', { default: secs(D.limits.websocketIdleTimeoutMs) }),
     val('websocket-max-message-bytes', 'size', 'Largest WebSocket message, either direction; larger ones close the connection (1009).', { default: D.limits.websocketMaxMessageBytes }),
+    val('max-upstream-requests-per-client', 'integer', 'Upstream requests one client address may have in flight or waiting for a connection; more get 503 `WEIR_ERR_CLIENT_LIMIT`. 0 = no cap.', { min: 0, default: D.limits.maxUpstreamRequestsPerClient }),
+    val('response-buffer-bytes', 'size', 'Response bytes held in memory per exchange when the client reads slower than the upstream sends; only past it is the upstream read paused (so smaller responses free their upstream connection at once).', { default: '128KiB' }),
+    val('request-body-buffer-bytes', 'size', 'Request bodies up to this size are read whole before an upstream connection is taken; larger ones are streamed.', { default: '64KiB' }),
+    val('min-request-body-rate', 'size', 'Slowest accepted request body, bytes per second over 5-second windows; a slower client gets 408 `WEIR_ERR_REQUEST_TIMEOUT`. 0 = off.', { default: D.limits.minRequestBodyRate }),
     {
       name: 'http2',
       doc: 'HTTP/2 limits.',

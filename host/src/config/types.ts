@@ -164,6 +164,8 @@ export interface ConnectionPoolConfig {
   readonly maxConnections: number;
   readonly maxIdle: number;
   readonly idleTimeoutMs: number;
+  /** Longest wait for a free connection of a full HTTP/1 pool (then 503 WEIR_ERR_QUEUE_TIMEOUT). */
+  readonly queueTimeoutMs: number;
   readonly maxLifetimeMs: number;
 }
 
@@ -171,6 +173,7 @@ export interface UpstreamTimeouts {
   readonly connectMs: number;
   readonly requestMs: number;
   readonly readMs: number;
+  /** Send timeout: longest time without progress writing the response to the client. */
   readonly writeMs: number;
 }
 
@@ -259,6 +262,14 @@ export interface LimitsConfig {
   readonly websocketIdleTimeoutMs: number;
   /** Largest WebSocket message (all fragments), either direction. */
   readonly websocketMaxMessageBytes: number;
+  /** Upstream requests one client address may have in flight or waiting; 0 = no cap. */
+  readonly maxUpstreamRequestsPerClient: number;
+  /** Response bytes held in memory for a client that reads slower than the upstream sends. */
+  readonly responseBufferBytes: number;
+  /** Request bodies up to this size are read whole before an upstream connection is taken. */
+  readonly requestBodyBufferBytes: number;
+  /** Slowest accepted request body, bytes per second over 5-second windows; 0 = off. */
+  readonly minRequestBodyRate: number;
   readonly http2: Http2Limits;
 }
 

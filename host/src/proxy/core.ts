@@ -12,6 +12,7 @@ import { buildChain, type Chain } from '../pipeline/chain.ts';
 import type { Phase } from '../pipeline/phases.ts';
 import { Router } from '../router/router.ts';
 import { Upstream, upstreamKey } from '../upstream/upstream.ts';
+import { Admission } from '../upstream/admission.ts';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.ts';
 import { HttpCache } from '../cache/index.ts';
 import type { Snapshot } from './snapshot.ts';
@@ -38,6 +39,8 @@ export class ProxyCore {
   private upstreamCache = new Map<string, Upstream>();
   /** The HTTP cache (host/src/cache/); its store outlives reloads. */
   readonly httpCache: HttpCache;
+  /** Per-client caps and bounded waits for upstream connections. */
+  readonly admission = new Admission();
 
   constructor(opts: CoreOptions) {
     this.logger = opts.logger;

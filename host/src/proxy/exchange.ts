@@ -32,6 +32,7 @@ import { clientAddress } from '../edge/client.ts';
 import { proxiedOf } from '../edge/proxy-protocol.ts';
 import { endedWithHead } from '../upstream/h2-client.ts';
 import { endWithGrpcStatus, grpcErrorHeaders, grpcLocalReply, isGrpcRequest, respondHeadOnly } from './grpc.ts';
+import { watchBodyRate, watchSend } from './slow-clients.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -253,6 +254,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.bufferRequestBody().then((reply) => (reply ? this.localReply(reply) : this.selectAndDispatch()), (e) => this.fail(e));
       return;
     }
+    // Small bodies are read whole before an upstream connection is taken (slow-clients.ts).
+    if (this.readFirst) {
+      this.readWholeBody().then(() => this.selectAndDispatch(), (e) => this.fail(e));
+      return;
+    }
     this.selectAndDispatch();
   }
 
@@ -290,11 +296,43 @@ export class Exchange implements Dispatcher.DispatchHandler {
     } else {
       this.body = this.limitedBody(limit);
     }
+    // Small bodies are read whole before dispatch (readWholeBody), HTTP/1 and HTTP/2 alike.
+    this.readFirst = cl !== undefined && chain.onRequestBody.length === 0 && cl <= this.snap.config.limits.requestBodyBufferBytes;
     return undefined;
   }
 
   onBodySent(chunk: Buffer | string): void {
     this.ctx.bytesIn += chunk.length;
+  }
+
+  /** The body has a Content-Length within `limits request-body-buffer-bytes`. */
+  private readFirst = false;
+  /** Stops the request body rate watch. */
+  private stopBodyWatch: (() => void) | undefined;
+
+  /** Reads a small body whole (at `limits min-request-body-rate` at least) so it can be sent at once. */
+  private async readWholeBody(): Promise<void> {
+    const parts: Buffer[] = [];
+    let n = 0;
+    this.watchBody(() => n, () => false);
+    for await (const chunk of (this.req as Readable).iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      parts.push(chunk);
+    }
+    this.stopBodyWatch?.();
+    this.body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+    this.bodyReplayable = true;
+  }
+
+  /** Starts the minimum body rate watch: a slower client gets 408 (and the upstream call is stopped). */
+  private watchBody(bytes: () => number, stalled: () => boolean): void {
+    const rate = this.snap.config.limits.minRequestBodyRate;
+    this.stopBodyWatch = watchBodyRate(rate, bytes, stalled, () => {
+      if (this.finished) return;
+      const err = new WeirError('WEIR_ERR_REQUEST_TIMEOUT', `request body slower than ${rate} bytes/s`);
+      if (this.controller && !this.controller.aborted) this.controller.abort(err);
+      else this.fail(err);
+    });
   }
 
   private async *limitedBody(limit: number): AsyncIterable<Uint8Array> {
@@ -386,6 +424,26 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (up.circuitOpen()) return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `every target of upstream ${up.name} is ejected after repeated connect failures`));
     const target = index !== undefined && !this.tried?.has(index) ? up.targets[index] : up.pick(this.tried);
     if (target === undefined) return this.fail(new WeirError('WEIR_ERR_NO_HEALTHY_TARGET', `no target left in upstream ${up.name}`));
+    // Admission (upstream/admission.ts): the client's cap, then a bounded wait for a connection.
+    const admission = this.core.admission;
+    if (!this.clientCounted) {
+      const cap = this.snap.config.limits.maxUpstreamRequestsPerClient;
+      if (!admission.enterClient(this.ctx.client.address, cap)) return this.fail(new WeirError('WEIR_ERR_CLIENT_LIMIT', `client ${this.ctx.client.address} has ${cap} upstream requests in flight`));
+      this.clientCounted = true;
+    }
+    const pool = up.config.connectionPool;
+    if (up.config.protocol === 'h2') return this.send(target);
+    this.cancelWait = admission.whenFree(target, pool.maxConnections, pool.queueTimeoutMs, () => this.send(target), (e) => this.fail(e));
+  }
+
+  /** Counted in the client's upstream requests (admission.ts). */
+  private clientCounted = false;
+  private cancelWait: (() => void) | undefined;
+
+  private send(target: Target): void {
+    if (this.finished) return;
+    const up = this.upstreamRef!;
+    this.cancelWait = undefined;
     this.target = target;
     this.ctx.upstream = { name: up.name, target: target.address };
     const req = this.ctx.request;
@@ -409,6 +467,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
       headers: headers as Dispatcher.DispatchOptions['headers'],
       body: this.body as Dispatcher.DispatchOptions['body'],
     };
+    const body = this.body;
+    if (body !== null && !(body instanceof Uint8Array) && this.stopBodyWatch === undefined) {
+      // A streamed body is rate-checked too, except while the upstream is not reading it.
+      const r = this.req as Readable;
+      this.watchBody(() => this.ctx.bytesIn, () => r.isPaused() || r.readableLength >= r.readableHighWaterMark);
+      r.once('end', this.stopBodyWatch!);
+    }
     target.pool.dispatch(opts, this);
   }
 
@@ -557,9 +622,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const chain = this.chain!;
     if (chain.onResponseBody.length > 0) return this.responseBodyChunk(controller, chunk, false);
     this.ctx.bytesOut += chunk.length;
-    if (!(this.res as ServerResponse).write(chunk)) {
-      controller.pause();
-      this.res.once('drain', () => controller.resume());
+    const res = this.res as ServerResponse;
+    if (!res.write(chunk)) {
+      // Up to response-buffer-bytes wait in memory so the upstream connection is freed soon;
+      // past it the upstream is paused, and the send timeout bounds the wait.
+      this.watchSend();
+      if (res.writableLength > this.snap.config.limits.responseBufferBytes) {
+        controller.pause();
+        res.once('drain', () => controller.resume());
+      }
     }
   }
 
@@ -634,10 +705,30 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Ends this exchange's count in its target's and upstream's in-flight numbers. */
   releaseTarget(): void {
     clearTimeout(this.attemptTimer);
+    if (this.clientCounted) {
+      this.clientCounted = false;
+      this.core.admission.leaveClient(this.ctx.client.address);
+    }
     if (!this.holding) return;
     this.holding = false;
-    this.target!.inFlight--;
+    const target = this.target!;
+    target.inFlight--;
     this.upstreamRef!.inFlight--;
+    this.core.admission.freed(target, this.upstreamRef!.config.connectionPool.maxConnections);
+  }
+
+  /** Send timeout (upstream `timeouts write`): no progress towards the client for that long ends the exchange. */
+  private watchSend(): void {
+    const ms = this.upstreamRef!.config.timeouts.writeMs;
+    watchSend(this.res as ServerResponse, ms, () => {
+      const err = new WeirError('WEIR_ERR_SEND_TIMEOUT', `no progress sending the response for ${ms} ms`);
+      this.core.logger.info({ id: this.ctx.id, client: this.ctx.client.address, code: err.code }, 'send timeout: the client does not read');
+      if (this.finished) this.core.metrics.errors.labels(err.code).inc();
+      else this.ctx.error = err;
+      if (this.controller && !this.controller.aborted) this.controller.abort(err);
+      this.res.destroy();
+      this.finish();
+    });
   }
 
   // ── retries ───────────────────────────────────────────────────────────────────────
@@ -786,6 +877,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.timer !== undefined) clearTimeout(this.timer);
     clearTimeout(this.attemptTimer);
     if (this.body !== null) endUnreadH2Body(this.req);
+    this.cancelWait?.();
+    this.stopBodyWatch?.();
+    if (this.clientCounted) {
+      this.clientCounted = false;
+      this.core.admission.leaveClient(this.ctx.client.address);
+    }
     this.core.finish(this);
     const chain = this.chain;
     if (chain && chain.onLog.length > 0) runLogHooks(chain.onLog, this.ctx, this.core.logger);
