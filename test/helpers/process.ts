@@ -15,9 +15,13 @@ export interface WeirProcess {
   kill(): void;
 }
 
-/** `stdout`: a file descriptor to write stdout to instead of collecting it. */
-export function runWeir(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; stdout?: number } = {}): WeirProcess {
-  const child = spawn(process.execPath, [WEIR, ...args], { stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+/** `stdout`: a file descriptor to write stdout to instead of collecting it; `uid`: run as that user (and group). */
+export function runWeir(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; stdout?: number; uid?: number } = {}): WeirProcess {
+  const child = spawn(process.execPath, [WEIR, ...args], {
+    stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+    ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -7,9 +7,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startOrigin } from '../helpers/origin.ts';
 import { runWeir, type WeirProcess } from '../helpers/process.ts';
 import { freePort } from '../helpers/servers.ts';
@@ -58,12 +58,15 @@ async function eventually(what: string, f: () => boolean | Promise<boolean>, ms 
   }
 }
 
-async function start(accessLog: string, opts: { stdout?: number } = {}): Promise<{ p: WeirProcess; port: number; file: string }> {
+async function start(accessLog: string, opts: { stdout?: number; uid?: number } = {}): Promise<{ p: WeirProcess; port: number; file: string }> {
   const origin = await startOrigin((_req, res) => res.end('ok'));
   cleanups.push(() => origin.close());
   const port = await freePort();
   const file = join(tmpDir(), 'weir.kdl');
   writeFileSync(file, config(port, origin.port, accessLog));
+  // Readable by the user the proxy may run as.
+  chmodSync(dirname(file), 0o755);
+  chmodSync(file, 0o644);
   const p = runWeir(['run', '-c', file], opts);
   cleanups.push(() => p.kill());
   await eventually('weir listens', async () => get(port, '/up').then((r) => r.status === 200, () => false), 15_000);
@@ -118,6 +121,32 @@ test('the access-log directory is deleted while serving: reported, counted, serv
     return existsSync(log) && readFileSync(log, 'utf8').includes('/back');
   });
   await p.waitFor(/access log .*access\.log reopened/);
+});
+
+test('rotation into a directory the proxy may not write (EACCES): reported, counted, serving continues; writable again: reopened', async () => {
+  // As root, permissions do not apply: the proxy then runs as nobody (65534).
+  const uid = process.getuid?.() === 0 ? 65534 : undefined;
+  const dir = tmpDir('weir-logs-');
+  if (uid !== undefined) chownSync(dir, uid, uid);
+  const log = join(dir, 'access.log');
+  const { p, port } = await start(`"${log}"`, { uid });
+  await get(port, '/first');
+  await eventually('the access line is written', () => existsSync(log) && readFileSync(log, 'utf8').includes('/first'));
+  renameSync(log, `${log}.1`);
+  chmodSync(dir, 0o555);
+  try {
+    await stillServing(port);
+    await p.waitFor(/weir: WEIR_ERR_LOG_SINK: access log .*access\.log: EACCES.*serving continues/);
+    await eventually('the failure is counted', async () => (await sinkErrors(port, 'access')) >= 1);
+    await stillServing(port);
+  } finally {
+    chmodSync(dir, 0o755);
+  }
+  await p.waitFor(/access log .*access\.log reopened/);
+  await eventually('logging resumes', async () => {
+    await get(port, '/back');
+    return existsSync(log) && readFileSync(log, 'utf8').includes('/back');
+  });
 });
 
 test('an access log on a full disk (/dev/full): every failed write is counted, serving continues', async () => {
