@@ -51,6 +51,7 @@ before(async () => {
     clock: `fuel 1000000000000; timeout-ms 50; config { mode "clock"; }`,
     'clock-default': `timeout-ms 50; config { mode "clock"; }`,
     stuck: `timeout-ms 5000; pool-size 1; config { mode "callout"; url "${target}"; timeout 60000; }`,
+    'stuck-worker': `isolation "worker"; timeout-ms 5000; pool-size 1; config { mode "callout"; url "${target}"; timeout 60000; }`,
     capped: `timeout-ms 300; config { mode "callout"; url "${target}"; timeout 60000; }`,
     many: `config { mode "many-headers"; count 10000; }`,
     hundred: `config { mode "many-headers"; count 100; }`,
@@ -183,34 +184,36 @@ test('a callout asking for 60 s gets the hook\'s deadline; the guest sees the ti
   t.diagnostic(`capped callout answered after ${Math.round(ms)} ms; ${during} other requests meanwhile`);
 });
 
-test('a callout stuck when its client goes away is aborted, and the plugin\'s next request does not hang', async (t) => {
-  hang = true;
-  const closedBefore = hangClosed.length;
-  const ac = new AbortController();
-  const { result, others, during } = await whileServing([undefined, 'good'], async () => {
-    const asked = hangRequests;
-    const pending = call('stuck', {}, ac.signal).then(() => 'answered', (e: Error) => e.name);
-    // The callout is out (the target holds it) before the client leaves.
-    while (hangRequests === asked) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 100));
-    const abortedAt = performance.now();
-    ac.abort();
-    const outcome = await pending;
-    while (hangClosed.length === closedBefore && performance.now() - abortedAt < 5000) await new Promise((r) => setTimeout(r, 10));
-    return { outcome, closeMs: hangClosed.length > closedBefore ? hangClosed[closedBefore]! - abortedAt : Infinity };
+for (const mode of ['stuck', 'stuck-worker']) {
+  test(`${mode}: a callout stuck when its client goes away is aborted, and the plugin's next request does not hang`, async (t) => {
+    hang = true;
+    const closedBefore = hangClosed.length;
+    const ac = new AbortController();
+    const { result, others, during } = await whileServing([undefined, 'good'], async () => {
+      const asked = hangRequests;
+      const pending = call(mode, {}, ac.signal).then(() => 'answered', (e: Error) => e.name);
+      // The callout is out (the target holds it) before the client leaves.
+      while (hangRequests === asked) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100));
+      const abortedAt = performance.now();
+      ac.abort();
+      const outcome = await pending;
+      while (hangClosed.length === closedBefore && performance.now() - abortedAt < 5000) await new Promise((r) => setTimeout(r, 10));
+      return { outcome, closeMs: hangClosed.length > closedBefore ? hangClosed[closedBefore]! - abortedAt : Infinity };
+    });
+    assert.equal(result.outcome, 'AbortError');
+    // The plugin's own deadline is 5 s: only the client's abort can have closed it this early.
+    assert.ok(result.closeMs < 1500, `the callout's connection closed ${Math.round(result.closeMs)} ms after the client left`);
+    assertServed(others, 2000);
+    assert.ok(during >= 1, 'other routes answered while the callout was stuck');
+    // pool-size 1 and a LIFO pool: a suspended instance put back would serve (hang) this one.
+    hang = false;
+    const next = await call(mode, {}, AbortSignal.timeout(4000));
+    assert.equal(next.status, 200);
+    assert.equal(origin.seen.at(-1)!.headers['x-callout'], '200:pong');
+    t.diagnostic(`${mode}: callout connection closed ${Math.round(result.closeMs)} ms after the client abort; next request ${Math.round(next.ms)} ms`);
   });
-  assert.equal(result.outcome, 'AbortError');
-  // The plugin's own deadline is 5 s: only the client's abort can have closed it this early.
-  assert.ok(result.closeMs < 1500, `the callout's connection closed ${Math.round(result.closeMs)} ms after the client left`);
-  assertServed(others, 2000);
-  assert.ok(during >= 1, 'other routes answered while the callout was stuck');
-  // pool-size 1 and a LIFO pool: a suspended instance put back would serve (hang) this one.
-  hang = false;
-  const next = await call('stuck', {}, AbortSignal.timeout(4000));
-  assert.equal(next.status, 200);
-  assert.equal(origin.seen.at(-1)!.headers['x-callout'], '200:pong');
-  t.diagnostic(`callout connection closed ${Math.round(result.closeMs)} ms after the client abort; next request ${Math.round(next.ms)} ms`);
-});
+}
 
 test('worker isolation: a plugin timing out on its threads never fails or is blamed for a good worker plugin', async (t) => {
   const before = lines.length;

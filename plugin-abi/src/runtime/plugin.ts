@@ -325,6 +325,11 @@ export class WasmPlugin {
     else if (inst.holders === 0 && inst !== this.primary) this.discard(inst);
   }
 
+  /** Gives up the request's async call, if one is in flight (its client left). */
+  cancel(hold: Hold): void {
+    this.abandon(hold.inst, new WeirError('WEIR_ERR_CLIENT_ABORTED', `plugin ${this.name}: the client left during a call`));
+  }
+
   /** Whether the request's instance is in the middle of an async call. */
   busy(hold: Hold): boolean {
     return hold.inst.inflight !== undefined;

@@ -48,6 +48,8 @@ export class WorkerPool {
   private readonly pools: Piscina[];
   private next = 0;
   private readonly logs: BroadcastChannel;
+  /** Tells the threads that a request is gone: a call of it waiting on a callout is given up. */
+  private readonly cancels: BroadcastChannel;
 
   /**
    * `logger`: the proxy's; worker threads log at its level and their lines are written
@@ -59,6 +61,8 @@ export class WorkerPool {
     this.logs = new BroadcastChannel(logChannel);
     this.logs.onmessage = (e) => relayLog(logger, (e as { data: WorkerLogLine }).data);
     this.logs.unref();
+    this.cancels = new BroadcastChannel(`${logChannel}-cancel`);
+    this.cancels.unref();
     this.pools = Array.from({ length: n }, () => {
       const pool = new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel: logger.level, logChannel, storeSab } });
       // A worker thread failing with no task in flight is reported on the pool: not fatal.
@@ -136,9 +140,15 @@ export class WorkerPool {
     });
   }
 
+  /** The client of `requestId` left while a task of it runs: its threads give the call up. */
+  cancel(requestId: string): void {
+    this.cancels.postMessage(requestId);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.pools.map((p) => p.destroy()));
     this.logs.close();
+    this.cancels.close();
   }
 }
 
@@ -220,10 +230,14 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
     return i;
   };
 
+  /** Requests with a task out (their ids). */
+  const inflight = new Set<string>();
+
   /** One round trip; a deadline or a dead worker becomes a plugin error for the whole run. */
   const send = async (ctx: RequestContext, hook: HookName, list: WorkerMemberPhase[], extra: Partial<WorkerTask>): Promise<Array<[WorkerMemberPhase, MemberResult]>> => {
     const task: WorkerTask = { hook, requestId: ctx.id, members: list.map(wire), ...extra };
     let res: WorkerResult;
+    inflight.add(ctx.id);
     try {
       res = await pool.run(thread(ctx), task, timeoutOf(list));
     } catch (err) {
@@ -233,6 +247,8 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
       logger.warn({ plugins: phase.name, hook, code, requestId: ctx.id }, werr.message);
       if (strictest(list) === 'closed' && hook !== 'on-log') throw werr;
       return [];
+    } finally {
+      inflight.delete(ctx.id);
     }
     return res.results.map((r) => [list.find((m) => m.worker.key === r.key)!, r]);
   };
@@ -301,6 +317,8 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
     const i = ctx.filterState.get(phase) as number | undefined;
     if (i === undefined) return;
     ctx.filterState.delete(phase);
+    // A task still out means the request ended under it (client gone): give its call up.
+    if (inflight.has(ctx.id)) pool.cancel(ctx.id);
     pool.log(i, { requestId: ctx.id, members: logMembers, summary: logSummary(ctx) }, timeoutOf(members), (err) =>
       logger.warn({ plugins: phase.name, hook: 'on-log', err: (err as Error).message }, 'worker plugin on-log batch failed'));
   };

@@ -51,6 +51,16 @@ const plugins = new Map<string, WasmPlugin>();
 /** Per request and plugin: the instance and context id (released on on-log). */
 const holds = new Map<string, Hold>();
 
+// The proxy thread says a request's client left: its call suspended in a callout is given up.
+const cancels = data?.logChannel ? new BroadcastChannel(`${data.logChannel}-cancel`) : undefined;
+cancels?.unref();
+if (cancels) {
+  cancels.onmessage = (e) => {
+    const prefix = `${(e as { data: string }).data}\u0000`;
+    for (const [k, hold] of holds) if (k.startsWith(prefix)) plugins.get(k.slice(prefix.length))?.cancel(hold);
+  };
+}
+
 function plugin(m: WorkerMember): WasmPlugin {
   const p = plugins.get(m.key);
   if (!p) throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `plugin ${m.config.name} is not loaded in this worker`);
