@@ -114,7 +114,7 @@ test('full.kdl: upstreams', async () => {
   assert.equal(b.protocol, 'h2');
   assert.deepEqual(b.connectionPool, { maxConnections: 64, maxIdle: 8, idleTimeoutMs: 30_000, queueTimeoutMs: 2500, maxLifetimeMs: 600_000 });
   assert.deepEqual(b.timeouts, { connectMs: 2000, requestMs: 30_000, readMs: 10_000, writeMs: 10_500 });
-  assert.deepEqual(b.healthCheck, { type: 'http', path: '/healthz', intervalMs: 5000, timeoutMs: 1000, healthyThreshold: 3, unhealthyThreshold: 4, expectedStatus: [200, 204] });
+  assert.deepEqual(b.healthCheck, { type: 'http', path: '/healthz', service: 'weir.example.Api', intervalMs: 5000, timeoutMs: 1000, healthyThreshold: 3, unhealthyThreshold: 4, expectedStatus: [200, 204] });
   assert.deepEqual(b.tls, { sni: 'backend.internal', caFile: fixture('files', 'upstream-ca.crt'), clientCert: fixture('files', 'client.crt'), clientKey: fixture('files', 'client.key'), verify: false });
   const k = c.upstreams.get('k8s')!;
   assert.deepEqual(k.targets, []);

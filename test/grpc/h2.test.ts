@@ -254,3 +254,35 @@ test('HTTP/2: too many request headers get 431 like HTTP/1.1 (not an ENHANCE_YOU
   assert.equal(got.status, 431);
   assert.match(got.body, /WEIR_ERR_HEADERS_TOO_LARGE/);
 });
+
+test('HTTP/1.1 upstream: a body over the limit mid-stream aborts the upstream request too', async () => {
+  const { default: http } = await import('node:http');
+  const events: string[] = [];
+  let closed!: () => void;
+  const done = new Promise<void>((r) => (closed = r));
+  const srv = http.createServer((req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => {
+      events.push('end');
+      res.end('ok');
+    });
+    req.on('aborted', () => events.push('aborted'));
+    req.on('close', () => closed());
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => srv.close(() => r())));
+  const { weir } = await startWeirWith(`
+listeners { listener "main" { address "127.0.0.1:0"; protocol "h2c"; } }
+routes { route "r" { matches { path-prefix "/"; }; upstream "h1"; policies { max-body-size "1MiB"; } } }
+upstreams { upstream "h1" { target "127.0.0.1:${(srv.address() as AddressInfo).port}"; } }`);
+  cleanups.push(() => weir.close());
+  const status = await new Promise<number>((resolve) => {
+    const req = client(weir.address().port).request({ ':method': 'POST', ':path': '/upload' });
+    req.on('error', () => {});
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    for (let i = 0; i < 6; i++) req.write(Buffer.alloc(256 * 1024, 1));
+  });
+  assert.equal(status, 413);
+  await done;
+  assert.deepEqual(events, ['aborted'], 'the origin saw the request aborted, never ended');
+});

@@ -77,6 +77,7 @@ export const DEFAULTS = {
   healthCheck: {
     type: 'http',
     path: '/health',
+    service: '',
     intervalMs: 10_000,
     timeoutMs: 2_000,
     healthyThreshold: 2,

@@ -524,8 +524,9 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
   const to = last(n, 'timeouts');
   const hc = last(n, 'health-check');
   const healthCheck: HealthCheckConfig | undefined = hc && {
-    type: (getStr(hc, 'type') as 'http' | 'tcp' | undefined) ?? D.healthCheck.type,
+    type: (getStr(hc, 'type') as 'http' | 'tcp' | 'grpc' | undefined) ?? D.healthCheck.type,
     path: getStr(hc, 'path') ?? D.healthCheck.path,
+    service: getStr(hc, 'service') ?? D.healthCheck.service,
     intervalMs: getSecsMs(hc, 'interval-secs') ?? D.healthCheck.intervalMs,
     timeoutMs: getSecsMs(hc, 'timeout-secs') ?? D.healthCheck.timeoutMs,
     healthyThreshold: getNum(hc, 'healthy-threshold') ?? D.healthCheck.healthyThreshold,
@@ -534,6 +535,9 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
       ? all(hc, 'expected-status').flatMap((c) => c.args.filter((a): a is number => typeof a === 'number'))
       : [...D.healthCheck.expectedStatus],
   };
+  if (healthCheck?.type === 'grpc' && getStr(n, 'protocol') !== 'h2') {
+    diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `health-check type "grpc" in upstream \`${label(n)}\` needs \`protocol "h2"\``, loc: hc!.loc, hint: 'add `protocol "h2"` to the upstream' });
+  }
   const tl = last(n, 'tls');
   const tls: UpstreamTlsConfig | undefined = tl && {
     sni: getStr(tl, 'sni'),

@@ -300,8 +300,9 @@ const upstream: KeySpec = {
       name: 'health-check',
       doc: 'Active health checking of each target.',
       children: [
-        oneOf('type', ['http', 'tcp'], 'HTTP request or plain TCP connect.', { default: D.healthCheck.type }),
+        oneOf('type', ['http', 'tcp', 'grpc'], 'HTTP request, plain TCP connect, or the gRPC health protocol (grpc.health.v1 Check; needs `protocol "h2"`).', { default: D.healthCheck.type }),
         str('path', 'Path requested by `http` checks.', { default: D.healthCheck.path }),
+        str('service', 'Service named in `grpc` checks; empty = the server as a whole.', { default: D.healthCheck.service }),
         val('interval-secs', 'secs', 'Time between checks.', { default: secs(D.healthCheck.intervalMs) }),
         val('timeout-secs', 'secs', 'Deadline of one check.', { default: secs(D.healthCheck.timeoutMs) }),
         val('healthy-threshold', 'integer', 'Successes in a row to mark a target healthy.', { min: 1, default: D.healthCheck.healthyThreshold }),

@@ -178,8 +178,10 @@ export interface UpstreamTimeouts {
 }
 
 export interface HealthCheckConfig {
-  readonly type: 'http' | 'tcp';
+  readonly type: 'http' | 'tcp' | 'grpc';
   readonly path: string;
+  /** The service a `grpc` check asks about ('' = the whole server). */
+  readonly service: string;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly healthyThreshold: number;

@@ -11,6 +11,7 @@ import type { TargetStats } from '../pipeline/phases.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { SharedTargetSlot, SharedTargetTable } from '../store/shared.ts';
 import { H2Client, type H2ClientOptions } from './h2-client.ts';
+import { grpcHealthProbe } from './grpc-health.ts';
 
 /** Consecutive connect failures after which a target is ejected for a while. */
 const EJECT_AFTER_FAILURES = 5;
@@ -286,6 +287,8 @@ export class Upstream {
           try {
             if (hc.type === 'tcp') {
               ok = await tcpProbe(t.host, t.port, hc.timeoutMs);
+            } else if (hc.type === 'grpc') {
+              ok = await grpcHealthProbe(t.pool, hc.service, hc.timeoutMs);
             } else {
               const res = await t.pool.request({ method: 'GET', path: hc.path, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs, headers: { 'user-agent': 'weir-health-check' } });
               await res.body.dump();
