@@ -51,6 +51,11 @@ export interface ReloadResult {
   readonly error?: string;
 }
 
+/** A reload ready to commit (nothing serving changed yet), or why it cannot be. */
+export type PreparedReload =
+  | { readonly ok: true; commit(): ReloadResult; abort(reason: string): ReloadResult }
+  | { readonly ok: false; readonly result: ReloadResult };
+
 export class Weir {
   readonly core: ProxyCore;
   readonly logger: Logger;
@@ -133,7 +138,7 @@ export class Weir {
 
   /** Re-reads the config; a bad one keeps the current config serving. */
   reload(): Promise<ReloadResult> {
-    this.reloading ??= this.doReload().finally(() => {
+    this.reloading ??= this.prepareReload().then((p) => (p.ok ? p.commit() : p.result)).finally(() => {
       this.reloading = undefined;
     });
     return this.reloading;
@@ -143,31 +148,44 @@ export class Weir {
    * A reload is a transaction: load, compile (plugins load and configure), bind new
    * addresses and build changed listener stacks, all beside the running config; then commit,
    * which cannot fail. Any failure leaves the old config, listeners and plugins serving.
+   * Proxy threads prepare, and commit only once every thread prepared (cluster/thread.ts).
    */
-  private async doReload(): Promise<ReloadResult> {
+  async prepareReload(): Promise<PreparedReload> {
     const started = performance.now();
     try {
       const config = await loadFrom(this.opts);
       const snap = await this.core.compile(config);
-      const serving = await this.planServing(config);
-      serving.commit();
-      this.core.activate(snap);
-      this.config = config;
-      this.plugins.retain(config);
-      this.watchFiles(config);
-      this.metrics.reloads.labels('ok').inc();
-      this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started) }, 'configuration reloaded');
-      return { ok: true, generation: snap.generation };
+      const prepared = await this.planServing(config);
+      return {
+        ok: true,
+        commit: () => {
+          prepared.commit();
+          this.core.activate(snap);
+          this.config = config;
+          this.plugins.retain(config);
+          this.watchFiles(config);
+          this.metrics.reloads.labels('ok').inc();
+          this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started) }, 'configuration reloaded');
+          return { ok: true, generation: snap.generation };
+        },
+        abort: (reason) => {
+          prepared.abort();
+          return this.reloadFailed(new WeirError('WEIR_ERR_RELOAD', reason));
+        },
+      };
     } catch (err) {
-      // Plugins loaded for the refused config go; the running ones stay.
-      this.plugins.retain(this.config);
-      this.metrics.reloads.labels('error').inc();
-      const message = (err as Error).message;
-      const code = (err as WeirError).code ?? 'WEIR_ERR_RELOAD';
-      this.metrics.errors.labels('WEIR_ERR_RELOAD').inc();
-      this.logger.error({ code: 'WEIR_ERR_RELOAD', cause: code, err: message }, 'configuration reload failed; the previous configuration keeps serving');
-      return { ok: false, generation: this.core.snapshot.generation, error: message };
+      return { ok: false, result: this.reloadFailed(err as Error) };
     }
+  }
+
+  private reloadFailed(err: Error): ReloadResult {
+    // Plugins loaded for the refused config go; the running ones stay.
+    this.plugins.retain(this.config);
+    this.metrics.reloads.labels('error').inc();
+    this.metrics.errors.labels('WEIR_ERR_RELOAD').inc();
+    const cause = (err as WeirError).code ?? 'WEIR_ERR_RELOAD';
+    this.logger.error({ code: 'WEIR_ERR_RELOAD', cause, err: err.message }, 'configuration reload failed; the previous configuration keeps serving');
+    return { ok: false, generation: this.core.snapshot.generation, error: err.message };
   }
 
   /** Rebuilds the snapshot from the current config (after a plugin swap changed its hooks). */
@@ -180,7 +198,7 @@ export class Weir {
   }
 
   /** Listeners and the metrics listener for `config`, prepared beside the running ones. */
-  private async planServing(config: WeirConfig): Promise<{ commit(): void }> {
+  private async planServing(config: WeirConfig): Promise<{ commit(): void; abort(): void }> {
     const steps: Array<{ commit(): void; abort(): void }> = [];
     try {
       const listeners = await planListeners(this.listeners, config, this.core, this.logger, this.opts.reusePort);
@@ -199,6 +217,9 @@ export class Weir {
     return {
       commit: () => {
         for (const s of steps) s.commit();
+      },
+      abort: () => {
+        for (const s of steps) s.abort();
       },
     };
   }

@@ -263,3 +263,30 @@ test('a reload whose plugin fails to load or to configure keeps the running plug
   assert.ok((await weir.reload()).ok);
   assert.equal(await gen(), 'four');
 });
+
+test('worker-threads 2: every thread prepares before any commits; a port in use aborts the reload in every thread', async () => {
+  const { startCluster } = await import('../../host/src/cluster/supervisor.ts');
+  const o = await origin();
+  const [a, b] = [await freePort(), await freePort()];
+  const holder = await holdPort(b);
+  const file = join(tmpDir(), 'weir.kdl');
+  const text = (port: number): string => config(o.port, `address "127.0.0.1:${port}";`, 'observability { logging { level "silent"; access-log #false; }; }').replace('system {', 'system { worker-threads 2;');
+  writeFileSync(file, text(a));
+  const cluster = await startCluster({ configPath: file, watch: false });
+  cleanups.push(() => cluster.close());
+  assert.equal((await get(`http://127.0.0.1:${a}/x`)).body, 'ok');
+
+  writeFileSync(file, text(b));
+  const failed = await cluster.reload();
+  assert.equal(failed.ok, false);
+  assert.deepEqual(failed.threads.map((t) => t.ok), [false, false]);
+  for (const t of failed.threads) assert.match(t.error!, new RegExp(`127\\.0\\.0\\.1:${b}`));
+  for (let i = 0; i < 6; i++) assert.equal((await get(`http://127.0.0.1:${a}/x`)).body, 'ok');
+  assert.match((await get(`http://127.0.0.1:${a}/_/metrics`)).body, /weir_config_reloads_total\{result="error"\} 2/);
+
+  await new Promise<void>((r) => holder.close(() => r()));
+  const ok = await cluster.reload();
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+  for (let i = 0; i < 6; i++) assert.equal((await get(`http://127.0.0.1:${b}/x`)).body, 'ok');
+  await assert.rejects(get(`http://127.0.0.1:${a}/x`));
+});

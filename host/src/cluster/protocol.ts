@@ -14,7 +14,10 @@ export interface ThreadData {
 export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 export type ToThread =
-  | { readonly t: 'reload'; readonly id: number }
+  /** Prepare a reload (bind, build, load) without changing what serves; answer `prepared`. */
+  | { readonly t: 'reload-prepare'; readonly id: number }
+  /** Commit (every thread prepared) or abort the reload prepared as `prepareId`; answer `reloaded`. */
+  | { readonly t: 'reload-finish'; readonly id: number; readonly prepareId: number; readonly commit: boolean; readonly reason?: string }
   | { readonly t: 'close' }
   /** Send your registry as JSON (for an aggregate). */
   | { readonly t: 'metrics-json'; readonly id: number }
@@ -24,6 +27,7 @@ export type ToThread =
 export type FromThread =
   | { readonly t: 'ready'; readonly listeners: Record<string, { host: string; port: number }> }
   | { readonly t: 'start-failed'; readonly error: string; readonly code?: string }
+  | { readonly t: 'prepared'; readonly id: number; readonly ok: boolean; readonly error?: string }
   | { readonly t: 'reloaded'; readonly id: number; readonly ok: boolean; readonly generation: number; readonly error?: string }
   | { readonly t: 'metrics-json'; readonly id: number; readonly metrics: MetricsJson }
   /** This thread serves /metrics: please aggregate every thread's. */

@@ -47,6 +47,8 @@ export function setThreadEntry(entry: URL | string): void {
 }
 const isErrorCode = (c: string): c is ErrorCode => Object.hasOwn(ERRORS, c);
 const ANSWER_MS = 2_000;
+/** How long a thread may take to prepare a reload (plugins compile). */
+const PREPARE_MS = 30_000;
 const RESTART_MIN_MS = 100;
 const RESTART_MAX_MS = 10_000;
 
@@ -189,6 +191,7 @@ export class Cluster {
           (err: Error) => this.post(t, { t: 'metrics-text', id: m.id, error: err.message }),
         );
         return;
+      case 'prepared':
       case 'reloaded':
       case 'metrics-json':
         this.waiting.get(m.id)?.(m, t.index);
@@ -207,7 +210,7 @@ export class Cluster {
   }
 
   /** Sends `make(id)` to every live thread and collects answers for up to ANSWER_MS. */
-  private ask<R>(make: (id: number) => ToThread): Promise<Array<{ thread: number; m: R }>> {
+  private ask<R>(make: (id: number) => ToThread, ms = ANSWER_MS): Promise<Array<{ thread: number; m: R }>> {
     const id = this.nextId++;
     const live = this.threads.filter((t) => t.worker.threadId !== -1);
     const got: Array<{ thread: number; m: R }> = [];
@@ -217,7 +220,7 @@ export class Cluster {
         this.waiting.delete(id);
         resolve(got.sort((a, b) => a.thread - b.thread));
       };
-      const timer = setTimeout(done, ANSWER_MS);
+      const timer = setTimeout(done, ms);
       this.waiting.set(id, (m, thread) => {
         got.push({ thread, m: m as R });
         if (got.length === live.length) done();
@@ -233,8 +236,20 @@ export class Cluster {
     return aggregateMetrics(answers.map((a) => ({ thread: a.thread, metrics: a.m.metrics })), this.registry);
   }
 
-  /** Reloads every thread (each re-reads the config; a bad one keeps its old one). */
-  async reload(): Promise<ClusterReload> {
+  /**
+   * Reloads every thread as one transaction: each prepares (re-reads the config, binds,
+   * loads) without changing what it serves; only when every thread prepared do they all
+   * commit, else they all abort and keep their old config. Reloads run one at a time.
+   */
+  reload(): Promise<ClusterReload> {
+    const run = this.reloadChain.then(() => this.doReload());
+    this.reloadChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private reloadChain: Promise<unknown> = Promise.resolve();
+
+  private async doReload(): Promise<ClusterReload> {
     const res = await loadConfig(this.opts.configPath, { skipFileChecks: this.opts.skipFileChecks });
     if (res.ok) {
       if (threadCount(res.config.system.workerThreads) !== this.threads.length) {
@@ -243,9 +258,21 @@ export class Cluster {
       this.config = res.config;
       this.watchFiles();
     }
-    const answers = await this.ask<{ ok: boolean; generation: number; error?: string }>((id) => ({ t: 'reload', id }));
-    const threads = answers.map((a) => ({ thread: a.thread, ok: a.m.ok, generation: a.m.generation, ...(a.m.error ? { error: a.m.error } : {}) }));
-    return { ok: threads.length === this.threads.length && threads.every((t) => t.ok), threads };
+    let prepareId = 0;
+    const prepared = await this.ask<{ ok: boolean; error?: string }>((id) => ((prepareId = id), { t: 'reload-prepare', id }), PREPARE_MS);
+    // A thread being replaced starts on the file as it is now: only running threads vote.
+    const live = this.threads.filter((t) => t.worker.threadId !== -1);
+    const failed = live.filter((t) => !prepared.some((a) => a.thread === t.index && a.m.ok)).map((t) => t.index);
+    const commit = failed.length === 0;
+    const reason = commit ? undefined : `proxy thread ${failed.join(', ')} could not apply the configuration`;
+    const finished = await this.ask<{ ok: boolean; generation: number; error?: string }>((id) => ({ t: 'reload-finish', id, prepareId, commit, ...(reason ? { reason } : {}) }));
+    const threads = live.map((t) => {
+      const p = prepared.find((a) => a.thread === t.index);
+      const f = finished.find((a) => a.thread === t.index);
+      const error = p && !p.m.ok ? p.m.error : !p ? 'no answer to the reload' : f?.m.error;
+      return { thread: t.index, ok: commit && f?.m.ok === true, generation: f?.m.generation ?? 0, ...(error ? { error } : {}) };
+    });
+    return { ok: commit && threads.length === this.threads.length && threads.every((t) => t.ok), threads };
   }
 
   private watchFiles(): void {

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SharedStore, SharedTargetTable } from '../store/shared.ts';
 import { useSharedTargetState } from '../upstream/upstream.ts';
-import { startWeir, type Weir } from '../weir.ts';
+import { startWeir, type PreparedReload, type ReloadResult, type Weir } from '../weir.ts';
 import type { FromThread, ThreadData, ToThread } from './protocol.ts';
 
 const data = workerData as ThreadData;
@@ -36,6 +36,61 @@ function aggregate(): Promise<string> {
   });
 }
 
+/** A prepared reload no commit or abort reached in this long is aborted (the supervisor gave up). */
+const PREPARED_MAX_MS = 60_000;
+
+/**
+ * This thread's side of a cluster reload: at most one prepared reload at a time, committed
+ * or aborted by the supervisor once every thread answered. A finish that arrives before its
+ * prepare completed (the supervisor timed out) aborts it as soon as it is ready.
+ */
+class ThreadReloads {
+  private held: { id: number; p: Extract<PreparedReload, { ok: true }>; timer: NodeJS.Timeout } | undefined;
+  /** The prepare in progress, and the abort that reached it early. */
+  private preparing: { id: number; abort?: string } | undefined;
+  private readonly weir: Weir;
+  constructor(weir: Weir) {
+    this.weir = weir;
+  }
+
+  async prepare(id: number): Promise<{ ok: boolean; error?: string }> {
+    this.release('superseded by a newer reload');
+    const preparing: { id: number; abort?: string } = { id };
+    this.preparing = preparing;
+    const p = await this.weir.prepareReload();
+    if (this.preparing === preparing) this.preparing = undefined;
+    if (!p.ok) return { ok: false, error: p.result.error };
+    if (preparing.abort !== undefined) {
+      p.abort(preparing.abort);
+      return { ok: false, error: preparing.abort };
+    }
+    this.release('superseded by a newer reload');
+    const timer = setTimeout(() => this.release('no commit from the supervisor'), PREPARED_MAX_MS);
+    timer.unref();
+    this.held = { id, p, timer };
+    return { ok: true };
+  }
+
+  finish(prepareId: number, commit: boolean, reason = 'another proxy thread could not apply the configuration'): ReloadResult {
+    const h = this.held;
+    if (!h || h.id !== prepareId) {
+      if (this.preparing?.id === prepareId) this.preparing.abort = commit ? 'the commit came before the prepare finished' : reason;
+      return { ok: false, generation: this.weir.core.snapshot.generation, error: reason };
+    }
+    clearTimeout(h.timer);
+    this.held = undefined;
+    return commit ? h.p.commit() : h.p.abort(reason);
+  }
+
+  private release(reason: string): void {
+    const h = this.held;
+    if (!h) return;
+    clearTimeout(h.timer);
+    this.held = undefined;
+    h.p.abort(reason);
+  }
+}
+
 async function main(): Promise<void> {
   // Thread 0 runs the active health checks; every thread reads and records into the slots.
   useSharedTargetState(new SharedTargetTable(data.sab), data.index === 0);
@@ -62,11 +117,17 @@ async function main(): Promise<void> {
   const status = weir.core.status.bind(weir.core);
   weir.core.status = () => ({ ...(status() as object), thread: data.index });
 
+  const reloads = new ThreadReloads(weir);
   port.on('message', (m: ToThread) => {
     switch (m.t) {
-      case 'reload':
-        void weir.reload().then((r) => send({ t: 'reloaded', id: m.id, ok: r.ok, generation: r.generation, error: r.error }));
+      case 'reload-prepare':
+        void reloads.prepare(m.id).then((p) => send({ t: 'prepared', id: m.id, ...p }));
         return;
+      case 'reload-finish': {
+        const r = reloads.finish(m.prepareId, m.commit, m.reason);
+        send({ t: 'reloaded', id: m.id, ok: r.ok, generation: r.generation, error: r.error });
+        return;
+      }
       case 'close':
         void weir.close().finally(() => {
           send({ t: 'closed' });
