@@ -15,7 +15,7 @@ import CachePolicy from 'http-cache-semantics';
 import { isIP } from 'node:net';
 import type { BodyChunk, HeaderMap, HeadersResult, LocalReply, Phase, RequestContext, RequestHead } from '../pipeline/phases.ts';
 import type { WeirError } from '../errors.ts';
-import { ERRORS } from '../errors.ts';
+import { errorBody, errorStatus } from '../error-body.ts';
 import { notModified, notModifiedHeaders, selectRange } from '../representation/select.ts';
 import type { CacheSettings, RouteCacheSettings } from './settings.ts';
 import { headerBytes, type Entry, type CacheStore } from './store.ts';
@@ -109,8 +109,7 @@ function policyRequest(ctx: RequestContext): CachePolicy.Request {
 }
 
 function errorReply(code: 'WEIR_ERR_PURGE_FORBIDDEN' | 'WEIR_ERR_CACHE_ONLY_IF_CACHED', ctx: RequestContext): LocalReply {
-  const { status, message } = ERRORS[code];
-  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { code, status, message, request_id: ctx.id } }) };
+  return { status: errorStatus(code), headers: { 'content-type': 'application/json' }, body: errorBody(code, ctx.id) };
 }
 
 export interface CachePhaseEnv {

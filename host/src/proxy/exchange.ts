@@ -28,6 +28,8 @@ import { armAttemptTimeout } from './attempt-timeout.ts';
 import { endUnreadH2Body, mustCloseH1 } from './early-response.ts';
 import { normalizePath, originFormOf, type PathRedirect, type PathRejected } from '../edge/path.ts';
 import { edgeOf } from '../edge/policy.ts';
+import { dropManagedLookalikes } from '../edge/lookalike.ts';
+import { errorBody, errorStatus } from '../error-body.ts';
 import { clientAddress } from '../edge/client.ts';
 import { proxiedOf } from '../edge/proxy-protocol.ts';
 import { endedWithHead } from '../upstream/h2-client.ts';
@@ -168,6 +170,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const client: ClientInfo = { address: ca.address, port: ca.port, certSubject, tls: encrypted };
     // Headers Weir or its filters assert never come from the client (Snapshot.assertedHeaders).
     for (const name of snap.assertedHeaders) delete headers[name];
+    dropManagedLookalikes(headers, snap.assertedHeaders);
     if (!edge.trustIncomingRequestId) delete headers['x-request-id'];
     const incomingId = firstHeader(headers, 'x-request-id');
     const request: RequestHead = {
@@ -839,12 +842,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private writeError(err: unknown): void {
     const werr = isWeirError(err) ? err : new WeirError('WEIR_ERR_INTERNAL', (err as Error)?.message, { cause: err });
     this.ctx.error = werr;
-    const status = werr.status || 500;
+    const status = errorStatus(werr.code);
+    if (werr.source === 'downstream') this.core.logger.debug({ id: this.ctx.id, code: werr.code, err: werr.message, detail: werr.detail }, 'request refused');
     if (this.grpc) {
       this.ctx.response = { status: 200, headers: grpcErrorHeaders(werr, this.ctx.id) };
       return this.writeLocal(EMPTY);
     }
-    const body = JSON.stringify({ error: { code: werr.code, status, message: werr.message, request_id: this.ctx.id } });
+    // The client gets the code and the table's message; the detail goes to the log only.
+    const body = errorBody(werr.code, this.ctx.id);
     this.ctx.response = { status, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': this.ctx.id } };
     if (status === 413 || werr.source === 'downstream') {
       // The rest of the request can't be trusted to be read: close after replying.

@@ -8,6 +8,7 @@
 import http2 from 'node:http2';
 import type { ErrorCode, WeirError } from '../errors.ts';
 import type { HeaderMap } from '../pipeline/phases.ts';
+import { errorMessage } from '../error-body.ts';
 
 /** gRPC status codes used by the proxy (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {
@@ -94,7 +95,7 @@ export function grpcErrorHeaders(err: WeirError, requestId: string): HeaderMap {
   return {
     'content-type': 'application/grpc',
     'grpc-status': String(grpcStatusFor(err)),
-    'grpc-message': encodeGrpcMessage(`${err.code}: ${err.message}`),
+    'grpc-message': encodeGrpcMessage(`${err.code}: ${errorMessage(err.code)}`),
     'x-request-id': requestId,
   };
 }
@@ -128,7 +129,7 @@ export function endWithGrpcStatus(res: unknown, err: WeirError): boolean {
   const stream = (res as { stream?: http2.ServerHttp2Stream }).stream;
   const r = res as { writableEnded?: boolean; addTrailers?: (t: Record<string, string>) => void; end?: () => void };
   if (stream === undefined || stream.destroyed || r.writableEnded || !r.addTrailers || !r.end) return false;
-  r.addTrailers({ 'grpc-status': String(grpcStatusFor(err)), 'grpc-message': encodeGrpcMessage(`${err.code}: ${err.message}`) });
+  r.addTrailers({ 'grpc-status': String(grpcStatusFor(err)), 'grpc-message': encodeGrpcMessage(`${err.code}: ${errorMessage(err.code)}`) });
   r.end();
   return true;
 }

@@ -3,18 +3,20 @@
  * knowledge on the same port (the first bytes tell which); `https` offers h2 and http/1.1
  * by ALPN. Node's strict parser is always used (never `insecureHTTPParser`).
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { ListenerConfig, LimitsConfig } from '../config/types.ts';
-import { ERRORS, WeirError, type ErrorCode } from '../errors.ts';
+import { WeirError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import type { DownstreamRequest, DownstreamResponse } from '../proxy/exchange.ts';
 import { createSecureContexts } from './tls.ts';
 import { checkRequest, isWebSocketUpgrade } from './strict.ts';
-import { proxyTunnel } from './websocket.ts';
+import { proxyTunnel, rawError } from './websocket.ts';
+import { errorBody, errorStatus } from '../error-body.ts';
 import { setSessionPeer } from '../proxy/peer.ts';
 import { inOrder } from './pipelining.ts';
 import { bindEdge, compileEdge } from '../edge/policy.ts';
@@ -23,16 +25,9 @@ import { looksLikePreface, prefaceRefusal } from './preface.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long', 431: 'Request Header Fields Too Large', 503: 'Service Unavailable' };
 /** Set on a socket whose request was refused by the parser (see the deferred dispatch below). */
 const kRejected = Symbol('weir.rejected');
 
-/** A raw error reply for failures before Node produced a request object. */
-function rawError(code: ErrorCode): Buffer {
-  const spec = ERRORS[code];
-  const body = JSON.stringify({ error: { code, status: spec.status, message: spec.message } });
-  return Buffer.from(`HTTP/1.1 ${spec.status} ${REASONS[spec.status] ?? 'Error'}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-}
 
 function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode {
   switch (err.code) {
@@ -197,16 +192,16 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
     const bad = checkRequest(req, limits);
     if (bad !== undefined) {
       const code = bad.code;
-      const e = new WeirError(code);
-      const body = JSON.stringify({ error: { code, status: e.status, message: e.message } });
-      logger.debug({ listener: label, reason: bad.reason, code }, 'rejected request');
+      const id = randomUUID();
+      const body = errorBody(code, id);
+      logger.debug({ listener: label, id, reason: bad.reason, code }, 'rejected request');
       if (req.httpVersionMajor === 1) {
         (res as http.ServerResponse).shouldKeepAlive = false;
         // The body may be framed ambiguously: never read it, close after the reply.
         (res as http.ServerResponse).setHeader('connection', 'close');
         res.once('finish', () => req.socket.destroySoon?.());
       }
-      (res as http.ServerResponse).writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      (res as http.ServerResponse).writeHead(errorStatus(code), { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
       res.end(body);
       m.errors.labels(code).inc();
       return;
@@ -260,7 +255,8 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
     keepAliveTimeout: minSet(cfg.keepAliveTimeoutMs, limits.keepAliveTimeoutMs),
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headerTimeoutMs / 4))),
     insecureHTTPParser: false,
-    requireHostHeader: true,
+    // strict.ts refuses a missing Host with the same JSON 400 as every other refusal.
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     shouldUpgradeCallback: shouldUpgrade,
   };

@@ -7,6 +7,7 @@
 import type { LimitsConfig } from '../config/types.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { DownstreamRequest } from '../proxy/exchange.ts';
+import { isFramingLookalike } from '../edge/lookalike.ts';
 
 export interface Rejection {
   readonly code: ErrorCode;
@@ -64,6 +65,7 @@ export function checkRequest(req: DownstreamRequest, limits: LimitsConfig): Reje
     const value = raw[i + 1]!;
     if (name.charCodeAt(0) !== 58 /* : */ && !TOKEN.test(name)) return reject('invalid header name');
     if (BAD_VALUE.test(value)) return reject(`control character in header ${name}`);
+    if (isFramingLookalike(name)) return reject(`header ${name} reads as a framing header where _ is taken for -`);
     const lower = name.length >= 4 && name.length <= 17 ? name.toLowerCase() : '';
     if (lower === 'host') {
       hosts++;
@@ -77,6 +79,8 @@ export function checkRequest(req: DownstreamRequest, limits: LimitsConfig): Reje
     } else if (name === ':authority') authority = value;
   }
   if (hosts > 1) return reject('more than one Host header');
+  // RFC 9112 §3.2: HTTP/1.1 needs Host (checked here, not by Node, so the reply is our JSON 400).
+  if (!h2 && hosts === 0 && req.httpVersionMinor === 1) return reject('no Host header on HTTP/1.1');
   if (host !== undefined && !HOST.test(host)) return reject('invalid Host header');
   if (cls > 1) return reject('more than one Content-Length');
   if (cl !== undefined && !DIGITS.test(cl)) return reject('invalid Content-Length');

@@ -11,7 +11,9 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { LimitsConfig } from '../config/types.ts';
 import type { Dispatcher } from 'undici';
-import { ERRORS, WeirError, isWeirError, type ErrorCode } from '../errors.ts';
+import { WeirError, isWeirError, type ErrorCode } from '../errors.ts';
+import { errorBody, errorStatus } from '../error-body.ts';
+import { randomUUID } from 'node:crypto';
 import type { HeaderMap } from '../pipeline/phases.ts';
 import type { ProxyCore } from '../proxy/core.ts';
 import { Exchange, type TunnelOpener } from '../proxy/exchange.ts';
@@ -38,10 +40,9 @@ export function rawReply(status: number, headers: Readonly<Record<string, string
   return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), b]);
 }
 
-export function rawError(code: ErrorCode, requestId?: string): Buffer {
-  const spec = ERRORS[code];
-  const body = JSON.stringify({ error: { code, status: spec.status, message: spec.message, ...(requestId ? { request_id: requestId } : {}) } });
-  return rawReply(spec.status, { 'content-type': 'application/json', ...(requestId ? { 'x-request-id': requestId } : {}) }, body);
+/** A complete JSON error reply (error-body.ts) that closes the connection. */
+export function rawError(code: ErrorCode, requestId: string = randomUUID()): Buffer {
+  return rawReply(errorStatus(code), { 'content-type': 'application/json', 'x-request-id': requestId }, errorBody(code, requestId));
 }
 
 /**
