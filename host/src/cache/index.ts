@@ -24,7 +24,7 @@ export class HttpCache {
   /** The cache phases of a config's routes (route name → phase); empty when nothing caches. */
   phases(config: WeirConfig): Map<string, Phase> {
     const out = new Map<string, Phase>();
-    const settings = cacheSettings(config.extra.get('cache'));
+    const settings = cacheSettings(config.cache);
     if (!settings.enabled) return out;
     for (const r of config.routes) {
       const rs = routeCacheSettings(routeCacheNode(r));

@@ -3,7 +3,8 @@
  */
 import { Command, Option } from 'commander';
 import pkg from '../../../package.json' with { type: 'json' };
-import { loadConfig, formatDiagnostics } from '../config/load.ts';
+import { loadConfig, formatDiagnostics, type LoadResult } from '../config/load.ts';
+import { pluginDiagnostics } from '../../../plugin-abi/src/runtime/config-check.ts';
 import { demoConfig, startDemoBackend } from '../demo.ts';
 import { startWeir } from '../weir.ts';
 import { startCluster, threadCount } from '../cluster/supervisor.ts';
@@ -12,7 +13,9 @@ import { headersFromRaw } from '../proxy/headers.ts';
 import { normalizePath, originFormOf } from '../edge/path.ts';
 import { Upstream } from '../upstream/upstream.ts';
 import { createLogger } from '../observability/logger.ts';
-import type { WeirConfig } from '../config/types.ts';
+import type { ConfigDiagnostic, UpstreamConfig, WeirConfig } from '../config/types.ts';
+import { balancerPluginConfig } from '../../../plugin-abi/src/runtime/first-party.ts';
+import { filterOnRoute } from '../pipeline/failure-mode.ts';
 import { pluginCommand } from '../plugin-tool/cli.ts';
 import { ASSETS, extractedFile } from '../assets.ts';
 import { setThreadEntry } from '../cluster/supervisor.ts';
@@ -25,16 +28,40 @@ async function loadOrExit(file: string, skipFileChecks = false): Promise<WeirCon
   const res = await loadConfig(file, { skipFileChecks });
   if (!res.ok) {
     process.stderr.write(`${formatDiagnostics(res.diagnostics)}\n`);
-    process.stderr.write(`${res.diagnostics.length} error(s) in ${file}\n`);
+    process.stderr.write(`${summary(res.diagnostics)} in ${file}\n`);
     process.exit(1);
   }
   return res.config;
 }
 
+/** "2 error(s), 1 warning(s)": warnings are counted apart, they never fail a load. */
+function summary(diags: readonly ConfigDiagnostic[]): string {
+  const warnings = diags.filter((d) => d.severity === 'warning').length;
+  const errors = diags.length - warnings;
+  return `${errors} error(s)${warnings ? `, ${warnings} warning(s)` : ''}`;
+}
+
+/**
+ * Loads a config as `weir validate` and `weir run` both check it: the schema and
+ * cross-key checks, then every plugin it names loaded and configured (unless file checks
+ * are skipped: the plugin files may not be on this machine).
+ */
+async function checkConfig(file: string, skipFileChecks: boolean): Promise<LoadResult> {
+  const res = await loadConfig(file, { skipFileChecks });
+  if (!res.ok || skipFileChecks) return res;
+  const plugins = await pluginDiagnostics(res.config);
+  return plugins.length ? { ok: false, diagnostics: [...res.warnings, ...plugins] } : res;
+}
+
 async function run(opts: { config?: string; port?: string }): Promise<void> {
   if (opts.config) {
     // Several proxy threads: a supervisor in this thread, a Weir instance in each of them.
-    const pre = await loadConfig(opts.config);
+    const pre = await checkConfig(opts.config, false);
+    if (!pre.ok) {
+      process.stderr.write(`${formatDiagnostics(pre.diagnostics)}\n`);
+      process.stderr.write(`${opts.config}: ${summary(pre.diagnostics)}\n`);
+      process.exit(1);
+    }
     const threads = pre.ok ? threadCount(pre.config.system.workerThreads) : 1;
     if (threads > 1) {
       const cluster = await startCluster({ configPath: opts.config, threads, signals: true });
@@ -59,10 +86,10 @@ async function run(opts: { config?: string; port?: string }): Promise<void> {
 }
 
 async function validate(file: string, opts: { skipFileChecks?: boolean }): Promise<void> {
-  const res = await loadConfig(file, { skipFileChecks: opts.skipFileChecks === true });
+  const res = await checkConfig(file, opts.skipFileChecks === true);
   if (!res.ok) {
     process.stderr.write(`${formatDiagnostics(res.diagnostics)}\n`);
-    process.stderr.write(`${file}: ${res.diagnostics.length} error(s)\n`);
+    process.stderr.write(`${file}: ${summary(res.diagnostics)}\n`);
     process.exit(1);
   }
   if (res.warnings.length) process.stderr.write(`${formatDiagnostics(res.warnings)}\n`);
@@ -137,7 +164,7 @@ async function simulate(file: string, method: string, url: string, opts: { heade
   if (r.filters.length) {
     out.push('filters (request order; response phases run in reverse):');
     for (const f of r.filters) {
-      const fc = c.filters.get(f)!;
+      const fc = filterOnRoute(c.filters.get(f)!, r);
       out.push(`  - ${f} (type ${fc.type}${fc.plugin ? `, plugin ${fc.plugin}` : ''}, failure-mode ${fc.failureMode})`);
     }
   }
@@ -145,14 +172,27 @@ async function simulate(file: string, method: string, url: string, opts: { heade
     const uc = c.upstreams.get(r.upstream)!;
     const silent = createLogger({ level: 'silent', format: 'json', sync: true });
     const up = new Upstream({ ...uc, healthCheck: undefined }, silent);
-    const t = up.pick();
     out.push(`upstream: ${r.upstream} (${uc.loadBalancing}, ${uc.targets.length} targets)`);
-    out.push(`target: ${t?.address ?? 'none'} — first pick of ${uc.loadBalancing === 'round_robin' ? 'smooth weighted round robin' : `${uc.loadBalancing} (decided per request by the load-balancing plugin; shown: round robin)`} over healthy targets, weights ${uc.targets.map((x) => `${x.address}=${x.weight}`).join(', ')}`);
+    out.push(`target: ${balancerExplained(uc, up.pick()?.address)}`);
     await up.close();
   }
   const p = r.policies;
   out.push(`policies: timeout ${p.timeoutMs ?? 'none'} ms, retry max-attempts ${p.retry.maxAttempts} on ${p.retry.retryOn.join(',') || '-'}, failure-mode ${p.failureMode}${p.maxBodySize !== undefined ? `, max-body-size ${p.maxBodySize}` : ''}`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/**
+ * Which target the proxy would pick, decided the way the proxy decides it: the same
+ * `balancerPluginConfig` choice (plugins/lb for two or more targets, nothing for one).
+ * Smooth weighted round robin is deterministic, so its first pick is shown (the host's
+ * Upstream.pick runs the same algorithm from the same zero state); p2c is random per request.
+ */
+function balancerExplained(uc: UpstreamConfig, firstRoundRobin: string | undefined): string {
+  const weights = `weights ${uc.targets.map((x) => `${x.address}=${x.weight}`).join(', ')}`;
+  const pc = balancerPluginConfig(uc);
+  if (!pc) return `${firstRoundRobin ?? 'none'} — the only target (no balancer runs)`;
+  if (uc.loadBalancing === 'p2c') return `decided per request by plugins/lb p2c: of two random healthy targets, the one with fewer requests in flight per weight (${weights})`;
+  return `${firstRoundRobin ?? 'none'} — first pick of plugins/lb smooth weighted round robin over healthy targets, ${weights}`;
 }
 
 export function buildCli(): Command {

@@ -61,7 +61,6 @@ export const DEFAULTS = {
   },
   connectionPool: {
     maxConnections: 128,
-    maxIdle: 32,
     idleTimeoutMs: 60_000,
     // Wait for a free connection of a full pool at most this long (then 503).
     queueTimeoutMs: 10_000,
@@ -110,7 +109,6 @@ export const DEFAULTS = {
     onFailure: 'open',
     statusCode: 403,
     blockMessage: 'Access denied',
-    cacheTtlSecs: 3600,
   },
   plugin: {
     isolation: 'inline',

@@ -10,7 +10,7 @@ import { FILTER_TYPES, ROOT, type ArgSpec, type KeySpec, type RestSpec, type Val
 export const DOCS_PATH = fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url));
 
 function typeText(v: ValueSpec): string {
-  if (v.enum) return v.enum.map((e) => `"${e}"`).join(' \\| ');
+  if (v.enum) return v.enum.filter((e) => v.unsupportedValues?.[e] === undefined).map((e) => `"${e}"`).join(' \\| ');
   const range = v.min !== undefined && v.max !== undefined ? ` ${v.min}–${v.max}` : v.min !== undefined ? ` ≥ ${v.min}` : v.max !== undefined ? ` ≤ ${v.max}` : '';
   return `${v.type}${range}`;
 }
@@ -50,10 +50,17 @@ function rows(specs: readonly KeySpec[], prefix: string, out: string[]): void {
     const path = prefix + s.name;
     const flags = [s.required ? '**required**' : '', s.repeatable ? 'repeatable' : ''].filter(Boolean).join(', ');
     const def = s.default === undefined ? '' : code(defaultText(s));
-    const doc = [s.doc, flags ? `(${flags})` : ''].filter(Boolean).join(' ');
+    const refusedValues = Object.entries(s.args?.[0]?.unsupportedValues ?? {});
+    const doc = [
+      s.doc,
+      flags ? `(${flags})` : '',
+      s.unsupported ? `**Refused** (\`WEIR_ERR_CONFIG_UNSUPPORTED\`) until it is built: ${s.unsupported}` : '',
+      refusedValues.length ? `**Refused** (\`WEIR_ERR_CONFIG_UNSUPPORTED\`) until they are built: ${refusedValues.map(([v]) => `\`"${v}"\``).join(', ')}.` : '',
+    ].filter(Boolean).join(' ');
     out.push(`| ${code(path)} | ${code(signature(s))} | ${def} | ${cell(doc)} |`);
     for (const [name, p] of Object.entries(s.props ?? {})) {
-      out.push(`| ${code(`${path} ${name}=`)} | ${code(`<${typeText(p)}>`)} |  | ${cell(p.doc)} |`);
+      const pdoc = p.unsupported ? `${p.doc} **Refused** (\`WEIR_ERR_CONFIG_UNSUPPORTED\`) until it is built: ${p.unsupported}` : p.doc;
+      out.push(`| ${code(`${path} ${name}=`)} | ${code(`<${typeText(p)}>`)} |  | ${cell(pdoc)} |`);
     }
     if (s.children) rows(s.children, path + ' › ', out);
   }
@@ -91,6 +98,9 @@ export function generateDocs(): string {
     '  `"${NAME:-fallback}"` gives a fallback. An unset variable without a fallback is an error.',
     '- **Names** of listeners, routes, upstreams, filters and plugins are unique; routes refer to',
     '  upstreams and filters by name, `wasm` filters refer to plugins by name.',
+    '- **Refused keys.** Every key below is acted on by the running proxy. Keys marked **Refused**',
+    '  name features Weir does not have yet: `weir validate` and `weir run` reject them with',
+    '  `WEIR_ERR_CONFIG_UNSUPPORTED` at their file:line:column and say what to use instead.',
     '',
     '## Example',
     '',
@@ -128,7 +138,7 @@ export function generateDocs(): string {
     '    upstream "api" {',
     '        target "10.0.0.1:8080" weight=2',
     '        target "10.0.0.2:8080"',
-    '        load-balancing "least_connections"',
+    '        load-balancing "p2c"',
     '    }',
     '}',
     '',

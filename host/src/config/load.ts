@@ -10,6 +10,7 @@ import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
 import { ROOT, type KeySpec } from './schema.ts';
 import { validateNodes } from './validate.ts';
+import { checkConstraints } from './constraints.ts';
 import { checkLogTargets } from './log-target.ts';
 import { buildListenerEdge } from './edge.ts';
 import { didYouMean, expandEnv, parseAddress, parseSize } from './values.ts';
@@ -143,6 +144,8 @@ async function finish(rawNodes: ConfigNode[], reader: Reader, opts: LoadOptions)
   if (!skipFileChecks) diags.push(...checkLogTargets(nodes));
   const resolved = resolvePaths(nodes, ROOT);
   const config = build(resolved, reader.files, diags);
+  // Contradictions between keys only make sense once each key is valid on its own.
+  if (!diags.some((d) => (d.severity ?? 'error') === 'error')) diags.push(...checkConstraints(resolved, config));
   const order = new Map(reader.files.map((f, i) => [f, i]));
   const sorted = diags
     .map((d, i) => ({ d, i }))
@@ -294,7 +297,8 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
     }
   }
 
-  const sys = top('system');
+  // `server` is another name for `system` (validate.ts refuses both together).
+  const sys = top('system') ?? top('server');
   const system: SystemConfig = {
     workerThreads: getNum(sys, 'worker-threads') ?? D.system.workerThreads,
     maxConnections: getNum(sys, 'max-connections') ?? D.system.maxConnections,
@@ -326,13 +330,9 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   const limits = buildLimits(top('limits'));
   const observability = buildObservability(top('observability'));
 
-  const extra = new Map<string, ConfigNode>();
-  for (const name of ['cache', 'waf', 'admin-api', 'server']) {
-    const n = top(name);
-    if (n) extra.set(name, n);
-  }
+  checkMetricsServed(nodes, observability, diags);
 
-  return { schemaVersion, system, listeners, routes, upstreams, filters, plugins, limits, observability, extra, files: [...files] };
+  return { schemaVersion, system, listeners, routes, upstreams, filters, plugins, limits, observability, cache: top('cache'), files: [...files] };
 }
 
 function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[]): ListenerConfig[] {
@@ -478,7 +478,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     minRetryConcurrency: getNum(r, 'min-retry-concurrency') ?? D.retry.minRetryConcurrency,
   };
   if (retry.backoffMs > retry.maxBackoffMs) {
-    diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: '`backoff-ms` is larger than `max-backoff-ms`', loc: last(r, 'backoff-ms')?.loc ?? r!.loc, hint: undefined });
+    diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `\`backoff-ms\` (${retry.backoffMs} ms) is larger than \`max-backoff-ms\` (${retry.maxBackoffMs} ms)`, loc: last(r, 'backoff-ms')?.loc ?? r!.loc, hint: 'the first backoff cannot exceed the longest' });
   }
   const policies: RoutePolicies = {
     timeoutMs: getSecsMs(p, 'timeout-secs'),
@@ -516,9 +516,9 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
       zone: typeof t.props.zone === 'string' ? t.props.zone : undefined,
     });
   }
-  const discovery = last(n, 'discovery');
-  if (targets.length === 0 && !discovery) {
-    diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: `upstream \`${label(n)}\` has no \`target\` and no \`discovery\``, loc: n.loc, hint: 'add `target "host:port"`' });
+  // A `discovery` block is refused by validate.ts; report only the missing targets then.
+  if (targets.length === 0 && !last(n, 'discovery')) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: `upstream \`${label(n)}\` has no \`target\``, loc: n.loc, hint: 'add `target "host:port"`' });
   }
   const cp = last(n, 'connection-pool');
   const to = last(n, 'timeouts');
@@ -552,11 +552,11 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
   return {
     name: label(n),
     targets,
-    loadBalancing: getStr(n, 'load-balancing') ?? D.upstream.loadBalancing,
+    // `weighted` names the same smooth weighted round robin as `round_robin`.
+    loadBalancing: ((lb) => (lb === 'weighted' ? 'round_robin' : lb))(getStr(n, 'load-balancing') ?? D.upstream.loadBalancing),
     protocol: (getStr(n, 'protocol') as 'http1' | 'h2' | undefined) ?? D.upstream.protocol,
     connectionPool: {
       maxConnections: getNum(cp, 'max-connections') ?? D.connectionPool.maxConnections,
-      maxIdle: getNum(cp, 'max-idle') ?? D.connectionPool.maxIdle,
       idleTimeoutMs: getSecsMs(cp, 'idle-timeout') ?? D.connectionPool.idleTimeoutMs,
       queueTimeoutMs: getSecsMs(cp, 'queue-timeout') ?? D.connectionPool.queueTimeoutMs,
       maxLifetimeMs: getSecsMs(cp, 'max-lifetime') ?? D.connectionPool.maxLifetimeMs,
@@ -569,7 +569,6 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
     },
     healthCheck,
     tls,
-    discovery,
     loc: n.loc,
   };
 }
@@ -580,6 +579,7 @@ function buildFilter(n: ConfigNode): FilterConfig {
     name: label(n),
     type,
     failureMode: (getStr(n, 'failure-mode') as 'open' | 'closed' | undefined) ?? D.filter.failureMode,
+    failureModeFromRoute: last(n, 'failure-mode') === undefined,
     plugin: type === 'wasm' ? getStr(n, 'plugin') : undefined,
     settings: n,
     loc: n.loc,
@@ -597,6 +597,7 @@ function buildPlugin(n: ConfigNode): PluginConfig {
     poolSize: getNum(n, 'pool-size') ?? D.plugin.poolSize,
     config: all(n, 'config').flatMap((c) => c.children),
     loc: n.loc,
+    configLoc: last(n, 'config')?.loc,
   };
 }
 
@@ -627,6 +628,23 @@ function buildLimits(l: ConfigNode | undefined): LimitsConfig {
       maxSessionMemoryMb: getNum(h2, 'max-session-memory-mb') ?? L.http2.maxSessionMemoryMb,
     },
   };
+}
+
+/**
+ * `metrics enabled #false` means nothing serves metrics: a `metrics` builtin route or a
+ * metrics `address` would contradict it, so both are refused rather than silently dropped.
+ */
+function checkMetricsServed(nodes: readonly ConfigNode[], o: ObservabilityConfig, diags: ConfigDiagnostic[]): void {
+  if (o.metrics.enabled) return;
+  const m = last(nodes.filter((x) => x.name === 'observability').at(-1), 'metrics');
+  const where = last(m, 'enabled');
+  const at = where ? ` (\`enabled #false\` at ${displayPath(where.loc.file)}:${where.loc.line}:${where.loc.column})` : '';
+  const addr = last(m, 'address');
+  if (addr) diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `metrics are disabled${at}, so a metrics \`address\` would serve nothing`, loc: addr.loc, hint: 'remove `address`, or enable metrics' });
+  for (const r of collect(nodes, 'routes', 'route')) {
+    const h = last(r, 'builtin-handler');
+    if (h?.args[0] === 'metrics') diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `route \`${label(r)}\` serves metrics, but metrics are disabled${at}`, loc: h.loc, hint: 'remove the route, or enable metrics' });
+  }
 }
 
 function buildObservability(o: ConfigNode | undefined): ObservabilityConfig {

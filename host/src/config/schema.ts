@@ -35,6 +35,11 @@ export interface ValueSpec {
   readonly enum?: readonly string[];
   readonly min?: number;
   readonly max?: number;
+  /**
+   * Enum values that are refused with WEIR_ERR_CONFIG_UNSUPPORTED: value → one sentence
+   * saying what to use instead. They stay in `enum` so the docs list them as refused.
+   */
+  readonly unsupportedValues?: Readonly<Record<string, string>>;
 }
 
 export interface ArgSpec extends ValueSpec {
@@ -50,6 +55,8 @@ export interface RestSpec extends ValueSpec {
 
 export interface PropSpec extends ValueSpec {
   readonly doc: string;
+  /** Refused with WEIR_ERR_CONFIG_UNSUPPORTED; one sentence saying what to use instead. */
+  readonly unsupported?: string;
 }
 
 export interface KeySpec {
@@ -68,6 +75,14 @@ export interface KeySpec {
   readonly shorthandFor?: string;
   /** As written in KDL (seconds for `-secs` keys), for the docs. */
   readonly default?: string | number | boolean;
+  /**
+   * The key is refused with WEIR_ERR_CONFIG_UNSUPPORTED, at its location, with this one
+   * sentence saying what to use instead. It stays in the table so the docs list it; the
+   * feature that builds it removes the refusal.
+   */
+  readonly unsupported?: string;
+  /** Another name for the block `aliasOf` (same children, same effect); writing both is refused. */
+  readonly aliasOf?: string;
 }
 
 const secs = (ms: number): number => ms / 1000;
@@ -88,18 +103,26 @@ const oneOf = (name: string, values: readonly string[], doc: string, extra: Part
 
 export const FAILURE_MODES = ['open', 'closed'] as const;
 
-/** Sentinel's algorithms plus `weighted`; which ones the proxy implements is the LB module's business. */
+/** Algorithm names operators write; only BALANCERS run, the others are refused (see LB_REFUSED). */
 export const LOAD_BALANCING = [
   'round_robin', 'random', 'least_connections', 'weighted_least_connections', 'ip_hash',
   'consistent_hash', 'maglev', 'p2c', 'peak_ewma', 'least_latency', 'locality_aware',
   'adaptive', 'weighted_random', 'sticky', 'weighted',
 ] as const;
 
+/** The algorithms the proxy runs; `weighted` is another name for `round_robin` (already weighted). */
+export const BALANCERS = ['round_robin', 'p2c', 'weighted'] as const;
+
+const LB_INSTEAD = 'use `round_robin` (smooth, weighted by `target weight=`) or `p2c` (the less busy of two random targets)';
+const LB_REFUSED: Readonly<Record<string, string>> = Object.fromEntries(
+  LOAD_BALANCING.filter((a) => !(BALANCERS as readonly string[]).includes(a)).map((a) => [a, `Weir does not implement \`${a}\`; ${LB_INSTEAD}.`]),
+);
+
 export const RETRY_ON = ['connect-failure', 'reset', 'timeout', '5xx', '502', '503', '504'] as const;
 
 const systemChildren: KeySpec[] = [
   val('worker-threads', 'integer', 'Proxy threads in one process, sharing the ports (SO_REUSEPORT) and the rate-limit and upstream-health state; 0 = one per CPU core.', { min: 0, default: D.system.workerThreads }),
-  val('max-connections', 'integer', 'Most client connections open at once, over all listeners.', { min: 1, default: D.system.maxConnections }),
+  val('max-connections', 'integer', 'Most client connections open at once over all listeners of one proxy thread (each of `worker-threads` allows this many); a connection over it is closed at once. `limits max-connections` caps each listener.', { min: 1, default: D.system.maxConnections }),
   val('graceful-shutdown-timeout-secs', 'secs', 'How long a shutdown waits for requests in flight.', { default: secs(D.system.gracefulShutdownTimeoutMs) }),
 ];
 
@@ -247,7 +270,7 @@ const route: KeySpec = {
       doc: 'Per-route behaviour.',
       children: [
         val('timeout-secs', 'secs', 'Deadline for the whole request, retries included; default: the upstream\'s `timeouts`.'),
-        oneOf('failure-mode', FAILURE_MODES, 'When a filter fails: `open` = carry on, `closed` = fail the request.', { default: D.policies.failureMode }),
+        oneOf('failure-mode', FAILURE_MODES, 'When a filter of this route that writes no `failure-mode` of its own fails: `open` = skip it and carry on, `closed` = fail the request.', { default: D.policies.failureMode }),
         val('max-body-size', 'size', 'Largest request body for this route, gRPC streams included; default: `limits.max-body-bytes` (none for gRPC).'),
         val('websocket', 'boolean', 'Allow WebSocket upgrades.', { default: D.policies.allowWebsocket }),
         retry,
@@ -270,17 +293,20 @@ const upstream: KeySpec = {
       args: [{ name: 'address', type: 'address' }],
       props: {
         weight: { type: 'integer', min: 0, doc: `Relative share of traffic (default ${D.target.weight}).` },
-        zone: { type: 'string', doc: 'Locality zone, for `locality_aware`.' },
+        zone: { type: 'string', doc: 'Locality zone.', unsupported: 'Weir does not balance by locality; leave `zone=` out (every target takes part in `load-balancing`).' },
       },
     },
-    oneOf('load-balancing', LOAD_BALANCING, `Algorithm: ${LOAD_BALANCING.map((a) => `\`${a}\``).join(', ')}.`, { default: D.upstream.loadBalancing }),
+    {
+      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`). The other names are refused.`, { default: D.upstream.loadBalancing }),
+      args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED }],
+    },
     oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
     {
       name: 'connection-pool',
       doc: 'Connections kept to each target.',
       children: [
         val('max-connections', 'integer', 'Most connections per target.', { min: 1, default: D.connectionPool.maxConnections }),
-        val('max-idle', 'integer', 'Most idle connections kept per target.', { min: 0, default: D.connectionPool.maxIdle }),
+        val('max-idle', 'integer', 'Most idle connections kept per target.', { min: 0, unsupported: 'the pool keeps idle connections up to `max-connections`; bound them in time with `idle-timeout` instead.' }),
         val('idle-timeout', 'secs', 'Seconds an idle connection is kept.', { default: secs(D.connectionPool.idleTimeoutMs) }),
         val('queue-timeout', 'secs', 'Seconds a request waits for a free connection when all `max-connections` of an `http1` target are busy; then 503 `WEIR_ERR_QUEUE_TIMEOUT`.', { default: secs(D.connectionPool.queueTimeoutMs) }),
         val('max-lifetime', 'secs', 'Seconds after which a connection is retired.', { default: secs(D.connectionPool.maxLifetimeMs) }),
@@ -323,7 +349,8 @@ const upstream: KeySpec = {
     },
     {
       name: 'discovery',
-      doc: 'Find targets from a service registry (kept as data; discovery itself is later work).',
+      doc: 'Find targets from a service registry.',
+      unsupported: 'Weir does not discover targets; list them with `target "host:port"` (a Kubernetes Service DNS name works as the host).',
       args: [{ name: 'kind', type: 'string', enum: ['kubernetes'] }],
       children: [
         str('namespace', 'Kubernetes namespace.'),
@@ -344,7 +371,7 @@ const headerOps: KeySpec[] = [
 
 const rateLimitKeys: KeySpec[] = [
   val('max-rps', 'number', 'Requests per second allowed per key.', { min: 0, required: true }),
-  val('burst', 'integer', 'Extra requests allowed in a burst; default: `max-rps`.', { min: 0 }),
+  val('burst', 'integer', 'Extra requests allowed in a burst; default: `max-rps`.', { min: 1, max: 1_000_000_000 }),
   str('key', 'What is limited: `client-ip`, `header:<name>`, `path`, `route`, `client-ip-and-path`.', { default: D.rateLimit.key }),
   oneOf('on-limit', ['reject', 'delay', 'log-only'], 'What happens over the limit.', { default: D.rateLimit.onLimit }),
   oneOf('backend', ['local', 'redis', 'memcached'], 'Where counters live.', { default: D.rateLimit.backend }),
@@ -365,13 +392,16 @@ const rateLimitKeys: KeySpec[] = [
 
 const geoKeys: KeySpec[] = [
   val('database-path', 'path', 'Country database (MaxMind format); default: the bundled CC0 geo-whois-asn-country database.'),
-  oneOf('database-type', ['mmdb', 'ip2location'], 'Database format.', { default: D.geo.databaseType }),
+  {
+    ...oneOf('database-type', ['mmdb', 'ip2location'], 'Database format: `mmdb` (MaxMind format).', { default: D.geo.databaseType }),
+    args: [{ name: 'value', type: 'string', enum: ['mmdb', 'ip2location'], unsupportedValues: { ip2location: 'Weir reads MaxMind-format databases only; convert the database to `.mmdb`, or leave `database-path` out to use the bundled one.' } }],
+  },
   oneOf('action', ['block', 'allow', 'log-only'], '`block` the listed countries, `allow` only them, or only tag requests.', { default: D.geo.action }),
   { name: 'countries', doc: 'ISO country codes: `"RU,CN"` or `"RU" "CN"`.', rest: { name: 'codes', type: 'string' } },
   oneOf('on-failure', FAILURE_MODES, 'When the lookup fails: `open` = let through, `closed` = reject.', { default: D.geo.onFailure }),
   val('status-code', 'integer', 'Status sent when blocking.', { min: 100, max: 599, default: D.geo.statusCode }),
   str('block-message', 'Body sent when blocking.', { default: D.geo.blockMessage }),
-  val('cache-ttl-secs', 'secs', 'How long lookups are cached.', { default: D.geo.cacheTtlSecs }),
+  val('cache-ttl-secs', 'secs', 'How long lookups are cached.', { unsupported: 'lookups are cached per address for as long as the database is loaded, with no expiry to tune; remove `cache-ttl-secs`.' }),
 ];
 
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
@@ -396,7 +426,7 @@ const filter: KeySpec = {
   args: [label('filter')],
   children: [
     oneOf('type', Object.keys(FILTER_TYPES), 'Kind of filter.', { required: true }),
-    oneOf('failure-mode', FAILURE_MODES, 'When the filter itself fails: `open` = skip it, `closed` = fail the request.', { default: D.filter.failureMode }),
+    oneOf('failure-mode', FAILURE_MODES, 'When the filter itself fails: `open` = skip it, `closed` = fail the request. Unset: each route\'s `policies failure-mode` (default `' + D.policies.failureMode + '`).'),
   ],
   variants: { key: 'type', cases: FILTER_TYPES },
 };
@@ -429,7 +459,7 @@ const limits: KeySpec = {
     val('request-timeout-ms', 'ms', 'Time to receive the whole request.', { default: D.limits.requestTimeoutMs }),
     val('keepalive-timeout-ms', 'ms', 'Idle time before a kept-alive connection is closed.', { default: D.limits.keepAliveTimeoutMs }),
     val('max-requests-per-connection', 'integer', 'Requests before a connection is closed; 0 = unlimited.', { min: 0, default: D.limits.maxRequestsPerConnection }),
-    val('max-connections', 'integer', 'Most client connections at once.', { min: 1, default: D.limits.maxConnections }),
+    val('max-connections', 'integer', 'Most client connections at once on each listener; `system max-connections` caps all listeners together.', { min: 1, default: D.limits.maxConnections }),
     val('websocket-idle-timeout-secs', 'secs', 'An open WebSocket with no traffic either way for this long is closed.', { default: secs(D.limits.websocketIdleTimeoutMs) }),
     val('websocket-max-message-bytes', 'size', 'Largest WebSocket message, either direction; larger ones close the connection (1009).', { default: D.limits.websocketMaxMessageBytes }),
     val('max-upstream-requests-per-client', 'integer', 'Upstream requests one client address may have in flight or waiting for a connection; more get 503 `WEIR_ERR_CLIENT_LIMIT`. 0 = no cap.', { min: 0, default: D.limits.maxUpstreamRequestsPerClient }),
@@ -458,7 +488,7 @@ const observability: KeySpec = {
       name: 'metrics',
       doc: 'Prometheus metrics.',
       children: [
-        val('enabled', 'boolean', 'Collect and serve metrics.', { default: D.observability.metrics.enabled }),
+        val('enabled', 'boolean', 'Serve metrics. `#false`: nothing serves them, and a `metrics` builtin route or a metrics `address` is refused (WEIR_ERR_CONFIG_CONSTRAINT).', { default: D.observability.metrics.enabled }),
         val('address', 'address', 'Separate listener for metrics; default: the `metrics` builtin route only.'),
         str('path', 'Path metrics are served on.', { default: D.observability.metrics.path }),
       ],
@@ -500,7 +530,8 @@ const cache: KeySpec = {
 
 const waf: KeySpec = {
   name: 'waf',
-  doc: 'Web application firewall (accepted and validated; the feature is later work).',
+  doc: 'Web application firewall.',
+  unsupported: 'Weir has no built-in WAF; inspect requests in a `wasm` filter plugin, or run a WAF in front of Weir.',
   children: [
     val('enabled', 'boolean', 'Turn the WAF on.'),
     {
@@ -519,7 +550,8 @@ const waf: KeySpec = {
 
 const adminApi: KeySpec = {
   name: 'admin-api',
-  doc: 'Administration API (accepted and validated; the feature is later work).',
+  doc: 'Administration API.',
+  unsupported: 'Weir has no admin API; edit the config and reload (SIGHUP or a file change), and read state from a `builtin-handler "status"` route.',
   children: [
     val('enabled', 'boolean', 'Serve the admin API.'),
     val('address', 'address', 'Where the admin API listens; keep it on loopback.'),
@@ -539,7 +571,7 @@ export const ROOT: readonly KeySpec[] = [
   { name: 'schema-version', doc: 'Version of this dialect: `"1.0"`.', args: [{ name: 'version', type: 'scalar' }], default: D.schemaVersion },
   { name: 'include', doc: 'Read another file (relative to this one) as if written here.', repeatable: true, args: [{ name: 'file', type: 'string' }] },
   { name: 'system', doc: 'Process-wide settings.', children: systemChildren },
-  { name: 'server', doc: 'Sentinel\'s name for `system`; accepted and kept as data.', children: systemChildren },
+  { name: 'server', doc: 'Another name for `system`, with the same keys and the same effect; writing both is refused.', aliasOf: 'system', children: systemChildren },
   { name: 'listeners', doc: 'Where clients connect. With none, Weir listens on `' + D.listener.address + '`.', repeatable: true, children: [listener] },
   { ...listener, doc: 'Shorthand for a `listener` inside `listeners`.', shorthandFor: 'listeners' },
   { name: 'routes', doc: 'How requests are matched and where they go.', repeatable: true, children: [route] },
@@ -557,17 +589,38 @@ export const ROOT: readonly KeySpec[] = [
   adminApi,
 ];
 
-/** Every key path of the schema ("routes.route.matches.path-prefix"), props as "target.weight=". */
+/**
+ * Every key path of the schema ("routes.route.matches.path-prefix"), props as "target.weight=".
+ * Shorthands and aliases appear once, without their children (they share their target's).
+ */
 export function allKeyPaths(specs: readonly KeySpec[] = ROOT, prefix = ''): string[] {
   const out: string[] = [];
   for (const s of specs) {
     const p = prefix + s.name;
     out.push(p);
-    if (s.shorthandFor) continue;
+    if (s.shorthandFor || s.aliasOf) continue;
     for (const prop of Object.keys(s.props ?? {})) out.push(`${p}.${prop}=`);
     if (s.children) out.push(...allKeyPaths(s.children, p + '.'));
     if (s.variants) {
       for (const [c, specsOfCase] of Object.entries(s.variants.cases)) out.push(...allKeyPaths(specsOfCase, `${p}[${c}].`));
+    }
+  }
+  return out;
+}
+
+/** Key paths refused with WEIR_ERR_CONFIG_UNSUPPORTED (a refused block's children included), and refused enum values as "path=value". */
+export function unsupportedKeyPaths(specs: readonly KeySpec[] = ROOT, prefix = '', inRefused = false): string[] {
+  const out: string[] = [];
+  for (const s of specs) {
+    const p = prefix + s.name;
+    const refused = inRefused || s.unsupported !== undefined;
+    if (refused) out.push(p);
+    for (const v of Object.keys(s.args?.[0]?.unsupportedValues ?? {})) out.push(`${p}=${v}`);
+    if (s.shorthandFor || s.aliasOf) continue;
+    for (const [name, prop] of Object.entries(s.props ?? {})) if (refused || prop.unsupported !== undefined) out.push(`${p}.${name}=`);
+    if (s.children) out.push(...unsupportedKeyPaths(s.children, p + '.', refused));
+    if (s.variants) {
+      for (const [c, specsOfCase] of Object.entries(s.variants.cases)) out.push(...unsupportedKeyPaths(specsOfCase, `${p}[${c}].`, refused));
     }
   }
   return out;

@@ -162,7 +162,6 @@ export interface TargetConfig {
 
 export interface ConnectionPoolConfig {
   readonly maxConnections: number;
-  readonly maxIdle: number;
   readonly idleTimeoutMs: number;
   /** Longest wait for a free connection of a full HTTP/1 pool (then 503 WEIR_ERR_QUEUE_TIMEOUT). */
   readonly queueTimeoutMs: number;
@@ -200,7 +199,7 @@ export interface UpstreamTlsConfig {
 export interface UpstreamConfig {
   readonly name: string;
   readonly targets: readonly TargetConfig[];
-  /** Algorithm name as written ('round_robin', 'p2c', 'peak_ewma', …). */
+  /** 'round_robin' | 'p2c' (`weighted` is loaded as 'round_robin'; other names are refused). */
   readonly loadBalancing: string;
   /** 'http1' | 'h2' */
   readonly protocol: 'http1' | 'h2';
@@ -208,8 +207,6 @@ export interface UpstreamConfig {
   readonly timeouts: UpstreamTimeouts;
   readonly healthCheck: HealthCheckConfig | undefined;
   readonly tls: UpstreamTlsConfig | undefined;
-  /** Service discovery block, kept as data (kubernetes discovery is a later feature). */
-  readonly discovery: ConfigNode | undefined;
   readonly loc: SourceLocation;
 }
 
@@ -218,6 +215,8 @@ export interface FilterConfig {
   /** 'url-rewrite' | 'headers' | 'wasm' | 'rate-limit' | 'geo' | … */
   readonly type: string;
   readonly failureMode: 'open' | 'closed';
+  /** True when the block wrote no `failure-mode`: each route's `policies failure-mode` applies. */
+  readonly failureModeFromRoute?: boolean;
   /** For type "wasm": the plugin name in `plugins {}`. */
   readonly plugin: string | undefined;
   /** The filter's whole block (validated against its type's schema), for its factory to read. */
@@ -239,6 +238,8 @@ export interface PluginConfig {
   /** MaxMind database answering this plugin's geo-country calls (default: the bundled one). */
   readonly geoDatabase?: string;
   readonly loc: SourceLocation;
+  /** Where the `config {}` block is written, for diagnostics. */
+  readonly configLoc?: SourceLocation;
 }
 
 export interface Http2Limits {
@@ -301,8 +302,8 @@ export interface WeirConfig {
   readonly plugins: ReadonlyMap<string, PluginConfig>;
   readonly limits: LimitsConfig;
   readonly observability: ObservabilityConfig;
-  /** Blocks Weir accepts and validates but whose features are later work (cache, waf, admin-api). */
-  readonly extra: ReadonlyMap<string, ConfigNode>;
+  /** The top-level `cache` block as written; host/src/cache reads it (cacheSettings). */
+  readonly cache: ConfigNode | undefined;
   /** Every file read to build this snapshot (watched for hot reload). */
   readonly files: readonly string[];
 }

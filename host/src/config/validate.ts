@@ -1,7 +1,8 @@
 /**
  * Checks ConfigNode trees against the schema table (schema.ts): unknown keys, argument
  * counts and types, enums, ranges, required keys, repeated keys, regexes, addresses and
- * file paths. Collects every problem; never throws.
+ * file paths. Keys, properties and enum values marked `unsupported` in the schema are
+ * refused with WEIR_ERR_CONFIG_UNSUPPORTED at their location. Collects every problem; never throws.
  */
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -61,16 +62,23 @@ function checkBlock(
       });
       continue;
     }
-    const first = seen.get(node.name);
+    if (spec.unsupported !== undefined) {
+      // Not descended into: one diagnostic per refused block is enough.
+      out.push({ code: 'WEIR_ERR_CONFIG_UNSUPPORTED', message: `\`${node.name}\` is refused: ${spec.unsupported}`, loc: node.loc, hint: undefined });
+      continue;
+    }
+    // An alias and its block are one key: writing both is a duplicate.
+    const key = spec.aliasOf ?? spec.name;
+    const first = seen.get(key);
     if (first && !spec.repeatable) {
       out.push({
         code: 'WEIR_ERR_CONFIG_DUPLICATE',
-        message: `\`${node.name}\` is set twice in ${where}`,
+        message: first.name === node.name ? `\`${node.name}\` is set twice in ${where}` : `\`${node.name}\` and \`${first.name}\` are the same block, set twice in ${where}`,
         loc: node.loc,
-        hint: `first set at ${first.loc.file}:${first.loc.line}:${first.loc.column}`,
+        hint: first.name === node.name ? `first set at ${first.loc.file}:${first.loc.line}:${first.loc.column}` : `keep one; \`${first.name}\` is at ${first.loc.file}:${first.loc.line}:${first.loc.column}`,
       });
     }
-    if (!first) seen.set(node.name, node);
+    if (!first) seen.set(key, node);
     checkNode(node, spec, opts, out);
   }
   if (parentLoc) {
@@ -121,6 +129,10 @@ function checkNode(node: ConfigNode, spec: KeySpec, opts: ValidateOptions, out: 
         loc,
         hint: didYouMean(name, Object.keys(propSpecs)),
       });
+      continue;
+    }
+    if (p.unsupported !== undefined) {
+      out.push({ code: 'WEIR_ERR_CONFIG_UNSUPPORTED', message: `\`${node.name}\` property \`${name}=\` is refused: ${p.unsupported}`, loc, hint: undefined });
       continue;
     }
     checkValue(value, p, `\`${node.name}\` property \`${name}\``, loc, opts, out);
@@ -197,6 +209,11 @@ function checkValue(v: ConfigScalar, spec: ValueSpec, what: string, loc: SourceL
         valueError(`must not be negative, got ${v}`);
         return;
       }
+      // Node's servers and timers take whole milliseconds (a fraction is ERR_OUT_OF_RANGE at start).
+      if (spec.type === 'ms' && !Number.isInteger(v)) {
+        valueError(`must be a whole number of milliseconds, got ${v}`, `write ${Math.round(v)}`);
+        return;
+      }
       break;
     case 'size':
       num = parseSize(v);
@@ -213,7 +230,13 @@ function checkValue(v: ConfigScalar, spec: ValueSpec, what: string, loc: SourceL
   }
   const s = v as string;
   if (spec.enum && !spec.enum.includes(s)) {
-    valueError(`\`${s}\` is not one of ${spec.enum.map((e) => `\`${e}\``).join(', ')}`, didYouMean(s, spec.enum));
+    const accepted = spec.enum.filter((e) => spec.unsupportedValues?.[e] === undefined);
+    valueError(`\`${s}\` is not one of ${accepted.map((e) => `\`${e}\``).join(', ')}`, didYouMean(s, accepted));
+    return;
+  }
+  const refused = spec.unsupportedValues?.[s];
+  if (refused !== undefined) {
+    out.push({ code: 'WEIR_ERR_CONFIG_UNSUPPORTED', message: `${what} \`${s}\` is refused: ${refused}`, loc, hint: undefined });
     return;
   }
   if (spec.type === 'regex') {

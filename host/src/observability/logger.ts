@@ -6,6 +6,7 @@
 import { pino, type Logger, type Level } from 'pino';
 import type { ObservabilityConfig } from '../config/types.ts';
 import { SINK_BUFFER_BYTES, guardSink, whenOpen, type Destination, type SinkErrorCounter } from './sinks.ts';
+import { prettyDestination } from './pretty.ts';
 
 export type { Logger };
 
@@ -42,7 +43,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    dest as unknown as pino.DestinationStream,
+    (opts.format === 'pretty' ? prettyDestination(dest as unknown as { write(chunk: string): boolean }) : dest) as unknown as pino.DestinationStream,
   );
   destinations.set(logger, { dest, unguard });
   return logger;

@@ -3,13 +3,14 @@
  * requests (via Exchange) and the built-in handlers, and records each finished exchange.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BuiltinHandler, WeirConfig } from '../config/types.ts';
+import type { BuiltinHandler, FilterConfig, WeirConfig } from '../config/types.ts';
 import { WeirError } from '../errors.ts';
 import { FilterRegistry } from '../filters/registry.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyMetrics } from '../observability/metrics.ts';
 import { buildChain, type Chain } from '../pipeline/chain.ts';
 import type { Phase } from '../pipeline/phases.ts';
+import { filterOnRoute } from '../pipeline/failure-mode.ts';
 import { Router } from '../router/router.ts';
 import { Upstream, upstreamKey } from '../upstream/upstream.ts';
 import { Admission } from '../upstream/admission.ts';
@@ -61,17 +62,25 @@ export class ProxyCore {
    */
   async compile(config: WeirConfig): Promise<Snapshot> {
     const env = { logger: this.logger, config };
+    // One phase per filter and failure mode (a route's `policies failure-mode` may change it).
     const phases = new Map<string, Phase>();
-    for (const [name, f] of config.filters) {
-      const factory = this.filters.get(f.type);
-      if (!factory) throw new WeirError('WEIR_ERR_CONFIG_VALUE', `${f.loc.file}:${f.loc.line}:${f.loc.column}: filter "${name}" has type "${f.type}", which this build does not provide (available: ${this.filters.types().join(', ')})`);
-      phases.set(name, await factory(f, env));
-    }
+    const phaseOf = async (f: FilterConfig): Promise<Phase> => {
+      const key = `${f.name}\u0000${f.failureMode}`;
+      let p = phases.get(key);
+      if (!p) {
+        const factory = this.filters.get(f.type);
+        if (!factory) throw new WeirError('WEIR_ERR_CONFIG_VALUE', `${f.loc.file}:${f.loc.line}:${f.loc.column}: filter "${f.name}" has type "${f.type}", which this build does not provide (available: ${this.filters.types().join(', ')})`);
+        phases.set(key, (p = await factory(f, env)));
+      }
+      return p;
+    };
+    for (const f of config.filters.values()) await phaseOf(f);
     const chains = new Map<string, Chain>();
     const prefixes = new Map<string, readonly string[]>();
     const cachePhases = this.httpCache.phases(config);
     for (const r of config.routes) {
-      const list = r.filters.map((n) => phases.get(n)!);
+      const list: Phase[] = [];
+      for (const n of r.filters) list.push(await phaseOf(filterOnRoute(config.filters.get(n)!, r)));
       // Built-ins last: the route's own filters run before a cache lookup, and after it on the response.
       const cached = cachePhases.get(r.name);
       if (cached) list.push(cached);

@@ -22,6 +22,7 @@ import { inOrder } from './pipelining.ts';
 import { bindEdge, compileEdge } from '../edge/policy.ts';
 import { acceptProxyProtocol, carryProxied } from '../edge/proxy-protocol.ts';
 import { looksLikePreface, prefaceRefusal } from './preface.ts';
+import { admitConnection } from './connection-cap.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
@@ -83,6 +84,7 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
   const server = net.createServer({ noDelay: true });
   server.maxConnections = limits.maxConnections > 0 ? limits.maxConnections : 0;
   server.on('connection', (socket: net.Socket) => {
+    if (!admitConnection(core, socket)) return void m.errors.labels('WEIR_ERR_OVERLOADED').inc();
     const label = current.name;
     connections.add(socket);
     m.connections.labels(label).inc();

@@ -281,7 +281,7 @@ export class WasmPlugin {
     }
     if (r.tag === 'err') {
       const node = r.val.node !== undefined ? inst.version.config[r.val.node] : undefined;
-      throw new WeirError('WEIR_ERR_PLUGIN_CONFIG', `plugin ${this.name} rejected its config${node ? ` at \`${node.name}\`` : ''}: ${r.val.message}`, { detail: { plugin: this.name } });
+      throw new WeirError('WEIR_ERR_PLUGIN_CONFIG', `plugin ${this.name} rejected its config${node ? ` at \`${node.name}\`` : ''}: ${r.val.message}`, { detail: { plugin: this.name, node: r.val.node } });
     }
   }
 

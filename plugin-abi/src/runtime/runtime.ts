@@ -40,7 +40,7 @@ export interface RuntimeOptions {
 /** How long a worker pool of a plugin dropped by a reload stays up for requests in flight. */
 const RETIRED_POOL_GRACE_MS = 30_000;
 
-const keyOf = (pc: PluginConfig): string => JSON.stringify({ ...pc, loc: undefined });
+const keyOf = (pc: PluginConfig): string => JSON.stringify({ ...pc, loc: undefined, configLoc: undefined });
 
 export class PluginRuntime {
   readonly logger: Logger;

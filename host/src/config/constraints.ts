@@ -1,0 +1,61 @@
+/**
+ * Cross-key constraints: values that pass the schema one by one but contradict each other,
+ * and that Node or the proxy would otherwise refuse only at start (or a reload) — e.g. a
+ * request timeout shorter than the header timeout is ERR_OUT_OF_RANGE from node:http.
+ * Each is reported with WEIR_ERR_CONFIG_CONSTRAINT at the key to change.
+ */
+import type { ConfigDiagnostic, ConfigNode, SourceLocation, WeirConfig } from './types.ts';
+import { parseAddress } from './values.ts';
+
+type Top = (name: string) => ConfigNode | undefined;
+
+function child(node: ConfigNode | undefined, name: string): ConfigNode | undefined {
+  return node ? [...node.children].reverse().find((c) => c.name === name) : undefined;
+}
+
+function listenerNodes(nodes: readonly ConfigNode[]): ConfigNode[] {
+  return nodes.flatMap((n) => (n.name === 'listeners' ? n.children.filter((c) => c.name === 'listener') : n.name === 'listener' ? [n] : []));
+}
+
+/** Every cross-key problem of a built config; `nodes` are the top-level nodes it came from. */
+export function checkConstraints(nodes: readonly ConfigNode[], config: WeirConfig): ConfigDiagnostic[] {
+  const out: ConfigDiagnostic[] = [];
+  const top: Top = (name) => nodes.filter((n) => n.name === name).at(-1);
+  const limits = top('limits');
+  const at = (n: ConfigNode | undefined, fallback: SourceLocation | undefined): SourceLocation | undefined => n?.argLocs?.[0] ?? n?.loc ?? fallback;
+  const push = (message: string, loc: SourceLocation | undefined, hint?: string): void => {
+    out.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message, loc, hint });
+  };
+
+  // node:http: headersTimeout <= requestTimeout (when both are set). A listener's request
+  // timeout and `limits request-timeout-ms` both apply; the shorter one is the one Node gets.
+  const header = config.limits.headerTimeoutMs;
+  const lnodes = listenerNodes(nodes);
+  config.listeners.forEach((l, i) => {
+    const own = l.requestTimeoutMs;
+    const global = config.limits.requestTimeoutMs;
+    const effective = !own ? global : !global ? own : Math.min(own, global);
+    if (!effective || !header || header <= effective) return;
+    const fromListener = own !== 0 && own === effective && child(lnodes[i], 'request-timeout-secs') !== undefined;
+    const key = fromListener ? child(lnodes[i], 'request-timeout-secs') : child(limits, 'request-timeout-ms');
+    const what = fromListener ? `listener \`${l.name}\` \`request-timeout-secs\`` : '`limits request-timeout-ms`';
+    push(
+      `${what} (${effective} ms) is shorter than \`limits header-timeout-ms\` (${header} ms): a whole request cannot arrive sooner than its headers`,
+      at(key, at(child(limits, 'header-timeout-ms'), l.loc)),
+      `make the request timeout at least ${header} ms, or lower header-timeout-ms`,
+    );
+  });
+
+  // The metrics listener cannot share a port with a proxy listener (EADDRINUSE at start).
+  const m = config.observability.metrics;
+  const maddr = m.enabled && m.address ? parseAddress(m.address) : undefined;
+  if (maddr && maddr.port !== 0) {
+    for (const l of config.listeners) {
+      const same = l.port === maddr.port && (l.host === maddr.host || ['0.0.0.0', '::'].includes(l.host) || ['0.0.0.0', '::'].includes(maddr.host));
+      if (!same) continue;
+      const node = child(child(top('observability'), 'metrics'), 'address');
+      push(`metrics \`address\` ${m.address} is also the address of listener \`${l.name}\` (${l.address})`, at(node, undefined), 'give the metrics listener its own port, or serve metrics from a `builtin-handler "metrics"` route');
+    }
+  }
+  return out;
+}

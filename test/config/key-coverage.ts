@@ -1,0 +1,289 @@
+/**
+ * "No key without an effect": every key path of the schema (allKeyPaths in
+ * host/src/config/schema.ts) → the tests that show the running proxy acting on it, or, for a
+ * refused key, refusing it. test/config/key-coverage.test.ts fails for a schema key without a
+ * row, a row naming a key that no longer exists, and a row whose test file does not exist or
+ * does not contain the named test. Adding a key means adding its row and its test.
+ */
+
+/** A test file (from the repository root) and a fragment of a test's name, as written in that file. */
+export interface Exercise {
+  readonly file: string;
+  readonly test: string;
+}
+
+const t = (file: string, test: string): Exercise => ({ file, test });
+
+const INTEGRITY = 'test/config/integrity.test.ts';
+const EFFECTS = 'test/config/key-effects.test.ts';
+const LIMITS = 'test/edge/limits.test.ts';
+const TLS = 'test/edge/tls.test.ts';
+const UP_TLS = 'test/edge/upstream-tls.test.ts';
+const ROUTING = 'test/proxy/routing.test.ts';
+const SEMANTICS = 'test/proxy/semantics.test.ts';
+const FILTERS = 'test/proxy/filters.test.ts';
+const RUNTIME = 'test/plugins/runtime.test.ts';
+const FIRST_PARTY = 'test/plugins/first-party.test.ts';
+const SEED_BACKENDS = 'test/store/seed-backends.test.ts';
+const CACHE = 'test/cache/cache.test.ts';
+const PATH = 'test/edge/path.test.ts';
+const TRUST = 'test/edge/trust.test.ts';
+const WS = 'test/edge/websocket.test.ts';
+const SLOW = 'test/edge/slow-clients.test.ts';
+
+const SYSTEM_CAP = t(INTEGRITY, 'caps connections over all listeners');
+const ROUTING_MATRIX = t(ROUTING, 'routing matrix: priorities, hosts, wildcards, methods, regex, headers, query');
+const HEADER_FILTERS = t(FILTERS, 'url-rewrite (prefix and regex) and headers filters');
+const RETRIES = t(SEMANTICS, 'retries idempotent requests on connect failure to another target');
+const HEALTH = t(EFFECTS, 'health-check: type http, path, interval-secs, timeout-secs, thresholds and expected-status');
+const TIMEOUTS = t(EFFECTS, 'upstream timeouts: connect (TLS handshake never completes), request (headers too late), read (body stalls)');
+const SNI = t(TLS, 'SNI picks the certificate: exact name, wildcard (one label), default without SNI');
+const MTLS = t(TLS, 'mTLS: no client certificate, no connection');
+const RATE_LIMIT = t(FIRST_PARTY, 'rate-limit: token bucket per client, 429 with Retry-After and RateLimit-* headers');
+const GEO = t(FIRST_PARTY, 'geo: block and allow by country');
+const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
+const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
+const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
+const REFUSED_DISCOVERY = t(INTEGRITY, "'discovery \"kubernetes\"'");
+const REFUSED_WAF = t(INTEGRITY, "'waf block'");
+const REFUSED_ADMIN = t(INTEGRITY, "'admin-api block'");
+const CACHE_FRESH = t(CACHE, 'a fresh response is stored on a miss and served from memory after');
+const CACHE_SHAPE = t(CACHE, 'cache-private stores private responses; default-ttl-secs gives freshness; cacheable-status-codes and ignore-query-params');
+const CACHE_DISK = t(CACHE, 'disk backend: one file per entry spread over disk-shards');
+const CACHE_PURGE = t(CACHE, 'PURGE: loopback by default; with purge { allow; token }');
+const SHORTHANDS = t(EFFECTS, 'top-level shorthands listener, route, upstream, filter and plugin');
+const PLUGIN_BASICS = t(RUNTIME, 'header mutations on request and response, properties, version');
+
+export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
+  'schema-version': [t('test/config/validate.test.ts', 'schema-version must be "1.0" or "1"')],
+  include: [t('test/config/load.test.ts', 'include is relative to the including file')],
+  system: [SYSTEM_CAP],
+  'system.worker-threads': [t('test/cluster/cli.test.ts', 'weir run: two threads answer')],
+  'system.max-connections': [SYSTEM_CAP, t(INTEGRITY, '`limits max-connections` caps each listener; `system max-connections` their sum')],
+  'system.graceful-shutdown-timeout-secs': [t(EFFECTS, 'graceful-shutdown-timeout-secs bounds how long a shutdown waits')],
+  server: [SYSTEM_CAP, t(INTEGRITY, '`server {}` and `system {}` together are refused')],
+
+  listeners: [SYSTEM_CAP],
+  'listeners.listener': [SYSTEM_CAP],
+  'listeners.listener.address': [SYSTEM_CAP],
+  'listeners.listener.protocol': [t(SEMANTICS, 'HTTP/2 cleartext (prior knowledge) downstream'), t(TLS, 'ALPN: h2 and http/1.1 on the same listener')],
+  'listeners.listener.request-timeout-secs': [t(EFFECTS, 'listener request-timeout-secs: a body not complete in time')],
+  'listeners.listener.keepalive-timeout-secs': [t(EFFECTS, 'listener keepalive-timeout-secs: an idle kept-alive connection')],
+  'listeners.listener.allow-connect': [t('test/edge/framing.test.ts', 'allow-connect: CONNECT tunnels to the upstream'), t('test/edge/framing.test.ts', 'CONNECT is refused (405) on a listener without allow-connect')],
+  'listeners.listener.path-normalization': [t(PATH, 'no spelling of /admin reaches the origin')],
+  'listeners.listener.path-normalization.merge-slashes': [t(PATH, 'merge-slashes #false: repeated slashes are forwarded as sent')],
+  'listeners.listener.path-normalization.escaped-slashes': [t(PATH, 'escaped-slashes ')],
+  'listeners.listener.trusted-proxies': [t(TRUST, 'trusted peer: the right-most untrusted X-Forwarded-For hop is the client'), t(TRUST, 'untrusted peer: X-Forwarded-For and Forwarded are ignored')],
+  'listeners.listener.proxy-protocol': [t(TRUST, 'PROXY v1 from a trusted peer'), t(TRUST, 'PROXY v2 (binary, IPv4 and IPv6, LOCAL)')],
+  'listeners.listener.request-id': [t(TRUST, 'request-id { trust-incoming #false }')],
+  'listeners.listener.request-id.trust-incoming': [t(TRUST, 'request-id { trust-incoming #false }')],
+  'listeners.listener.tls': [SNI],
+  'listeners.listener.tls.cert-file': [SNI],
+  'listeners.listener.tls.key-file': [SNI],
+  'listeners.listener.tls.ca-file': [MTLS],
+  'listeners.listener.tls.client-auth': [MTLS],
+  'listeners.listener.tls.min-version': [t(TLS, 'min-version TLSv1.3 refuses a TLS 1.2 client')],
+  'listeners.listener.tls.sni': [SNI],
+  'listeners.listener.tls.sni.hostnames': [SNI],
+  'listeners.listener.tls.sni.cert-file': [SNI],
+  'listeners.listener.tls.sni.key-file': [SNI],
+  listener: [SHORTHANDS],
+
+  routes: [ROUTING_MATRIX],
+  'routes.route': [ROUTING_MATRIX],
+  'routes.route.priority': [ROUTING_MATRIX],
+  'routes.route.matches': [ROUTING_MATRIX],
+  'routes.route.matches.host': [ROUTING_MATRIX],
+  'routes.route.matches.path': [ROUTING_MATRIX],
+  'routes.route.matches.path-prefix': [ROUTING_MATRIX],
+  'routes.route.matches.path-regex': [ROUTING_MATRIX],
+  'routes.route.matches.method': [ROUTING_MATRIX],
+  'routes.route.matches.header': [ROUTING_MATRIX],
+  'routes.route.matches.header.name=': [t(EFFECTS, 'match props: header name=/value=/regex=')],
+  'routes.route.matches.header.value=': [t(EFFECTS, 'match props: header name=/value=/regex=')],
+  'routes.route.matches.header.regex=': [t(EFFECTS, 'match props: header name=/value=/regex=')],
+  'routes.route.matches.query': [ROUTING_MATRIX],
+  'routes.route.matches.query.name=': [t(EFFECTS, 'and query name=/value=')],
+  'routes.route.matches.query.value=': [t(EFFECTS, 'and query name=/value=')],
+  'routes.route.upstream': [ROUTING_MATRIX],
+  'routes.route.filters': [HEADER_FILTERS],
+  'routes.route.builtin-handler': [t(ROUTING, 'builtin health handler answers without an upstream'), t(INTEGRITY, 'metrics enabled #false: a metrics route or a metrics address is refused; enabled, both serve')],
+  'routes.route.policies': [t(SEMANTICS, 'route timeout → 504 WEIR_ERR_UPSTREAM_TIMEOUT')],
+  'routes.route.policies.timeout-secs': [t(SEMANTICS, 'route timeout → 504 WEIR_ERR_UPSTREAM_TIMEOUT')],
+  'routes.route.policies.failure-mode': [t(INTEGRITY, 'policies failure-mode is the default of the route')],
+  'routes.route.policies.max-body-size': [t(SEMANTICS, 'body over max-body-size → 413 before anything reaches the origin')],
+  'routes.route.policies.websocket': [t(WS, 'messages are relayed both ways')],
+  'routes.route.policies.retry': [RETRIES],
+  'routes.route.policies.retry.max-attempts': [RETRIES, t(SEMANTICS, 'retry on 503 from the upstream when configured')],
+  'routes.route.policies.retry.backoff-ms': [RETRIES],
+  'routes.route.policies.retry.max-backoff-ms': [RETRIES],
+  'routes.route.policies.retry.retry-on': [RETRIES, t(SEMANTICS, 'retry on 503 from the upstream when configured')],
+  'routes.route.policies.retry.budget-percent': [t(EFFECTS, 'retry budget-percent and min-retry-concurrency')],
+  'routes.route.policies.retry.min-retry-concurrency': [t(EFFECTS, 'retry budget-percent and min-retry-concurrency')],
+  'routes.route.policies.cache': [CACHE_FRESH],
+  'routes.route.policies.cache.enabled': [t(CACHE, 'enabled #false turns it off')],
+  'routes.route.policies.cache.default-ttl-secs': [CACHE_SHAPE],
+  'routes.route.policies.cache.max-size-bytes': [t(CACHE, 'larger-than max-size-bytes responses are not stored')],
+  'routes.route.policies.cache.cache-private': [CACHE_SHAPE],
+  'routes.route.policies.cache.stale-if-error-secs': [t(CACHE, 'stale-if-error: a stale entry answers (STALE)')],
+  'routes.route.policies.cache.cacheable-status-codes': [CACHE_SHAPE],
+  'routes.route.policies.cache.vary-headers': [t(CACHE, 'Vary: each variant is its own entry; vary-headers adds headers')],
+  'routes.route.policies.cache.ignore-query-params': [CACHE_SHAPE],
+  route: [SHORTHANDS],
+
+  upstreams: [ROUTING_MATRIX],
+  'upstreams.upstream': [ROUTING_MATRIX],
+  'upstreams.upstream.target': [ROUTING_MATRIX],
+  'upstreams.upstream.target.weight=': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly')],
+  'upstreams.upstream.target.zone=': [t(INTEGRITY, "'target zone='")],
+  'upstreams.upstream.load-balancing': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly; p2c spreads'), t(INTEGRITY, "'load-balancing \"least_connections\"'"), t(INTEGRITY, 'the algorithms that run are accepted')],
+  'upstreams.upstream.protocol': [t(SEMANTICS, 'HTTP/2 end to end (h2c client → Weir → h2c upstream)')],
+  'upstreams.upstream.connection-pool': [t(EFFECTS, 'connection-pool max-connections caps connections per target')],
+  'upstreams.upstream.connection-pool.max-connections': [t(EFFECTS, 'connection-pool max-connections caps connections per target')],
+  'upstreams.upstream.connection-pool.max-idle': [t(INTEGRITY, "'connection-pool max-idle'")],
+  'upstreams.upstream.connection-pool.idle-timeout': [t(EFFECTS, 'connection-pool idle-timeout closes an idle upstream connection')],
+  'upstreams.upstream.connection-pool.max-lifetime': [t(EFFECTS, 'max-lifetime retires a busy one')],
+  'upstreams.upstream.connection-pool.queue-timeout': [t(SLOW, 'connection-pool queue-timeout: a full pool answers 503 WEIR_ERR_QUEUE_TIMEOUT')],
+  'upstreams.upstream.timeouts': [TIMEOUTS],
+  'upstreams.upstream.timeouts.connect': [TIMEOUTS],
+  'upstreams.upstream.timeouts.request': [TIMEOUTS],
+  'upstreams.upstream.timeouts.read': [TIMEOUTS],
+  'upstreams.upstream.timeouts.write': [t(SLOW, 'timeouts write: a response that makes no progress for that long ends the exchange')],
+  'upstreams.upstream.health-check': [HEALTH],
+  'upstreams.upstream.health-check.type': [HEALTH, t(EFFECTS, 'health-check type "tcp"')],
+  'upstreams.upstream.health-check.path': [HEALTH],
+  'upstreams.upstream.health-check.interval-secs': [HEALTH],
+  'upstreams.upstream.health-check.timeout-secs': [HEALTH],
+  'upstreams.upstream.health-check.healthy-threshold': [HEALTH],
+  'upstreams.upstream.health-check.unhealthy-threshold': [HEALTH],
+  'upstreams.upstream.health-check.expected-status': [HEALTH],
+  'upstreams.upstream.tls': [t(UP_TLS, 'verification is on by default: an unknown CA is refused')],
+  'upstreams.upstream.tls.sni': [t(UP_TLS, 'sni names the upstream: sent in the handshake and checked against the certificate')],
+  'upstreams.upstream.tls.ca-file': [t(UP_TLS, 'ca-file verifies the upstream')],
+  'upstreams.upstream.tls.client-cert': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
+  'upstreams.upstream.tls.client-key': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
+  'upstreams.upstream.tls.verify': [t(UP_TLS, 'verify #false accepts any certificate')],
+  'upstreams.upstream.discovery': [REFUSED_DISCOVERY],
+  'upstreams.upstream.discovery.namespace': [REFUSED_DISCOVERY],
+  'upstreams.upstream.discovery.service': [REFUSED_DISCOVERY],
+  'upstreams.upstream.discovery.port-name': [REFUSED_DISCOVERY],
+  'upstreams.upstream.discovery.refresh-interval': [REFUSED_DISCOVERY],
+  'upstreams.upstream.discovery.kubeconfig': [REFUSED_DISCOVERY],
+  upstream: [SHORTHANDS],
+
+  filters: [HEADER_FILTERS],
+  'filters.filter': [HEADER_FILTERS],
+  'filters.filter.type': [HEADER_FILTERS],
+  'filters.filter.failure-mode': [t(FILTERS, 'failure modes apply'), t(INTEGRITY, "a filter\\'s own failure-mode wins")],
+  'filters.filter[url-rewrite].prefix': [HEADER_FILTERS],
+  'filters.filter[url-rewrite].replace-prefix-match': [HEADER_FILTERS],
+  'filters.filter[url-rewrite].regex-rewrite': [HEADER_FILTERS],
+  'filters.filter[headers].request': [HEADER_FILTERS],
+  'filters.filter[headers].request.set': [HEADER_FILTERS],
+  'filters.filter[headers].request.add': [HEADER_FILTERS],
+  'filters.filter[headers].request.remove': [HEADER_FILTERS],
+  'filters.filter[headers].response': [HEADER_FILTERS],
+  'filters.filter[headers].response.set': [HEADER_FILTERS],
+  'filters.filter[headers].response.add': [HEADER_FILTERS],
+  'filters.filter[headers].response.remove': [HEADER_FILTERS],
+  'filters.filter[wasm].plugin': [PLUGIN_BASICS],
+  'filters.filter[rate-limit].max-rps': [RATE_LIMIT],
+  'filters.filter[rate-limit].burst': [RATE_LIMIT],
+  'filters.filter[rate-limit].key': [t(FIRST_PARTY, 'rate-limit: key header:NAME keeps separate buckets')],
+  'filters.filter[rate-limit].on-limit': [t(FIRST_PARTY, 'log-only never rejects; delay holds the request')],
+  'filters.filter[rate-limit].backend': [REDIS, MEMCACHED],
+  'filters.filter[rate-limit].redis-url': [REDIS],
+  'filters.filter[rate-limit].redis-prefix': [REDIS],
+  'filters.filter[rate-limit].redis-pool-size': [t(EFFECTS, 'rate-limit redis-pool-size: that many connections to redis')],
+  'filters.filter[rate-limit].redis-timeout-ms': [REDIS],
+  'filters.filter[rate-limit].redis-fallback': [REDIS],
+  'filters.filter[rate-limit].memcached-url': [MEMCACHED],
+  'filters.filter[rate-limit].memcached-prefix': [MEMCACHED],
+  'filters.filter[rate-limit].memcached-pool-size': [MEMCACHED],
+  'filters.filter[rate-limit].memcached-timeout-ms': [MEMCACHED],
+  'filters.filter[rate-limit].memcached-fallback': [MEMCACHED],
+  'filters.filter[rate-limit].memcached-ttl': [MEMCACHED],
+  'filters.filter[rate-limit].status-code': [t(EFFECTS, 'rate-limit status-code: the rejection uses it')],
+  'filters.filter[rate-limit].delay-max-ms': [t(FIRST_PARTY, 'delay holds the request')],
+  'filters.filter[geo].database-path': [t(FIRST_PARTY, 'the seed configuration blocks for these filters work as written')],
+  'filters.filter[geo].database-type': [t(FIRST_PARTY, 'the seed configuration blocks for these filters work as written'), t(INTEGRITY, "'geo database-type \"ip2location\"'")],
+  'filters.filter[geo].action': [GEO],
+  'filters.filter[geo].countries': [GEO],
+  'filters.filter[geo].on-failure': [GEO],
+  'filters.filter[geo].status-code': [GEO],
+  'filters.filter[geo].block-message': [GEO],
+  'filters.filter[geo].cache-ttl-secs': [t(INTEGRITY, "'geo cache-ttl-secs'")],
+  filter: [SHORTHANDS],
+
+  plugins: [PLUGIN_BASICS],
+  'plugins.plugin': [PLUGIN_BASICS],
+  'plugins.plugin.path': [PLUGIN_BASICS],
+  'plugins.plugin.isolation': [t('test/plugins/echo-e2e.test.ts', 'worker isolation: the plugin runs in a piscina worker')],
+  'plugins.plugin.fuel': [t(RUNTIME, 'an infinite loop is stopped by fuel')],
+  'plugins.plugin.memory-limit': [t(RUNTIME, 'a memory hog hits its cap')],
+  'plugins.plugin.timeout-ms': [t('test/plugins/deadlines.test.ts', 'inline: a loop with a huge fuel budget ends at its deadline'), t(RUNTIME, 'worker isolation: an infinite loop is stopped by the deadline')],
+  'plugins.plugin.pool-size': [t('test/plugins/deadlines.test.ts', 'a callout stuck when its client goes away is aborted')],
+  'plugins.plugin.config': [PLUGIN_BASICS, SHORTHANDS],
+  plugin: [SHORTHANDS],
+
+  limits: [t(LIMITS, 'header section over max-header-bytes')],
+  'limits.max-header-bytes': [t(LIMITS, 'header section over max-header-bytes → 431 and close')],
+  'limits.max-header-count': [t(LIMITS, 'more headers than max-header-count → 431')],
+  'limits.max-body-bytes': [t(LIMITS, 'body over max-body-bytes → 413, by Content-Length and by chunked stream')],
+  'limits.max-request-line-bytes': [t(LIMITS, 'request line over max-request-line-bytes → 414')],
+  'limits.header-timeout-ms': [t(LIMITS, 'headers not complete within header-timeout-ms → 408 and close')],
+  'limits.request-timeout-ms': [t(LIMITS, 'body not complete within request-timeout-ms → 408')],
+  'limits.keepalive-timeout-ms': [t(LIMITS, 'an idle keep-alive connection is closed after keepalive-timeout-ms')],
+  'limits.max-requests-per-connection': [t(LIMITS, 'max-requests-per-connection: the last allowed response says close')],
+  'limits.max-connections': [t(LIMITS, 'max-connections: connections over the cap are dropped'), t(INTEGRITY, '`limits max-connections` caps each listener')],
+  'limits.websocket-idle-timeout-secs': [t(WS, 'an idle WebSocket is closed after websocket-idle-timeout-secs')],
+  'limits.max-upstream-requests-per-client': [t(SLOW, 'limits max-upstream-requests-per-client: over the cap → 503 WEIR_ERR_CLIENT_LIMIT')],
+  'limits.response-buffer-bytes': [t(SLOW, 'limits response-buffer-bytes ')],
+  'limits.request-body-buffer-bytes': [t(SLOW, 'limits request-body-buffer-bytes ')],
+  'limits.min-request-body-rate': [t(SLOW, 'limits min-request-body-rate: a body slower than the rate gets 408')],
+  'limits.websocket-max-message-bytes': [t(WS, 'a message over websocket-max-message-bytes closes the connection with 1009')],
+  'limits.http2': [H2_SETTINGS],
+  'limits.http2.max-concurrent-streams': [H2_SETTINGS],
+  'limits.http2.initial-window-size': [H2_SETTINGS],
+  'limits.http2.connection-window-size': [H2_SETTINGS],
+  'limits.http2.max-header-list-size': [H2_SETTINGS, t(LIMITS, 'HTTP/2 header list over the limit is refused')],
+  'limits.http2.max-session-memory-mb': [t(EFFECTS, 'max-session-memory-mb: past it, new streams are refused')],
+
+  observability: [t(INTEGRITY, 'metrics enabled #false')],
+  'observability.metrics': [t(INTEGRITY, 'metrics enabled #false')],
+  'observability.metrics.enabled': [t(INTEGRITY, 'metrics enabled #false: a metrics route or a metrics address is refused')],
+  'observability.metrics.address': [t(EFFECTS, 'metrics address and path: a separate listener serves the metrics')],
+  'observability.metrics.path': [t(EFFECTS, 'metrics address and path: a separate listener serves the metrics')],
+  'observability.logging': [t(EFFECTS, 'logging level and format')],
+  'observability.logging.level': [t(EFFECTS, 'logging level and format')],
+  'observability.logging.format': [t(EFFECTS, 'logging level and format')],
+  'observability.logging.access-log': [t(EFFECTS, 'access-log "file": one JSON line per request'), t('test/proxy/sinks.test.ts', 'an access-log path in a missing directory')],
+
+  cache: [CACHE_FRESH],
+  'cache.enabled': [t(CACHE, 'enabled #false turns it off')],
+  'cache.backend': [CACHE_DISK],
+  'cache.max-size': [t(CACHE, 'max-size evicts least recently used entries')],
+  'cache.eviction-limit': [t(CACHE, 'max-size evicts least recently used entries')],
+  'cache.lock-timeout': [t(CACHE, 'lock-timeout: a request waits that long for a slow fill')],
+  'cache.disk-path': [CACHE_DISK],
+  'cache.disk-shards': [CACHE_DISK],
+  'cache.status-header': [t(CACHE, 'status-header renames X-Cache')],
+  'cache.purge': [CACHE_PURGE],
+  'cache.purge.allow': [CACHE_PURGE],
+  'cache.purge.token': [CACHE_PURGE],
+
+  waf: [REFUSED_WAF],
+  'waf.enabled': [REFUSED_WAF],
+  'waf.body-inspection': [REFUSED_WAF],
+  'waf.body-inspection.inspect-request-body': [REFUSED_WAF],
+  'waf.body-inspection.decompress': [REFUSED_WAF],
+  'waf.body-inspection.max-decompression-ratio': [REFUSED_WAF],
+  'waf.body-inspection.max-body-inspection-bytes': [REFUSED_WAF],
+  'waf.body-inspection.content-types': [REFUSED_WAF],
+  'admin-api': [REFUSED_ADMIN],
+  'admin-api.enabled': [REFUSED_ADMIN],
+  'admin-api.address': [REFUSED_ADMIN],
+  'admin-api.auth': [REFUSED_ADMIN],
+  'admin-api.auth.type': [REFUSED_ADMIN],
+  'admin-api.auth.token': [REFUSED_ADMIN],
+};
