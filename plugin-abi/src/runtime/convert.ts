@@ -217,8 +217,9 @@ export function applyMutations(plugin: string, ctx: RequestContext, target: 'req
   for (const op of ops) op();
 }
 
-/** A local reply's head is capped like a client's request head would be: count and total size. */
+/** Most headers a local reply may carry (a client would refuse a head far larger). */
 export const MAX_REPLY_HEADERS = 100;
+/** Most bytes of header names and values (plus separators) in a local reply. */
 export const MAX_REPLY_HEADER_BYTES = 64 * 1024;
 
 /** A plugin's local reply, validated (a head over the caps is refused whole). */

@@ -34,6 +34,10 @@ export interface CallScope {
   signal?: AbortSignal;
   /** Set when nobody waits for the call any more: a resumed guest traps at once. */
   abandoned?: boolean;
+  /** Host-call fuel charged but not yet taken from the fuel global (deadline.ts). */
+  pendingFuel: number;
+  /** Host calls made by this instance (deadline.ts checks the clock every so many). */
+  hostCalls: number;
   /** Remote store calls in flight (their waits extend the deadline, see deadline.ts). */
   storeWaits?: number;
   /** The last error-level line the guest logged in this call (a panic message, before the trap). */

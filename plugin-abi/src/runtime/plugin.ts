@@ -257,7 +257,7 @@ export class WasmPlugin {
 
   private instantiate(version: PluginVersion): Instance {
     const mem = new GuestMemory();
-    const scope: CallScope = { requestId: undefined, deadline: Infinity };
+    const scope: CallScope = { requestId: undefined, deadline: Infinity, pendingFuel: 0, hostCalls: 0 };
     const imports = hostImports(chargedHost(this.deps.services.forPlugin(this.name, scope, this.deps.store, this.geo), scope), mem, version.jspi);
     let raw: WasmInstance;
     try {
@@ -369,6 +369,7 @@ export class WasmPlugin {
     inst.fuel.value = this.fuelBudget;
     inst.scope.requestId = ctx.id;
     inst.scope.lastError = undefined;
+    inst.scope.pendingFuel = 0;
     const timeoutMs = this.config.timeoutMs;
     const t0 = performance.now();
     inst.scope.deadline = t0 + timeoutMs;
@@ -407,6 +408,7 @@ export class WasmPlugin {
       inst.fuel.value = this.fuelBudget;
       inst.scope.requestId = ctx.id;
       inst.scope.lastError = undefined;
+      inst.scope.pendingFuel = 0;
       const timeoutMs = this.config.timeoutMs;
       inst.hook = hook;
       const ac = new AbortController();
