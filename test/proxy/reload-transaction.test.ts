@@ -290,3 +290,34 @@ test('worker-threads 2: every thread prepares before any commits; a port in use 
   for (let i = 0; i < 6; i++) assert.equal((await get(`http://127.0.0.1:${b}/x`)).body, 'ok');
   await assert.rejects(get(`http://127.0.0.1:${a}/x`));
 });
+
+test('a listener a reload removes finishes its request in flight, then closes its kept-alive connection', async () => {
+  let release: (() => void) | undefined;
+  const o = await startOrigin((req, res) => {
+    if (req.url === '/slow') release = () => res.end('slow');
+    else res.end('ok');
+  });
+  cleanups.push(() => o.close());
+  const two = 'listener "second" { address "127.0.0.1:0"; keepalive-timeout-secs 60; }';
+  const { weir, file } = await startWeirWith(config(o.port, 'address "127.0.0.1:0";').replace('listeners {', `listeners {\n    ${two}`));
+  cleanups.push(() => weir.close());
+  const { port } = weir.address('second');
+  const sock = net.connect({ host: '127.0.0.1', port });
+  await new Promise((r) => sock.once('connect', r));
+  let got = '';
+  sock.on('data', (d: Buffer) => (got += d.toString()));
+  const closed = new Promise<void>((r) => sock.once('close', () => r()));
+  sock.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+  for (let i = 0; i < 200 && !release; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(release, 'the request reached the origin');
+
+  writeFileSync(file, config(o.port, 'address "127.0.0.1:0";'));
+  assert.ok((await weir.reload()).ok);
+  await assert.rejects(get(`http://127.0.0.1:${port}/x`), 'the removed listener accepts nothing new');
+  release!();
+  // The response completes on the kept-alive connection, which is then closed (well before 60 s).
+  const started = Date.now();
+  await closed;
+  assert.match(got, /^HTTP\/1\.1 200[^]*slow$/);
+  assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
+});

@@ -78,7 +78,7 @@ export async function planListeners(running: ReadonlyMap<string, RunningListener
           logger.error({ listener: l.config.name, err: (err as Error).message }, 'certificate reload failed; keeping the old certificates');
         }
       }
-      for (const l of free.values()) l.stop();
+      for (const l of free.values()) l.retire();
       return new Map(order.map((l) => [l!.config.name, l!]));
     },
     abort,

@@ -52,6 +52,8 @@ export interface RunningListener {
   readonly address: { host: string; port: number };
   /** Stop accepting; let in-flight exchanges finish. */
   stop(): void;
+  /** Stop accepting and close each connection once it is idle (a listener a reload removed). */
+  retire(): void;
   /** Close idle keep-alive connections (during drain). */
   closeIdle(): void;
   /** Destroy every connection now. */
@@ -130,6 +132,10 @@ export async function startListener(cfg: ListenerConfig, limits: LimitsConfig, c
       server.close();
       stack.stop();
       for (const s of retired) s.stop();
+    },
+    retire: () => {
+      server.close();
+      stack.retire(() => {});
     },
     closeIdle: () => {
       stack.closeIdle();
