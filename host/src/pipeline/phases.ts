@@ -139,6 +139,12 @@ export interface RequestContext {
   /** Bytes received from the client / sent to the client (body only). */
   bytesIn: number;
   bytesOut: number;
+  /** Upstream attempts started so far (0 until the first is sent; a retry adds one). */
+  attempts: number;
+  /** Index of the target the last attempt went to, once one was sent (select-upstream's `previous` on a retry). */
+  previousTarget: number | undefined;
+  /** Time spent waiting for the upstream over all attempts, in ms: dispatch to response head (or to the failure); undefined if none was sent. */
+  upstreamMs: number | undefined;
 }
 
 /** Whether a filter wants bodies, and how. */

@@ -196,6 +196,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       error: undefined,
       bytesIn: 0,
       bytesOut: 0,
+      attempts: 0,
+      previousTarget: undefined,
+      upstreamMs: undefined,
     };
   }
 
@@ -449,6 +452,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.cancelWait = undefined;
     this.target = target;
     this.ctx.upstream = { name: up.name, target: target.address };
+    this.ctx.previousTarget = target.index;
+    this.ctx.attempts++;
+    this.waited = false;
     const req = this.ctx.request;
     const headers = this.upstreamHeaders();
     const policies = this.route!.config.policies;
@@ -522,6 +528,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const target = this.target!;
     const up = this.upstreamRef!;
     const now = performance.now();
+    this.addWait(now);
     this.core.metrics.upstreamDuration.child(up.name).observe((now - this.dispatchedAt) / 1000);
     target.recordSuccess(now - this.dispatchedAt);
     const retry = this.route!.config.policies.retry;
@@ -687,6 +694,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.addWait(performance.now());
     this.releaseTarget();
     if (this.replaced) return;
     if (this.retrying) {
@@ -700,6 +708,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (!this.headSent && this.retryableError(werr) && this.canRetry()) return this.retry();
     if (this.headSent) return this.abortClient(werr);
     this.fail(werr);
+  }
+
+  /** This attempt's wait is already in ctx.upstreamMs (its head came, or it failed). */
+  private waited = false;
+
+  /** Adds the attempt in flight's dispatch-to-now to ctx.upstreamMs, once per attempt. */
+  private addWait(now: number): void {
+    if (this.waited || this.ctx.attempts === 0) return;
+    this.waited = true;
+    this.ctx.upstreamMs = (this.ctx.upstreamMs ?? 0) + (now - this.dispatchedAt);
   }
 
   /** True while this exchange counts in its target's and upstream's in-flight numbers. */

@@ -158,6 +158,9 @@ export class PluginTester {
       error: undefined,
       bytesIn: 0,
       bytesOut: 0,
+      attempts: 0,
+      previousTarget: undefined,
+      upstreamMs: undefined,
     };
     let local: LocalReply | undefined;
     let upstreamBody = Buffer.from(rq.body ?? '');

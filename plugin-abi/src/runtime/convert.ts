@@ -84,7 +84,14 @@ export function logSummary(ctx: RequestContext): W.LogSummary {
     bytesReceived: BigInt(ctx.bytesIn),
     bytesSent: BigInt(ctx.bytesOut),
     durationMs: performance.now() - ctx.startTime,
-  } as W.LogSummary;
+    upstreamDurationMs: ctx.upstreamMs,
+    attempts: ctx.attempts,
+  };
+}
+
+/** What select-upstream learns about the attempt it chooses for: 0 first, then 1, 2, … with the last target tried. */
+export function upstreamInfo(ctx: RequestContext, localZone: string): W.UpstreamInfo {
+  return { name: ctx.upstream?.name ?? '', localZone, attempt: ctx.attempts, previous: ctx.attempts === 0 ? undefined : ctx.previousTarget };
 }
 
 export function targets(list: readonly TargetStats[]): W.Target[] {

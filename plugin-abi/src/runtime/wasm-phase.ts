@@ -11,7 +11,7 @@ import {
   callOnResponseBody, callOnResponseBodyAsync, callOnResponseHeaders, callOnResponseHeadersAsync, callSelectUpstream, callSelectUpstreamAsync,
 } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
-import { applyMutations, localReply, logSummary, requestHead, responseHead, targets } from './convert.ts';
+import { applyMutations, localReply, logSummary, requestHead, responseHead, targets, upstreamInfo } from './convert.ts';
 import type { Hold, WasmPlugin } from './plugin.ts';
 
 function bodyMode(m: W.BodyMode): BodyMode {
@@ -73,7 +73,7 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
   if (hooks.has('select-upstream')) {
     // Read once: process.env is a slow getter.
     const localZone = process.env['WEIR_ZONE'] ?? '';
-    const info = (ctx: RequestContext): W.UpstreamInfo => ({ name: ctx.upstream?.name ?? '', localZone, attempt: 0, previous: undefined });
+    const info = (ctx: RequestContext): W.UpstreamInfo => upstreamInfo(ctx, localZone);
     phase.selectUpstream = jspi
       ? (ctx, list: readonly TargetStats[]) => plugin.callAsync(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstreamAsync(c, id, requestHead(ctx), info(ctx), targets(list)))
       : (ctx, list: readonly TargetStats[]) => plugin.call(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstream(c, id, requestHead(ctx), info(ctx), targets(list)));

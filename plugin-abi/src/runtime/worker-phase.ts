@@ -18,7 +18,7 @@ import type { Logger } from '../../../host/src/observability/logger.ts';
 import type { BodyChunk, BodyMode, BodyResult, HeadersResult, Phase, RequestContext, TargetStats } from '../../../host/src/pipeline/phases.ts';
 import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 import type * as W from '../../generated/types.ts';
-import { applyMutations, localReply, logSummary, requestHead, responseHead, targets } from './convert.ts';
+import { applyMutations, localReply, logSummary, requestHead, responseHead, targets, upstreamInfo } from './convert.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
 import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
@@ -302,7 +302,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
   const sel = byHook('select-upstream');
   if (sel.length) {
     phase.selectUpstream = async (ctx: RequestContext, list: readonly TargetStats[]) => {
-      const info: W.UpstreamInfo = { name: ctx.upstream?.name ?? '', localZone: process.env['WEIR_ZONE'] ?? '', attempt: 0, previous: undefined };
+      const info: W.UpstreamInfo = upstreamInfo(ctx, process.env['WEIR_ZONE'] ?? '');
       for (const [m, r] of await send(ctx, 'select-upstream', sel, { head: requestHead(ctx), upstream: info, targets: targets(list) })) {
         if (r.error) failed(m, r, 'select-upstream', ctx);
         else if (r.index !== undefined) return r.index;
