@@ -51,6 +51,7 @@ const CACHE_FRESH = t(CACHE, 'a fresh response is stored on a miss and served fr
 const CACHE_SHAPE = t(CACHE, 'cache-private stores private responses; default-ttl-secs gives freshness; cacheable-status-codes and ignore-query-params');
 const CACHE_DISK = t(CACHE, 'disk backend: one file per entry spread over disk-shards');
 const CACHE_PURGE = t(CACHE, 'PURGE: loopback by default; with purge { allow; token }');
+const STORE_FOR = t('test/store/store-for.test.ts', 'storeFor: local → the runtime store; redis/memcached → one fallback-wrapped store per connection settings');
 const SHORTHANDS = t(EFFECTS, 'top-level shorthands listener, route, upstream, filter and plugin');
 const PLUGIN_BASICS = t(RUNTIME, 'header mutations on request and response, properties, version');
 
@@ -115,8 +116,8 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.websocket': [t(WS, 'messages are relayed both ways')],
   'routes.route.policies.retry': [RETRIES],
   'routes.route.policies.retry.max-attempts': [RETRIES, t(SEMANTICS, 'retry on 503 from the upstream when configured')],
-  'routes.route.policies.retry.backoff-ms': [RETRIES],
-  'routes.route.policies.retry.max-backoff-ms': [RETRIES],
+  'routes.route.policies.retry.backoff-ms': [RETRIES, t(EFFECTS, 'retry max-backoff-ms caps the exponential backoff')],
+  'routes.route.policies.retry.max-backoff-ms': [t(EFFECTS, 'retry max-backoff-ms caps the exponential backoff')],
   'routes.route.policies.retry.retry-on': [RETRIES, t(SEMANTICS, 'retry on 503 from the upstream when configured')],
   'routes.route.policies.retry.budget-percent': [t(EFFECTS, 'retry budget-percent and min-retry-concurrency')],
   'routes.route.policies.retry.min-retry-concurrency': [t(EFFECTS, 'retry budget-percent and min-retry-concurrency')],
@@ -176,7 +177,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter': [HEADER_FILTERS],
   'filters.filter.type': [HEADER_FILTERS],
   'filters.filter.failure-mode': [t(FILTERS, 'failure modes apply'), t(INTEGRITY, "a filter\\'s own failure-mode wins")],
-  'filters.filter[url-rewrite].prefix': [HEADER_FILTERS],
+  'filters.filter[url-rewrite].prefix': [t(EFFECTS, "url-rewrite prefix: replace-prefix-match replaces the filter\\'s own prefix")],
   'filters.filter[url-rewrite].replace-prefix-match': [HEADER_FILTERS],
   'filters.filter[url-rewrite].regex-rewrite': [HEADER_FILTERS],
   'filters.filter[headers].request': [HEADER_FILTERS],
@@ -196,13 +197,13 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter[rate-limit].redis-url': [REDIS],
   'filters.filter[rate-limit].redis-prefix': [REDIS],
   'filters.filter[rate-limit].redis-pool-size': [t(EFFECTS, 'rate-limit redis-pool-size: that many connections to redis')],
-  'filters.filter[rate-limit].redis-timeout-ms': [REDIS],
-  'filters.filter[rate-limit].redis-fallback': [REDIS],
+  'filters.filter[rate-limit].redis-timeout-ms': [REDIS, STORE_FOR, t('test/store/redis-store.test.ts', 'calls fall back after redis-timeout-ms')],
+  'filters.filter[rate-limit].redis-fallback': [REDIS, STORE_FOR, t('test/store/redis-store.test.ts', 'redis killed mid-run → local fallback')],
   'filters.filter[rate-limit].memcached-url': [MEMCACHED],
   'filters.filter[rate-limit].memcached-prefix': [MEMCACHED],
   'filters.filter[rate-limit].memcached-pool-size': [MEMCACHED],
   'filters.filter[rate-limit].memcached-timeout-ms': [MEMCACHED],
-  'filters.filter[rate-limit].memcached-fallback': [MEMCACHED],
+  'filters.filter[rate-limit].memcached-fallback': [MEMCACHED, STORE_FOR, t('test/store/memcached-store.test.ts', 'memcached down → fallback; back → recovered')],
   'filters.filter[rate-limit].memcached-ttl': [MEMCACHED],
   'filters.filter[rate-limit].status-code': [t(EFFECTS, 'rate-limit status-code: the rejection uses it')],
   'filters.filter[rate-limit].delay-max-ms': [t(FIRST_PARTY, 'delay holds the request')],

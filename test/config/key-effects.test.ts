@@ -449,3 +449,38 @@ limits { http2 { max-concurrent-streams 5000; max-session-memory-mb ${mb}; } }
   assert.ok((await refusedOf(1)) > 0, 'with 1 MB, some of 600 open streams with 2 KB headers are refused');
   assert.equal(await refusedOf(256), 0, 'with 256 MB, none is');
 });
+
+test('url-rewrite prefix: replace-prefix-match replaces the filter\'s own prefix, other paths pass unchanged', async () => {
+  const o = await startOrigin();
+  cleanups.push(() => o.close());
+  const { url, weir } = await startWeirWith(`${listenerOnly()}routes { route "r" { upstream "o"; filters "v2"; } }
+upstreams { upstream "o" { target "127.0.0.1:${o.port}"; } }
+filters { filter "v2" { type "url-rewrite"; prefix "/api/"; replace-prefix-match "/v2/"; } }
+`);
+  cleanups.push(() => weir.close());
+  const path = async (p: string): Promise<string> => ((await (await request(`${url}${p}`)).body.json()) as { url: string }).url;
+  assert.equal(await path('/api/users'), '/v2/users');
+  assert.equal(await path('/other/api/x'), '/other/api/x');
+});
+
+test('retry max-backoff-ms caps the exponential backoff: ten attempts with 100 ms caps finish fast', async () => {
+  let seen = 0;
+  const o = await origin((_req, res) => {
+    seen++;
+    res.writeHead(503).end();
+  });
+  const { url, weir } = await startWeirWith(`${listenerOnly()}routes {
+    route "r" { upstream "o"; policies { retry { max-attempts 10; backoff-ms 100; max-backoff-ms 100; retry-on "503"; } } }
+}
+upstreams { upstream "o" { target "127.0.0.1:${o.port}"; } }
+`);
+  cleanups.push(() => weir.close());
+  const t0 = Date.now();
+  const res = await request(`${url}/x`);
+  await res.body.dump();
+  const took = Date.now() - t0;
+  assert.equal(res.statusCode, 503);
+  assert.equal(seen, 10, 'every attempt reached the origin');
+  // Uncapped, the 9 backoffs would be up to 100·(2⁹−1) ms ≈ 51 s (about 25 s on average).
+  assert.ok(took < 2500, `ten attempts took ${took} ms with backoffs capped at 100 ms`);
+});
