@@ -5,10 +5,11 @@
  * from another client address, and a table of normal requests served with p50/p99 written
  * to docs/reliability.md. Every process started here is stopped by PID at the end.
  *
- *   node_modules/.bin/node bench/availability.ts [--seconds=8] [--no-docs]
+ *   node_modules/.bin/node bench/availability.ts [--seconds=8] [--no-docs] [--only=weir,nginx] [--attacks=slow-read,...]
+ * (--only and --attacks print the rows and leave docs/ alone)
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ATTACKS, slowhttptestAvailable, startOriginProcess, underAttack, type AttackKind } from '../test/helpers/attacks.ts';
@@ -18,9 +19,12 @@ const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string?]));
 const normalSeconds = Number(args.get('seconds') ?? 8);
-const writeDocs = !args.has('no-docs');
+const writeDocs = !args.has('no-docs') && !args.has('only') && !args.has('attacks');
+const onlyPeers = args.get('only')?.split(',');
+const onlyAttacks = args.get('attacks')?.split(',');
 const RATE = 50;
 const SIZE = 500;
+const loadAtStart = loadavg()[0]!.toFixed(1);
 
 interface Peer {
   readonly id: string;
@@ -103,11 +107,11 @@ async function main(): Promise<void> {
   const origin = await startOriginProcess();
   const cells: Cell[] = [];
   try {
-    for (const peer of [weir, nginx]) {
+    for (const peer of [weir, nginx].filter((p) => !onlyPeers || onlyPeers.includes(p.id))) {
       const { port, proc } = await peer.spawn(work, origin.port);
       try {
         await waitFor200(`http://127.0.0.1:${port}/warm`, proc, 20_000);
-        for (const attack of ATTACKS) {
+        for (const attack of ATTACKS.filter((a) => !onlyAttacks || onlyAttacks.includes(a))) {
           const r = await underAttack(attack, { host: '127.0.0.1', port }, { size: SIZE, seconds: normalSeconds + 7, bigPath: '/big', smallPath: '/small', rampMs: 3000, normalMs: normalSeconds * 1000, rate: RATE, normalPath: '/normal' });
           const cell: Cell = { peer: peer.id, attack, description: r.attack, sent: r.sent, ok: r.ok, p50: r.p50, p99: r.p99 };
           console.log(JSON.stringify(cell));
@@ -145,12 +149,13 @@ const END = '<!-- availability:end -->';
 
 /** Replaces the generated table in docs/reliability.md, keeping the text around it. */
 function writeReport(table: string): void {
+  const startLoad = loadAtStart;
   const file = join(root, 'docs', 'reliability.md');
   const text = readFileSync(file, 'utf8');
   const a = text.indexOf(BEGIN);
   const b = text.indexOf(END);
   if (a === -1 || b === -1) throw new Error(`${file} lacks the ${BEGIN} / ${END} markers`);
-  const stamp = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:availability\`: ${SIZE} attack connections (or pipelined requests), normal load ${RATE} requests/s for ${normalSeconds} s from 127.0.0.2, a normal request counts as served when it answers 200 within 2 s.`;
+  const stamp = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:availability\`: ${SIZE} attack connections (or pipelined requests), normal load ${RATE} requests/s for ${normalSeconds} s from 127.0.0.2, a normal request counts as served when it answers 200 within 2 s. Load average when it started: ${startLoad} (2 cores, shared).`;
   writeFileSync(file, `${text.slice(0, a + BEGIN.length)}\n${stamp}\n\n${table}\n${text.slice(b)}`);
 }
 
