@@ -12,6 +12,7 @@ import pino from 'pino';
 import { request } from 'undici';
 import { startOrigin, type Origin } from '../helpers/origin.ts';
 import { startWeirWith, tmpDir } from '../helpers/weir.ts';
+import { LocalStore } from '../../host/src/store/local.ts';
 import { writeProbe } from '../helpers/probe.ts';
 import type { Weir } from '../../host/src/weir.ts';
 
@@ -262,4 +263,47 @@ test('a local reply with 10,000 headers is refused (WEIR_ERR_PLUGIN_INVALID_MUTA
   const ok = await call('hundred');
   assert.equal(ok.status, 200);
   assert.equal(ok.headers['x-h99'], 'v');
+});
+
+test('a synchronous call that answers past its deadline (a slow host call) is refused with WEIR_ERR_PLUGIN_TIMEOUT; its instance stays', async () => {
+  // A local store whose counter-add blocks the thread while `slowMs` > 0.
+  let slowMs = 0;
+  const store = new LocalStore();
+  const add = store.counterAdd.bind(store);
+  store.counterAdd = (key, delta, windowMs) => {
+    const until = performance.now() + slowMs;
+    while (performance.now() < until);
+    return add(key, delta, windowMs);
+  };
+  const probe = await writeProbe(tmpDir());
+  const { weir: w, url: u } = await startWeirWith(`
+listeners { listener "main" { address "127.0.0.1:0"; } }
+plugins { plugin "count" { path "${probe}"; timeout-ms 50; config { mode "count"; } } }
+filters { filter "count" { type "wasm"; plugin "count"; failure-mode "closed"; } }
+routes { route "all" { matches { path-prefix "/"; }; upstream "o"; filters "count"; } }
+upstreams { upstream "o" { target "127.0.0.1:${origin.port}"; } }
+`, { store, logger });
+  try {
+    const get = async (): Promise<{ status: number; code: string | undefined }> => {
+      const res = await request(`${u}/slow`);
+      const text = await res.body.text();
+      return { status: res.statusCode, code: res.statusCode === 200 ? undefined : (JSON.parse(text) as { error: { code: string } }).error.code };
+    };
+    assert.equal((await get()).status, 200);
+    const instances = async (): Promise<string | undefined> => /weir_plugin_instances\{plugin="count"\} (\d+)/.exec(await w.metrics.registry.metrics())?.[1];
+    const before = await instances();
+    assert.ok(before !== undefined);
+    slowMs = 120;
+    assert.deepEqual(await get(), { status: 503, code: 'WEIR_ERR_PLUGIN_TIMEOUT' });
+    slowMs = 0;
+    assert.equal((await get()).status, 200);
+    // The guest finished its call: same instance, its counter saw all three requests.
+    assert.equal(origin.seen.at(-1)!.headers['x-count'], '3');
+    assert.equal(await instances(), before, 'no instance was replaced');
+    const metrics = await w.metrics.registry.metrics();
+    assert.match(metrics, /weir_plugin_errors_total\{plugin="count",hook="on-request-headers",kind="timeout"\} 1/);
+  } finally {
+    await w.close();
+    store.close();
+  }
 });

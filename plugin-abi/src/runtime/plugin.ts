@@ -325,6 +325,17 @@ export class WasmPlugin {
     else if (inst.holders === 0 && inst !== this.primary) this.discard(inst);
   }
 
+  /**
+   * A call that finished, but past its deadline (a slow host call, a pause of the thread):
+   * the answer is refused; the guest's state is whole, so the instance stays.
+   */
+  private late(hook: HookName, ctx: RequestContext, ms: number): WeirError {
+    this.count(hook, 'timeout');
+    const message = `plugin ${this.name} answered ${hook} after ${Math.round(ms)} ms, past its ${this.config.timeoutMs} ms deadline`;
+    this.log.warn({ hook, kind: 'timeout', code: 'WEIR_ERR_PLUGIN_TIMEOUT', requestId: ctx.id }, message);
+    return new WeirError('WEIR_ERR_PLUGIN_TIMEOUT', message, { detail: { plugin: this.name, hook } });
+  }
+
   /** Gives up the request's async call, if one is in flight (its client left). */
   cancel(hold: Hold): void {
     this.abandon(hold.inst, new WeirError('WEIR_ERR_CLIENT_ABORTED', `plugin ${this.name}: the client left during a call`));
@@ -381,14 +392,7 @@ export class WasmPlugin {
     }
     stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
     const ms = performance.now() - t0;
-    if (ms > timeoutMs) {
-      // Finished, but late (a slow host call, a GC pause): the answer is refused; the guest's
-      // state is whole, so the instance stays.
-      this.count(hook, 'timeout');
-      const message = `plugin ${this.name} answered ${hook} after ${Math.round(ms)} ms, past its ${timeoutMs} ms deadline`;
-      this.log.warn({ hook, kind: 'timeout', code: 'WEIR_ERR_PLUGIN_TIMEOUT', requestId: ctx.id }, message);
-      throw new WeirError('WEIR_ERR_PLUGIN_TIMEOUT', message, { detail: { plugin: this.name, hook } });
-    }
+    if (ms > timeoutMs) throw this.late(hook, ctx, ms);
     if (++this.sample % DURATION_SAMPLE === 0) this.deps.metrics.duration.labels(this.name, hook).observe(ms / 1000);
     return r;
   }
@@ -412,7 +416,8 @@ export class WasmPlugin {
       const timeoutMs = this.config.timeoutMs;
       inst.hook = hook;
       const ac = new AbortController();
-      inst.scope.deadline = performance.now() + timeoutMs;
+      const t0 = performance.now();
+      inst.scope.deadline = t0 + timeoutMs;
       inst.scope.storeWaits = 0;
       inst.scope.signal = ac.signal;
       const gaveUp = new Promise<never>((_, reject) => {
@@ -432,8 +437,9 @@ export class WasmPlugin {
       const call = f(inst.core, hold.id);
       // Settles after a give-up too (the resumed guest traps): nobody waits for it then.
       call.catch(() => {});
+      let r: T;
       try {
-        return await Promise.race([call, gaveUp]);
+        r = await Promise.race([call, gaveUp]);
       } catch (err) {
         throw isWeirError(err) && inst.dead ? err : this.classify(inst, hook, err, true);
       } finally {
@@ -442,6 +448,9 @@ export class WasmPlugin {
         inst.scope.signal = undefined;
         this.stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
       }
+      // Store waits moved the deadline; whatever is past it beyond them was the guest's.
+      if (performance.now() > inst.scope.deadline) throw this.late(hook, ctx, performance.now() - t0);
+      return r;
     } finally {
       done();
     }
