@@ -415,6 +415,8 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
     { name: 'response', doc: 'Changes to response headers, before the client.', children: headerOps },
   ],
   wasm: [str('plugin', 'Name of the plugin in `plugins`.', { required: true })],
+  // gRPC-Web (application/grpc-web, -text) to gRPC and back; no settings (docs/http2.md).
+  'grpc-web': [],
   'rate-limit': rateLimitKeys,
   geo: geoKeys,
 };

@@ -7,6 +7,7 @@ import type { Phase } from '../pipeline/phases.ts';
 import type { Logger } from '../observability/logger.ts';
 import { headersFilter } from './headers.ts';
 import { urlRewriteFilter } from './url-rewrite.ts';
+import { grpcWebFilter } from './grpc-web.ts';
 
 export interface FilterBuildEnv {
   readonly logger: Logger;
@@ -27,6 +28,7 @@ export class FilterRegistry {
   constructor() {
     this.register('url-rewrite', urlRewriteFilter);
     this.register('headers', headersFilter);
+    this.register('grpc-web', grpcWebFilter);
   }
 
   /**

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { WeirError, isWeirError, type ErrorCode } from '../errors.ts';
 import type { Chain } from '../pipeline/chain.ts';
+import { setResponseTrailers } from '../pipeline/trailers.ts';
 import { isPromise, runBodyHooks, runHeaderHooks, runLogHooks, runSelectUpstream } from '../pipeline/chain.ts';
 import type { HeaderMap, HeadersResult, LocalReply, RequestContext, RequestHead, ResponseHead, ClientInfo, Phase } from '../pipeline/phases.ts';
 import { hostOf, type CompiledRoute } from '../router/router.ts';
@@ -681,7 +682,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.queued.push(() => this.onResponseEnd(controller, trailers));
       return;
     }
-    if (this.chain!.onResponseBody.length > 0) return this.responseBodyChunk(controller, EMPTY, true);
+    if (this.chain!.onResponseBody.length > 0) {
+      setResponseTrailers(this.ctx, trailers);
+      return this.responseBodyChunk(controller, EMPTY, true);
+    }
     this.endResponse(trailers);
   }
 
