@@ -175,7 +175,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
 
   filters: [HEADER_FILTERS],
   'filters.filter': [HEADER_FILTERS],
-  'filters.filter.type': [HEADER_FILTERS],
+  'filters.filter.type': [HEADER_FILTERS, t('test/grpc/grpc-web.test.ts', 'gRPC-Web binary unary over HTTP/1.1')],
   'filters.filter.failure-mode': [t(FILTERS, 'failure modes apply'), t(INTEGRITY, "a filter\\'s own failure-mode wins")],
   'filters.filter[url-rewrite].prefix': [t(EFFECTS, "url-rewrite prefix: replace-prefix-match replaces the filter\\'s own prefix")],
   'filters.filter[url-rewrite].replace-prefix-match': [HEADER_FILTERS],
