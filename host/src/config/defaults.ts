@@ -132,7 +132,9 @@ export const DEFAULTS = {
     websocketIdleTimeoutMs: 300_000,
     websocketMaxMessageBytes: 1 * MiB,
     // Slow-client containment (docs/architecture.md, "Slow clients"). 0 = no cap.
-    maxUpstreamRequestsPerClient: 64,
+    // Below the default pool (128 per target), so one address cannot take every connection,
+    // with room for one client at 100 concurrent requests (h2load -c10 -m10, wrk -c100).
+    maxUpstreamRequestsPerClient: 100,
     responseBufferBytes: 128 * KiB,
     requestBodyBufferBytes: 64 * KiB,
     // Bytes per second over 5-second windows; 0 = off.
