@@ -4,13 +4,21 @@
  * call as the proxy makes it (a WASM Phase: head conversion + validated mutations); the
  * route matcher with 1,000 routes; path normalisation; the rate-limit token bucket of the local store.
  *
- *   node bench/micro.ts [--quick]
+ *   node bench/micro.ts [--quick]          (WEIR_MICRO_CPU=1: CPU time instead of wall time)
  *
  * Each figure is the median per-operation time over batches after warm-up (plain hrtime
  * loops: every case is a synchronous function, so a harness adds nothing but noise).
  */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { callOnRequestHeaders } from '../plugin-abi/generated/codec.ts';
+import { bindCoreInstance, callOnRequestHeaders, hostImports, type CoreInstance } from '../plugin-abi/generated/codec.ts';
+import { GuestMemory } from '../plugin-abi/src/abi/guest-memory.ts';
+import { wasm } from '../plugin-abi/src/abi/wasm.ts';
+import { loadComponent } from '../plugin-abi/src/loader/load-component.ts';
+import { execFileSync } from 'node:child_process';
+import { findRustToolchain } from '../host/src/plugin-tool/rust.ts';
 import type { RequestHead } from '../plugin-abi/generated/types.ts';
 import { RecordingHost, codecEcho, jcoEcho } from '../test/plugin-abi/harness.ts';
 import { Router } from '../host/src/router/router.ts';
@@ -44,10 +52,23 @@ function head(path: string): RequestHead {
   };
 }
 
+/**
+ * Median per-call time over batches. With `WEIR_MICRO_CPU=1` it is the process's CPU time
+ * (user + system) instead of wall time: on a machine whose cores other work shares, wall time
+ * counts the waits for a core and CPU time does not.
+ */
 function measure(fn: () => unknown, batches: number, per: number): number {
   for (let i = 0; i < per * 20; i++) fn();
   const samples: number[] = [];
+  const cpu = process.env['WEIR_MICRO_CPU'] === '1';
   for (let b = 0; b < batches; b++) {
+    if (cpu) {
+      const u0 = process.cpuUsage();
+      for (let i = 0; i < per; i++) fn();
+      const u = process.cpuUsage(u0);
+      samples.push(((u.user + u.system) * 1000) / per);
+      continue;
+    }
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < per; i++) fn();
     samples.push(Number(process.hrtime.bigint() - t0) / per);
@@ -77,6 +98,29 @@ function routes(n: number): RouteConfig[] {
   }));
 }
 
+/**
+ * Builds a bench plugin project (bench/plugins/NAME) with `weir plugin build` in a child
+ * process (the compilers' heaps and threads would slow every figure measured after them),
+ * and instantiates it like the proxy does (no metering).
+ */
+async function benchPlugin(name: string): Promise<CoreInstance> {
+  const out = join(mkdtempSync(join(tmpdir(), 'weir-micro-')), `${name}.wasm`);
+  execFileSync(process.execPath, [new URL('../host/bin/weir.ts', import.meta.url).pathname, 'plugin', 'build', new URL(`./plugins/${name}/`, import.meta.url).pathname, '--out', out], { stdio: 'ignore' });
+  const loaded = await loadComponent(readFileSync(out));
+  const mem = new GuestMemory();
+  const instance = await wasm.instantiate(loaded.core, hostImports(new QuietHost(), mem));
+  return bindCoreInstance(mem, instance.exports);
+}
+
+/** One on-request-headers call of a real SDK plugin that reads one header and sets one (the ABI's per-hook floor). */
+function readSetCase(inst: CoreInstance, lang: string, B: number, P: number): MicroResult {
+  const h = head('/pass');
+  let ctx = 0n;
+  const d = callOnRequestHeaders(inst, ++ctx, h);
+  if (d.tag !== 'mutate' || d.val[0]?.tag !== 'set-header' || d.val[0].val.value !== HEADERS[5]![1]) throw new Error(`read-set (${lang}): wrong decision ${JSON.stringify(d)}`);
+  return { name: `read 1 header + set 1, 10 headers: ${lang} SDK plugin (inline)`, medianNs: measure(() => callOnRequestHeaders(inst, ++ctx, h), B, P), note: 'target ≤ 1 µs' };
+}
+
 export async function runMicro(quick = false): Promise<MicroResult[]> {
   const B = quick ? 40 : 200;
   const P = quick ? 200 : 500;
@@ -86,6 +130,9 @@ export async function runMicro(quick = false): Promise<MicroResult[]> {
   const h = head('/pass');
   let ctx = 0n;
   out.push({ name: 'on-request-headers, 10 headers: our codec (inline)', medianNs: measure(() => callOnRequestHeaders(ours, ++ctx, h), B, P), note: 'target ≤ 1.5 µs' });
+  out.push(readSetCase(await benchPlugin('read-set'), 'AssemblyScript', B, P));
+  if (await findRustToolchain()) out.push(readSetCase(await benchPlugin('read-set-rust'), 'Rust', B, P));
+  else out.push({ name: 'read 1 header + set 1, 10 headers: Rust SDK plugin (inline)', medianNs: NaN, note: 'n/a: no wasm32 Rust toolchain' });
   out.push({ name: 'on-request-headers, 10 headers: jco transpiled glue', medianNs: measure(() => ref['onRequestHeaders']!(++ctx, h), B, P) });
   // A piscina round trip carrying the same head: the floor of isolation "worker".
   const pool = new Piscina({ filename: new URL('./echo-worker.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
