@@ -379,6 +379,11 @@ for (const kind of ['h2c', 'tls'] as const) {
       assert.equal(unauth.err?.details, 'denied by policy');
       const forbidden = await unary(c, {}, md(undefined, { 'x-test-reply': '403' }));
       assert.equal(forbidden.err?.code, grpc.status.PERMISSION_DENIED);
+      const many: Record<string, string> = {};
+      for (let i = 0; i < 150; i++) many[`x-m-${i}`] = 'v';
+      const tooMany = await unary(c, {}, md(undefined, many));
+      assert.equal(tooMany.err?.code, grpc.status.RESOURCE_EXHAUSTED, `too many headers: ${tooMany.err?.code} ${tooMany.err?.details}`);
+      assert.match(tooMany.err!.details, /WEIR_ERR_HEADERS_TOO_LARGE/);
       const custom = await unary(c, {}, md(undefined, { 'x-test-reply': 'grpc-8' }));
       assert.equal(custom.err?.code, grpc.status.RESOURCE_EXHAUSTED, 'a local reply may carry grpc-status');
       assert.equal(custom.err?.details, 'from a filter');

@@ -159,3 +159,13 @@ export function grpcLocalReply(res: unknown, head: { status: number; headers: He
   head.headers = out;
   return true;
 }
+
+/**
+ * A request the listener refuses before routing (strict.ts: too many headers, bad
+ * :authority...) answered gRPC-shaped when it is a gRPC request over HTTP/2. Returns false
+ * for other requests, which get the JSON error reply.
+ */
+export function refuseGrpc(req: { httpVersionMajor: number; headers: HeaderMap }, res: unknown, err: WeirError, requestId: string): boolean {
+  if (req.httpVersionMajor !== 2 || !isGrpcRequest(req.headers)) return false;
+  return respondHeadOnly(res, 200, grpcErrorHeaders(err, requestId));
+}

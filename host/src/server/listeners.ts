@@ -22,6 +22,8 @@ import { inOrder } from './pipelining.ts';
 import { bindEdge, compileEdge } from '../edge/policy.ts';
 import { acceptProxyProtocol, carryProxied } from '../edge/proxy-protocol.ts';
 import { looksLikePreface, prefaceRefusal } from './preface.ts';
+import { refuseGrpc } from '../proxy/grpc.ts';
+import type { HeaderMap } from '../pipeline/phases.ts';
 import { admitConnection } from './connection-cap.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -203,6 +205,7 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
       const id = randomUUID();
       const body = errorBody(code, id);
       logger.debug({ listener: label, id, reason: bad.reason, code }, 'rejected request');
+      if (refuseGrpc(req as { httpVersionMajor: number; headers: HeaderMap }, res, new WeirError(code), id)) return void m.errors.labels(code).inc();
       if (req.httpVersionMajor === 1) {
         (res as http.ServerResponse).shouldKeepAlive = false;
         // The body may be framed ambiguously: never read it, close after the reply.
