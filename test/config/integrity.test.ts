@@ -320,3 +320,25 @@ upstreams {
   const one = cli('simulate', f, 'GET', '/one');
   assert.match(one.stdout, /target: 127\.0\.0\.1:9003 — the only target \(no balancer runs\)/);
 });
+
+test('keys that another key\'s value makes inert are refused: redis-*/memcached-* with another backend, delay-max-ms without delay, health-check path with type tcp', async () => {
+  const diags = await bad(`${BASE}filters {
+    filter "rl" {
+        type "rate-limit"
+        max-rps 10
+        redis-url "redis://127.0.0.1:6379"
+        delay-max-ms 200
+    }
+}
+upstreams {
+    upstream "u" {
+        target "127.0.0.1:1"
+        health-check { type "tcp"; path "/hc"; }
+    }
+}
+`);
+  assert.match(expectDiag(diags, 'WEIR_ERR_CONFIG_CONSTRAINT', 7, 9).message, /`redis-url` in filter `rl` has no effect with `backend "local"`/);
+  assert.match(expectDiag(diags, 'WEIR_ERR_CONFIG_CONSTRAINT', 8, 9).message, /`delay-max-ms` in filter `rl` has no effect with `on-limit "reject"`/);
+  assert.match(expectDiag(diags, 'WEIR_ERR_CONFIG_CONSTRAINT', 14, 36).message, /health-check `path` has no effect with `type "tcp"`/);
+  await ok(`${BASE}filters { filter "rl" { type "rate-limit"; max-rps 10; backend "redis"; redis-url "redis://127.0.0.1:6379"; on-limit "delay"; delay-max-ms 200; } }\n`);
+});

@@ -2,7 +2,9 @@
  * Cross-key constraints: values that pass the schema one by one but contradict each other,
  * and that Node or the proxy would otherwise refuse only at start (or a reload) — e.g. a
  * request timeout shorter than the header timeout is ERR_OUT_OF_RANGE from node:http.
- * Each is reported with WEIR_ERR_CONFIG_CONSTRAINT at the key to change.
+ * Keys that another key's value makes inert (a `redis-*` key without `backend "redis"`) are
+ * refused the same way: no key without an effect. Each is reported with
+ * WEIR_ERR_CONFIG_CONSTRAINT at the key to change.
  */
 import type { ConfigDiagnostic, ConfigNode, SourceLocation, WeirConfig } from './types.ts';
 import { parseAddress } from './values.ts';
@@ -55,6 +57,28 @@ export function checkConstraints(nodes: readonly ConfigNode[], config: WeirConfi
       if (!same) continue;
       const node = child(child(top('observability'), 'metrics'), 'address');
       push(`metrics \`address\` ${m.address} is also the address of listener \`${l.name}\` (${l.address})`, at(node, undefined), 'give the metrics listener its own port, or serve metrics from a `builtin-handler "metrics"` route');
+    }
+  }
+  // Keys that only one setting of another key reads: written with another, they would do nothing.
+  for (const f of config.filters.values()) {
+    if (f.type !== 'rate-limit') continue;
+    const backend = child(f.settings, 'backend')?.args[0] ?? 'local';
+    const onLimit = child(f.settings, 'on-limit')?.args[0] ?? 'reject';
+    for (const c of f.settings.children) {
+      const needs = c.name.startsWith('redis-') ? ['backend', 'redis', backend] : c.name.startsWith('memcached-') ? ['backend', 'memcached', backend] : c.name === 'delay-max-ms' ? ['on-limit', 'delay', onLimit] : undefined;
+      if (needs && needs[1] !== needs[2]) {
+        push(`\`${c.name}\` in filter \`${f.name}\` has no effect with \`${needs[0]} "${String(needs[2])}"\``, c.loc, `use \`${needs[0]} "${needs[1]}"\`, or remove \`${c.name}\``);
+      }
+    }
+  }
+  const upstreamNodes = nodes.flatMap((n) => (n.name === 'upstreams' ? n.children.filter((c) => c.name === 'upstream') : n.name === 'upstream' ? [n] : []));
+  for (const u of upstreamNodes) {
+    const hc = child(u, 'health-check');
+    if (!hc) continue;
+    const type = child(hc, 'type')?.args[0] ?? 'http';
+    for (const c of hc.children) {
+      const needs = c.name === 'path' || c.name === 'expected-status' ? 'http' : undefined;
+      if (needs && needs !== type) push(`health-check \`${c.name}\` has no effect with \`type "${String(type)}"\``, c.loc, `use \`type "${needs}"\`, or remove \`${c.name}\``);
     }
   }
   return out;
