@@ -241,6 +241,21 @@ const routeCache: KeySpec = {
   ],
 };
 
+/** A route's `policies { compression {} }` (host/src/compression/). */
+const routeCompression: KeySpec = {
+  name: 'compression',
+  doc: 'Compress responses for clients that accept it (`Accept-Encoding`, with q-values), streaming. Never for HEAD, 204, 206, 304, an already encoded response or `Cache-Control: no-transform`; adds `Vary: Accept-Encoding` and weakens a strong `ETag`. With `cache`, entries are stored uncompressed and compressed per client.',
+  children: [
+    val('enabled', 'boolean', '`false` = this route does not compress.', { default: true }),
+    { name: 'encodings', doc: 'Encodings offered, in order of preference (a tie in the client\'s q-values goes to the first).', rest: { name: 'encoding', type: 'string', enum: ['br', 'zstd', 'gzip'] }, default: 'br zstd gzip' },
+    { name: 'content-types', doc: 'Media types compressed (`text/*` = a whole type); default: text, JSON, JavaScript, XML, SVG, wasm and similar.', rest: { name: 'type', type: 'string' } },
+    val('min-size', 'size', 'Responses whose `Content-Length` is below this are sent as they are.', { default: 1024 }),
+    val('gzip-level', 'integer', 'gzip level.', { min: 1, max: 9, default: 6 }),
+    val('br-level', 'integer', 'Brotli quality.', { min: 0, max: 11, default: 4 }),
+    val('zstd-level', 'integer', 'zstd level.', { min: 1, max: 22, default: 3 }),
+  ],
+};
+
 const retry: KeySpec = {
   name: 'retry',
   doc: 'Retry failed upstream attempts. Without this block nothing is retried.',
@@ -275,6 +290,7 @@ const route: KeySpec = {
         val('websocket', 'boolean', 'Allow WebSocket upgrades.', { default: D.policies.allowWebsocket }),
         retry,
         routeCache,
+        routeCompression,
       ],
     },
   ],

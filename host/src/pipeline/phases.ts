@@ -191,6 +191,11 @@ export interface Phase {
    * (connect, reset, timeout). A reply returned here is sent instead of the error (the cache's stale-if-error).
    */
   recover?(ctx: RequestContext, err: WeirError): LocalReply | undefined;
+  /**
+   * Host built-ins only: rewrites the body of a local reply (a cache hit, an error) just before
+   * it is written, after the response header hooks; may change ctx.response's headers (compression).
+   */
+  transformLocal?(ctx: RequestContext, body: Uint8Array): Uint8Array;
 }
 
 /** Builds the Phase for one `filter` block; registered per filter `type`. */

@@ -16,6 +16,8 @@ import { Upstream, upstreamKey } from '../upstream/upstream.ts';
 import { Admission } from '../upstream/admission.ts';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.ts';
 import { HttpCache } from '../cache/index.ts';
+import { compressionPhase } from '../compression/phase.ts';
+import { compressionSettings } from '../compression/settings.ts';
 import type { Snapshot } from './snapshot.ts';
 
 export interface CoreOptions {
@@ -82,6 +84,8 @@ export class ProxyCore {
       const list: Phase[] = [];
       for (const n of r.filters) list.push(await phaseOf(filterOnRoute(config.filters.get(n)!, r)));
       // Built-ins last: the route's own filters run before a cache lookup, and after it on the response.
+      const compress = compressionSettings(r.node);
+      if (compress) list.push(compressionPhase(r.name, compress));
       const cached = cachePhases.get(r.name);
       if (cached) list.push(cached);
       chains.set(r.name, buildChain(this.filters.combine ? this.filters.combine(list) : list));

@@ -542,7 +542,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
     appendHeader(resHeaders, 'via', VIA);
     this.ctx.response = { status: statusCode, headers: resHeaders };
     const chain = this.chain!;
-    if (chain.onResponseBody.length > 0) delete resHeaders['content-length'];
+    // Body filters may change the length: drop the origin's (after the header hooks saw it, unless one set its own).
+    const originLength = chain.onResponseBody.length > 0 ? resHeaders['content-length'] : undefined;
+    const dropLength = (): void => {
+      const { headers: h, status } = this.ctx.response!;
+      // HEAD, 204 and 304 carry no body: their length describes the representation and stays.
+      if (originLength === undefined || this.ctx.request.method === 'HEAD' || status === 204 || status === 304) return;
+      if (h['content-length'] === originLength) delete h['content-length'];
+    };
     let r: HeadersResult | Promise<HeadersResult>;
     try {
       r = chain.onResponseHeaders.length === 0 ? undefined : runHeaderHooks(chain.onResponseHeaders, 'onResponseHeaders', this.ctx, this.core.logger);
@@ -558,6 +565,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
         (v) => {
           this.queued = undefined;
           if (v !== undefined) return this.replaceResponse(controller, v);
+          dropLength();
           if (!this.writeUpstreamHead(this.ctx.response!)) return;
           for (const f of queued) f();
           controller.resume();
@@ -569,7 +577,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
         },
       );
     } else if (r !== undefined) this.replaceResponse(controller, r);
-    else this.writeUpstreamHead(this.ctx.response);
+    else {
+      dropLength();
+      this.writeUpstreamHead(this.ctx.response);
+    }
   }
 
   /** The response went out as its head alone (the upstream's ended with its head). */
@@ -666,7 +677,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const out = await runBodyHooks(chain.onResponseBody, 'onResponseBody', this.ctx, { data: chunk, end }, this.core.logger);
       const bytes = out instanceof Uint8Array ? out : EMPTY;
       this.ctx.bytesOut += bytes.length;
-      if (bytes.length) (this.res as ServerResponse).write(bytes);
+      const res = this.res as ServerResponse;
+      if (bytes.length && !res.write(bytes) && !end) {
+        this.watchSend();
+        // As without body filters: past response-buffer-bytes the origin stays paused until the client drains.
+        if (res.writableLength > this.snap.config.limits.responseBufferBytes) await new Promise<void>((resolve) => {
+          const go = (): void => {
+            res.off('drain', go);
+            res.off('close', go);
+            resolve();
+          };
+          res.on('drain', go);
+          res.on('close', go);
+        });
+      }
       if (end) this.endResponse(undefined);
       else controller.resume();
     }).catch((err) => {
@@ -837,6 +861,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private writeLocal(body: Uint8Array): void {
     if (this.finished) return;
     const head = this.ctx.response!;
+    const chain = this.chain;
+    if (chain && this.ctx.request.method !== 'HEAD') {
+      for (const p of chain.phases) {
+        if (!p.transformLocal) continue;
+        const b = p.transformLocal(this.ctx, body);
+        if (b !== body) head.headers['content-length'] = String((body = b).length);
+      }
+    }
     head.headers['x-request-id'] ??= this.ctx.id;
     if (this.grpc && grpcLocalReply(this.res, head, body)) return this.finish();
     if (!this.writeHead(head)) return;
