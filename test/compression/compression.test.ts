@@ -84,6 +84,9 @@ test('encodings order and content-types and min-size are per route', async () =>
   assert.equal(page.headers['content-encoding'], undefined);
   const png = await fetchRaw(`${url}/png`, { 'accept-encoding': 'gzip, br, zstd' });
   assert.equal(png.headers['content-encoding'], undefined, 'under min-size');
+  const images = await setup(textOrigin, 'compression { content-types "image/*"; min-size 10; }');
+  assert.equal((await fetchRaw(`${images.url}/png`, { 'accept-encoding': 'gzip' })).headers['content-encoding'], 'gzip', 'image/* listed');
+  assert.equal((await fetchRaw(`${images.url}/page`, { 'accept-encoding': 'gzip' })).headers['content-encoding'], undefined, 'text/html not listed');
   const other = await setup(textOrigin, 'compression { encodings "zstd" "gzip"; gzip-level 1; }');
   const z = await fetchRaw(`${other.url}/page`, { 'accept-encoding': 'gzip, br, zstd' });
   assert.equal(z.headers['content-encoding'], 'zstd');
@@ -173,4 +176,28 @@ test('streaming with backpressure: a client that does not read holds the origin 
   await done;
   assert.ok(written >= total);
   assert.equal(inflated, written);
+});
+
+test('gzip-level, br-level and zstd-level set the effort (a higher level gives a smaller body); enabled #false turns it off', async () => {
+  // Moderately compressible text: words drawn from a small vocabulary by a fixed generator.
+  const words = Array.from({ length: 300 }, (_, i) => `w${(i * 7919) % 1009}x${i % 13}`);
+  let seed = 42;
+  const body = Array.from({ length: 6000 }, () => words[(seed = (seed * 1103515245 + 12345) % 2 ** 31) % words.length]).join(' ');
+  const handler: OriginHandler = (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(body);
+  };
+  const low = await setup(handler, 'compression { gzip-level 1; br-level 0; zstd-level 1; }');
+  const high = await setup(handler, 'compression { gzip-level 9; br-level 11; zstd-level 19; }');
+  for (const enc of ['gzip', 'br', 'zstd']) {
+    const a = await fetchRaw(`${low.url}/l`, { 'accept-encoding': enc });
+    const b = await fetchRaw(`${high.url}/l`, { 'accept-encoding': enc });
+    assert.equal(decode(enc, a.body), body);
+    assert.equal(decode(enc, b.body), body);
+    assert.ok(b.body.length < a.body.length, `${enc}: level high ${b.body.length} < low ${a.body.length}`);
+  }
+  const off = await setup(handler, 'compression { enabled #false; }');
+  const r = await fetchRaw(`${off.url}/l`, { 'accept-encoding': 'gzip' });
+  assert.equal(r.headers['content-encoding'], undefined);
+  assert.equal(r.headers['vary'], undefined);
 });

@@ -50,6 +50,10 @@ const REFUSED_ADMIN = t(INTEGRITY, "'admin-api block'");
 const CACHE_FRESH = t(CACHE, 'a fresh response is stored on a miss and served from memory after');
 const CACHE_SHAPE = t(CACHE, 'cache-private stores private responses; default-ttl-secs gives freshness; cacheable-status-codes and ignore-query-params');
 const CACHE_DISK = t(CACHE, 'disk backend: one file per entry spread over disk-shards');
+const COMPRESSION = 'test/compression/compression.test.ts';
+const COMPRESS_NEGOTIATE = t(COMPRESSION, 'gzip, br and zstd are negotiated from Accept-Encoding q-values');
+const COMPRESS_ROUTE = t(COMPRESSION, 'encodings order and content-types and min-size are per route');
+const COMPRESS_LEVELS = t(COMPRESSION, 'gzip-level, br-level and zstd-level set the effort');
 const CACHE_PURGE = t(CACHE, 'PURGE: loopback by default; with purge { allow; token }');
 const STORE_FOR = t('test/store/store-for.test.ts', 'storeFor: local → the runtime store; redis/memcached → one fallback-wrapped store per connection settings');
 const SHORTHANDS = t(EFFECTS, 'top-level shorthands listener, route, upstream, filter and plugin');
@@ -130,6 +134,14 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.cache.cacheable-status-codes': [CACHE_SHAPE],
   'routes.route.policies.cache.vary-headers': [t(CACHE, 'Vary: each variant is its own entry; vary-headers adds headers')],
   'routes.route.policies.cache.ignore-query-params': [CACHE_SHAPE],
+  'routes.route.policies.compression': [COMPRESS_NEGOTIATE],
+  'routes.route.policies.compression.enabled': [COMPRESS_LEVELS],
+  'routes.route.policies.compression.encodings': [COMPRESS_ROUTE],
+  'routes.route.policies.compression.content-types': [COMPRESS_ROUTE],
+  'routes.route.policies.compression.min-size': [COMPRESS_ROUTE, t(COMPRESSION, 'never compressed: HEAD, 204, small')],
+  'routes.route.policies.compression.gzip-level': [COMPRESS_LEVELS],
+  'routes.route.policies.compression.br-level': [COMPRESS_LEVELS],
+  'routes.route.policies.compression.zstd-level': [COMPRESS_LEVELS],
   route: [SHORTHANDS],
 
   upstreams: [ROUTING_MATRIX],
