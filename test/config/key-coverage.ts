@@ -227,6 +227,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter[geo].status-code': [GEO],
   'filters.filter[geo].block-message': [GEO],
   'filters.filter[geo].cache-ttl-secs': [t(INTEGRITY, "'geo cache-ttl-secs'")],
+  'filters.filter[geo].client-ip-header': [t(TRUST, 'geo: client-ip-header is refused')],
   filter: [SHORTHANDS],
 
   plugins: [PLUGIN_BASICS],

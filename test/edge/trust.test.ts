@@ -318,7 +318,10 @@ test('geo: client-ip-header is refused (the client address comes from trusted-pr
   const { loadConfigText } = await import('../../host/src/config/load.ts');
   const r = await loadConfigText('filter "g" { type "geo"; action "log-only"; client-ip-header "x-forwarded-for"; }\n', 'w.kdl');
   assert.ok(!r.ok);
-  if (!r.ok) assert.deepEqual(r.diagnostics.map((d) => [d.code, d.loc?.line]), [['WEIR_ERR_CONFIG_UNKNOWN_KEY', 1]]);
+  if (!r.ok) {
+    assert.deepEqual(r.diagnostics.map((d) => [d.code, d.loc?.line, d.loc?.column]), [['WEIR_ERR_CONFIG_UNSUPPORTED', 1, 45]]);
+    assert.match(r.diagnostics[0]!.message, /trusted-proxies/);
+  }
   // The same key in a user plugin's config block: the plugin's own configure refuses it.
   const geoWasm = new URL('../../plugins/geo/build/geo.wasm', import.meta.url).pathname;
   await assert.rejects(

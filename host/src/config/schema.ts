@@ -418,6 +418,7 @@ const geoKeys: KeySpec[] = [
   val('status-code', 'integer', 'Status sent when blocking.', { min: 100, max: 599, default: D.geo.statusCode }),
   str('block-message', 'Body sent when blocking.', { default: D.geo.blockMessage }),
   val('cache-ttl-secs', 'secs', 'How long lookups are cached.', { unsupported: 'lookups are cached per address for as long as the database is loaded, with no expiry to tune; remove `cache-ttl-secs`.' }),
+  str('client-ip-header', 'Take the client address from a request header.', { unsupported: 'any client could pick its country with it; geo looks up the client address Weir computes, so put the load balancer in the listener\'s `trusted-proxies` instead.' }),
 ];
 
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
