@@ -255,7 +255,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'limits.max-upstream-requests-per-client': [t(SLOW, 'limits max-upstream-requests-per-client: over the cap → 503 WEIR_ERR_CLIENT_LIMIT')],
   'limits.response-buffer-bytes': [t(SLOW, 'limits response-buffer-bytes ')],
   'limits.request-body-buffer-bytes': [t(SLOW, 'limits request-body-buffer-bytes ')],
-  'limits.min-request-body-rate': [t(SLOW, 'limits min-request-body-rate: a body slower than the rate gets 408')],
+  'limits.min-request-body-rate': [t(SLOW, 'limits min-request-body-rate: a body slower than the rate gets 408'), t(SLOW, 'limits min-request-body-rate on streamed bodies')],
   'limits.websocket-max-message-bytes': [t(WS, 'a message over websocket-max-message-bytes closes the connection with 1009')],
   'limits.http2': [H2_SETTINGS],
   'limits.http2.max-concurrent-streams': [H2_SETTINGS],

@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { startOrigin } from '../helpers/origin.ts';
 import { startWeirWith } from '../helpers/weir.ts';
@@ -247,4 +248,72 @@ test('limits min-request-body-rate: a body slower than the rate gets 408 WEIR_ER
   const off = await weirFor(o.port, 'min-request-body-rate 0');
   const ok = await slowUpload(off, 300, 25, 200);
   assert.match(ok.raw, /got 300/);
+});
+
+test('limits min-request-body-rate on streamed bodies: a chunked upload slower than the rate gets 408 mid-stream; a gRPC stream as slow is left alone', async () => {
+  const o = await origin();
+  const { weir } = await startWeirWith(`schema-version "1.0"
+listeners {
+    listener "h1" { address "127.0.0.1:0"; protocol "http"; }
+    listener "h2c" { address "127.0.0.1:0"; protocol "h2c"; }
+}
+limits { min-request-body-rate 1024; }
+routes { route "all" { matches { path-prefix "/"; }; upstream "origin"; } }
+upstreams { upstream "origin" { target "127.0.0.1:${o.port}"; } }
+system { graceful-shutdown-timeout-secs 1 }
+`);
+  cleanups.push(() => weir.close());
+  // 50 bytes/s for 6.5 s: chunked (streamed to the origin as it comes) over HTTP/1.1 ...
+  const chunked = new Promise<{ raw: string; afterMs: number }>((resolve) => {
+    const s = net.connect({ port: weir.address('h1').port, host: '127.0.0.1' });
+    const t0 = performance.now();
+    let raw = '';
+    let ticks = 0;
+    s.on('error', () => {});
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => (raw += c));
+    s.write('POST /upload HTTP/1.1\r\nHost: weir.test\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const iv = setInterval(() => {
+      if (s.destroyed) return clearInterval(iv);
+      if (++ticks > 32) {
+        clearInterval(iv);
+        return s.end('0\r\n\r\n');
+      }
+      s.write('a\r\nbbbbbbbbbb\r\n');
+    }, 200);
+    s.once('close', () => {
+      clearInterval(iv);
+      resolve({ raw, afterMs: performance.now() - t0 });
+    });
+  });
+  // ... and the same trickle as a gRPC-typed HTTP/2 stream.
+  const grpc = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const c = http2.connect(`http://127.0.0.1:${weir.address('h2c').port}`);
+    c.on('error', reject);
+    const st = c.request({ ':method': 'POST', ':path': '/upload', 'content-type': 'application/grpc' });
+    let status = 0;
+    let body = '';
+    st.on('response', (h) => (status = Number(h[':status'])));
+    st.setEncoding('utf8');
+    st.on('data', (d: string) => (body += d));
+    st.on('end', () => {
+      c.close();
+      resolve({ status, body });
+    });
+    st.on('error', reject);
+    let ticks = 0;
+    const iv = setInterval(() => {
+      if (++ticks > 32) {
+        clearInterval(iv);
+        return st.end();
+      }
+      st.write('bbbbbbbbbb');
+    }, 200);
+  });
+  const [h1, g] = await Promise.all([chunked, grpc]);
+  assert.match(h1.raw, /^HTTP\/1\.1 408 /);
+  assert.match(h1.raw, /WEIR_ERR_REQUEST_TIMEOUT/);
+  assert.ok(h1.afterMs >= 4900 && h1.afterMs < 6400, `408 after ${h1.afterMs} ms, before the body was complete`);
+  assert.equal(g.status, 200);
+  assert.equal(g.body, 'got 320');
 });

@@ -484,7 +484,7 @@ const limits: KeySpec = {
     val('max-upstream-requests-per-client', 'integer', 'Upstream requests one client address may have in flight or waiting for a connection; more get 503 `WEIR_ERR_CLIENT_LIMIT`. 0 = no cap.', { min: 0, default: D.limits.maxUpstreamRequestsPerClient }),
     val('response-buffer-bytes', 'size', 'Response bytes held in memory per exchange when the client reads slower than the upstream sends; only past it is the upstream read paused (so smaller responses free their upstream connection at once).', { default: '128KiB' }),
     val('request-body-buffer-bytes', 'size', 'Request bodies up to this size are read whole before an upstream connection is taken; larger ones are streamed.', { default: '64KiB' }),
-    val('min-request-body-rate', 'size', 'Slowest accepted request body, bytes per second over 5-second windows; a slower client gets 408 `WEIR_ERR_REQUEST_TIMEOUT`. 0 = off.', { default: D.limits.minRequestBodyRate }),
+    val('min-request-body-rate', 'size', 'Slowest accepted request body, bytes per second over 5-second windows (not counted while the upstream is not reading it; gRPC streams are exempt); a slower client gets 408 `WEIR_ERR_REQUEST_TIMEOUT`. 0 = off.', { default: D.limits.minRequestBodyRate }),
     {
       name: 'http2',
       doc: 'HTTP/2 limits.',

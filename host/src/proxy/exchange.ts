@@ -478,10 +478,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
       body: this.body as Dispatcher.DispatchOptions['body'],
     };
     const body = this.body;
-    if (body !== null && !(body instanceof Uint8Array) && this.stopBodyWatch === undefined) {
-      // A streamed body is rate-checked too, except while the upstream is not reading it.
+    if (body !== null && !(body instanceof Uint8Array) && this.stopBodyWatch === undefined && !this.grpc) {
+      // A streamed body is rate-checked too, except while the upstream is not reading it (what
+      // the client sent piles up unread), and gRPC streams, whose messages may be far apart.
       const r = this.req as Readable;
-      this.watchBody(() => this.ctx.bytesIn, () => r.isPaused() || r.readableLength >= r.readableHighWaterMark);
+      this.watchBody(() => this.ctx.bytesIn, () => r.readableLength >= r.readableHighWaterMark);
       r.once('end', this.stopBodyWatch!);
     }
     target.pool.dispatch(opts, this);
