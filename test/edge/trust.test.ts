@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { writeFileSync } from 'node:fs';
 import tls from 'node:tls';
 import http2 from 'node:http2';
 import { Writable } from 'node:stream';
@@ -333,4 +334,31 @@ upstreams { upstream "o" { target "127.0.0.1:1"; } }
 `),
     /client-ip-header is not supported: set trusted-proxies/,
   );
+});
+
+test('a reload that adds trusted-proxies to a listener takes effect on new connections', async () => {
+  const text = (trust: string): string => `listener "r" { address "127.0.0.1:0"; protocol "http"; ${trust} }
+routes { route "all" { matches { path-prefix "/"; }; upstream "o"; } }
+upstreams { upstream "o" { target "127.0.0.1:${origin.port}"; } }
+`;
+  const { weir: w, file } = await startWeirWith(text(''));
+  try {
+    const send = async (): Promise<unknown> => {
+      const c = new Client(w.url('r'));
+      try {
+        const r = await c.request({ method: 'GET', path: '/reload', headers: { host: 'weir.test', 'x-forwarded-for': '198.51.100.9' } });
+        await r.body.dump();
+        return origin.seen.at(-1)!.headers['x-forwarded-for'];
+      } finally {
+        await c.close();
+      }
+    };
+    assert.equal(await send(), '127.0.0.1');
+    writeFileSync(file, text('trusted-proxies "127.0.0.1/32";'));
+    const r = await w.reload();
+    assert.ok(r.ok, r.error);
+    assert.equal(await send(), '198.51.100.9, 127.0.0.1');
+  } finally {
+    await w.close();
+  }
 });
