@@ -31,6 +31,7 @@ export const ERRORS = {
   WEIR_ERR_SEND_TIMEOUT: { status: 0, source: 'downstream', message: 'the client did not read the response in time' },
   WEIR_ERR_PROXY_PROTOCOL: { status: 400, source: 'downstream', message: 'invalid or untrusted PROXY protocol header' },
   WEIR_ERR_PURGE_FORBIDDEN: { status: 403, source: 'downstream', message: 'PURGE is allowed only from trusted addresses or with the purge token' },
+  WEIR_ERR_FILE_NOT_FOUND: { status: 404, source: 'downstream', message: 'no file under the static-files root for this path' },
   WEIR_ERR_CACHE_ONLY_IF_CACHED: { status: 504, source: 'downstream', message: 'the request asked for only-if-cached and the cache holds no usable response' },
 
   // upstream: the backend failed us

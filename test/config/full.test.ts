@@ -73,7 +73,7 @@ test('full.kdl: system, listeners, files', async () => {
 
 test('full.kdl: routes', async () => {
   const c = await loadFull();
-  assert.deepEqual(c.routes.map((r) => r.name), ['health', 'api', 'static']);
+  assert.deepEqual(c.routes.map((r) => r.name), ['health', 'api', 'static', 'files']);
   const api = c.routes[1]!;
   assert.equal(api.priority, 100);
   assert.deepEqual(api.matches[0], {

@@ -54,6 +54,9 @@ const COMPRESSION = 'test/compression/compression.test.ts';
 const COMPRESS_NEGOTIATE = t(COMPRESSION, 'gzip, br and zstd are negotiated from Accept-Encoding q-values');
 const COMPRESS_ROUTE = t(COMPRESSION, 'encodings order and content-types and min-size are per route');
 const COMPRESS_LEVELS = t(COMPRESSION, 'gzip-level, br-level and zstd-level set the effort');
+const STATIC = 'test/static/static.test.ts';
+const STATIC_BASICS = t(STATIC, 'files with MIME types, index, ETag and Last-Modified');
+const STATIC_EXTRAS = t(STATIC, 'precompressed serves the .br / .gz sibling the client accepts');
 const CACHE_PURGE = t(CACHE, 'PURGE: loopback by default; with purge { allow; token }');
 const STORE_FOR = t('test/store/store-for.test.ts', 'storeFor: local → the runtime store; redis/memcached → one fallback-wrapped store per connection settings');
 const SHORTHANDS = t(EFFECTS, 'top-level shorthands listener, route, upstream, filter and plugin');
@@ -134,6 +137,12 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.cache.cacheable-status-codes': [CACHE_SHAPE],
   'routes.route.policies.cache.vary-headers': [t(CACHE, 'Vary: each variant is its own entry; vary-headers adds headers')],
   'routes.route.policies.cache.ignore-query-params': [CACHE_SHAPE],
+  'routes.route.static-files': [STATIC_BASICS, t(STATIC, 'traversal is impossible'), t(STATIC, 'static-files with an upstream or a builtin-handler is refused')],
+  'routes.route.static-files.root': [STATIC_BASICS],
+  'routes.route.static-files.index': [STATIC_EXTRAS],
+  'routes.route.static-files.fallback': [STATIC_EXTRAS],
+  'routes.route.static-files.precompressed': [STATIC_EXTRAS],
+  'routes.route.static-files.cache-control': [STATIC_BASICS],
   'routes.route.policies.compression': [COMPRESS_NEGOTIATE],
   'routes.route.policies.compression.enabled': [COMPRESS_LEVELS],
   'routes.route.policies.compression.encodings': [COMPRESS_ROUTE],

@@ -12,6 +12,7 @@
  */
 import type { Transform } from 'node:stream';
 import type { BodyChunk, HeaderMap, Phase, RequestContext } from '../pipeline/phases.ts';
+import { LOCAL_STREAM_PROPERTY } from '../pipeline/phases.ts';
 import { compressSync, compressor, negotiate, type Encoding } from './negotiate.ts';
 import type { CompressionSettings } from './settings.ts';
 
@@ -47,7 +48,7 @@ export function compressionPhase(routeName: string, cs: CompressionSettings): Ph
   /** Decides for the response head in ctx and rewrites it; the chosen encoding or undefined. */
   const decide = (ctx: RequestContext): Encoding | undefined => {
     const res = ctx.response;
-    if (!res || ctx.request.method === 'HEAD') return undefined;
+    if (!res || ctx.request.method === 'HEAD' || ctx.properties.has(LOCAL_STREAM_PROPERTY)) return undefined;
     const s = res.status;
     if (s < 200 || s === 204 || s === 206 || s === 304) return undefined;
     const h = res.headers;

@@ -458,7 +458,11 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
   if (builtinHandler && upstream !== undefined) {
     diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `route \`${name}\` has both \`upstream\` and \`builtin-handler\``, loc: last(n, 'builtin-handler')!.loc, hint: 'keep one of them' });
   }
-  if (!builtinHandler && upstream === undefined) {
+  const files = last(n, 'static-files');
+  if (files && (upstream !== undefined || builtinHandler)) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `route \`${name}\` has \`static-files\` and also \`${upstream !== undefined ? 'upstream' : 'builtin-handler'}\`, which the files would make inert`, loc: files.loc, hint: 'keep one of them' });
+  }
+  if (!builtinHandler && upstream === undefined && !files) {
     diags.push({
       code: 'WEIR_ERR_CONFIG_MISSING',
       severity: 'warning',

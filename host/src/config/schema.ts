@@ -256,6 +256,19 @@ const routeCompression: KeySpec = {
   ],
 };
 
+/** A route answered from a directory (host/src/static/). */
+const staticFiles: KeySpec = {
+  name: 'static-files',
+  doc: 'Answer GET/HEAD from files under `root` instead of an upstream (the route\'s filters still run first): ETag / Last-Modified, conditional GET, one byte range, MIME types from the file extension. The whole request path is looked up under `root`; a path that resolves outside it (a symlink pointing out) is 404 `WEIR_ERR_FILE_NOT_FOUND`; other methods get 405.',
+  children: [
+    str('root', 'Directory served (must exist; relative paths are from the working directory).', { required: true }),
+    str('index', 'File served for a directory.', { default: 'index.html' }),
+    str('fallback', 'File (relative to `root`) served when nothing matches, for single-page apps.'),
+    val('precompressed', 'boolean', 'Serve a `.br`, `.zst` or `.gz` sibling of the file when the client accepts that encoding (with `Vary: Accept-Encoding`).', { default: false }),
+    str('cache-control', 'Cache-Control sent with every file.'),
+  ],
+};
+
 const retry: KeySpec = {
   name: 'retry',
   doc: 'Retry failed upstream attempts. Without this block nothing is retried.',
@@ -279,6 +292,7 @@ const route: KeySpec = {
     { name: 'matches', doc: 'Conditions (ANDed between kinds, ORed within a kind). Several blocks = any block. None = every request.', repeatable: true, children: matchKeys },
     str('upstream', 'Name of the upstream in `upstreams` to forward to.'),
     { name: 'filters', doc: 'Names of filters in `filters`, run in order.', rest: { name: 'filter', type: 'string' }, repeatable: true },
+    staticFiles,
     oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found', 'cache-stats'], 'Answer from Weir itself instead of an upstream; `cache-stats` = the HTTP cache\'s entries, bytes and hit/miss totals as JSON.'),
     {
       name: 'policies',

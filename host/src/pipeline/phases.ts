@@ -88,7 +88,12 @@ export interface LocalReply {
   readonly status: number;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string | Uint8Array;
+  /** Host built-ins only: a body streamed instead of `body` (static files), opened once the head is out (never for HEAD). */
+  readonly stream?: { readonly length: number; open(): import('node:stream').Readable };
 }
+
+/** Set on ctx.properties while a local reply's body is a stream, which body transforms cannot rewrite. */
+export const LOCAL_STREAM_PROPERTY = 'weir.local-stream';
 
 /** Live view of one upstream target, handed to select-upstream. */
 export interface TargetStats {

@@ -18,6 +18,7 @@ import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exc
 import { HttpCache } from '../cache/index.ts';
 import { compressionPhase } from '../compression/phase.ts';
 import { compressionSettings } from '../compression/settings.ts';
+import { staticPhase, staticSettings } from '../static/phase.ts';
 import type { Snapshot } from './snapshot.ts';
 
 export interface CoreOptions {
@@ -88,6 +89,8 @@ export class ProxyCore {
       if (compress) list.push(compressionPhase(r.name, compress));
       const cached = cachePhases.get(r.name);
       if (cached) list.push(cached);
+      const files = staticSettings(r.node);
+      if (files) list.push(staticPhase(r.name, files));
       chains.set(r.name, buildChain(this.filters.combine ? this.filters.combine(list) : list));
       const p = r.matches.flatMap((m) => m.pathPrefixes).sort((a, b) => b.length - a.length);
       if (p.length) prefixes.set(r.name, p);

@@ -12,12 +12,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { WeirError, isWeirError, type ErrorCode } from '../errors.ts';
 import type { Chain } from '../pipeline/chain.ts';
 import { setResponseTrailers } from '../pipeline/trailers.ts';
 import { isPromise, runBodyHooks, runHeaderHooks, runLogHooks, runSelectUpstream } from '../pipeline/chain.ts';
+import { LOCAL_STREAM_PROPERTY } from '../pipeline/phases.ts';
 import type { HeaderMap, HeadersResult, LocalReply, RequestContext, RequestHead, ResponseHead, ClientInfo, Phase } from '../pipeline/phases.ts';
 import { hostOf, type CompiledRoute } from '../router/router.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
@@ -842,28 +843,37 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const body = reply.body === undefined ? EMPTY : typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
     const headers: HeaderMap = Object.create(null);
     if (reply.headers) for (const k in reply.headers) headers[k.toLowerCase()] = reply.headers[k];
-    headers['content-length'] = String(body.length);
+    headers['content-length'] = String(reply.stream ? reply.stream.length : body.length);
+    if (reply.stream) this.ctx.properties.set(LOCAL_STREAM_PROPERTY, '1');
     this.ctx.response = { status: reply.status, headers };
     const chain = this.chain;
     if (runFilters && chain && chain.onResponseHeaders.length > 0) {
       try {
         const r = runHeaderHooks(chain.onResponseHeaders, 'onResponseHeaders', this.ctx, this.core.logger);
         if (isPromise(r)) {
-          r.then(() => this.writeLocal(body), (err) => this.writeError(err));
+          r.then(() => this.writeLocal(body, reply.stream), (err) => this.writeError(err));
           return;
         }
       } catch (err) {
         return this.writeError(err);
       }
     }
-    this.writeLocal(body);
+    this.writeLocal(body, reply.stream);
   }
 
-  private writeLocal(body: Uint8Array): void {
+  private writeLocal(body: Uint8Array, stream?: LocalReply['stream']): void {
     if (this.finished) return;
     const head = this.ctx.response!;
     const chain = this.chain;
-    if (chain && this.ctx.request.method !== 'HEAD') {
+    if (stream && this.ctx.request.method !== 'HEAD') {
+      head.headers['x-request-id'] ??= this.ctx.id;
+      if (!this.writeHead(head)) return;
+      const src = stream.open();
+      src.on('data', (c: Buffer) => (this.ctx.bytesOut += c.length));
+      pipeline(src, this.res as ServerResponse, (err) => (err ? this.abortClient(err) : this.finish()));
+      return;
+    }
+    if (chain && !stream && this.ctx.request.method !== 'HEAD') {
       for (const p of chain.phases) {
         if (!p.transformLocal) continue;
         const b = p.transformLocal(this.ctx, body);
