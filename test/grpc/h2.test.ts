@@ -223,7 +223,7 @@ function frames(buf: Buffer): Array<{ type: number; payload: Buffer }> {
   return out;
 }
 
-test('h2spec 3.5/2: an invalid connection preface on the shared h1/h2c port gets GOAWAY(PROTOCOL_ERROR), not HTTP/1.1', async () => {
+test('a broken connection preface starting with PRI on the shared h1/h2c port gets GOAWAY(PROTOCOL_ERROR), not HTTP/1.1 (RFC 9113 §3.4)', async () => {
   const origin = await h2Origin((stream) => stream.respond({ ':status': 200 }, { endStream: true }));
   const port = await weirTo(origin);
   const reply = await rawExchange(port, Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n'));
