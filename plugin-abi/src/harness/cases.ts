@@ -6,15 +6,9 @@
  * upstream response → on-response-headers → response body) → on-log, with the host's own
  * mutation validation.
  *
- * Case file (JSON):
- *   { "config": "<KDL of the plugin's config block>",          // default for every case
- *     "cases": [ { "name", "config"?, "request": {method, path, query, headers, body, client},
- *                  "upstream": {status, headers, body}, "targets": [{address, weight, zone, healthy, inFlight, ewmaLatencyMs}],
- *                  "expect": { "local"?: bool, "error"?: "WEIR_ERR_…",
- *                              "upstreamRequest"?: {method, path, query, headers, absentHeaders, body},
- *                              "response"?: {status, headers, absentHeaders, body, bodyContains},
- *                              "target"?: n, "properties"?: {k: v} } } ] }
- * Header expectations compare lowercased names; a value of null means "absent".
+ * The case file format is docs/plugin-testing.md; case-schema.ts checks it strictly (unknown
+ * keys are errors). Header expectations compare lowercased names; a value of null means
+ * "absent". The guest's log lines of a failing case are shown with its problems.
  */
 import { readFile } from 'node:fs/promises';
 import { Registry } from 'prom-client';
@@ -30,6 +24,8 @@ import { PluginMetrics } from '../runtime/metrics.ts';
 import { WasmPlugin } from '../runtime/plugin.ts';
 import { wasmPhase } from '../runtime/wasm-phase.ts';
 import { valueFromWire, valueToWire } from '../runtime/convert.ts';
+import { caseFileProblems } from './case-schema.ts';
+import pino from 'pino';
 
 type Headers = Record<string, string | string[] | null>;
 
@@ -38,13 +34,19 @@ export interface CaseUpstream { status?: number; headers?: Headers; body?: strin
 export interface CaseExpect {
   local?: boolean;
   error?: string;
-  upstreamRequest?: { method?: string; path?: string; query?: string; headers?: Headers; absentHeaders?: string[]; body?: string };
-  response?: { status?: number; headers?: Headers; absentHeaders?: string[]; body?: string; bodyContains?: string };
+  /** The upstream the request goes to after the request hooks (set-upstream); the harness's default is test-upstream. */
+  upstream?: string;
+  upstreamRequest?: { method?: string; path?: string; query?: string; headers?: Headers; absentHeaders?: string[]; presentHeaders?: string[]; headerMatches?: Record<string, string>; body?: string };
+  response?: { status?: number; headers?: Headers; absentHeaders?: string[]; presentHeaders?: string[]; headerMatches?: Record<string, string>; body?: string; bodyContains?: string };
   target?: number | null;
   properties?: Record<string, string | null>;
+  /** Substrings that must each appear in one of the guest's log lines during the case. */
+  logs?: string[];
 }
 export interface PluginCase {
   name: string;
+  /** A comment: why the case exists. */
+  why?: string;
   config?: string;
   request?: CaseRequest;
   upstream?: CaseUpstream;
@@ -60,7 +62,14 @@ export interface CaseResult {
   readonly name: string;
   readonly ok: boolean;
   readonly problems: string[];
+  /** The guest's log lines during the case (`level: message`). */
+  readonly logs?: readonly string[];
 }
+
+/** A guest log line as the harness keeps it. */
+interface GuestLine { requestId: string | undefined; text: string }
+
+const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
 const quiet = createLogger({ level: (process.env['WEIR_TEST_LOG'] as 'info') ?? 'silent', format: 'json', sync: true });
 
@@ -83,7 +92,22 @@ function one(v: string | string[] | undefined): string | undefined {
   return v === undefined ? undefined : valueFromWire(Array.isArray(v) ? v.join(', ') : v);
 }
 
-function checkHeaders(where: string, got: HeaderMap, want: Headers | undefined, absent: string[] | undefined, problems: string[]): void {
+interface HeaderExpect { headers?: Headers; absentHeaders?: string[]; presentHeaders?: string[]; headerMatches?: Record<string, string> }
+
+function checkHeaders(where: string, got: HeaderMap, x: HeaderExpect, problems: string[]): void {
+  const { headers: want, absentHeaders: absent } = x;
+  for (const k of x.presentHeaders ?? []) if (got[k.toLowerCase()] === undefined) problems.push(`${where} header ${k} should be present, it is absent`);
+  for (const [k, re] of Object.entries(x.headerMatches ?? {})) {
+    const g = one(got[k.toLowerCase()]);
+    let rx: RegExp;
+    try {
+      rx = new RegExp(re);
+    } catch (err) {
+      problems.push(`${where} headerMatches ${k}: invalid regular expression ${JSON.stringify(re)}: ${(err as Error).message}`);
+      continue;
+    }
+    if (g === undefined || !rx.test(g)) problems.push(`${where} header ${k}: expected a match of /${re}/, got ${JSON.stringify(g ?? null)}`);
+  }
   for (const [k, v] of Object.entries(want ?? {})) {
     const g = one(got[k.toLowerCase()]);
     const w = v === null ? undefined : Array.isArray(v) ? v.join(', ') : v;
@@ -99,11 +123,20 @@ export class PluginTester {
   private readonly metrics: PluginMetrics;
   private readonly store = new LocalStore();
   private readonly plugins = new Map<string, Promise<WasmPlugin>>();
+  /** Every guest log line, tagged with the request (case) that logged it. */
+  private readonly lines: GuestLine[] = [];
 
   constructor(wasmPath: string) {
     this.path = wasmPath;
     const registry = new Registry();
-    this.services = new HostServices({ logger: quiet, registry, store: this.store });
+    const guestLog = pino({ level: 'trace' }, {
+      write: (l: string) => {
+        const o = JSON.parse(l) as { level: number; msg: string; requestId?: string; plugin?: string };
+        // Only the guest's own lines (the host's log import tags them with the plugin).
+        if (o.plugin !== undefined) this.lines.push({ requestId: o.requestId, text: `${LEVELS[o.level] ?? o.level}: ${o.msg}` });
+      },
+    });
+    this.services = new HostServices({ logger: guestLog, registry, store: this.store });
     this.metrics = new PluginMetrics(registry);
   }
 
@@ -128,6 +161,15 @@ export class PluginTester {
   }
 
   private async runCase(c: PluginCase, configKdl: string | undefined): Promise<CaseResult> {
+    const from = this.lines.length;
+    const r = await this.runCaseInner(c, configKdl);
+    const id = `case-${c.name}`;
+    const logs = this.lines.slice(from).filter((l) => l.requestId === id || l.requestId === undefined).map((l) => l.text);
+    for (const want of c.expect.logs ?? []) if (!logs.some((l) => l.includes(want))) r.problems.push(`guest log: no line contains ${JSON.stringify(want)}`);
+    return { name: r.name, ok: r.problems.length === 0, problems: r.problems, logs };
+  }
+
+  private async runCaseInner(c: PluginCase, configKdl: string | undefined): Promise<CaseResult> {
     const problems: string[] = [];
     const e = c.expect;
     let plugin: WasmPlugin;
@@ -217,16 +259,17 @@ export class PluginTester {
       if (u.method !== undefined && q.method !== u.method) problems.push(`upstream method: expected ${u.method}, got ${q.method}`);
       if (u.path !== undefined && q.path !== u.path) problems.push(`upstream path: expected ${u.path}, got ${q.path}`);
       if (u.query !== undefined && q.query !== u.query) problems.push(`upstream query: expected ${u.query}, got ${q.query}`);
-      checkHeaders('upstream request', q.headers, u.headers, u.absentHeaders, problems);
+      checkHeaders('upstream request', q.headers, u, problems);
       if (u.body !== undefined && upstreamBody.toString() !== u.body) problems.push(`upstream body: expected ${JSON.stringify(u.body.slice(0, 200))}, got ${JSON.stringify(upstreamBody.toString().slice(0, 200))}`);
     }
     const r = e.response;
     if (r && ctx.response) {
       if (r.status !== undefined && ctx.response.status !== r.status) problems.push(`response status: expected ${r.status}, got ${ctx.response.status}`);
-      checkHeaders('response', ctx.response.headers, r.headers, r.absentHeaders, problems);
+      checkHeaders('response', ctx.response.headers, r, problems);
       if (r.body !== undefined && responseBody.toString() !== r.body) problems.push(`response body: expected ${JSON.stringify(r.body.slice(0, 200))}, got ${JSON.stringify(responseBody.toString().slice(0, 200))}`);
       if (r.bodyContains !== undefined && !responseBody.toString().includes(r.bodyContains)) problems.push(`response body should contain ${JSON.stringify(r.bodyContains)}, got ${JSON.stringify(responseBody.toString().slice(0, 200))}`);
     }
+    if (e.upstream !== undefined && ctx.upstream?.name !== e.upstream) problems.push(`upstream: expected ${e.upstream}, got ${ctx.upstream?.name ?? 'none'}`);
     if (e.target !== undefined && (chosen ?? null) !== e.target) problems.push(`select-upstream: expected ${e.target}, got ${chosen ?? null}`);
     for (const [k, v] of Object.entries(e.properties ?? {})) {
       if ((ctx.properties.get(k) ?? null) !== v) problems.push(`property ${k}: expected ${JSON.stringify(v)}, got ${JSON.stringify(ctx.properties.get(k) ?? null)}`);
@@ -241,9 +284,15 @@ export class PluginTester {
 
 export async function loadCaseFile(path: string): Promise<CaseFile> {
   const text = await readFile(path, 'utf8');
-  const parsed = JSON.parse(text) as CaseFile;
-  if (!Array.isArray(parsed.cases)) throw new Error(`${path}: expected { "cases": [...] }`);
-  return parsed;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON: ${(err as Error).message}`);
+  }
+  const problems = caseFileProblems(parsed);
+  if (problems.length > 0) throw new Error(`${path}: not a valid case file (docs/plugin-testing.md):\n  ${problems.join('\n  ')}`);
+  return parsed as CaseFile;
 }
 
 /** Runs a case file, prints TAP-style lines and the closing "N passed, M failed" line; returns failures. */
@@ -255,6 +304,10 @@ export async function runPluginTests(wasmPath: string, casesPath: string, write:
     results.forEach((r, i) => {
       write(`${r.ok ? 'ok' : 'not ok'} ${i + 1} - ${r.name}\n`);
       for (const p of r.problems) write(`    ${p}\n`);
+      if (!r.ok && r.logs && r.logs.length > 0) {
+        write('    guest log:\n');
+        for (const l of r.logs) write(`      ${l}\n`);
+      }
       if (!r.ok) failed++;
     });
     write(`${results.length - failed} passed, ${failed} failed\n`);

@@ -1,0 +1,90 @@
+// `weir plugin test` case files (docs/plugin-testing.md): strict (an unknown key or a wrong
+// type is an error naming its JSON path, before anything runs), expectations on the upstream
+// chosen by set-upstream, header presence and regex, guest log lines, and the guest's log
+// shown under a failing case.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PluginTester, loadCaseFile, runPluginTests, type CaseFile } from '../../plugin-abi/src/harness/cases.ts';
+import { tmpDir } from '../helpers/weir.ts';
+import { buildOnce, example } from '../examples/build.ts';
+
+const ATTEMPTS = fileURLToPath(new URL('../fixtures/as/attempts/', import.meta.url));
+
+function write(file: CaseFile | Record<string, unknown>): string {
+  const path = join(tmpDir(), 'cases.json');
+  writeFileSync(path, JSON.stringify(file));
+  return path;
+}
+
+test('a case file with an unknown key or a wrong type is refused whole, each problem named by its JSON path', async () => {
+  const path = write({
+    cases: [
+      { name: 'typo', request: { path: '/' }, expect: { respnse: { status: 200 } } },
+      { name: 'types', expect: { target: 'one', response: { status: 2.5, headerMatches: { a: 1 } } } },
+      { expect: {} },
+    ],
+    confg: 'x',
+  });
+  await assert.rejects(loadCaseFile(path), (err: Error) => {
+    for (const want of [
+      'cases[0].expect.respnse: unknown key',
+      'cases[1].expect.target: expected integer or null, got string',
+      'cases[1].expect.response.status: expected integer, got number',
+      'cases[1].expect.response.headerMatches.a: expected string, got number',
+      'cases[2]: missing key name',
+      'confg: unknown key (known here: config, cases)',
+    ]) assert.ok(err.message.includes(want), `missing ${JSON.stringify(want)} in:\n${err.message}`);
+    return true;
+  });
+  const out: string[] = [];
+  await assert.rejects(runPluginTests('/nonexistent.wasm', path, (s) => out.push(s)), /not a valid case file/);
+  assert.deepEqual(out, [], 'no case ran');
+});
+
+test('expect.upstream, presentHeaders and headerMatches pass when true and fail with a reason when not (canary example, AssemblyScript)', async () => {
+  const tester = new PluginTester(await example('canary', 'as'));
+  try {
+    const request = { path: '/app', headers: { 'x-canary': '1', 'x-trace': 'abc-123' } };
+    const results = await tester.run({
+      config: 'upstream "canary"',
+      cases: [
+        { name: 'right', request, expect: { upstream: 'canary', upstreamRequest: { presentHeaders: ['x-trace'], headerMatches: { 'x-trace': '^abc-[0-9]+$' } } } },
+        { name: 'wrong upstream', request, expect: { upstream: 'stable' } },
+        { name: 'absent header', request, expect: { upstreamRequest: { presentHeaders: ['x-missing'] } } },
+        { name: 'no match', request, expect: { upstreamRequest: { headerMatches: { 'x-trace': '^[0-9]+$', 'x-missing': '.' } } } },
+      ],
+    });
+    assert.deepEqual(results.map((r) => [r.name, r.ok, r.problems]), [
+      ['right', true, []],
+      ['wrong upstream', false, ['upstream: expected stable, got canary']],
+      ['absent header', false, ['upstream request header x-missing should be present, it is absent']],
+      ['no match', false, ['upstream request header x-trace: expected a match of /^[0-9]+$/, got "abc-123"', 'upstream request header x-missing: expected a match of /./, got null']],
+    ]);
+  } finally {
+    tester.close();
+  }
+});
+
+test('expect.logs checks the guest log; a failing case prints the guest log under its problems', async () => {
+  const wasm = await buildOnce(ATTEMPTS);
+  const path = write({
+    cases: [
+      { name: 'logs on-log', request: { path: '/local' }, expect: { local: true, logs: ['log attempts=0 updur=-'] } },
+      { name: 'wrong expectation', request: { path: '/local' }, expect: { local: false, logs: ['never logged'] } },
+    ],
+  });
+  const out: string[] = [];
+  const failed = await runPluginTests(wasm, path, (s) => out.push(s));
+  const text = out.join('');
+  assert.equal(failed, 1, text);
+  assert.match(text, /^ok 1 - logs on-log$/m);
+  assert.match(text, /^not ok 2 - wrong expectation$/m);
+  assert.match(text, /^ {4}expected the request to go upstream, got a local reply 204$/m);
+  assert.match(text, /^ {4}guest log: no line contains "never logged"$/m);
+  assert.match(text, /^ {4}guest log:\n {6}info: log attempts=0 updur=- dur=[0-9.e-]+$/m);
+  // The passing case's log is not printed.
+  assert.equal(text.match(/info: log attempts=0/g)?.length, 1, text);
+});
