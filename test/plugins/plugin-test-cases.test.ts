@@ -35,7 +35,7 @@ test('a case file with an unknown key or a wrong type is refused whole, each pro
       'cases[1].expect.response.status: expected integer, got number',
       'cases[1].expect.response.headerMatches.a: expected string, got number',
       'cases[2]: missing key name',
-      'confg: unknown key (known here: config, cases)',
+      'confg: unknown key (known here: config, clock, cases)',
     ]) assert.ok(err.message.includes(want), `missing ${JSON.stringify(want)} in:\n${err.message}`);
     return true;
   });
@@ -87,4 +87,25 @@ test('expect.logs checks the guest log; a failing case prints the guest log unde
   assert.match(text, /^ {4}guest log:\n {6}info: log attempts=0 updur=- dur=[0-9.e-]+$/m);
   // The passing case's log is not printed.
   assert.equal(text.match(/info: log attempts=0/g)?.length, 1, text);
+});
+
+test('a fake clock fixes now-ms and monotonic-ns; store fixtures are the plugin\'s own keys (echo-sdk fixture)', async () => {
+  const wasm = await buildOnce(fileURLToPath(new URL('../fixtures/as/echo-sdk/', import.meta.url)));
+  const path = write({
+    clock: { nowMs: 1_700_000_000_000 },
+    cases: [
+      // x-stamp is now-ms/monotonic-ns/random-u64.
+      { name: 'file clock', request: { path: '/a' }, expect: { upstreamRequest: { headerMatches: { 'x-stamp': '^1700000000000/1700000000000000000/[0-9]+$' } } } },
+      { name: 'case clock', clock: { nowMs: 42 }, request: { path: '/a' }, expect: { upstreamRequest: { headerMatches: { 'x-stamp': '^42/42000000/' } } } },
+      // /kv?a reads k:a, then compare-and-sets it to x-val.
+      { name: 'kv fixture', store: { kv: { 'k:a': 'preset' } }, request: { path: '/kv', query: 'a', headers: { 'x-val': 'next' } }, expect: { upstreamRequest: { headerMatches: { 'x-kv-old': '^preset@[0-9]+$', 'x-kv-version': '^[0-9]+$' } } } },
+      { name: 'no fixture', request: { path: '/kv', query: 'b', headers: { 'x-val': 'v' } }, expect: { upstreamRequest: { headers: { 'x-kv-old': 'none' } } } },
+    ],
+  });
+  const out: string[] = [];
+  const failed = await runPluginTests(wasm, path, (s) => out.push(s));
+  assert.equal(failed, 0, out.join(''));
+  // Without a clock the real one runs.
+  const real = await new PluginTester(wasm).run({ cases: [{ name: 'real clock', request: { path: '/a' }, expect: { upstreamRequest: { headerMatches: { 'x-stamp': `^${String(Date.now()).slice(0, 8)}` } } } }] });
+  assert.deepEqual(real.map((r) => r.problems), [[]]);
 });

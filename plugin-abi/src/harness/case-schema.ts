@@ -37,8 +37,10 @@ const EXPECT: Shape = {
     logs: { array: str },
   },
 };
-const CASE: Shape = { object: { name: str, why: str, config: str, request: REQUEST, upstream: UPSTREAM, targets: { array: TARGET }, expect: EXPECT } };
-const FILE: Shape = { object: { config: str, cases: { array: CASE } } };
+const CLOCK: Shape = { object: { nowMs: 'integer' } };
+const STORE: Shape = { object: { kv: { record: str } } };
+const CASE: Shape = { object: { name: str, why: str, config: str, clock: CLOCK, store: STORE, request: REQUEST, upstream: UPSTREAM, targets: { array: TARGET }, expect: EXPECT } };
+const FILE: Shape = { object: { config: str, clock: CLOCK, cases: { array: CASE } } };
 
 /** Keys a case must have (the rest are optional). */
 const REQUIRED: Readonly<Record<string, readonly string[]>> = { '': ['cases'], 'cases[]': ['name', 'expect'], 'cases[].targets[]': ['address'] };

@@ -43,8 +43,13 @@ export interface CaseExpect {
   /** Substrings that must each appear in one of the guest's log lines during the case. */
   logs?: string[];
 }
+/** A fixed clock for the case: now-ms returns `nowMs`, monotonic-ns nowMs × 10⁶, and the store's TTLs and windows use it. */
+export interface CaseClock { nowMs: number }
 export interface PluginCase {
   name: string;
+  clock?: CaseClock;
+  /** Store entries set before the case runs (kv: key → UTF-8 value), as the plugin's own keys. */
+  store?: { kv?: Record<string, string> };
   /** A comment: why the case exists. */
   why?: string;
   config?: string;
@@ -55,6 +60,8 @@ export interface PluginCase {
 }
 export interface CaseFile {
   config?: string;
+  /** The clock of every case without its own. */
+  clock?: CaseClock;
   cases: PluginCase[];
 }
 
@@ -68,6 +75,9 @@ export interface CaseResult {
 
 /** A guest log line as the harness keeps it. */
 interface GuestLine { requestId: string | undefined; text: string }
+
+/** The name the plugin under test runs as. */
+const TESTED_PLUGIN = 'plugin-under-test';
 
 const LEVELS: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 
@@ -123,6 +133,8 @@ export class PluginTester {
   private readonly metrics: PluginMetrics;
   private readonly store = new LocalStore();
   private readonly plugins = new Map<string, Promise<WasmPlugin>>();
+  /** The running case's fixed clock (ms since the epoch), if it has one. */
+  private clockMs: number | undefined;
   /** Every guest log line, tagged with the request (case) that logged it. */
   private readonly lines: GuestLine[] = [];
 
@@ -136,7 +148,13 @@ export class PluginTester {
         if (o.plugin !== undefined) this.lines.push({ requestId: o.requestId, text: `${LEVELS[o.level] ?? o.level}: ${o.msg}` });
       },
     });
-    this.services = new HostServices({ logger: guestLog, registry, store: this.store });
+    const real = this.store.now;
+    this.store.now = () => this.clockMs ?? real();
+    const clock = {
+      nowMs: () => BigInt(this.clockMs ?? Date.now()),
+      monotonicNs: () => (this.clockMs === undefined ? process.hrtime.bigint() : BigInt(this.clockMs) * 1_000_000n),
+    };
+    this.services = new HostServices({ logger: guestLog, registry, store: this.store, clock });
     this.metrics = new PluginMetrics(registry);
   }
 
@@ -145,7 +163,7 @@ export class PluginTester {
     let p = this.plugins.get(key);
     if (!p) {
       const cfg: PluginConfig = {
-        name: 'plugin-under-test', path: this.path, isolation: 'inline', fuel: 100_000_000, memoryLimitBytes: 64 * 1024 * 1024,
+        name: TESTED_PLUGIN, path: this.path, isolation: 'inline', fuel: 100_000_000, memoryLimitBytes: 64 * 1024 * 1024,
         timeoutMs: 1000, poolSize: 4, config: configNodes(configKdl), loc: { file: '<test>', line: 0, column: 0 },
       };
       p = WasmPlugin.load(cfg, { services: this.services, metrics: this.metrics, logger: quiet });
@@ -156,7 +174,16 @@ export class PluginTester {
 
   async run(file: CaseFile): Promise<CaseResult[]> {
     const out: CaseResult[] = [];
-    for (const c of file.cases) out.push(await this.runCase(c, c.config ?? file.config));
+    for (const c of file.cases) {
+      this.clockMs = (c.clock ?? file.clock)?.nowMs;
+      // Store fixtures are the plugin's own keys (the host namespaces keys by plugin name).
+      for (const [k, v] of Object.entries(c.store?.kv ?? {})) {
+        const key = `${TESTED_PLUGIN}\u0000${k}`;
+        this.store.kvCas(key, Buffer.from(v, 'utf8'), this.store.kvGet(key)?.version, 0);
+      }
+      out.push(await this.runCase(c, c.config ?? file.config));
+    }
+    this.clockMs = undefined;
     return out;
   }
 

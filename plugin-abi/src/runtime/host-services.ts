@@ -21,6 +21,8 @@ export interface HostServicesOptions {
   readonly store: Store;
   /** Opened on demand when a plugin imports geo-country. */
   geo?: GeoDb;
+  /** The clock of now-ms and monotonic-ns (`weir plugin test` fakes it); default: the real ones. */
+  readonly clock?: { nowMs(): bigint; monotonicNs(): bigint };
 }
 
 /** The per-call context host functions report against (set by the caller around each call). */
@@ -59,7 +61,10 @@ export class HostServices {
     this.registry = opts.registry;
     this.store = opts.store;
     this.geo = opts.geo;
+    if (opts.clock) this.clock = opts.clock;
   }
+
+  private readonly clock: { nowMs(): bigint; monotonicNs(): bigint } = { nowMs: () => BigInt(Date.now()), monotonicNs: () => process.hrtime.bigint() };
 
   /**
    * Host imports for one instance of `plugin`; `scope` tells which request is calling.
@@ -90,8 +95,8 @@ export class HostServices {
       kvGet: (key) => store.kvGet(ns + key),
       kvCas: (key, value, expected, ttlMs) => store.kvCas(ns + key, value, expected, Number(ttlMs)),
       geoCountry: geo ? (ip) => geo.country(ip) : (ip) => this.geo?.country(ip),
-      nowMs: () => BigInt(Date.now()),
-      monotonicNs: () => process.hrtime.bigint(),
+      nowMs: () => this.clock.nowMs(),
+      monotonicNs: () => this.clock.monotonicNs(),
       randomU64: () => {
         if (this.rndAt === this.rnd.length) {
           randomFillSync(this.rnd);
