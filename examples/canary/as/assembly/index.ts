@@ -7,21 +7,6 @@
 //       cookie "canary"     // optional, this is the default
 //   }
 import { Config, ConfigError, Decision, Hook, HttpContext, Request, RootContext, registerPlugin } from "@weir/sdk-assemblyscript";
-// The SDK has no set-upstream (no Request setter, no Decision with extra mutations), so
-// this builds the WIT mutation from the SDK's generated ABI types.
-import { Decision as WitDecision, Mutation } from "@weir/sdk-assemblyscript/assembly/generated/abi";
-
-/** `continue` with the view's changes plus set-upstream. */
-class SetUpstream extends Decision {
-  constructor(private upstream: string) {
-    super(null);
-  }
-
-  toAbi(batch: Mutation[]): WitDecision {
-    batch.push(Mutation.setUpstream(this.upstream));
-    return WitDecision.mutate(batch);
-  }
-}
 
 /** Whether any `cookie` header has `name=1`. */
 function cookieOn(request: Request, name: string): bool {
@@ -78,7 +63,8 @@ class Route extends HttpContext {
     else if (cookieOn(request, this.root.cookie)) why = "cookie";
     else return Decision.continue();
     request.setProperty("canary", why);
-    return new SetUpstream(this.root.upstream);
+    request.setUpstream(this.root.upstream);
+    return Decision.continue();
   }
 }
 
