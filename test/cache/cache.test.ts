@@ -345,3 +345,11 @@ test('disk backend: one file per entry spread over disk-shards, the index surviv
   await get(`${small.url}/h/1`, H);
   assert.equal((await get(`${small.url}/h/1`, H)).headers['x-cache'], 'HIT');
 });
+
+test('a route with cache { enabled #false } does not cache, while the top-level cache is on', async () => {
+  const { url, origin } = await setup(counting, 'enabled #false');
+  await get(`${url}/off`);
+  const again = await get(`${url}/off`);
+  assert.equal(again.headers['x-cache'], undefined);
+  assert.equal(origin.seen.length, 2);
+});

@@ -129,7 +129,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.retry.budget-percent': [t(EFFECTS, 'retry budget-percent and min-retry-concurrency')],
   'routes.route.policies.retry.min-retry-concurrency': [t(EFFECTS, 'retry budget-percent and min-retry-concurrency')],
   'routes.route.policies.cache': [CACHE_FRESH],
-  'routes.route.policies.cache.enabled': [t(CACHE, 'enabled #false turns it off')],
+  'routes.route.policies.cache.enabled': [t(CACHE, 'a route with cache { enabled #false } does not cache')],
   'routes.route.policies.cache.default-ttl-secs': [CACHE_SHAPE],
   'routes.route.policies.cache.max-size-bytes': [t(CACHE, 'larger-than max-size-bytes responses are not stored')],
   'routes.route.policies.cache.cache-private': [CACHE_SHAPE],
