@@ -17,7 +17,7 @@ import { freePort, killAllSync, start, stop, stopAll, waitFor200, type Started }
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string?]));
+const args = new Map<string, string | undefined>(process.argv.slice(2).map((a): [string, string | undefined] => { const [k, v] = a.replace(/^--/, '').split('='); return [k!, v]; }));
 const normalSeconds = Number(args.get('seconds') ?? 8);
 const writeDocs = !args.has('no-docs') && !args.has('only') && !args.has('attacks');
 const onlyPeers = args.get('only')?.split(',');

@@ -10,26 +10,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startWeir } from '../host/src/weir.ts';
 import { createLogger } from '../host/src/observability/logger.ts';
+import { freePort } from './lib/proc.ts';
 
 const here = dirname(new URL(import.meta.url).pathname);
 const suiteDir = dirname(createRequire(join(here, 'package.json')).resolve('http-cache-tests/package.json'));
 const id = process.argv.find((a) => a.startsWith('--id='))?.slice(5) ?? '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitFor(url: string, ms: number): Promise<void> {
   const until = Date.now() + ms;

@@ -10,8 +10,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { render } from './lib/contestants.ts';
+import { startNginxOrigin } from './lib/origin.ts';
 import { ensureNodePeers, ensureTools } from './lib/install.ts';
-import { freePort, killAllSync, run, sleep, start, stop, stopAll, waitFor200, type Started } from './lib/proc.ts';
+import { freePort, killAllSync, run, sleep, start, stop, stopAll, type Started } from './lib/proc.ts';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = dirname(benchDir);
@@ -20,7 +21,6 @@ const seconds = Number(args.find((a) => a.startsWith('--seconds='))?.slice(10) ?
 const WARMUP = 2;
 const CORE_PROXY = '0';
 const CORE_LOAD = '1';
-const BODY = 'weir-bench origin response: a fixed one hundred byte body for every proxy in the comparison. ok';
 const node = process.execPath;
 const say = (s: string): void => console.log(`[h2 bench] ${s}`);
 
@@ -83,12 +83,7 @@ async function main(): Promise<void> {
   const key = join(work, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
 
-  const originPort = await freePort();
-  const originPort2 = await freePort();
-  const originConf = join(work, 'origin.conf');
-  writeFileSync(originConf, render(readFileSync(join(benchDir, 'configs/peers/nginx-origin.conf'), 'utf8'), { TMP: work, PORT: originPort, PORT_2: originPort2, BODY }));
-  const origin = start('origin', 'taskset', ['-c', CORE_LOAD, 'nginx', '-p', work, '-e', join(work, 'origin-error.log'), '-c', originConf]);
-  await waitFor200(`http://127.0.0.1:${originPort}/`, origin, 10_000);
+  const { origin, port: originPort } = await startNginxOrigin(work, CORE_LOAD);
   const grpcPort = await freePort();
   const grpcd = start('grpc-server', 'taskset', ['-c', CORE_LOAD, node, join(benchDir, 'peers', 'grpc-server.mjs'), String(grpcPort)], { cwd: benchDir });
   await waitForLine(grpcd, 'listening', 10_000);

@@ -10,11 +10,12 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node
 import { cpus, loadavg, release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONTESTANTS, render, type Contestant, type Ctx, type Instance } from './lib/contestants.ts';
+import { CONTESTANTS, type Contestant, type Ctx, type Instance } from './lib/contestants.ts';
 import { ensureNodePeers, ensureTools } from './lib/install.ts';
-import { commandLog, cpuSnapshot, freePort, otherLoad, portsUsed, killAllSync, run, sleep, start, stop, stopAll, treeRss, waitFor200, type Started } from './lib/proc.ts';
+import { commandLog, cpuSnapshot, otherLoad, portsUsed, killAllSync, run, sleep, stop, stopAll, treeRss, waitFor200, type Started } from './lib/proc.ts';
 import { writeReport, type LatencyResult, type Report, type Row } from './lib/report.ts';
 import { wrk, type WrkResult } from './lib/wrk.ts';
+import { BODY, startNginxOrigin } from './lib/origin.ts';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = dirname(benchDir);
@@ -39,7 +40,6 @@ const CORE_PROXY = '0';
 const CORE_LOAD = '1';
 const CORES_DUAL = '0,1';
 // ~100-byte origin body; nginx's return needs no quotes or braces in it.
-const BODY = 'weir-bench origin response: a fixed one hundred byte body for every proxy in the comparison. ok';
 
 const t0 = Date.now();
 const say = (s: string): void => console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${s}`);
@@ -108,12 +108,7 @@ async function main(): Promise<number> {
   for (const d of ['origin', 'nginx', 'nginx-2w']) for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(work, `${d}-${t}`), { recursive: true });
 
   // Origin: nginx on core 1, two ports (the LB row balances over both).
-  const originPort = await freePort();
-  const originPort2 = await freePort();
-  const originConf = join(work, 'origin.conf');
-  writeFileSync(originConf, render(readFileSync(join(benchDir, 'configs/peers/nginx-origin.conf'), 'utf8'), { TMP: work, PORT: originPort, PORT_2: originPort2, BODY }));
-  const origin = start('origin', 'taskset', ['-c', CORE_LOAD, 'nginx', '-p', work, '-e', join(work, 'origin-error.log'), '-c', originConf]);
-  await waitFor200(`http://127.0.0.1:${originPort}/`, origin, 10_000);
+  const { origin, port: originPort, port2: originPort2 } = await startNginxOrigin(work, CORE_LOAD);
   await waitFor200(`http://127.0.0.1:${originPort2}/1m`, origin, 10_000);
   say(`origin nginx up on 127.0.0.1:${originPort} (+${originPort2}), pid ${origin.pid}, core ${CORE_LOAD}`);
 

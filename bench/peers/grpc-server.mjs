@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
-const proto = fileURLToPath(new URL('../proto/echo.proto', import.meta.url));
+const proto = fileURLToPath(new URL('../../test/fixtures/grpc/echo.proto', import.meta.url));
 const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(proto, { longs: String }));
 const server = new grpc.Server();
 server.addService(pkg.weirtest.Echo.service, {
