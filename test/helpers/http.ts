@@ -1,4 +1,4 @@
-/** Raw HTTP helpers for tests that need exact bytes. */
+/** HTTP helpers for tests: raw bytes, and reading Weir's JSON error bodies. */
 import net from 'node:net';
 
 /** Sends raw bytes, returns everything the server sent until it closed (or timeout). */
@@ -12,4 +12,13 @@ export function rawRequest(port: number, bytes: string | Buffer, timeoutMs = 300
     s.setTimeout(timeoutMs, () => s.destroy());
     s.write(bytes);
   });
+}
+
+/** The `error.code` of a Weir JSON error body, or undefined for any other body. */
+export function errorCode(text: string): string | undefined {
+  try {
+    return (JSON.parse(text) as { error?: { code?: string } }).error?.code;
+  } catch {
+    return undefined;
+  }
 }

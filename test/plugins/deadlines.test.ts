@@ -12,6 +12,7 @@ import pino from 'pino';
 import { request } from 'undici';
 import { startOrigin, type Origin } from '../helpers/origin.ts';
 import { startWeirWith, tmpDir } from '../helpers/weir.ts';
+import { errorCode } from '../helpers/http.ts';
 import { LocalStore } from '../../host/src/store/local.ts';
 import { writeProbe } from '../helpers/probe.ts';
 import type { Weir } from '../../host/src/weir.ts';
@@ -97,12 +98,7 @@ async function call(mode: string | undefined, headers: Record<string, string> = 
   const t0 = performance.now();
   const res = await request(`${url}/x`, { headers: { ...(mode ? { 'x-mode': mode } : {}), ...headers }, signal });
   const text = await res.body.text();
-  let code: string | undefined;
-  try {
-    code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
-  } catch {
-    code = undefined;
-  }
+  const code = errorCode(text);
   return { status: res.statusCode, code, headers: res.headers, ms: performance.now() - t0 };
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { request, Agent } from 'undici';
 import { startOrigin, type Origin } from '../helpers/origin.ts';
 import { startWeirWith, tmpDir } from '../helpers/weir.ts';
+import { errorCode } from '../helpers/http.ts';
 import { writeProbe, probeComponent } from '../helpers/probe.ts';
 import { WIT_SOURCE, dummyComponent } from '../fixtures/plugins/build.ts';
 import type { Weir } from '../../host/src/weir.ts';
@@ -81,12 +82,7 @@ after(async () => {
 async function call(mode: string, opts: { path?: string; headers?: Record<string, string>; method?: string; body?: string } = {}) {
   const res = await request(`${url}${opts.path ?? '/x'}`, { method: (opts.method ?? 'GET') as 'GET', headers: { 'x-mode': mode, ...opts.headers }, body: opts.body });
   const text = await res.body.text();
-  let code: string | undefined;
-  try {
-    code = (JSON.parse(text) as { error?: { code?: string } }).error?.code;
-  } catch {
-    code = undefined;
-  }
+  const code = errorCode(text);
   return { status: res.statusCode, headers: res.headers, text, code };
 }
 
