@@ -30,6 +30,7 @@ const PATH = 'test/edge/path.test.ts';
 const TRUST = 'test/edge/trust.test.ts';
 const WS = 'test/edge/websocket.test.ts';
 const SLOW = 'test/edge/slow-clients.test.ts';
+const TRACING = 'test/observability/tracing.test.ts';
 
 const SYSTEM_CAP = t(INTEGRITY, 'caps connections over all listeners');
 const ROUTING_MATRIX = t(ROUTING, 'routing matrix: priorities, hosts, wildcards, methods, regex, headers, query');
@@ -282,6 +283,16 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'observability.logging.level': [t(EFFECTS, 'logging level and format')],
   'observability.logging.format': [t(EFFECTS, 'logging level and format')],
   'observability.logging.access-log': [t(EFFECTS, 'access-log "file": one JSON line per request'), t('test/proxy/sinks.test.ts', 'an access-log path in a missing directory')],
+  'observability.tracing': [t(TRACING, 'a request without traceparent starts a trace'), t(TRACING, 'a reload that adds the tracing block starts exporting')],
+  'observability.tracing.enabled': [t(TRACING, 'enabled #false and no tracing block leave traceparent as the client sent it')],
+  'observability.tracing.endpoint': [t(TRACING, 'a request without traceparent starts a trace'), t(TRACING, 'tracing config: refused and checked at load')],
+  'observability.tracing.backend': [t(TRACING, 'Sentinel\'s spelling'), t(TRACING, 'tracing config: refused and checked at load')],
+  'observability.tracing.backend.endpoint': [t(TRACING, 'Sentinel\'s spelling')],
+  'observability.tracing.service-name': [t(TRACING, 'a request without traceparent starts a trace'), t(TRACING, 'Sentinel\'s spelling')],
+  'observability.tracing.sample-ratio': [t(TRACING, 'sample-ratio 0 exports no new trace'), t(TRACING, 'sample-ratio 0.5 samples about half')],
+  'observability.tracing.sampling-rate': [t(TRACING, 'Sentinel\'s spelling')],
+  'observability.tracing.hook-span-threshold-ms': [t(TRACING, 'hook-span-threshold-ms: plugin hooks at or over it get a child span')],
+  'observability.tracing.export-delay-ms': [t(TRACING, 'export-delay-ms sends batches while the proxy runs')],
 
   cache: [CACHE_FRESH],
   'cache.enabled': [t(CACHE, 'enabled #false turns it off')],

@@ -151,6 +151,8 @@ export const DEFAULTS = {
   observability: {
     metrics: { enabled: true, path: '/metrics' },
     logging: { level: 'info', format: 'json', accessLog: true },
+    // The OpenTelemetry SDK's own defaults: every trace, a batch every 5 s.
+    tracing: { serviceName: 'weir', sampleRatio: 1, hookSpanThresholdMs: 1, exportDelayMs: 5000 },
   },
 } as const;
 

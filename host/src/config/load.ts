@@ -18,7 +18,7 @@ import type {
   BuiltinHandler, ConfigDiagnostic, ConfigNode, ConfigScalar, FilterConfig, HeaderMatch, HealthCheckConfig,
   LimitsConfig, ListenerConfig, ListenerProtocol, ObservabilityConfig, PluginConfig, QueryMatch, RetryPolicy,
   RouteConfig, RouteMatch, RoutePolicies, SniCertConfig, SourceLocation, SystemConfig, TargetConfig, TlsConfig,
-  UpstreamConfig, UpstreamTlsConfig, WeirConfig,
+  TracingConfig, UpstreamConfig, UpstreamTlsConfig, WeirConfig,
 } from './types.ts';
 
 export interface LoadOptions {
@@ -331,6 +331,7 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   const observability = buildObservability(top('observability'));
 
   checkMetricsServed(nodes, observability, diags);
+  checkTracing(top('observability'), diags);
 
   return { schemaVersion, system, listeners, routes, upstreams, filters, plugins, limits, observability, cache: top('cache'), files: [...files] };
 }
@@ -666,7 +667,49 @@ function buildObservability(o: ConfigNode | undefined): ObservabilityConfig {
       format: (getStr(lg, 'format') as 'json' | 'pretty' | undefined) ?? D.observability.logging.format,
       accessLog: typeof accessLog === 'string' || typeof accessLog === 'boolean' ? accessLog : D.observability.logging.accessLog,
     },
+    tracing: buildTracing(last(o, 'tracing')),
   };
+}
+
+function buildTracing(t: ConfigNode | undefined): TracingConfig | undefined {
+  if (t === undefined || getBool(t, 'enabled') === false) return undefined;
+  const T = D.observability.tracing;
+  return {
+    endpoint: getStr(t, 'endpoint') ?? getStr(last(t, 'backend'), 'endpoint') ?? '',
+    serviceName: getStr(t, 'service-name') ?? T.serviceName,
+    sampleRatio: getNum(t, 'sample-ratio') ?? getNum(t, 'sampling-rate') ?? T.sampleRatio,
+    hookSpanThresholdMs: getNum(t, 'hook-span-threshold-ms') ?? T.hookSpanThresholdMs,
+    exportDelayMs: getNum(t, 'export-delay-ms') ?? T.exportDelayMs,
+  };
+}
+
+/**
+ * A tracing block needs exactly one endpoint (its own or Sentinel's `backend`), an absolute
+ * http(s) URL. Port 4317 is OTLP/gRPC's: Weir speaks OTLP/HTTP, so that gets a warning.
+ */
+function checkTracing(o: ConfigNode | undefined, diags: ConfigDiagnostic[]): void {
+  const t = last(o, 'tracing');
+  if (t === undefined || getBool(t, 'enabled') === false) return;
+  const own = last(t, 'endpoint');
+  const backend = last(t, 'backend');
+  const ep = own ?? last(backend, 'endpoint');
+  if (own && backend) diags.push({ code: 'WEIR_ERR_CONFIG_DUPLICATE', message: '`endpoint` and `backend` both name the tracing endpoint', loc: backend.loc, hint: `keep one; \`endpoint\` is at ${displayPath(own.loc.file)}:${own.loc.line}:${own.loc.column}` });
+  if (ep === undefined) {
+    if (backend === undefined) diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: '`tracing` needs `endpoint` (the OTLP/HTTP URL spans are sent to)', loc: t.loc, hint: 'e.g. endpoint "http://127.0.0.1:4318/v1/traces"' });
+    return;
+  }
+  const text = ep.args[0];
+  let url: URL | undefined;
+  try {
+    url = typeof text === 'string' ? new URL(text) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `tracing endpoint ${JSON.stringify(text)} is not an http:// or https:// URL`, loc: ep.argLocs?.[0] ?? ep.loc, hint: 'e.g. "http://127.0.0.1:4318/v1/traces"' });
+  } else if (url.port === '4317') {
+    diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', severity: 'warning', message: `tracing endpoint ${url.host}: port 4317 is OTLP/gRPC's; Weir sends OTLP/HTTP`, loc: ep.argLocs?.[0] ?? ep.loc, hint: 'a collector takes OTLP/HTTP on port 4318' });
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -513,9 +513,33 @@ const limits: KeySpec = {
   ],
 };
 
+const sampleRatioDoc = 'Share of new traces recorded and exported, 0 to 1. A request whose `traceparent` says sampled is always recorded (parent-based), one that says not sampled never is.';
+const tracing: KeySpec = {
+  name: 'tracing',
+  doc: 'OpenTelemetry tracing (see docs/tracing.md): a server span per request, a client span per upstream attempt, spans for slow plugin hooks; W3C `traceparent`/`tracestate` continued from the client (trusted or not) and sent upstream with a new parent id; spans exported in batches as OTLP/HTTP protobuf. Without this block `traceparent` is forwarded unchanged.',
+  children: [
+    val('enabled', 'boolean', '`#false` turns tracing off (as if the block were absent).', { default: true }),
+    str('endpoint', 'OTLP/HTTP URL spans are posted to (protobuf); a URL without a path gets `/v1/traces` (a collector\'s OTLP/HTTP port is usually 4318). Required, here or in `backend`.'),
+    {
+      name: 'backend',
+      doc: 'Sentinel\'s spelling of `endpoint`: `backend "otlp" { endpoint "…" }`. Writing both is refused.',
+      args: [{ name: 'type', type: 'string', enum: ['otlp', 'jaeger', 'zipkin'], unsupportedValues: {
+        jaeger: 'Weir exports OTLP only; Jaeger takes OTLP/HTTP on port 4318: write `backend "otlp"` with that endpoint.',
+        zipkin: 'Weir exports OTLP only; send to an OpenTelemetry Collector\'s OTLP/HTTP receiver, which exports to Zipkin.',
+      } }],
+      children: [str('endpoint', 'As `tracing { endpoint }`.', { required: true })],
+    },
+    str('service-name', '`service.name` of the spans\' resource.', { default: D.observability.tracing.serviceName }),
+    val('sample-ratio', 'number', sampleRatioDoc, { min: 0, max: 1, default: D.observability.tracing.sampleRatio }),
+    { ...val('sampling-rate', 'number', `Sentinel's name for \`sample-ratio\` (same effect; writing both is refused).`, { min: 0, max: 1 }), aliasOf: 'sample-ratio' },
+    val('hook-span-threshold-ms', 'ms', 'A plugin hook call that takes at least this long gets its own span under the request span; 0 = every call.', { min: 0, default: D.observability.tracing.hookSpanThresholdMs }),
+    val('export-delay-ms', 'ms', 'Longest time an ended span waits before its batch is sent (a full batch of 512 goes at once).', { min: 1, default: D.observability.tracing.exportDelayMs }),
+  ],
+};
+
 const observability: KeySpec = {
   name: 'observability',
-  doc: 'Metrics and logs.',
+  doc: 'Metrics, logs and traces.',
   children: [
     {
       name: 'metrics',
@@ -535,6 +559,7 @@ const observability: KeySpec = {
         val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path (relative to the working directory); it must be writable when the config is loaded, and is reopened when it is moved or deleted.', { default: D.observability.logging.accessLog }),
       ],
     },
+    tracing,
   ],
 };
 

@@ -289,6 +289,20 @@ export interface ObservabilityConfig {
     /** true = stdout, false = off, string = file path. */
     readonly accessLog: boolean | string;
   };
+  /** OpenTelemetry tracing; undefined without a `tracing` block (or with `enabled #false`). */
+  readonly tracing: TracingConfig | undefined;
+}
+
+export interface TracingConfig {
+  /** OTLP/HTTP URL spans are posted to. */
+  readonly endpoint: string;
+  readonly serviceName: string;
+  /** Share of new traces sampled (0..1); a sampled incoming parent is always continued. */
+  readonly sampleRatio: number;
+  /** Plugin hooks that take at least this long get their own span. */
+  readonly hookSpanThresholdMs: number;
+  /** Longest wait before queued spans are sent. */
+  readonly exportDelayMs: number;
 }
 
 export interface WeirConfig {

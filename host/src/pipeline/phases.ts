@@ -8,6 +8,7 @@
  *   on-log always runs last, with the error if any.
  */
 import type { WeirError } from '../errors.ts';
+import type { RequestSpan } from '../observability/tracing.ts';
 
 export interface PhaseSpec {
   /** WIT name of the hook. */
@@ -124,6 +125,8 @@ export interface ClientInfo {
 
 /** Per-request state shared by every phase of one exchange. */
 export interface RequestContext {
+  /** The request's trace, when `observability { tracing }` is on (observability/tracing.ts). */
+  trace?: RequestSpan;
   readonly id: string;
   readonly startTime: number; // performance.now()
   readonly client: ClientInfo;

@@ -20,6 +20,7 @@ import { compressionPhase } from '../compression/phase.ts';
 import { compressionSettings } from '../compression/settings.ts';
 import { staticPhase, staticSettings } from '../static/phase.ts';
 import type { Snapshot } from './snapshot.ts';
+import { Tracing, tracingKey } from '../observability/tracing.ts';
 
 export interface CoreOptions {
   readonly logger: Logger;
@@ -106,7 +107,11 @@ export class ProxyCore {
       upstreams.set(name, up);
     }
     const assertedHeaders = [...new Set([...config.filters.values()].flatMap((f) => this.filters.asserts(f.type)))];
-    return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, balancers, chains, prefixes, assertedHeaders };
+    // An unchanged tracing block keeps its provider (and the spans it has queued).
+    const t = config.observability.tracing;
+    const running = this.current?.tracing;
+    const tracing = t === undefined ? undefined : running?.key === tracingKey(t) ? running : new Tracing(t, this.metrics.registry);
+    return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, balancers, chains, prefixes, assertedHeaders, tracing };
   }
 
   /** Makes `snap` current. In-flight requests keep the one they started with. */
@@ -120,6 +125,11 @@ export class ProxyCore {
     if (old && dropped.length) {
       // Close pools no longer referenced once the requests on the old snapshot are done.
       this.whenIdleOr(30_000).then(() => Promise.all(dropped.map((u) => u.close()))).catch(() => {});
+    }
+    const oldTracing = old?.tracing;
+    if (oldTracing !== undefined && oldTracing !== snap.tracing) {
+      // Requests on the old snapshot end their spans on its provider: flush it once they are done.
+      this.whenIdleOr(30_000).then(() => oldTracing.shutdown()).catch(() => {});
     }
   }
 
@@ -180,6 +190,8 @@ export class ProxyCore {
     m.requests.child(route, ctx.request.method, String(status)).value++;
     m.requestDuration.child(route).observe(seconds);
     if (ctx.error) m.errors.labels(ctx.error.code).inc();
+    const trace = ex.trace;
+    if (trace !== undefined) trace.end(ctx.routeName, ctx.upstream?.name, status, ctx.error?.code, ctx.error?.code);
     if (this.accessLog) {
       this.accessLog.info({
         type: 'access',
@@ -198,6 +210,7 @@ export class ProxyCore {
         ms: Math.round(seconds * 1e6) / 1000,
         attempts: ex.attempt || undefined,
         error: ctx.error?.code,
+        traceId: trace?.traceId,
       });
     }
     if (ctx.error && ctx.error.code !== 'WEIR_ERR_CLIENT_ABORTED' && ctx.error.source !== 'downstream') {
@@ -225,6 +238,7 @@ export class ProxyCore {
 
   async close(): Promise<void> {
     await Promise.all([...this.upstreamCache.values()].map((u) => u.close()));
+    await this.current?.tracing?.shutdown().catch(() => {});
   }
 }
 

@@ -37,6 +37,7 @@ import { proxiedOf } from '../edge/proxy-protocol.ts';
 import { endedWithHead } from '../upstream/h2-client.ts';
 import { endWithGrpcStatus, grpcErrorHeaders, grpcLocalReply, isGrpcRequest, respondHeadOnly } from './grpc.ts';
 import { watchBodyRate, watchSend } from './slow-clients.ts';
+import type { RequestTrace } from '../observability/tracing.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponse = ServerResponse | Http2ServerResponse;
@@ -125,6 +126,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   tunnel: TunnelOpener | undefined;
   /** Set when the path is refused or must be redirected (path-normalization). */
   pathOutcome: PathRejected | PathRedirect | undefined;
+  /** The request's spans, when tracing is on (observability/tracing.ts). */
+  trace: RequestTrace | undefined;
+  /** The status of the upstream response in flight (its attempt span ends with it). */
+  private upstreamStatus: number | undefined;
 
   constructor(core: ProxyCore, snap: Snapshot, req: DownstreamRequest, res: DownstreamResponse) {
     this.core = core;
@@ -202,6 +207,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
       previousTarget: undefined,
       upstreamMs: undefined,
     };
+    const tracing = snap.tracing;
+    if (tracing !== undefined) {
+      this.ctx.trace = this.trace = tracing.startRequest({
+        id: this.ctx.id, method: request.method, scheme: request.scheme, path: request.path, host: hostOf(authority),
+        client: client.address, httpVersion: request.httpVersion, headers, start: this.ctx.startTime,
+      });
+    }
   }
 
   // ── request side ────────────────────────────────────────────────────────────────
@@ -458,6 +470,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.ctx.attempts++;
     this.waited = false;
     const req = this.ctx.request;
+    this.trace?.startAttempt(req.method, up.name, target.host, target.port, this.attempt);
     const headers = this.upstreamHeaders();
     const policies = this.route!.config.policies;
     const timeout = policies.timeoutMs;
@@ -503,6 +516,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (ctx.request.authority) h['x-forwarded-host'] = ctx.request.authority;
     appendHeader(h, 'via', VIA);
     h['x-request-id'] = ctx.id;
+    // With tracing on, the attempt's span is the upstream's parent; without it traceparent passes as sent.
+    if (this.trace !== undefined) this.trace.inject(h);
     return h;
   }
 
@@ -534,8 +549,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.addWait(now);
     this.core.metrics.upstreamDuration.child(up.name).observe((now - this.dispatchedAt) / 1000);
     target.recordSuccess(now - this.dispatchedAt);
+    this.upstreamStatus = statusCode;
     const retry = this.route!.config.policies.retry;
     if (statusCode >= 500 && this.canRetry() && (retry.retryOn.includes(String(statusCode)) || retry.retryOn.includes('5xx'))) {
+      this.trace?.endAttempt(statusCode, undefined);
       this.retrying = true;
       controller.abort(new WeirError('WEIR_ERR_UPSTREAM_RESET', `retrying after status ${statusCode}`));
       return;
@@ -703,6 +720,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
     this.releaseTarget();
+    this.trace?.endAttempt(this.upstreamStatus, undefined);
     if (this.retrying || this.replaced) return;
     if (this.queued) {
       this.queued.push(() => this.onResponseEnd(controller, trailers));
@@ -733,6 +751,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     if (this.finished) return;
     const werr = classifyUpstreamError(error);
+    this.trace?.endAttempt(this.upstreamStatus, werr.code);
+    this.upstreamStatus = undefined;
     const connectFailure = werr.code === 'WEIR_ERR_UPSTREAM_CONNECT';
     if (werr.source === 'upstream' && this.target && werr.code !== 'WEIR_ERR_CLIENT_ABORTED') this.target.recordFailure(connectFailure || werr.code === 'WEIR_ERR_UPSTREAM_TIMEOUT');
     if (!this.headSent && this.retryableError(werr) && this.canRetry()) return this.retry();

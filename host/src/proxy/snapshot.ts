@@ -7,6 +7,7 @@ import type { Router } from '../router/router.ts';
 import type { Upstream } from '../upstream/upstream.ts';
 import type { Chain } from '../pipeline/chain.ts';
 import type { Phase } from '../pipeline/phases.ts';
+import type { Tracing } from '../observability/tracing.ts';
 
 export interface Snapshot {
   readonly generation: number;
@@ -21,4 +22,6 @@ export interface Snapshot {
   readonly assertedHeaders: readonly string[];
   /** Route name → its path prefixes (for prefix rewrites). */
   readonly prefixes: ReadonlyMap<string, readonly string[]>;
+  /** The tracer of `observability { tracing }`, shared by snapshots with the same block. */
+  readonly tracing: Tracing | undefined;
 }

@@ -388,10 +388,14 @@ export class WasmPlugin {
     try {
       r = f(inst.core, hold.id);
     } catch (err) {
-      throw this.classify(inst, hook, err, true);
+      const e = this.classify(inst, hook, err, true);
+      ctx.trace?.hook(this.name, hook, t0, performance.now() - t0, e.code);
+      throw e;
     }
     stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
     const ms = performance.now() - t0;
+    // A slow hook gets its own span under the request's (tracing's hook-span-threshold-ms).
+    ctx.trace?.hook(this.name, hook, t0, ms);
     if (ms > timeoutMs) throw this.late(hook, ctx, ms);
     if (++this.sample % DURATION_SAMPLE === 0) this.deps.metrics.duration.labels(this.name, hook).observe(ms / 1000);
     return r;
@@ -440,8 +444,11 @@ export class WasmPlugin {
       let r: T;
       try {
         r = await Promise.race([call, gaveUp]);
+        ctx.trace?.hook(this.name, hook, t0, performance.now() - t0);
       } catch (err) {
-        throw isWeirError(err) && inst.dead ? err : this.classify(inst, hook, err, true);
+        const e = isWeirError(err) && inst.dead ? err : this.classify(inst, hook, err, true);
+        ctx.trace?.hook(this.name, hook, t0, performance.now() - t0, e.code);
+        throw e;
       } finally {
         clearTimeout(timer);
         inst.inflight = undefined;
