@@ -20,7 +20,7 @@ import { compressionPhase } from '../compression/phase.ts';
 import { compressionSettings } from '../compression/settings.ts';
 import { staticPhase, staticSettings } from '../static/phase.ts';
 import type { Snapshot } from './snapshot.ts';
-import { Tracing, tracingKey } from '../observability/tracing.ts';
+import type { Tracing } from '../observability/tracing.ts';
 
 export interface CoreOptions {
   readonly logger: Logger;
@@ -110,7 +110,12 @@ export class ProxyCore {
     // An unchanged tracing block keeps its provider (and the spans it has queued).
     const t = config.observability.tracing;
     const running = this.current?.tracing;
-    const tracing = t === undefined ? undefined : running?.key === tracingKey(t) ? running : new Tracing(t, this.metrics.registry);
+    let tracing: Tracing | undefined;
+    if (t !== undefined) {
+      // Loaded on first use: without a tracing block the OpenTelemetry SDK is never imported.
+      const { Tracing: T, tracingKey } = await import('../observability/tracing.ts');
+      tracing = running?.key === tracingKey(t) ? running : new T(t, this.metrics.registry);
+    }
     return { generation: ++this.generation, config, router: new Router(config.routes), upstreams, balancers, chains, prefixes, assertedHeaders, tracing };
   }
 
