@@ -19,6 +19,13 @@ import { freePort } from './lib/proc.ts';
 const here = dirname(new URL(import.meta.url).pathname);
 const suiteDir = dirname(createRequire(join(here, 'package.json')).resolve('http-cache-tests/package.json'));
 const id = process.argv.find((a) => a.startsWith('--id='))?.slice(5) ?? '';
+const exchangeMs = Number(process.argv.find((a) => a.startsWith('--exchange-timeout='))?.slice(19) ?? 20_000);
+
+type Results = Record<string, true | [string, string]>;
+interface Suite {
+  id: string;
+  tests: Array<{ id: string; kind?: string; name: string; dump?: boolean; browser_only?: boolean }>;
+}
 
 async function waitFor(url: string, ms: number): Promise<void> {
   const until = Date.now() + ms;
@@ -63,22 +70,50 @@ cache { max-size "256MiB" }
 `);
   const weir = await startWeir({ configPath, logger: createLogger({ level: 'silent', format: 'json', sync: true }), accessLog: false, watch: false });
   try {
-    const client = run(process.execPath, ['--no-warnings', 'cli.mjs'], { npm_config_base: weir.url(), npm_config_id: id, npm_package_config_id: id });
-    const out = await client.out;
+    const suiteUrl = (p: string): string => pathToFileURL(join(suiteDir, p)).href;
+    const { runTests, getResults } = (await import(suiteUrl('client/runner.mjs'))) as { runTests: (t: unknown[], f: unknown, browser: boolean, base: string) => Promise<void>; getResults: () => Results };
+    const { default: suites } = (await import(suiteUrl('tests/index.mjs'))) as { default: Suite[] };
+    const nodeFetch = createRequire(join(suiteDir, 'package.json'))('node-fetch') as (url: string, init: Record<string, unknown>) => Promise<unknown>;
+    // Every exchange is bounded: one that gets no answer fails its test with the URL it waited
+    // on, instead of holding the whole run (the suite's client has no timeout of its own).
+    const pending = new Map<number, string>();
+    let seq = 0;
+    const boundedFetch = (url: string, init: Record<string, unknown> = {}): Promise<unknown> => {
+      const n = seq++;
+      pending.set(n, `${String(init['method'] ?? 'GET')} ${url}`);
+      if (process.env['CT_TRACE']) console.error(`> ${n} ${pending.get(n)} ${JSON.stringify(init['headers'])}`);
+      return nodeFetch(url, { ...init, signal: AbortSignal.timeout(exchangeMs) }).then(
+        (r) => (pending.delete(n), r),
+        (err: Error) => {
+          pending.delete(n);
+          throw err.name === 'AbortError' ? Object.assign(new Error(`no answer in ${exchangeMs} ms to ${init['method'] ?? 'GET'} ${url}`), { name: 'Timeout' }) : err;
+        },
+      );
+    };
+    let tests: Suite[] = suites;
     if (id) {
-      console.log(out);
-    } else {
-      const got = JSON.parse(out) as Record<string, true | [string, string] | false>;
-      writeFileSync(join(dir, 'cache-tests.json'), JSON.stringify(got, null, 2));
-      const { default: suites } = (await import(pathToFileURL(join(suiteDir, 'tests/index.mjs')).href)) as { default: Array<{ id: string; tests: Array<{ id: string; kind?: string; name: string }> }> };
-      const required = suites.flatMap((s) => s.tests).filter((t) => t.kind === undefined || t.kind === 'required');
-      const failed = required.filter((t) => got[t.id] !== true);
-      console.log(`required tests passed: ${required.length - failed.length} / ${required.length}`);
-      for (const t of failed) {
-        const r = got[t.id];
-        console.log(`FAIL ${t.id}: ${t.name} — ${r === undefined ? 'not run' : Array.isArray(r) ? `${r[0]}: ${r[1]}` : String(r)}`);
-      }
+      tests = suites.map((s) => ({ ...s, tests: s.tests.filter((t) => t.id === id).map((t) => ({ ...t, dump: true })) })).filter((s) => s.tests.length);
+      if (!tests.length) throw new Error(`no test with id ${id}`);
     }
+    const started = performance.now();
+    const progress = setInterval(() => {
+      console.error(`[${((performance.now() - started) / 1000).toFixed(0)} s] ${Object.keys(getResults()).length} results, ${seq} exchanges, open: ${[...pending.values()].slice(0, 5).join(', ')}`);
+    }, 10_000);
+    progress.unref();
+    await runTests(tests, boundedFetch, false, weir.url());
+    clearInterval(progress);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const got = getResults();
+    if (!id) writeFileSync(join(dir, 'cache-tests.json'), JSON.stringify(got, null, 2));
+    // What the suite's client runs for a shared cache (browser-only tests are for private caches).
+    const required = tests.flatMap((s) => s.tests).filter((t) => (t.kind === undefined || t.kind === 'required') && t.browser_only !== true);
+    const failed = required.filter((t) => got[t.id] !== true);
+    console.log(`required tests passed: ${required.length - failed.length} / ${required.length} (${seconds} s)`);
+    for (const t of failed) {
+      const r = got[t.id];
+      console.log(`FAIL ${t.id}: ${t.name} — ${r === undefined ? 'not run' : Array.isArray(r) ? `${r[0]}: ${r[1]}` : String(r)}`);
+    }
+    if (pending.size) console.log(`exchanges still open: ${[...pending.values()].join(', ')}`);
   } finally {
     await weir.close();
   }

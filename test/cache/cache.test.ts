@@ -353,3 +353,17 @@ test('a route with cache { enabled #false } does not cache, while the top-level 
   assert.equal(again.headers['x-cache'], undefined);
   assert.equal(origin.seen.length, 2);
 });
+
+test('a response under an unknown Transfer-Encoding (body read to the close) passes through a caching route without stalling the proxy', async () => {
+  const { url } = await setup((_req, res) => {
+    res.setHeader('transfer-encoding', 'x-custom');
+    res.setHeader('connection', 'close');
+    res.setHeader('cache-control', 'max-age=60');
+    res.end('read to the close');
+  });
+  const r = await get(`${url}/te`);
+  assert.equal(r.status, 200);
+  assert.equal(r.body, 'read to the close');
+  // The proxy still answers others (the empty chunks undici hands over no longer spin it).
+  assert.equal((await get(`${url}/te`)).body, 'read to the close');
+});

@@ -661,6 +661,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     const chain = this.chain!;
+    // undici can hand over empty chunks (a body read to EOF under an unknown Transfer-Encoding):
+    // pausing on one re-delivers it at once, a loop that never yields.
+    if (chunk.length === 0) return;
     if (chain.onResponseBody.length > 0) return this.responseBodyChunk(controller, chunk, false);
     this.ctx.bytesOut += chunk.length;
     const res = this.res as ServerResponse;
