@@ -20,6 +20,7 @@ import { Exchange, type TunnelOpener } from '../proxy/exchange.ts';
 import type { CompiledRoute } from '../router/router.ts';
 import { appendHeader, stripHopByHop } from '../proxy/headers.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
+import { ReplyEnd } from './reply-end.ts';
 import { checkRequest } from './strict.ts';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -218,6 +219,15 @@ class Tunnel implements TunnelOpener {
       ex.onResponseError(undefined as unknown as Dispatcher.DispatchController, werr);
     };
     upstream.on('error', (err) => (established ? socket.destroy() : failed(err)));
+    // The client leaving before the origin answered: no relay will end this attempt, so
+    // give the target slot and the client's admission back here.
+    socket.once('close', () => {
+      if (established) return;
+      established = true;
+      clearTimeout(connectTimer);
+      upstream.destroy();
+      ex.releaseTarget();
+    });
     upstream.once(up.config.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(connectTimer);
       if (this.kind === 'tunnel') {
@@ -254,8 +264,9 @@ class Tunnel implements TunnelOpener {
         socket.write(headBytes!);
         if (rest!.length) socket.write(rest!);
         if (status !== 101) {
-          // Not upgraded: relay the origin's reply as is, then close.
-          return this.relay(ex, upstream, undefined, undefined, true);
+          // Not upgraded: relay the origin's reply as is, then close at its end.
+          const reply = new ReplyEnd(headBytes!, status!);
+          return this.relay(ex, upstream, undefined, undefined, reply.push(rest!) ? 'done' : reply);
         }
         if (this.head.length) upstream.write(this.head);
         this.relay(ex, upstream, new FrameMeter(limits.websocketMaxMessageBytes), new FrameMeter(limits.websocketMaxMessageBytes));
@@ -276,7 +287,8 @@ class Tunnel implements TunnelOpener {
    * Bytes both ways until either side ends, the idle timeout fires, or a message is too
    * big; then the exchange finishes (on-log, metrics, access log) with the bytes relayed.
    */
-  private relay(ex: Exchange, upstream: Duplex, fromClient: FrameMeter | undefined, fromOrigin: FrameMeter | undefined, originOnly = false): void {
+  private relay(ex: Exchange, upstream: Duplex, fromClient: FrameMeter | undefined, fromOrigin: FrameMeter | undefined, reply?: ReplyEnd | 'done'): void {
+    const originOnly = reply !== undefined;
     const socket = this.socket;
     const ctx = ex.ctx;
     const idle = this.limits.websocketIdleTimeoutMs;
@@ -311,6 +323,11 @@ class Tunnel implements TunnelOpener {
     const pump = (from: Duplex, to: Duplex, meter: FrameMeter | undefined, count: (n: number) => void): void => {
       from.on('data', (chunk: Buffer) => {
         touch();
+        if (from === upstream && reply instanceof ReplyEnd && reply.push(chunk)) {
+          count(chunk.length);
+          to.write(chunk);
+          return close(0);
+        }
         if (meter && !meter.push(chunk)) {
           ctx.error ??= new WeirError('WEIR_ERR_BODY_TOO_LARGE', 'a WebSocket message exceeds websocket-max-message-bytes');
           from.pause();
@@ -326,12 +343,14 @@ class Tunnel implements TunnelOpener {
     };
     if (!originOnly) pump(socket, upstream, fromClient, (n) => (ctx.bytesIn += n));
     pump(upstream, socket, fromOrigin, (n) => (ctx.bytesOut += n));
+    if (reply === 'done') close(0);
     socket.on('close', () => {
       upstream.destroy();
       end();
     });
     upstream.on('close', () => {
-      socket.destroy();
+      // A client socket already ending (a relayed reply) flushes what it has before closing.
+      if (!socket.writableEnded) socket.destroy();
       end();
     });
     if (socket.destroyed) end();
