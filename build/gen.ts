@@ -13,6 +13,7 @@ import { generate as generateAs, OUT_DIR as AS_DIR } from '../sdk-assemblyscript
 import { generateRust, OUT_PATH as RUST_PATH } from '../sdk-rust-guest/gen/gen-rust.ts';
 import { DOCS_PATH as CONFIG_DOCS, generateDocs } from '../host/src/config/gen-docs.ts';
 import { renderErrorsDoc } from '../host/src/errors-doc.ts';
+import { METRICS_DOC, renderMetricsDoc } from './metrics-doc.ts';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -33,6 +34,7 @@ export const GENERATORS: readonly Generator[] = [
   { name: 'Rust SDK bindings (sdk-rust-guest/gen)', run: (wit) => ({ [RUST_PATH]: generateRust(wit, generateAbi(wit)['layout.json']!) }) },
   { name: 'docs/configuration.md (host/src/config/gen-docs.ts)', run: () => ({ [CONFIG_DOCS]: generateDocs() }) },
   { name: 'docs/errors.md (host/src/errors-doc.ts)', run: () => ({ [`${ROOT}docs/errors.md`]: renderErrorsDoc() }) },
+  { name: 'docs/metrics.md (build/metrics-doc.ts)', run: () => ({ [`${ROOT}${METRICS_DOC}`]: renderMetricsDoc() }) },
 ];
 
 function read(path: string): string | undefined {

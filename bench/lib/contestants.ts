@@ -168,6 +168,8 @@ export const CONTESTANTS: readonly Contestant[] = [
   nodePeer('fastify', '@fastify/http-proxy', 'fastify-proxy.mjs'),
   nodePeer('http-proxy', 'http-proxy, keep-alive agent', 'http-proxy.mjs'),
   weirRow('weir', 'Weir, no filters', 'weir-no-filter.kdl', { quick: true, throughput: true }),
+  // Against the row above: what tracing costs when every request is recorded and exported.
+  weirRow('weir-tracing', 'Weir, no filters, tracing on (sample ratio 1.0, OTLP/HTTP export)', 'weir-tracing.kdl', { quick: true }),
   weirRow('weir-plugins-inline', 'Weir, 3 request + 1 response header WASM plugins, inline', 'weir-plugins-inline.kdl'),
   weirRow('weir-plugins-worker', 'Weir, the same 4 plugins, worker-isolated', 'weir-plugins-worker.kdl'),
   weirRow('weir-first-party', 'Weir, rate-limit + geo + p2c LB (first-party)', 'weir-first-party.kdl'),

@@ -9,11 +9,11 @@ import { GENERATORS, ROOT, runGenerators } from '../../build/gen.ts';
 import { PHASES } from '../../host/src/pipeline/phases.ts';
 import { parseWit } from '../../plugin-abi/src/gen/wit.ts';
 
-test('npm run gen runs the generators of the ABI, both SDKs and both generated docs, and every committed output is current', () => {
+test('npm run gen runs the generators of the ABI, both SDKs and the generated docs (configuration, errors, metrics), and every committed output is current', () => {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts['gen'], 'node build/gen.ts');
   const paths = GENERATORS.flatMap((g) => Object.keys(g.run(readFileSync(`${ROOT}wit/weir.wit`, 'utf8'))).map((p) => p.slice(ROOT.length)));
-  for (const p of ['plugin-abi/generated/codec.ts', 'plugin-abi/generated/layout.json', 'sdk-assemblyscript/assembly/generated/abi.ts', 'sdk-rust-guest/src/abi.rs', 'docs/configuration.md', 'docs/errors.md']) {
+  for (const p of ['plugin-abi/generated/codec.ts', 'plugin-abi/generated/layout.json', 'sdk-assemblyscript/assembly/generated/abi.ts', 'sdk-rust-guest/src/abi.rs', 'docs/configuration.md', 'docs/errors.md', 'docs/metrics.md']) {
     assert.ok(paths.includes(p), `npm run gen does not make ${p}`);
   }
   assert.deepEqual(runGenerators(false), [], 'stale generated files: run npm run gen');

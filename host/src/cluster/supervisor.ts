@@ -69,6 +69,15 @@ class ProxyThread {
   }
 }
 
+/** The supervisor's own metrics (beside every thread's merged registry). */
+export function clusterMetrics(registry: Registry): { restarts: Counter<'thread'>; threads: Gauge } {
+  const registers = [registry];
+  return {
+    restarts: new Counter({ name: 'weir_thread_restarts_total', help: 'Proxy threads replaced after exiting unexpectedly', labelNames: ['thread'], registers }),
+    threads: new Gauge({ name: 'weir_threads', help: 'Proxy threads serving', registers }),
+  };
+}
+
 export class Cluster {
   readonly logger: Logger;
   readonly registry = new Registry();
@@ -90,9 +99,7 @@ export class Cluster {
     this.config = config;
     this.logger = logger;
     this.sab = createSharedBuffer();
-    const registers = [this.registry];
-    this.restartsTotal = new Counter({ name: 'weir_thread_restarts_total', help: 'Proxy threads replaced after exiting unexpectedly', labelNames: ['thread'], registers });
-    this.threadsUp = new Gauge({ name: 'weir_threads', help: 'Proxy threads serving', registers });
+    ({ restarts: this.restartsTotal, threads: this.threadsUp } = clusterMetrics(this.registry));
   }
 
   static async start(opts: ClusterOptions): Promise<Cluster> {

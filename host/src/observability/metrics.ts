@@ -3,7 +3,7 @@
  * instances in one process) don't share counters. Label sets are small and bounded:
  * route names, methods, status classes' exact codes, error codes.
  */
-import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -11,6 +11,15 @@ interface MetricValue {
   labels: Record<string, string | number>;
   value: number;
   metricName?: string;
+  exemplar?: { labelSet: Record<string, string>; value: number; timestamp: number };
+}
+
+/** An exemplar: the trace of one observation in a bucket (OpenMetrics shows it next to the bucket). */
+interface Exemplar {
+  traceId: string;
+  value: number;
+  /** Seconds since the epoch. */
+  timestamp: number;
 }
 
 /**
@@ -23,7 +32,7 @@ class FastCounter {
   readonly help: string;
   readonly type = 'counter';
   readonly aggregator = 'sum';
-  private readonly labelNames: readonly string[];
+  readonly labelNames: readonly string[];
   private readonly series = new Map<string, { labels: Record<string, string>; value: number }>();
 
   constructor(name: string, help: string, labelNames: readonly string[], registry: Registry) {
@@ -60,6 +69,8 @@ class HistogramSeries {
   count = 0;
   private readonly buckets: readonly number[];
   readonly labels: Record<string, string>;
+  /** The last traced observation per bucket (+Inf last); allocated on the first one. */
+  exemplars: Array<Exemplar | undefined> | undefined;
 
   constructor(buckets: readonly number[], labels: Record<string, string>) {
     this.buckets = buckets;
@@ -67,13 +78,15 @@ class HistogramSeries {
     this.counts = new Float64Array(buckets.length);
   }
 
-  observe(v: number): void {
+  /** Observes `v`; with a trace id, that trace becomes the bucket's exemplar. */
+  observe(v: number, traceId?: string): void {
     const b = this.buckets;
     let i = 0;
     while (i < b.length && v > b[i]!) i++;
     if (i < b.length) this.counts[i]!++;
     this.sum += v;
     this.count++;
+    if (traceId !== undefined) (this.exemplars ??= new Array(b.length + 1))[i] = { traceId, value: v, timestamp: Date.now() / 1000 };
   }
 }
 
@@ -82,7 +95,7 @@ class FastHistogram {
   readonly help: string;
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  private readonly labelNames: readonly string[];
+  readonly labelNames: readonly string[];
   private readonly buckets: readonly number[];
   private readonly series = new Map<string, HistogramSeries>();
 
@@ -109,11 +122,16 @@ class FastHistogram {
     const values: MetricValue[] = [];
     for (const s of this.series.values()) {
       let acc = 0;
+      const ex = s.exemplars;
+      const exemplar = (i: number): Pick<MetricValue, 'exemplar'> => {
+        const e = ex?.[i];
+        return e === undefined ? {} : { exemplar: { labelSet: { trace_id: e.traceId }, value: e.value, timestamp: e.timestamp } };
+      };
       this.buckets.forEach((le, i) => {
         acc += s.counts[i]!;
-        values.push({ labels: { ...s.labels, le }, value: acc, metricName: `${this.name}_bucket` });
+        values.push({ labels: { ...s.labels, le }, value: acc, metricName: `${this.name}_bucket`, ...exemplar(i) });
       });
-      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket`, ...exemplar(this.buckets.length) });
       values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` });
       values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` });
     }
@@ -123,6 +141,14 @@ class FastHistogram {
   reset(): void {
     this.series.clear();
   }
+}
+
+/** What the per-target gauges read of one target at scrape time. */
+export interface TargetState {
+  readonly upstream: string;
+  readonly address: string;
+  readonly healthy: boolean;
+  readonly inFlight: number;
 }
 
 export class ProxyMetrics {
@@ -137,6 +163,12 @@ export class ProxyMetrics {
   readonly errors: Counter<'code'>;
   readonly retries: Counter<'upstream'>;
   readonly logSinkErrors: Counter<'sink'>;
+  readonly targetRequests: FastCounter;
+  readonly targetErrors: FastCounter;
+  readonly targetDuration: FastHistogram;
+  readonly targetEjections: FastCounter;
+  /** The targets of the running snapshot, read at scrape time (ProxyCore sets it). */
+  targets: () => Iterable<TargetState> = () => [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -152,6 +184,58 @@ export class ProxyMetrics {
     this.errors = new Counter({ name: 'weir_errors_total', help: 'Errors by stable code', labelNames: ['code'], registers });
     this.retries = new Counter({ name: 'weir_upstream_retries_total', help: 'Upstream request retries', labelNames: ['upstream'], registers });
     this.logSinkErrors = new Counter({ name: 'weir_log_sink_errors_total', help: 'Failed writes or reopens of a log destination (main, access)', labelNames: ['sink'], registers });
+    const target = ['upstream', 'target'];
+    this.targetRequests = new FastCounter('weir_upstream_target_requests_total', 'Upstream attempts sent to each target (a retry counts again)', target, registry);
+    this.targetErrors = new FastCounter('weir_upstream_target_errors_total', 'Failed attempts per target, by Weir error code (connect, reset, timeout...), and `5xx` for responses with a 5xx status', [...target, 'code'], registry);
+    this.targetDuration = new FastHistogram('weir_upstream_target_duration_seconds', 'Time from dispatch to the response head, per target', target, LATENCY_BUCKETS, registry);
+    this.targetEjections = new FastCounter('weir_upstream_target_ejections_total', 'Times a target was ejected after repeated connect failures', target, registry);
+    const metrics = this;
+    new Gauge({
+      name: 'weir_upstream_target_healthy', help: '1 while a target takes requests (active health checks pass and it is not ejected), else 0', labelNames: target, registers,
+      // Every proxy thread sees the same shared health state: merging takes one, not the sum.
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const t of metrics.targets()) this.labels(t.upstream, t.address).set(t.healthy ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'weir_upstream_target_in_flight', help: 'Requests in flight to each target', labelNames: target, registers,
+      collect() {
+        this.reset();
+        for (const t of metrics.targets()) this.labels(t.upstream, t.address).set(t.inFlight);
+      },
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'weir_process_' });
   }
+}
+
+/**
+ * The registry's text for a scrape: OpenMetrics (with exemplars) when the scraper asks for it
+ * in Accept, else Prometheus text. prom-client renames counters in place for OpenMetrics, so
+ * the OpenMetrics registry holds views of the metrics, never the metrics themselves.
+ */
+export async function renderMetrics(registry: Registry, accept: string | string[] | undefined): Promise<{ contentType: string; text: string }> {
+  const wanted = Array.isArray(accept) ? accept.join(',') : (accept ?? '');
+  if (!wanted.includes('application/openmetrics-text')) return { contentType: registry.contentType, text: await registry.metrics() };
+  const om = new Registry<OpenMetricsContentType>();
+  om.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  for (const m of registry.getMetricsAsArray() as unknown as Array<{ name: string; help: string; type: string; aggregator: string; get(): Promise<{ name: string }> | { name: string } }>) {
+    const view = {
+      name: m.name,
+      help: m.help,
+      type: m.type,
+      aggregator: m.aggregator,
+      get: async () => ({ ...(await m.get()), name: view.name }),
+    };
+    om.registerMetric(view as never);
+  }
+  return { contentType: om.contentType, text: await om.metrics() };
+}
+
+/** The counter of spans the tracing exporter sent, shared by every tracer of a registry. */
+export function tracingExportCounter(registry: Registry): Counter<'result'> {
+  const existing = registry.getSingleMetric('weir_tracing_spans_exported_total');
+  if (existing) return existing as Counter<'result'>;
+  return new Counter({ name: 'weir_tracing_spans_exported_total', help: 'Spans handed to the OTLP endpoint, by result (ok, error: the batch was dropped)', labelNames: ['result'], registers: [registry] });
 }

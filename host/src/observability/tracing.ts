@@ -11,7 +11,8 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { tracingExportCounter } from './metrics.ts';
 import type { TracingConfig } from '../config/types.ts';
 
 /** A header map as the proxy keeps it (lower-case names). */
@@ -166,13 +167,6 @@ class CountingExporter implements SpanExporter {
   forceFlush(): Promise<void> {
     return this.inner.forceFlush?.() ?? Promise.resolve();
   }
-}
-
-/** The Prometheus counter of exported spans, shared by every Tracing of a registry. */
-export function tracingExportCounter(registry: Registry): Counter<'result'> {
-  const existing = registry.getSingleMetric('weir_tracing_spans_exported_total');
-  if (existing) return existing as Counter<'result'>;
-  return new Counter({ name: 'weir_tracing_spans_exported_total', help: 'Spans handed to the OTLP endpoint, by result (ok, error: the batch was dropped)', labelNames: ['result'], registers: [registry] });
 }
 
 /** The OTLP/HTTP traces URL: an endpoint without a path gets the standard `/v1/traces`. */

@@ -7,7 +7,7 @@ import type { BuiltinHandler, FilterConfig, WeirConfig } from '../config/types.t
 import { WeirError } from '../errors.ts';
 import { FilterRegistry } from '../filters/registry.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ProxyMetrics } from '../observability/metrics.ts';
+import { renderMetrics, type ProxyMetrics, type TargetState } from '../observability/metrics.ts';
 import { buildChain, type Chain } from '../pipeline/chain.ts';
 import type { Phase } from '../pipeline/phases.ts';
 import { filterOnRoute } from '../pipeline/failure-mode.ts';
@@ -53,6 +53,15 @@ export class ProxyCore {
     this.metrics = opts.metrics;
     this.filters = opts.filters ?? new FilterRegistry();
     this.httpCache = new HttpCache(opts.metrics.registry);
+    opts.metrics.targets = () => this.targetStates();
+  }
+
+  /** Every target of the running snapshot, for the per-target gauges. */
+  private *targetStates(): Iterable<TargetState> {
+    if (!this.current) return;
+    for (const up of this.current.upstreams.values()) {
+      for (const t of up.targets) yield { upstream: up.name, address: t.address, healthy: t.healthy, inFlight: t.inFlight };
+    }
   }
 
   get snapshot(): Snapshot {
@@ -155,8 +164,8 @@ export class ProxyCore {
         // Draining: load balancers in front should stop sending new requests.
         return this.draining ? ex.fail(new WeirError('WEIR_ERR_SHUTTING_DOWN', 'draining: not ready for new requests')) : json(200, { status: 'ready' });
       case 'metrics':
-        this.metrics.registry.metrics().then(
-          (text) => ex.sendLocal({ status: 200, headers: { 'content-type': this.metrics.registry.contentType }, body: text }, false),
+        renderMetrics(this.metrics.registry, ex.ctx.request.headers['accept']).then(
+          (m) => ex.sendLocal({ status: 200, headers: { 'content-type': m.contentType }, body: m.text }, false),
           (err) => ex.fail(err),
         );
         return;
@@ -193,9 +202,10 @@ export class ProxyCore {
     const route = ctx.routeName || '(none)';
     const seconds = (performance.now() - ctx.startTime) / 1000;
     m.requests.child(route, ctx.request.method, String(status)).value++;
-    m.requestDuration.child(route).observe(seconds);
-    if (ctx.error) m.errors.labels(ctx.error.code).inc();
     const trace = ex.trace;
+    // A recorded trace is the bucket's exemplar (shown to OpenMetrics scrapers).
+    m.requestDuration.child(route).observe(seconds, trace?.sampled ? trace.traceId : undefined);
+    if (ctx.error) m.errors.labels(ctx.error.code).inc();
     if (trace !== undefined) trace.end(ctx.routeName, ctx.upstream?.name, status, ctx.error?.code, ctx.error?.code);
     if (this.accessLog) {
       this.accessLog.info({

@@ -477,6 +477,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.attempt++;
     target.inFlight++;
     target.totalRequests++;
+    this.core.metrics.targetRequests.child(up.name, target.address).value++;
     up.inFlight++;
     this.holding = true;
     this.dispatchedAt = performance.now();
@@ -547,7 +548,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const up = this.upstreamRef!;
     const now = performance.now();
     this.addWait(now);
-    this.core.metrics.upstreamDuration.child(up.name).observe((now - this.dispatchedAt) / 1000);
+    const metrics = this.core.metrics;
+    metrics.upstreamDuration.child(up.name).observe((now - this.dispatchedAt) / 1000);
+    metrics.targetDuration.child(up.name, target.address).observe((now - this.dispatchedAt) / 1000);
+    if (statusCode >= 500) metrics.targetErrors.child(up.name, target.address, '5xx').value++;
     target.recordSuccess(now - this.dispatchedAt);
     this.upstreamStatus = statusCode;
     const retry = this.route!.config.policies.retry;
@@ -757,7 +761,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.trace?.endAttempt(this.upstreamStatus, werr.code);
     this.upstreamStatus = undefined;
     const connectFailure = werr.code === 'WEIR_ERR_UPSTREAM_CONNECT';
-    if (werr.source === 'upstream' && this.target && werr.code !== 'WEIR_ERR_CLIENT_ABORTED') this.target.recordFailure(connectFailure || werr.code === 'WEIR_ERR_UPSTREAM_TIMEOUT');
+    const target = this.target;
+    if (werr.source === 'upstream' && target && werr.code !== 'WEIR_ERR_CLIENT_ABORTED') {
+      const m = this.core.metrics;
+      const up = this.upstreamRef!.name;
+      m.targetErrors.child(up, target.address, werr.code).value++;
+      const was = target.ejected;
+      target.recordFailure(connectFailure || werr.code === 'WEIR_ERR_UPSTREAM_TIMEOUT');
+      if (!was && target.ejected) m.targetEjections.child(up, target.address).value++;
+    }
     if (!this.headSent && this.retryableError(werr) && this.canRetry()) return this.retry();
     if (this.headSent) return this.abortClient(werr);
     this.fail(werr);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { ObservabilityConfig } from '../config/types.ts';
 import { WeirError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { ProxyMetrics } from '../observability/metrics.ts';
+import { renderMetrics, type ProxyMetrics } from '../observability/metrics.ts';
 import { parseHostPort } from './address.ts';
 
 export interface MetricsServer {
@@ -25,8 +25,8 @@ export async function startMetricsServer(address: string, path: string, metrics:
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+    renderMetrics(metrics.registry, req.headers.accept).then(
+      (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.text),
       (err: Error) => res.writeHead(500).end(err.message),
     );
   });

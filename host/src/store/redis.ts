@@ -171,6 +171,14 @@ function metric<T>(registry: Registry | undefined, name: string, make: (register
   return (registry?.getSingleMetric(name) as T | undefined) ?? make(registry ? [registry] : []);
 }
 
+/** The remote store's metrics on `registry` (registered once, shared by every store of it). */
+export function storeMetrics(registry: Registry | undefined): { fallback: Counter<'backend'>; up: Gauge<'backend'> } {
+  return {
+    fallback: metric(registry, 'weir_store_fallback_total', (registers) => new Counter({ name: 'weir_store_fallback_total', help: 'Store calls answered by the local fallback because the remote store was down or slow', labelNames: ['backend'], registers })),
+    up: metric(registry, 'weir_store_remote_up', (registers) => new Gauge({ name: 'weir_store_remote_up', help: '1 while the remote store answers, 0 while calls fall back or fail', labelNames: ['backend'], registers })),
+  };
+}
+
 /**
  * Deadline + fallback around a remote store. While the remote is down, one call at a time
  * probes it (after `retryMs`); the rest answer locally at once instead of each waiting out
@@ -199,8 +207,9 @@ export class FallbackStore implements Store {
     this.local = new LocalStore();
     this.opts = opts;
     this.retryMs = opts.retryMs ?? 1000;
-    this.fallbackMetric = metric(opts.registry, 'weir_store_fallback_total', (registers) => new Counter({ name: 'weir_store_fallback_total', help: 'Store calls answered by the local fallback because the remote store was down or slow', labelNames: ['backend'], registers }));
-    this.upMetric = metric(opts.registry, 'weir_store_remote_up', (registers) => new Gauge({ name: 'weir_store_remote_up', help: '1 while the remote store answers, 0 while calls fall back or fail', labelNames: ['backend'], registers }));
+    const m = storeMetrics(opts.registry);
+    this.fallbackMetric = m.fallback;
+    this.upMetric = m.up;
     this.upMetric.labels(this.kind).set(1);
     primary.onReady(() => {
       if (this.down) this.recovered();
