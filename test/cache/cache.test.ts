@@ -367,3 +367,64 @@ test('a response under an unknown Transfer-Encoding (body read to the close) pas
   // The proxy still answers others (the empty chunks undici hands over no longer spin it).
   assert.equal((await get(`${url}/te`)).body, 'read to the close');
 });
+
+test('RFC 9111 details: fresh must-revalidate is reused, directive names are case-insensitive, an invalid Age is stale, the stored Date and the origin Content-Length are kept', async () => {
+  const { url, origin } = await setup((req, res) => {
+    const h: Record<string, string | string[]> = { 'content-type': 'text/plain', date: 'Mon, 01 Dec 2025 00:00:00 GMT' };
+    if (req.url === '/mr') h['cache-control'] = 'max-age=60, must-revalidate';
+    else if (req.url === '/nc') h['cache-control'] = 'max-age=60, No-CaChE';
+    else if (req.url === '/age') Object.assign(h, { 'cache-control': 'max-age=60', age: '0, 0' });
+    else h['cache-control'] = 'max-age=60';
+    res.writeHead(200, { ...h, 'content-length': '5' });
+    res.end('hello');
+  });
+  const miss = await get(`${url}/mr`);
+  assert.equal(miss.headers['content-length'], '5');
+  assert.equal((await get(`${url}/mr`)).headers['x-cache'], 'HIT');
+  for (const p of ['/nc', '/age']) {
+    await get(`${url}${p}`);
+    assert.equal((await get(`${url}${p}`)).headers['x-cache'], 'MISS', p);
+  }
+  await get(`${url}/d`);
+  const hit = await get(`${url}/d`);
+  assert.equal(hit.headers['x-cache'], 'HIT');
+  assert.equal(hit.headers['date'], 'Mon, 01 Dec 2025 00:00:00 GMT');
+  assert.equal(origin.seen.filter((s) => s.url === '/mr').length, 1);
+});
+
+test('a 304 replaces stored fields except the validator and body fields; any final status with explicit freshness is stored unless must-understand; an unknown method invalidates', async () => {
+  let n = 0;
+  const { url, origin } = await setup((req, res) => {
+    if (req.url === '/u' && req.headers['if-none-match'] === '"a"') {
+      res.writeHead(304, { etag: '"b"', 'content-type': 'text/plain;charset=utf-8', 'content-md5': 'new', 'cache-control': 'max-age=60' });
+      return res.end();
+    }
+    if (req.url === '/u') {
+      res.writeHead(200, { etag: '"a"', 'content-type': 'text/plain', 'content-md5': 'old', 'cache-control': 'max-age=0' });
+      return res.end('u');
+    }
+    if (req.url === '/299' || req.url === '/599mu') {
+      res.writeHead(req.url === '/299' ? 299 : 599, { 'cache-control': req.url === '/299' ? 'max-age=60' : 'max-age=60, must-understand' });
+      return res.end(`n${++n}`);
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60' });
+    res.end(`n${++n}`);
+  });
+  await get(`${url}/u`);
+  const refreshed = await get(`${url}/u`);
+  assert.equal(refreshed.headers['x-cache'], 'HIT');
+  assert.equal(refreshed.headers['content-type'], 'text/plain;charset=utf-8');
+  assert.equal(refreshed.headers['etag'], '"a"');
+  assert.equal(refreshed.headers['content-md5'], 'old');
+  await get(`${url}/299`);
+  const s299 = await get(`${url}/299`);
+  assert.equal(s299.status, 299);
+  assert.equal(s299.headers['x-cache'], 'HIT');
+  await get(`${url}/599mu`);
+  assert.equal((await get(`${url}/599mu`)).headers['x-cache'], 'MISS');
+  await get(`${url}/m`);
+  assert.equal((await get(`${url}/m`)).headers['x-cache'], 'HIT');
+  assert.equal((await get(`${url}/m`, {}, 'M-SEARCH')).headers['x-cache'], 'BYPASS');
+  assert.equal((await get(`${url}/m`)).headers['x-cache'], 'MISS');
+  assert.equal(origin.seen.filter((s) => s.url === '/m').length, 3);
+});

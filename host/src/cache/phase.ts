@@ -22,8 +22,10 @@ import { headerBytes, type Entry, type CacheStore } from './store.ts';
 import { isPromise } from '../pipeline/chain.ts';
 import type { CacheMetrics } from './metrics.ts';
 
-const UNSAFE = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
-const BODY_FIELDS = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range', 'content-type']);
+/** RFC 9110 §9.2.1: any other method (PATCH, M-SEARCH, …) is unsafe and invalidates (RFC 9111 §4.4). */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** Fields a 304 does not replace (RFC 9111 §3.2: they describe the stored body, or select it). */
+const KEPT_ON_304 = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range', 'content-md5', 'etag']);
 const STREAM = Object.freeze({ mode: 'stream' as const });
 const NO_BODY = Object.freeze({ mode: 'none' as const });
 
@@ -129,6 +131,10 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
   const answer = (ctx: RequestContext, e: Entry, status: Status): LocalReply => {
     const h = e.policy.responseHeaders() as HeaderMap;
     delete h['content-length'];
+    // RFC 9110 §6.6.1: Date is when the origin made the response; the library puts "now" there.
+    const date = e.headers['date'];
+    if (date !== undefined) h['date'] = date;
+    else delete h['date'];
     h[header] = status;
     const st = state(ctx);
     const req = st?.client ?? ctx.request.headers;
@@ -150,8 +156,10 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
   };
 
   const staleUsable = (e: Entry): boolean => {
-    if (ccDirective(e.policy.responseHeaders() as HeaderMap, 'must-revalidate') || ccDirective(e.policy.responseHeaders() as HeaderMap, 'proxy-revalidate')) return false;
-    const own = Number(ccDirective(e.policy.responseHeaders() as HeaderMap, 'stale-if-error'));
+    const h = e.policy.responseHeaders() as HeaderMap;
+    // RFC 9111 §5.2.2: these forbid serving stale (s-maxage implies proxy-revalidate in a shared cache).
+    for (const d of ['must-revalidate', 'proxy-revalidate', 'no-cache', ...(rs.cachePrivate ? [] : ['s-maxage'])]) if (ccDirective(h, d)) return false;
+    const own = Number(ccDirective(h, 'stale-if-error'));
     const window = Math.max(Number.isFinite(own) ? own : 0, rs.staleIfErrorSecs);
     return e.policy.maxAge() + window > e.policy.age();
   };
@@ -189,7 +197,7 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
     const req = ctx.request;
     const preq = policyRequest(ctx);
     if (e) {
-      const ev = e.policy.evaluateRequest(preq);
+      const ev = evaluate(e.policy, preq);
       if (ev.response && !ev.revalidation) return answer(ctx, e, 'HIT');
       st.stale = e;
     }
@@ -224,6 +232,7 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
     failureMode: 'open',
     requestBody: NO_BODY,
     responseBody: STREAM,
+    keepsResponseLength: true,
 
     onRequestHeaders(ctx) {
       const m = ctx.request.method;
@@ -231,7 +240,7 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
         ctx.filterState.set(phase, { primary: '', key: '', stale: undefined, release: undefined, record: undefined, served: true, invalidate: false, client: undefined } satisfies State);
         return purge(ctx);
       }
-      const st: State = { primary: primaryKey(ctx.request, rs), key: '', stale: undefined, release: undefined, record: undefined, served: false, invalidate: UNSAFE.has(m), client: undefined };
+      const st: State = { primary: primaryKey(ctx.request, rs), key: '', stale: undefined, release: undefined, record: undefined, served: false, invalidate: !SAFE.has(m), client: undefined };
       ctx.filterState.set(phase, st);
       if (m !== 'GET' && m !== 'HEAD') {
         metrics.count('bypass');
@@ -256,8 +265,8 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
         if (!modified) {
           // RFC 9111 §3.2: the 304's fields replace the stored ones, except those describing the body.
           const headers: HeaderMap = { ...st.stale.headers };
-          for (const k in res.headers) if (!BODY_FIELDS.has(k)) headers[k] = res.headers[k];
-          const policy = new CachePolicy(preq, { status: st.stale.status, headers }, { shared: !rs.cachePrivate });
+          for (const k in res.headers) if (!KEPT_ON_304.has(k)) headers[k] = res.headers[k];
+          const policy = policyFor(preq, st.stale.status, headers, !rs.cachePrivate);
           const e: Entry = { ...st.stale, headers, policy };
           const release = st.release;
           st.release = undefined;
@@ -277,7 +286,7 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
         return undefined;
       }
       const stored = storedHeaders(res.headers, rs);
-      const policy = new CachePolicy(preq, { status: res.status, headers: stored }, { shared: !rs.cachePrivate });
+      const policy = policyFor(preq, res.status, stored, !rs.cachePrivate);
       const vary = varyNames(res.headers);
       const validators = stored['etag'] !== undefined || stored['last-modified'] !== undefined;
       // Worth keeping: fresh, or revalidatable, or usable stale when the origin fails.
@@ -365,11 +374,63 @@ function releaseFill(st: State): void {
   r?.();
 }
 
+/** Cache-Control with its directive names lowercased (they are case-insensitive; the library compares them as written). */
+function lowerDirectives(v: string): string {
+  return v.replace(/(^|,)(\s*)([^=,\s]+)/g, (_m, sep: string, sp: string, name: string) => sep + sp + name.toLowerCase());
+}
+
+/**
+ * RFC 9111 §5.1: an Age that is not one non-negative integer is invalid; such a response is
+ * treated as stale (the library would read the first number of "0, 0" or of "abc" as fresh).
+ */
+const INVALID_AGE = '2147483648';
+
+/**
+ * RFC 9111 §5.2.2.2: must-revalidate binds once the response is stale. http-cache-semantics
+ * (4.3) refuses every reuse of it, fresh or not; while fresh it is judged without the directive.
+ */
+const withoutMustRevalidate = new WeakMap<CachePolicy, CachePolicy>();
+function evaluate(policy: CachePolicy, req: CachePolicy.Request): ReturnType<CachePolicy['evaluateRequest']> {
+  const ev = policy.evaluateRequest(req);
+  if (ev.response || policy.stale() || !ccDirective(policy.responseHeaders() as HeaderMap, 'must-revalidate')) return ev;
+  let relaxed = withoutMustRevalidate.get(policy);
+  if (!relaxed) {
+    const o = policy.toObject();
+    const rescc: Record<string, unknown> = { ...o.rescc };
+    delete rescc['must-revalidate'];
+    relaxed = CachePolicy.fromObject({ ...o, rescc } as typeof o);
+    withoutMustRevalidate.set(policy, relaxed);
+  }
+  const r = relaxed.evaluateRequest(req);
+  return r.response ? r : ev;
+}
+
+/** Statuses http-cache-semantics (4.3) knows; it refuses to store any other. */
+const LIBRARY_STATUSES = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501]);
+
+/**
+ * The policy of a response. RFC 9111 §3 lets a cache store any final status with explicit
+ * freshness (unless `must-understand`); the library only stores the statuses it knows, so
+ * another one with explicit freshness is judged as a 200 (the entry keeps its real status).
+ */
+function policyFor(req: CachePolicy.Request, status: number, headers: HeaderMap, shared: boolean): CachePolicy {
+  let judged = status;
+  if (!LIBRARY_STATUSES.has(status) && status >= 200 && status !== 206 && status !== 304 && !ccDirective(headers, 'must-understand')) {
+    const explicit = headers['expires'] !== undefined || ccDirective(headers, 'max-age') !== undefined || (shared && ccDirective(headers, 's-maxage') !== undefined);
+    if (explicit) judged = 200;
+  }
+  return new CachePolicy(req, { status: judged, headers }, { shared });
+}
+
 /** A copy of the response head to store; `default-ttl-secs` adds freshness where the origin gave none. */
 function storedHeaders(h: HeaderMap, rs: RouteCacheSettings): HeaderMap {
   const out: HeaderMap = { ...h };
+  const written = first(h, 'cache-control');
+  if (written !== undefined) out['cache-control'] = lowerDirectives(written);
+  const age = h['age'];
+  if (age !== undefined && (Array.isArray(age) || !/^\d+$/.test(age.trim()))) out['age'] = INVALID_AGE;
   if (rs.defaultTtlSecs !== undefined) {
-    const cc = first(h, 'cache-control') ?? '';
+    const cc = first(out, 'cache-control') ?? '';
     if (!/(^|,)\s*(s-maxage|max-age)\s*=/i.test(cc) && out['expires'] === undefined && !/no-cache|no-store/i.test(cc)) {
       out['cache-control'] = cc ? `${cc}, max-age=${rs.defaultTtlSecs}` : `max-age=${rs.defaultTtlSecs}`;
     }

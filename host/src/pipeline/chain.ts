@@ -21,6 +21,8 @@ export interface Chain {
   /** Smallest buffered-mode limit among request-body filters, or undefined if all stream. */
   readonly requestBufferLimit: number | undefined;
   readonly responseBufferLimit: number | undefined;
+  /** Every response body hook passes the bytes on unchanged (`keepsResponseLength`): the origin's length stays. */
+  readonly responseKeepsLength: boolean;
 }
 
 export function buildChain(phases: readonly Phase[]): Chain {
@@ -42,6 +44,7 @@ export function buildChain(phases: readonly Phase[]): Chain {
     ...hooks,
     requestBufferLimit: minLimit(hooks.onRequestBody, 'requestBody'),
     responseBufferLimit: minLimit(hooks.onResponseBody, 'responseBody'),
+    responseKeepsLength: hooks.onResponseBody.every((p) => p.keepsResponseLength === true),
   };
 }
 

@@ -204,6 +204,11 @@ export interface Phase {
    * it is written, after the response header hooks; may change ctx.response's headers (compression).
    */
   transformLocal?(ctx: RequestContext, body: Uint8Array): Uint8Array;
+  /**
+   * Host built-ins only: the response body hook reads the bytes and passes them on unchanged
+   * (the cache copying a body it stores), so the origin's Content-Length stays on the response.
+   */
+  readonly keepsResponseLength?: boolean;
 }
 
 /** Builds the Phase for one `filter` block; registered per filter `type`. */

@@ -566,7 +566,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.ctx.response = { status: statusCode, headers: resHeaders };
     const chain = this.chain!;
     // Body filters may change the length: drop the origin's (after the header hooks saw it, unless one set its own).
-    const originLength = chain.onResponseBody.length > 0 ? resHeaders['content-length'] : undefined;
+    const originLength = chain.onResponseBody.length > 0 && !chain.responseKeepsLength ? resHeaders['content-length'] : undefined;
     const dropLength = (): void => {
       const { headers: h, status } = this.ctx.response!;
       // HEAD, 204 and 304 carry no body: their length describes the representation and stays.
