@@ -274,3 +274,46 @@ test('tracing config: refused and checked at load with file:line:column', async 
   const ok = await load('endpoint "http://collector:4318"');
   assert.ok(ok.ok && ok.config.observability.tracing?.endpoint === 'http://collector:4318');
 });
+
+test('tracing with worker-threads 2: every proxy thread exports its spans, each as its own service.instance.id', async () => {
+  const { startCluster } = await import('../../host/src/cluster/supervisor.ts');
+  const { quiet } = await import('../helpers/weir.ts');
+  const { writeFileSync } = await import('node:fs');
+  const http = await import('node:http');
+  const r = await receiver();
+  const port = await freePort();
+  const file = join(tmpDir(), 'weir.kdl');
+  writeFileSync(file, `system { worker-threads 2; graceful-shutdown-timeout-secs 5; }
+listeners { listener "main" { address "127.0.0.1:${port}"; } }
+routes {
+    route "status" { priority 10; matches { path "/_/status"; }; builtin-handler "status"; }
+    route "api" { matches { path-prefix "/"; }; upstream "backend"; }
+}
+upstreams { upstream "backend" { target "127.0.0.1:${origin.port}"; } }
+observability { logging { level "silent"; access-log #false; }
+    tracing { endpoint "${r.url}"; service-name "threads"; } }
+`);
+  const cluster = await startCluster({ configPath: file, logger: quiet, watch: false });
+  const get = (path: string): Promise<string> => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+  const threads = new Set<number>();
+  let sent = 0;
+  // Fresh connections until the kernel gave both threads some.
+  while (threads.size < 2 && sent < 400) {
+    threads.add((JSON.parse(await get('/_/status')) as { thread: number }).thread);
+    sent++;
+  }
+  assert.equal(threads.size, 2, 'both threads answered');
+  await cluster.close();
+  const spans = await r.until((s) => byKind(s, KIND.SERVER).length >= sent);
+  const servers = byKind(spans, KIND.SERVER);
+  assert.equal(servers.length, sent, 'one server span per request, from whichever thread served it');
+  assert.equal(new Set(servers.map((s) => s.resource['service.instance.id'])).size, 2);
+  assert.ok(servers.every((s) => s.resource['service.name'] === 'threads' && s.attributes['weir.route'] === 'status'));
+});

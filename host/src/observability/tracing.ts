@@ -6,6 +6,8 @@
  * always continued, roots by `sample-ratio`) and exported by the SDK's BatchSpanProcessor as
  * OTLP/HTTP protobuf, so the request path only appends ended spans to a queue.
  */
+import { hostname } from 'node:os';
+import { threadId } from 'node:worker_threads';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -188,7 +190,8 @@ export class Tracing {
     this.hookThresholdMs = cfg.hookSpanThresholdMs;
     const exporter = new CountingExporter(new OTLPTraceExporter({ url: tracesUrl(cfg.endpoint), timeoutMillis: 10_000 }), tracingExportCounter(registry));
     this.provider = new TracerProvider({
-      resource: resourceFromAttributes({ 'service.name': cfg.serviceName }),
+      // One instance per proxy thread (worker-threads): host, process and thread.
+      resource: resourceFromAttributes({ 'service.name': cfg.serviceName, 'service.instance.id': `${hostname()}:${process.pid}:${threadId}` }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sampleRatio) }),
       spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: cfg.exportDelayMs })],
     });
