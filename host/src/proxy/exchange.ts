@@ -231,7 +231,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (refused !== undefined) return this.fail(refused);
     const prefixes = snap.prefixes.get(name);
     if (prefixes) (ctx as { routePrefix: string | undefined }).routePrefix = prefixes.find((p) => ctx.request.path.startsWith(p));
-    if (route.config.builtinHandler !== undefined) return this.core.builtin(this, route.config.builtinHandler);
+    if (route.config.builtinHandler !== undefined) {
+      // Health checks and scrapes are not traced: their span is dropped unended (never exported).
+      this.trace = this.ctx.trace = undefined;
+      return this.core.builtin(this, route.config.builtinHandler);
+    }
     const chain = snap.chains.get(name)!;
     this.chain = chain;
     let r: HeadersResult | Promise<HeadersResult>;
