@@ -428,3 +428,38 @@ test('a 304 replaces stored fields except the validator and body fields; any fin
   assert.equal((await get(`${url}/m`)).headers['x-cache'], 'MISS');
   assert.equal(origin.seen.filter((s) => s.url === '/m').length, 3);
 });
+
+test('stale-while-revalidate: a stale entry answers at once (STALE) while one background revalidation refreshes it', async () => {
+  let version = 1;
+  let hold: (() => void) | undefined;
+  const { url, origin } = await setup(async (req, res) => {
+    if (req.headers['if-none-match'] === `"v${version}"`) {
+      // The revalidation waits until the test has seen the stale answers.
+      await new Promise<void>((r) => (hold = r));
+      res.writeHead(304, { etag: `"v${version}"`, 'cache-control': 'max-age=60, stale-while-revalidate=60', 'x-revalidated': 'yes' });
+      return res.end();
+    }
+    res.writeHead(200, { etag: `"v${version}"`, 'cache-control': 'max-age=0, stale-while-revalidate=60' });
+    res.end(`v${version}`);
+  });
+  assert.equal((await get(`${url}/swr`)).headers['x-cache'], 'MISS');
+  // Stale within the window: both answered from the entry without waiting for the origin.
+  const a = await get(`${url}/swr`);
+  const b = await get(`${url}/swr`);
+  assert.equal(a.headers['x-cache'], 'STALE');
+  assert.equal(b.headers['x-cache'], 'STALE');
+  assert.equal(a.body, 'v1');
+  // One background request, conditional on the stored ETag, though two stale answers went out.
+  while (!hold) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(origin.seen.filter((s) => s.url === '/swr').length, 2);
+  assert.equal(origin.seen.at(-1)!.headers['if-none-match'], '"v1"');
+  hold();
+  let fresh = await get(`${url}/swr`);
+  while (fresh.headers['x-cache'] !== 'HIT') {
+    await new Promise((r) => setTimeout(r, 20));
+    fresh = await get(`${url}/swr`);
+  }
+  assert.equal(fresh.headers['x-revalidated'], 'yes');
+  assert.equal(fresh.body, 'v1');
+  assert.equal(origin.seen.filter((s) => s.url === '/swr').length, 2);
+});

@@ -7,7 +7,7 @@ import type { ConfigNode, RouteConfig, WeirConfig } from '../config/types.ts';
 import type { Phase } from '../pipeline/phases.ts';
 import { child } from '../filters/settings.ts';
 import { CacheMetrics } from './metrics.ts';
-import { cachePhase } from './phase.ts';
+import { cachePhase, type BackgroundOrigin } from './phase.ts';
 import { cacheSettings, routeCacheSettings, type CacheSettings } from './settings.ts';
 import { CacheStore, type DiskOptions } from './store.ts';
 import { WeirError } from '../errors.ts';
@@ -21,8 +21,11 @@ export class HttpCache {
     this.registry = registry;
   }
 
-  /** The cache phases of a config's routes (route name → phase); empty when nothing caches. */
-  phases(config: WeirConfig): Map<string, Phase> {
+  /**
+   * The cache phases of a config's routes (route name → phase); empty when nothing caches.
+   * `origin` sends the background revalidations of stale-while-revalidate.
+   */
+  phases(config: WeirConfig, origin?: BackgroundOrigin): Map<string, Phase> {
     const out = new Map<string, Phase>();
     const settings = cacheSettings(config.cache);
     if (!settings.enabled) return out;
@@ -31,7 +34,7 @@ export class HttpCache {
       if (!rs) continue;
       this.metrics ??= new CacheMetrics(this.registry);
       if (!this.store || this.store.layout !== layoutOf(settings)) this.store = storeFor(settings, this.metrics);
-      out.set(r.name, cachePhase(r.name, rs, { store: this.store, settings, metrics: this.metrics }));
+      out.set(r.name, cachePhase(r.name, rs, { store: this.store, settings, metrics: this.metrics, upstream: r.upstream, origin }));
     }
     return out;
   }

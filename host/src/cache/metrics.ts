@@ -16,7 +16,7 @@ export class CacheMetrics {
     this.counters = {
       hits: c('weir_cache_hits_total', 'Responses served from the cache (fresh or revalidated)'),
       misses: c('weir_cache_misses_total', 'Cacheable requests sent to the origin'),
-      stale: c('weir_cache_stale_total', 'Stale responses served because the origin failed (stale-if-error)'),
+      stale: c('weir_cache_stale_total', 'Stale responses served: the origin failed (stale-if-error) or a background revalidation runs (stale-while-revalidate)'),
       bypass: c('weir_cache_bypass_total', 'Requests the cache does not answer (methods other than GET/HEAD)'),
       evictions: c('weir_cache_evictions_total', 'Entries evicted to stay under the size cap'),
       purged: c('weir_cache_purged_total', 'Entries removed by PURGE or by an unsafe request'),

@@ -24,6 +24,8 @@ import type { CacheMetrics } from './metrics.ts';
 
 /** RFC 9110 §9.2.1: any other method (PATCH, M-SEARCH, …) is unsafe and invalidates (RFC 9111 §4.4). */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** Request fields a background revalidation does not forward: hop-by-hop, and the client's own conditions and range. */
+const HOP_OR_CONDITIONAL = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'content-length', 'expect', 'range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since']);
 /** Fields a 304 does not replace (RFC 9111 §3.2: they describe the stored body, or select it). */
 const KEPT_ON_304 = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range', 'content-md5', 'etag']);
 const STREAM = Object.freeze({ mode: 'stream' as const });
@@ -114,10 +116,23 @@ function errorReply(code: 'WEIR_ERR_PURGE_FORBIDDEN' | 'WEIR_ERR_CACHE_ONLY_IF_C
   return { status: errorStatus(code), headers: { 'content-type': 'application/json' }, body: errorBody(code, ctx.id) };
 }
 
+/** A response fetched outside any client exchange (a background revalidation). */
+export interface OriginResponse {
+  readonly status: number;
+  readonly headers: HeaderMap;
+  readonly body: Buffer;
+}
+
+/** Sends one request to a named upstream with no client attached; rejects when none can be sent. */
+export type BackgroundOrigin = (upstream: string, head: { method: string; path: string; headers: HeaderMap }) => Promise<OriginResponse>;
+
 export interface CachePhaseEnv {
   readonly store: CacheStore;
   readonly settings: CacheSettings;
   readonly metrics: CacheMetrics;
+  /** The route's upstream and how to reach it in the background (stale-while-revalidate). */
+  readonly upstream?: string;
+  readonly origin?: BackgroundOrigin;
 }
 
 /** Builds the cache phase of one route. */
@@ -199,6 +214,12 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
     if (e) {
       const ev = evaluate(e.policy, preq);
       if (ev.response && !ev.revalidation) return answer(ctx, e, 'HIT');
+      // stale-while-revalidate: the stale entry answers now; one revalidation runs in the background.
+      if (ev.response && ev.revalidation && !ev.revalidation.synchronous && env.origin && env.upstream !== undefined) {
+        const release = store.claim(st.key);
+        if (release) revalidateInBackground(ctx, st, e, release);
+        return answer(ctx, e, 'STALE');
+      }
       st.stale = e;
     }
     if (ccDirective(req.headers, 'only-if-cached')) {
@@ -263,11 +284,7 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
       if (st.stale && res.status === 304) {
         const { modified } = st.stale.policy.revalidatedPolicy(preq, { status: 304, headers: res.headers });
         if (!modified) {
-          // RFC 9111 §3.2: the 304's fields replace the stored ones, except those describing the body.
-          const headers: HeaderMap = { ...st.stale.headers };
-          for (const k in res.headers) if (!KEPT_ON_304.has(k)) headers[k] = res.headers[k];
-          const policy = policyFor(preq, st.stale.status, headers, !rs.cachePrivate);
-          const e: Entry = { ...st.stale, headers, policy };
+          const e = refreshed(st.stale, preq, res.headers);
           const release = st.release;
           st.release = undefined;
           const r = store.set(e, store.varyNames(st.primary));
@@ -337,6 +354,45 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
       const st = state(ctx);
       if (st) releaseFill(st);
     },
+  };
+
+  /** RFC 9111 §3.2: the 304's fields replace the stored ones, except those describing the body. */
+  const refreshed = (stale: Entry, preq: CachePolicy.Request, h304: HeaderMap): Entry => {
+    const headers: HeaderMap = { ...stale.headers };
+    for (const k in h304) if (!KEPT_ON_304.has(k)) headers[k] = h304[k];
+    return { ...stale, headers, policy: policyFor(preq, stale.status, headers, !rs.cachePrivate) };
+  };
+
+  /**
+   * One conditional request for a stale entry, with no client waiting on it: a 304 refreshes
+   * the entry, a storable 200 replaces it, anything else leaves it to expire. The fill lock of
+   * the key is held meanwhile, so a burst of stale hits starts one revalidation.
+   */
+  const revalidateInBackground = (ctx: RequestContext, st: State, e: Entry, release: () => void): void => {
+    const req = ctx.request;
+    const preq = policyRequest(ctx);
+    const headers: HeaderMap = {};
+    for (const k in req.headers) if (!HOP_OR_CONDITIONAL.has(k)) headers[k] = req.headers[k];
+    const rh = e.policy.revalidationHeaders({ ...preq, headers: { ...req.headers, host: req.authority } });
+    for (const name of ['if-none-match', 'if-modified-since'] as const) if (rh[name] !== undefined) headers[name] = rh[name];
+    headers['host'] = req.authority;
+    const started = performance.now();
+    env.origin!(env.upstream!, { method: 'GET', path: req.query === '' ? req.path : `${req.path}?${req.query}`, headers })
+      .then((res): boolean | Promise<boolean> => {
+        if (res.status === 304) return store.set(refreshed(e, preq, res.headers), store.varyNames(st.primary));
+        const stored = storedHeaders(res.headers, rs);
+        const policy = policyFor(preq, res.status, stored, !rs.cachePrivate);
+        const vary = varyNames(res.headers);
+        if (!policy.storable() || policy.timeToLive() <= 0 || vary.includes('*') || res.body.length > rs.maxObjectBytes || (rs.statuses && !rs.statuses.has(res.status))) return false;
+        const key = variantKey(st.primary, vary, req.headers);
+        return store.set({ primary: st.primary, key, policy, headers: stored, status: res.status, body: res.body, tags: tagsOf(res.headers), size: res.body.length + headerBytes(policy.responseHeaders() as HeaderMap) }, vary);
+      })
+      .then((ok) => {
+        if (ok) metrics.fillSeconds.observe((performance.now() - started) / 1000);
+      }, () => {
+        // The origin failed: the stale entry stays until its stale-while-revalidate window ends.
+      })
+      .finally(release);
   };
 
   /** Origin failed outright (connect, reset, timeout): a usable stale entry answers instead. */

@@ -9,13 +9,15 @@ import { FilterRegistry } from '../filters/registry.ts';
 import type { Logger } from '../observability/logger.ts';
 import { renderMetrics, type ProxyMetrics, type TargetState } from '../observability/metrics.ts';
 import { buildChain, type Chain } from '../pipeline/chain.ts';
-import type { Phase } from '../pipeline/phases.ts';
+import type { HeaderMap, Phase } from '../pipeline/phases.ts';
 import { filterOnRoute } from '../pipeline/failure-mode.ts';
 import { Router } from '../router/router.ts';
 import { Upstream, upstreamKey } from '../upstream/upstream.ts';
 import { Admission } from '../upstream/admission.ts';
 import { Exchange, type DownstreamRequest, type DownstreamResponse } from './exchange.ts';
 import { HttpCache } from '../cache/index.ts';
+import type { BackgroundOrigin } from '../cache/phase.ts';
+import { stripHopByHop } from './headers.ts';
 import { compressionPhase } from '../compression/phase.ts';
 import { compressionSettings } from '../compression/settings.ts';
 import { staticPhase, staticSettings } from '../static/phase.ts';
@@ -64,6 +66,21 @@ export class ProxyCore {
     }
   }
 
+  /**
+   * One request to an upstream of the running config with no client attached: the cache's
+   * background revalidations (stale-while-revalidate). A target is picked by the upstream's
+   * balancing; the upstream's request timeout bounds it.
+   */
+  private readonly backgroundOrigin: BackgroundOrigin = async (name, head) => {
+    const up = this.snapshot.upstreams.get(name);
+    const target = up?.pick();
+    if (!up || !target) throw new WeirError('WEIR_ERR_NO_HEALTHY_TARGET', `no target left in upstream ${name}`);
+    const timeout = up.config.timeouts.requestMs;
+    const r = await target.pool.request({ method: 'GET', path: head.path, headers: head.headers as Record<string, string>, headersTimeout: timeout, bodyTimeout: timeout });
+    const body = Buffer.from(await r.body.arrayBuffer());
+    return { status: r.statusCode, headers: stripHopByHop(r.headers as HeaderMap), body };
+  };
+
   get snapshot(): Snapshot {
     if (!this.current) throw new WeirError('WEIR_ERR_INTERNAL', 'no configuration loaded');
     return this.current;
@@ -90,7 +107,7 @@ export class ProxyCore {
     for (const f of config.filters.values()) await phaseOf(f);
     const chains = new Map<string, Chain>();
     const prefixes = new Map<string, readonly string[]>();
-    const cachePhases = this.httpCache.phases(config);
+    const cachePhases = this.httpCache.phases(config, this.backgroundOrigin);
     for (const r of config.routes) {
       const list: Phase[] = [];
       for (const n of r.filters) list.push(await phaseOf(filterOnRoute(config.filters.get(n)!, r)));
