@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { startOrigin, type OriginHandler } from '../helpers/origin.ts';
 import { basicConfig, startWeirWith } from '../helpers/weir.ts';
+import { byteranges } from '../helpers/http.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -462,4 +463,19 @@ test('stale-while-revalidate: a stale entry answers at once (STALE) while one ba
   assert.equal(fresh.headers['x-revalidated'], 'yes');
   assert.equal(fresh.body, 'v1');
   assert.equal(origin.seen.filter((s) => s.url === '/swr').length, 2);
+});
+
+test('several ranges are answered from a cached entry as 206 multipart/byteranges', async () => {
+  const { url, origin } = await setup(counting);
+  await get(`${url}/multi`);
+  const r = await request(`${url}/multi`, { headers: { range: 'bytes=0-1,5-' } });
+  const body = Buffer.from(await r.body.arrayBuffer());
+  assert.equal(r.statusCode, 206);
+  assert.equal(r.headers['x-cache'], 'HIT');
+  const whole = 'body /multi';
+  assert.deepEqual(byteranges(body, String(r.headers['content-type'])), [
+    { range: `bytes 0-1/${whole.length}`, type: 'text/plain', data: 'bo' },
+    { range: `bytes 5-${whole.length - 1}/${whole.length}`, type: 'text/plain', data: whole.slice(5) },
+  ]);
+  assert.equal(origin.seen.filter((s) => s.url === '/multi').length, 1);
 });

@@ -22,3 +22,17 @@ export function errorCode(text: string): string | undefined {
     return undefined;
   }
 }
+
+/** The parts of a multipart/byteranges body: each part's Content-Range and bytes. */
+export function byteranges(body: Buffer, contentType: string): Array<{ range: string; type: string | undefined; data: string }> {
+  const m = /boundary=([^;\s]+)/.exec(contentType);
+  if (!m) throw new Error(`no boundary in ${contentType}`);
+  const delim = `\r\n--${m[1]}`;
+  const text = body.toString('latin1');
+  if (!text.endsWith(`${delim}--\r\n`)) throw new Error('multipart body does not end with the closing delimiter');
+  return text.slice(0, -(delim.length + 4)).split(delim).slice(1).map((part) => {
+    const end = part.indexOf('\r\n\r\n');
+    const head = part.slice(0, end).toLowerCase();
+    return { range: /content-range: ([^\r\n]+)/.exec(head)?.[1] ?? '', type: /content-type: ([^\r\n]+)/.exec(head)?.[1], data: part.slice(end + 4) };
+  });
+}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { request } from 'undici';
 import { startWeirWith } from '../helpers/weir.ts';
-import { rawRequest } from '../helpers/http.ts';
+import { byteranges, rawRequest } from '../helpers/http.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -126,4 +126,21 @@ test('static-files with an upstream or a builtin-handler is refused (WEIR_ERR_CO
     assert.ok(!r.ok, other);
     if (!r.ok) assert.deepEqual(r.diagnostics.map((d) => d.code), ['WEIR_ERR_CONFIG_CONSTRAINT'], other);
   }
+});
+
+test('Range with several ranges: 206 multipart/byteranges, each part streamed from the file with its Content-Range; overlapping ranges merge', async () => {
+  const url = await start(`root "${root}"`);
+  const r = await get(`${url}/app.js`, { range: 'bytes=0-6,15-21,18-25' });
+  assert.equal(r.status, 206);
+  const ct = String(r.headers['content-type']);
+  assert.match(ct, /^multipart\/byteranges; boundary=/);
+  assert.equal(Number(r.headers['content-length']), r.body.length);
+  const whole = 'console.log(1);'.repeat(100);
+  assert.deepEqual(byteranges(r.body, ct), [
+    { range: `bytes 0-6/${whole.length}`, type: 'text/javascript; charset=utf-8', data: whole.slice(0, 7) },
+    { range: `bytes 15-25/${whole.length}`, type: 'text/javascript; charset=utf-8', data: whole.slice(15, 26) },
+  ]);
+  // Past 16 ranges the whole file is sent instead.
+  const many = Array.from({ length: 17 }, (_, i) => `${i * 10}-${i * 10 + 1}`).join(',');
+  assert.equal((await get(`${url}/app.js`, { range: `bytes=${many}` })).status, 200);
 });

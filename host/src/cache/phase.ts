@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import type { BodyChunk, HeaderMap, HeadersResult, LocalReply, Phase, RequestContext, RequestHead } from '../pipeline/phases.ts';
 import type { WeirError } from '../errors.ts';
 import { errorBody, errorStatus } from '../error-body.ts';
-import { notModified, notModifiedHeaders, selectRange } from '../representation/select.ts';
+import { multipart, notModified, notModifiedHeaders, selectRange } from '../representation/select.ts';
 import type { CacheSettings, RouteCacheSettings } from './settings.ts';
 import { headerBytes, type Entry, type CacheStore } from './store.ts';
 import { isPromise } from '../pipeline/chain.ts';
@@ -165,6 +165,14 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
           return { status: 206, headers: h as Record<string, string>, body: e.body.subarray(r.start, r.end + 1) };
         }
         if (r.kind === 'unsatisfiable') return { status: 416, headers: { 'content-range': `bytes */${e.body.length}`, [header]: status }, body: '' };
+        if (r.kind === 'multi') {
+          const mp = multipart(r.ranges, e.body.length, first(h, 'content-type'));
+          const chunks: Buffer[] = [];
+          for (const p of mp.parts) chunks.push(p.head, e.body.subarray(p.start, p.end + 1));
+          chunks.push(mp.tail);
+          h['content-type'] = mp.contentType;
+          return { status: 206, headers: h as Record<string, string>, body: Buffer.concat(chunks, mp.length) };
+        }
       }
     }
     return { status: e.status, headers: h as Record<string, string>, body: e.body };

@@ -259,7 +259,7 @@ const routeCompression: KeySpec = {
 /** A route answered from a directory (host/src/static/). */
 const staticFiles: KeySpec = {
   name: 'static-files',
-  doc: 'Answer GET/HEAD from files under `root` instead of an upstream (the route\'s filters still run first): ETag / Last-Modified, conditional GET, one byte range, MIME types from the file extension. The whole request path is looked up under `root`; a path that resolves outside it (a symlink pointing out) is 404 `WEIR_ERR_FILE_NOT_FOUND`; other methods get 405.',
+  doc: 'Answer GET/HEAD from files under `root` instead of an upstream (the route\'s filters still run first): ETag / Last-Modified, conditional GET, byte ranges (several as multipart/byteranges), MIME types from the file extension. The whole request path is looked up under `root`; a path that resolves outside it (a symlink pointing out) is 404 `WEIR_ERR_FILE_NOT_FOUND`; other methods get 405.',
   children: [
     str('root', 'Directory served (must exist; relative paths are from the working directory).', { required: true }),
     str('index', 'File served for a directory.', { default: 'index.html' }),

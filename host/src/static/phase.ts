@@ -10,12 +10,13 @@
  */
 import { createReadStream, realpathSync, statSync, type Stats } from 'node:fs';
 import { extname, join, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import mime from 'mime-types';
 import type { ConfigNode } from '../config/types.ts';
 import type { HeaderMap, LocalReply, Phase, RequestContext } from '../pipeline/phases.ts';
 import { arg, child, stringArg } from '../filters/settings.ts';
 import { errorBody, errorStatus } from '../error-body.ts';
-import { notModified, notModifiedHeaders, selectRange } from '../representation/select.ts';
+import { multipart, notModified, notModifiedHeaders, selectRange } from '../representation/select.ts';
 import { negotiate, type Encoding } from '../compression/negotiate.ts';
 
 export interface StaticSettings {
@@ -119,6 +120,19 @@ export function staticPhase(routeName: string, s: StaticSettings): Phase {
     if (ctx.request.method === 'GET') {
       const r = selectRange(req, h, size);
       if (r.kind === 'unsatisfiable') return { status: 416, headers: { 'content-range': `bytes */${size}` } };
+      if (r.kind === 'multi') {
+        const mp = multipart(r.ranges, size, h['content-type'] as string | undefined);
+        h['content-type'] = mp.contentType;
+        // The parts are read from the file one after the other, each streamed.
+        const open = (): Readable => Readable.from((async function* () {
+          for (const p of mp.parts) {
+            yield p.head;
+            yield* createReadStream(path, { start: p.start, end: p.end });
+          }
+          yield mp.tail;
+        })());
+        return { status: 206, headers: h as Record<string, string>, stream: { length: mp.length, open } };
+      }
       if (r.kind === 'partial') {
         ({ start, end } = r);
         status = 206;
