@@ -390,15 +390,3 @@ export function isOutOfFuel(instance: WasmInstance, fuelGlobal: string): boolean
 export function fuelUsed(instance: WasmInstance, fuelGlobal: string, budget: bigint | number): bigint {
   return BigInt(budget) - getFuel(instance, fuelGlobal);
 }
-
-const WASM_FRAME = /wasm-function\[(\d+)\]/;
-
-/** Name of the innermost wasm function in a trap's stack, from V8's "wasm-function[N]" frames. */
-export function symbolizeTrap(err: unknown, functionNames: string[]): string | undefined {
-  const stack = err instanceof Error ? err.stack : typeof err === 'string' ? err : undefined;
-  if (!stack) return undefined;
-  const m = WASM_FRAME.exec(stack);
-  if (!m) return undefined;
-  const idx = Number(m[1]);
-  return functionNames[idx] || `wasm-function[${idx}]`;
-}

@@ -2,13 +2,32 @@
 //! list where each node names its parent (WIT has no recursive types); this rebuilds the
 //! tree view: `config.get_str("header")` reads the first argument of the top-level node
 //! `header`, `node.child("limit")` walks down.
+//!
+//! The typed getters (`get_str`, `get_i64`, …) give `None` for a node that is absent. A node
+//! that is there with a value of another type also gives `None`, and records an error naming
+//! the node: `configure` then fails with it (unless it returned an error of its own), so a
+//! mistyped value is reported at its file:line:column instead of silently using the default.
 
 use crate::abi::types::*;
+use std::cell::RefCell;
 
 /// The plugin's config block.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     nodes: Vec<ConfigNode>,
+    /// The first wrong type a getter met.
+    mistyped: RefCell<Option<ConfigError>>,
+}
+
+fn kind(v: Option<&ConfigValue>) -> &'static str {
+    match v {
+        None => "nothing",
+        Some(ConfigValue::Text(_)) => "a string",
+        Some(ConfigValue::Integer(_)) => "an integer",
+        Some(ConfigValue::Float(_)) => "a number",
+        Some(ConfigValue::Boolean(_)) => "a boolean",
+        Some(ConfigValue::Null) => "null",
+    }
 }
 
 /// One node of the config, borrowed from its [`Config`].
@@ -57,7 +76,28 @@ impl ConfigValue {
 impl Config {
     /// A config from the host's node list.
     pub fn new(nodes: Vec<ConfigNode>) -> Config {
-        Config { nodes }
+        Config { nodes, mistyped: RefCell::new(None) }
+    }
+    /// The first mistyped value a getter met (what `configure` fails with).
+    pub fn type_error(&self) -> Option<ConfigError> {
+        self.mistyped.borrow().clone()
+    }
+    /// Reads argument 0 of `node` with `pick`; a value of another type records an error.
+    fn typed<'a, T>(&self, node: Option<Node<'a>>, want: &str, pick: impl Fn(&'a ConfigValue) -> Option<T>) -> Option<T> {
+        let n = node?;
+        let v = n.arg(0);
+        let got = v.and_then(pick);
+        if got.is_none() {
+            let mut slot = self.mistyped.borrow_mut();
+            if slot.is_none() {
+                // Worded like the AssemblyScript SDK's, so both report alike.
+                *slot = Some(n.error(&match v {
+                    None => format!("`{}` needs a value", n.name()),
+                    Some(_) => format!("`{}` must be {}, not {}", n.name(), want, kind(v)),
+                }));
+            }
+        }
+        got
     }
     /// Every node, in document order (the raw WIT list).
     pub fn nodes(&self) -> &[ConfigNode] {
@@ -90,21 +130,21 @@ impl Config {
     pub fn get_all(&self, name: &str) -> Vec<Node<'_>> {
         self.top().into_iter().filter(|n| n.name() == name).collect()
     }
-    /// First argument of the top-level node `name`, if it is a string.
+    /// First argument of the top-level node `name`, if it is a string (another type is an error).
     pub fn get_str(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|n| n.config.nodes[n.index as usize].args.first()).and_then(|v| v.as_str())
+        self.typed(self.get(name), "a string", |v| v.as_str())
     }
-    /// First argument of the top-level node `name`, if it is an integer.
+    /// First argument of the top-level node `name`, if it is an integer (another type is an error).
     pub fn get_i64(&self, name: &str) -> Option<i64> {
-        self.get(name).and_then(|n| n.arg(0)).and_then(|v| v.as_i64())
+        self.typed(self.get(name), "an integer", |v| v.as_i64())
     }
-    /// First argument of the top-level node `name`, if it is a number.
+    /// First argument of the top-level node `name`, if it is a number (another type is an error).
     pub fn get_f64(&self, name: &str) -> Option<f64> {
-        self.get(name).and_then(|n| n.arg(0)).and_then(|v| v.as_f64())
+        self.typed(self.get(name), "a number", |v| v.as_f64())
     }
-    /// First argument of the top-level node `name`, if it is a boolean.
+    /// First argument of the top-level node `name`, if it is a boolean (another type is an error).
     pub fn get_bool(&self, name: &str) -> Option<bool> {
-        self.get(name).and_then(|n| n.arg(0)).and_then(|v| v.as_bool())
+        self.typed(self.get(name), "a boolean", |v| v.as_bool())
     }
     /// Like [`get_str`](Config::get_str), with an error naming the node when missing or mistyped.
     pub fn require_str(&self, name: &str) -> Result<&str, ConfigError> {
@@ -162,21 +202,21 @@ impl<'a> Node<'a> {
     pub fn child(&self, name: &str) -> Option<Node<'a>> {
         self.children().into_iter().find(|n| n.name() == name)
     }
-    /// First argument of the child `name`, if it is a string.
+    /// First argument of the child `name`, if it is a string (another type is an error).
     pub fn get_str(&self, name: &str) -> Option<&'a str> {
-        self.child(name).and_then(|n| n.arg(0)).and_then(|v| v.as_str())
+        self.config.typed(self.child(name), "a string", |v| v.as_str())
     }
-    /// First argument of the child `name`, if it is an integer.
+    /// First argument of the child `name`, if it is an integer (another type is an error).
     pub fn get_i64(&self, name: &str) -> Option<i64> {
-        self.child(name).and_then(|n| n.arg(0)).and_then(|v| v.as_i64())
+        self.config.typed(self.child(name), "an integer", |v| v.as_i64())
     }
-    /// First argument of the child `name`, if it is a number.
+    /// First argument of the child `name`, if it is a number (another type is an error).
     pub fn get_f64(&self, name: &str) -> Option<f64> {
-        self.child(name).and_then(|n| n.arg(0)).and_then(|v| v.as_f64())
+        self.config.typed(self.child(name), "a number", |v| v.as_f64())
     }
-    /// First argument of the child `name`, if it is a boolean.
+    /// First argument of the child `name`, if it is a boolean (another type is an error).
     pub fn get_bool(&self, name: &str) -> Option<bool> {
-        self.child(name).and_then(|n| n.arg(0)).and_then(|v| v.as_bool())
+        self.config.typed(self.child(name), "a boolean", |v| v.as_bool())
     }
     /// A config error blamed on this node (the host reports its file:line:column).
     pub fn error(&self, message: &str) -> ConfigError {
@@ -208,8 +248,12 @@ mod tests {
         assert_eq!(config.get("header").and_then(|n| n.prop("mode")).and_then(|v| v.as_str()), Some("strict"));
         assert_eq!(config.get_i64("limit"), Some(3));
         assert_eq!(config.get_f64("limit"), Some(3.0));
-        assert_eq!(config.get_str("limit"), None);
         assert_eq!(config.get_bool("missing"), None);
+        assert_eq!(config.type_error(), None);
+        assert_eq!(config.get_str("limit"), None);
+        assert_eq!(config.type_error(), Some(ConfigError { message: "`limit` must be a string, not an integer".to_string(), node: Some(1) }));
+        assert_eq!(config.get_str("header"), Some("x-a"));
+        assert_eq!(config.type_error().map(|e| e.node), Some(Some(1)));
         let rules = config.get_all("rule");
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].get_str("path"), Some("/a"));

@@ -268,7 +268,13 @@ pub mod dispatch {
     }
 
     pub fn configure(make: RootFactory, config: Vec<ConfigNode>) -> Result<(), ConfigError> {
-        runtime(make).root.configure(&Config::new(config))
+        let config = Config::new(config);
+        // The plugin's own refusal first; else a value a getter found of the wrong type.
+        runtime(make).root.configure(&config)?;
+        match config.type_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     pub fn on_request_headers(make: RootFactory, ctx: ContextId, head: RequestHead) -> Decision {

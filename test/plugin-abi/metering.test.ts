@@ -11,10 +11,10 @@ import {
   isOutOfFuel,
   meterModule,
   setFuel,
-  symbolizeTrap,
   type MeteredModule,
 } from '../../plugin-abi/src/metering.ts';
 import { wasm, type WasmImports, type WasmInstance, type WasmMemory } from '../../plugin-abi/src/metering/wasm-api.ts';
+import { trapStack } from '../../plugin-abi/src/runtime/trap-stack.ts';
 
 const FIXTURES = new URL('../fixtures/wasm/metering/', import.meta.url);
 const PAGE = 65536;
@@ -207,16 +207,16 @@ test('shared memory, atomics and unknown instructions are rejected with a clear 
   assert.throws(() => meterModule(rejected.try!, { memoryMaxBytes: PAGE }), /exception handling \(opcode 0x6\) is not supported \(function 0/);
 });
 
-test('the name section survives and symbolizeTrap names the looping function', async () => {
+test('the name section survives and trapStack names the looping function', async () => {
   const m = meterModule(await wat('guest.wat'), { memoryMaxBytes: PAGE });
   assert.ok(m.functionNames.includes('spin_forever'));
   assert.ok(m.functionNames.includes('recurse'));
   const inst = instantiate(m);
   setFuel(inst, m.fuelGlobal, 10_000);
   const err = trapOf(() => fn(inst, 'spin')());
-  assert.equal(symbolizeTrap(err, m.functionNames), 'spin_forever');
-  assert.equal(symbolizeTrap(new Error('not wasm'), m.functionNames), undefined);
-  assert.equal(symbolizeTrap('at wasm://wasm/1234:wasm-function[99]:0x10', []), 'wasm-function[99]');
+  assert.equal(trapStack(err, m.functionNames)[0], 'spin_forever');
+  assert.equal(trapStack(new Error('not wasm'), m.functionNames)[0], undefined);
+  assert.deepEqual(trapStack('at wasm://wasm/1234:wasm-function[99]:0x10', []), ['wasm-function[99]']);
 });
 
 test('exports, imports and data segments are intact', async () => {
@@ -303,5 +303,5 @@ test('AssemblyScript module: works metered, loops are stopped, strings survive',
   setFuel(inst, m.fuelGlobal, 1_000_000);
   const err = trapOf(() => fn(inst, 'spinForever')());
   assert.equal(isOutOfFuel(inst, m.fuelGlobal), true);
-  assert.match(symbolizeTrap(err, m.functionNames) ?? '', /spinForever/);
+  assert.match(trapStack(err, m.functionNames)[0] ?? '', /spinForever/);
 });

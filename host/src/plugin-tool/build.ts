@@ -114,6 +114,8 @@ export async function compileAssemblyScript(dir: string): Promise<Uint8Array> {
     // minimal: no incremental-GC barriers and 40 % smaller; the SDK collects after each call.
     '--optimizeLevel', '3', '--shrinkLevel', '1',
     '--runtime', 'minimal',
+    // Keeps the name section (no DWARF, no source map), so a trap's stack names functions.
+    '--debug',
     '--use', usesSdk ? 'abort=weirAbort' : 'abort=',
     '--noColors',
   ], {

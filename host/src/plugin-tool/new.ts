@@ -120,9 +120,12 @@ crate-type = ["cdylib"]
 [dependencies]
 weir-plugin = { path = "${sdkPath(dir, SDK_RUST_DIR)}" }
 
+# Small, and a trap's stack still names functions: debug info goes, the name section stays.
 [profile.release]
 opt-level = "s"
 lto = true
+codegen-units = 1
+strip = "debuginfo"
 panic = "abort"
 
 [package.metadata.weir]

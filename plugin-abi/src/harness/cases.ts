@@ -274,10 +274,10 @@ export class PluginTester {
     for (const p of chain.onLog) await p.onLog!(ctx);
 
     if (e.error !== undefined) {
-      if (error?.code !== e.error) problems.push(`expected error ${e.error}, got ${error ? `${error.code}: ${error.message}` : 'no error'}`);
+      if (error?.code !== e.error) problems.push(`expected error ${e.error}, got ${error ? `${error.code}: ${error.message}${guestStack(error)}` : 'no error'}`);
       return { name: c.name, ok: problems.length === 0, problems };
     }
-    if (error) problems.push(`unexpected error ${error.code}: ${error.message}`);
+    if (error) problems.push(`unexpected error ${error.code}: ${error.message}${guestStack(error)}`);
     if (e.local !== undefined && e.local !== (local !== undefined)) problems.push(e.local ? 'expected a local reply, the request went upstream' : `expected the request to go upstream, got a local reply ${local?.status}`);
     const u = e.upstreamRequest;
     if (u) {
@@ -342,4 +342,10 @@ export async function runPluginTests(wasmPath: string, casesPath: string, write:
   } finally {
     tester.close();
   }
+}
+
+/** The guest's stack of a failed call (innermost first), as lines under a problem. */
+function guestStack(err: WeirError): string {
+  const stack = (err.detail as { stack?: readonly string[] } | undefined)?.stack;
+  return stack?.length ? `\n  guest stack:${stack.map((f) => `\n    at ${f}`).join('')}` : '';
 }

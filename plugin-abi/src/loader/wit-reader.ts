@@ -10,7 +10,7 @@ const IDLE_MS = 2_000;
 let worker: Worker | undefined;
 let idle: NodeJS.Timeout | undefined;
 let nextId = 0;
-const waiting = new Map<number, { resolve: (wit: string) => void; reject: (e: Error) => void }>();
+const waiting = new Map<number, { resolve: (wit: string) => void; reject: (e: Error) => void; on: Worker }>();
 
 function thread(): Worker {
   if (worker) return worker;
@@ -23,12 +23,17 @@ function thread(): Worker {
     waiting.delete(m.id);
     if (m.error !== undefined) p.reject(new Error(m.error));
     else p.resolve(m.wit!);
-    if (waiting.size === 0) scheduleExit();
+    if (![...waiting.values()].some((p) => p.on === w)) scheduleExit();
   });
+  // Only this thread's requests fail: a thread ended for idleness may exit after a new one
+  // took the next load.
   const fail = (err: Error): void => {
     if (worker === w) worker = undefined;
-    for (const p of waiting.values()) p.reject(err);
-    waiting.clear();
+    for (const [id, p] of waiting) {
+      if (p.on !== w) continue;
+      waiting.delete(id);
+      p.reject(err);
+    }
   };
   w.on('error', fail);
   w.on('exit', (code) => fail(new Error(`the WIT reader thread exited (${code})`)));
@@ -52,7 +57,7 @@ export function componentWitIsolated(bytes: Uint8Array): Promise<string> {
   const id = nextId++;
   const w = thread();
   return new Promise((resolve, reject) => {
-    waiting.set(id, { resolve, reject });
+    waiting.set(id, { resolve, reject, on: w });
     w.postMessage({ id, bytes });
   });
 }

@@ -10,6 +10,7 @@ import type { ConfigDiagnostic, ConfigNode, PluginConfig, SourceLocation, WeirCo
 import { isWeirError } from '../../../host/src/errors.ts';
 import { createLogger } from '../../../host/src/observability/logger.ts';
 import { balancerPluginConfig, filterPluginConfig } from './first-party.ts';
+import { flatConfigNodes } from './config-schema.ts';
 import { WasmPlugin } from './plugin.ts';
 import { PluginRuntime } from './runtime.ts';
 
@@ -52,11 +53,14 @@ export async function pluginDiagnostics(config: WeirConfig): Promise<ConfigDiagn
 
 function diagnostic(err: unknown, pc: PluginConfig | undefined, fallback: SourceLocation): ConfigDiagnostic {
   const code = isWeirError(err) ? err.code : 'WEIR_ERR_PLUGIN_LOAD';
-  const detail = isWeirError(err) ? (err.detail as { node?: number } | undefined) : undefined;
-  const message = (err as Error).message;
+  const detail = isWeirError(err) ? (err.detail as { node?: number; loc?: SourceLocation } | undefined) : undefined;
+  // The diagnostic carries the location; the message need not repeat it.
+  const message = (err as Error).message.replace(/^[^\s:]+:\d+:\d+: /, '');
+  if (detail?.loc) return { code, message, loc: detail.loc, hint: undefined };
   // The node the plugin named; else a key its message starts with or quotes ("max-rps must be …").
   const said = message.replace(/^plugin \S+ rejected its config(?: at `[^`]*`)?: /, '');
-  const node: ConfigNode | undefined = (detail?.node !== undefined ? pc?.config[detail.node] : undefined)
+  const node: ConfigNode | undefined = (detail?.node !== undefined && pc ? flatConfigNodes(pc.config)[detail.node] : undefined)
     ?? pc?.config.find((c) => said.startsWith(`${c.name} `) || said.includes(`\`${c.name}\``));
   return { code, message, loc: node?.loc ?? fallback, hint: undefined };
 }
+

@@ -30,9 +30,11 @@ import type * as W from '../../generated/types.ts';
 import { AbiTrap, GuestMemory } from '../abi/guest-memory.ts';
 import { wasm, type WasmInstance, type WasmModule } from '../abi/wasm.ts';
 import { loadComponent } from '../loader/load-component.ts';
-import { meterModule, symbolizeTrap } from '../metering.ts';
+import { meterModule } from '../metering.ts';
 import type { Store } from '../../../host/src/store/store.ts';
 import type { CallScope, HostServices } from './host-services.ts';
+import { trapStack } from './trap-stack.ts';
+import { checkConfigSchema, flatConfigNodes, where } from './config-schema.ts';
 import { CallAbandoned, DeadlineExceeded, callFuel, chargedHost } from './deadline.ts';
 import { DURATION_SAMPLE, HOOKS, type HookName, type PluginMetrics, type PluginStats } from './metrics.ts';
 
@@ -237,6 +239,8 @@ export class WasmPlugin {
     } catch (err) {
       throw this.classify(probe, 'describe', err, false);
     }
+    // The declared schema is checked before configure sees the block.
+    checkConfigSchema(this.name, info.configSchema, config.config, config.configLoc ?? config.loc);
     const version: PluginVersion = { ...base, info, hooks: new Set(info.hooks), config: flat };
     (probe as { version: PluginVersion }).version = version;
     this.configure(probe);
@@ -281,7 +285,8 @@ export class WasmPlugin {
     }
     if (r.tag === 'err') {
       const node = r.val.node !== undefined ? inst.version.config[r.val.node] : undefined;
-      throw new WeirError('WEIR_ERR_PLUGIN_CONFIG', `plugin ${this.name} rejected its config${node ? ` at \`${node.name}\`` : ''}: ${r.val.message}`, { detail: { plugin: this.name, node: r.val.node } });
+      const loc = r.val.node !== undefined ? flatConfigNodes(this.config.config)[r.val.node]?.loc : undefined;
+      throw new WeirError('WEIR_ERR_PLUGIN_CONFIG', `${where(loc)}plugin ${this.name} rejected its config${node ? ` at \`${node.name}\`` : ''}: ${r.val.message}`, { detail: { plugin: this.name, node: r.val.node, loc } });
     }
   }
 
@@ -486,7 +491,8 @@ export class WasmPlugin {
     } else if (err instanceof AbiTrap) {
       kind = 'abi';
     }
-    const fn = symbolizeTrap(err, inst.version.functionNames);
+    const stack = kind === 'trap' || kind === 'memory' || kind === 'fuel' || kind === 'timeout' ? trapStack(err, inst.version.functionNames) : [];
+    const fn = stack[0];
     this.discard(inst);
     if (inst === this.primary) this.primary = undefined;
     this.count(hook, kind);
@@ -494,9 +500,9 @@ export class WasmPlugin {
       : kind === 'timeout' ? `exceeded its ${this.config.timeoutMs} ms deadline${this.timeBound && inst.fuel.value < 0n ? ` (fuel budget ${this.fuelBudget}, the deadline's share)` : ''}`
       : `${(err as Error)?.message ?? String(err)}${kind === 'trap' && inst.scope.lastError ? ` (the guest logged: ${inst.scope.lastError.slice(0, 512)})` : ''}`;
     const message = `plugin ${this.name} failed in ${hook}${fn ? ` (in ${fn})` : ''}: ${why}`;
-    this.log.warn({ hook, kind, code, function: fn, requestId: inst.scope.requestId }, message);
+    this.log.warn({ hook, kind, code, function: fn, stack: stack.length ? stack : undefined, requestId: inst.scope.requestId }, message);
     if (countCrash) this.crashed();
-    return new WeirError(code, message, { cause: err, detail: { plugin: this.name, hook, function: fn } });
+    return new WeirError(code, message, { cause: err, detail: { plugin: this.name, hook, function: fn, stack } });
   }
 
   /** Counts an answer the host refused (an invalid mutation or local reply). */

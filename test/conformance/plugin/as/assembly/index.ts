@@ -39,6 +39,8 @@ class Conformance extends RootContext {
     this.hooks = [Hook.OnRequestHeaders, Hook.OnRequestBody, Hook.SelectUpstream, Hook.OnResponseHeaders, Hook.OnResponseBody, Hook.OnLog];
     this.requestBody = BodyMode.buffered(BODY_LIMIT);
     this.responseBody = BodyMode.buffered(BODY_LIMIT);
+    // The nodes this plugin knows; their types are the getters' to check.
+    this.configSchema = '{"type":"object","additionalProperties":false,"properties":{"prefix":{},"callout-url":{},"fail":{}}}';
   }
 
   configure(config: Config): ConfigError | null {
@@ -63,6 +65,11 @@ class Conformance extends RootContext {
   createHttpContext(id: u64): HttpContext {
     return new Exchange(id, this);
   }
+}
+
+/** Aborts the call (the optimiser may inline this into the hook). */
+function trapHere(): void {
+  abort("conformance: asked to trap");
 }
 
 function fnv1a(data: Uint8Array): u32 {
@@ -183,6 +190,7 @@ class Exchange extends HttpContext {
       return Decision.continue();
     }
     const path = this.path;
+    if (path == "/trap") trapHere();
     if (path == "/mutate") {
       const k = request.queryParam("keep");
       const keep = k === null ? "-" : k;

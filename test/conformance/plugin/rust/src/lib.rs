@@ -8,6 +8,7 @@ use weir_plugin::host;
 use weir_plugin::*;
 
 const BODY_LIMIT: u32 = 4 * 1024 * 1024;
+const CONFIG_SCHEMA: &str = r#"{"type":"object","additionalProperties":false,"properties":{"prefix":{},"callout-url":{},"fail":{}}}"#;
 
 struct Conformance {
     prefix: String,
@@ -38,6 +39,10 @@ impl RootContext for Conformance {
     }
     fn response_body(&self) -> BodyMode {
         BodyMode::Buffered(BODY_LIMIT)
+    }
+    /// The nodes this plugin knows; their types are the getters' to check.
+    fn config_schema(&self) -> String {
+        CONFIG_SCHEMA.to_string()
     }
 
     fn configure(&mut self, config: &Config) -> Result<(), ConfigError> {
@@ -79,6 +84,12 @@ struct Exchange {
     body_bytes: u32,
     path: String,
     request_bytes: Option<usize>,
+}
+
+/// A panic in a function of its own, so the trap's stack names it.
+#[inline(never)]
+fn trap_here() -> Decision {
+    panic!("conformance: asked to trap")
 }
 
 fn fnv1a(data: &[u8]) -> u32 {
@@ -201,6 +212,7 @@ impl HttpContext for Exchange {
         }
         match path.as_str() {
             "/continue" => Decision::Continue,
+            "/trap" => trap_here(),
             "/mutate" => {
                 let keep = request.query_param("keep").unwrap_or("-").to_string();
                 request.set_header(&self.h("set"), "1");
