@@ -85,7 +85,9 @@ let current = fresh();
 function fail(what: string): void {
   failedTotal++;
   current.failed++;
-  if (failures.length < 30) failures.push(`${new Date().toISOString().slice(11, 19)} ${what}`);
+  const line = `${new Date().toISOString().slice(11, 19)} ${what}`;
+  if (failures.length < 30) failures.push(line);
+  console.log(`failure: ${line}`);
 }
 
 class Client {
@@ -235,14 +237,24 @@ class EchoStreams {
     this.sockets[i] = ws;
     let next = 0;
     let expected = 0;
+    let lastEcho = performance.now();
     let timer: NodeJS.Timeout | undefined;
     ws.on('open', () => {
+      lastEcho = performance.now();
       timer = setInterval(() => {
-        if (next - expected > 20) return fail(`websocket ${i}: ${next - expected} messages unanswered`);
+        // At most 20 messages in flight; an echo stream silent as long as a request may take has failed.
+        if (next - expected >= 20) {
+          if (performance.now() - lastEcho > REQUEST_TIMEOUT_MS) {
+            fail(`websocket ${i}: no echo for ${REQUEST_TIMEOUT_MS / 1000} s`);
+            ws.terminate();
+          }
+          return;
+        }
         ws.send(`soak ${i} ${next++}`);
       }, 100);
     });
     ws.on('message', (data) => {
+      lastEcho = performance.now();
       const want = `soak ${i} ${expected++}`;
       if (data.toString() !== want) fail(`websocket ${i}: got "${data.toString().slice(0, 40)}", expected "${want}"`);
       else current.wsMessages++;
@@ -251,7 +263,7 @@ class EchoStreams {
     ws.on('close', (code) => {
       clearInterval(timer);
       if (this.stopped) return;
-      fail(`websocket ${i} closed (${code})`);
+      if (code !== 1006 || performance.now() - lastEcho <= REQUEST_TIMEOUT_MS) fail(`websocket ${i} closed (${code})`);
       setTimeout(() => this.open(i), 1000);
     });
   }
@@ -483,7 +495,6 @@ async function main(): Promise<void> {
     slopeMBh: +slope.toFixed(3), r2: +r2.toFixed(3), rawSlopeMBh: +raw.slope.toFixed(3), rawR2: +raw.r2.toFixed(3), growthPct: +(growth * 100).toFixed(2), slopeGated, loadAtStart, loadAtEnd: loadavg().map((l) => l.toFixed(1)).join(' / '),
   };
   console.log(JSON.stringify(summary));
-  for (const f of failures) console.log(`failure: ${f}`);
   if (writeDocs) writeReliabilitySection('soak', '## Soak', report(summary, samples, events, problems));
   if (problems.length) {
     console.error(`soak FAILED: ${problems.join('; ')}`);

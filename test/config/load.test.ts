@@ -1,4 +1,8 @@
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { loadConfig, loadConfigText, formatDiagnostics } from '../../host/src/config/load.ts';
 import { DEFAULT_CONFIG_KDL, DEFAULTS } from '../../host/src/config/defaults.ts';
@@ -29,6 +33,28 @@ test('include cycles and missing includes are reported at the include', async ()
   const miss = await loadConfig(fixture('include', 'missing.kdl'));
   assert.equal(miss.ok, false);
   if (!miss.ok) expectDiag(miss.diagnostics, 'WEIR_ERR_CONFIG_INCLUDE', 2, 1);
+});
+
+test('an include of a device, a FIFO or an oversized file is refused at the include, not read (found by the KDL fuzzer)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weir-include-'));
+  const fifo = join(dir, 'pipe.kdl');
+  execFileSync('mkfifo', [fifo]);
+  const big = join(dir, 'big.kdl');
+  writeFileSync(big, '');
+  truncateSync(big, 17 * 1024 * 1024);
+  for (const [path, said] of [['/dev/zero', /is not a regular file/], [fifo, /is not a regular file/], [big, /at most 16777216/]] as const) {
+    const r = await loadConfigText(`schema-version "1.0"\ninclude "${path}"\n`, join(dir, 'weir.kdl'));
+    assert.equal(r.ok, false, path);
+    if (r.ok) continue;
+    const d = r.diagnostics.find((x) => x.code === 'WEIR_ERR_CONFIG_INCLUDE');
+    assert.ok(d, formatDiagnostics(r.diagnostics));
+    assert.match(d.message, said);
+    assert.deepEqual([d.loc!.line, d.loc!.column], [2, 1]);
+  }
+  // A directory of configs skips nothing silently either: a FIFO named *.kdl there is refused too.
+  const r = await loadConfig(dir);
+  assert.equal(r.ok, false);
+  if (!r.ok) assert.ok(r.diagnostics.some((x) => x.code === 'WEIR_ERR_CONFIG_FILE' && /pipe\.kdl` is not a regular file/.test(x.message)), formatDiagnostics(r.diagnostics));
 });
 
 test('errors inside an included file carry that file\'s name', async () => {

@@ -3,7 +3,7 @@
  * a list of edits (flip, insert a dictionary token or random bytes, delete, duplicate, repeat),
  * so every case is reproducible from the run's seed and shrinks towards the seed itself.
  */
-import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -13,6 +13,7 @@ export const CORPUS = new URL('./corpus/', import.meta.url).pathname;
 /** Every file of corpus/<name>/ (seeds and the inputs that once failed), sorted by name. */
 export function corpus(name: string): Array<{ file: string; bytes: Buffer }> {
   const dir = join(CORPUS, name);
+  if (!existsSync(dir)) return [];
   return readdirSync(dir).sort().map((f) => ({ file: f, bytes: readFileSync(join(dir, f)) }));
 }
 

@@ -68,6 +68,9 @@ function displayPath(file: string): string {
 // ---------------------------------------------------------------------------------------
 // Reading files and includes
 
+/** Largest config file read (16 MiB): far above any real config. */
+const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
+
 class Reader {
   readonly files: string[] = [];
   readonly diags: ConfigDiagnostic[] = [];
@@ -97,10 +100,21 @@ class Reader {
       return [];
     }
     let text: string;
+    const code = from ? 'WEIR_ERR_CONFIG_INCLUDE' : 'WEIR_ERR_CONFIG_FILE';
     try {
+      // A device, FIFO or endless file would be read for ever (`include "/dev/zero"` ran the
+      // process out of memory): only regular files of a bounded size are config.
+      const st = await stat(abs);
+      if (!st.isFile()) {
+        this.diags.push({ code, message: `\`${abs}\` is not a regular file`, loc: from?.loc, hint: undefined });
+        return [];
+      }
+      if (st.size > MAX_CONFIG_FILE_BYTES) {
+        this.diags.push({ code, message: `\`${abs}\` is ${st.size} bytes; a config file may have at most ${MAX_CONFIG_FILE_BYTES}`, loc: from?.loc, hint: undefined });
+        return [];
+      }
       text = await readFile(abs, 'utf8');
     } catch (err) {
-      const code = from ? 'WEIR_ERR_CONFIG_INCLUDE' : 'WEIR_ERR_CONFIG_FILE';
       this.diags.push({ code, message: `cannot read \`${abs}\`: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, loc: from?.loc, hint: undefined });
       return [];
     }

@@ -170,14 +170,16 @@ export function applyMutations(plugin: string, ctx: RequestContext, target: 'req
       case 'set-path': {
         if (target !== 'request') throw invalid(plugin, 'set-path on a response');
         const p = m.val;
-        if (p.length === 0 || p[0] !== '/' || p.length > MAX_PATH || /[\s\x00-\x1f\x7f?#]/.test(p)) throw invalid(plugin, `invalid path ${JSON.stringify(p.slice(0, 100))}`);
+        // Visible ASCII only: a request target is ASCII (plugins percent-encode the rest), and
+        // anything else made the upstream client throw, which read as an upstream failure.
+        if (p.length === 0 || p[0] !== '/' || p.length > MAX_PATH || /[^\x21-\x7e]|[?#]/.test(p)) throw invalid(plugin, `invalid path ${JSON.stringify(p.slice(0, 100))}`);
         ops.push(() => (ctx.request.path = p));
         break;
       }
       case 'set-query': {
         if (target !== 'request') throw invalid(plugin, 'set-query on a response');
         const q = m.val.startsWith('?') ? m.val.slice(1) : m.val;
-        if (q.length > MAX_PATH || /[\s\x00-\x1f\x7f#]/.test(q)) throw invalid(plugin, `invalid query ${JSON.stringify(q.slice(0, 100))}`);
+        if (q.length > MAX_PATH || /[^\x21-\x7e]|#/.test(q)) throw invalid(plugin, `invalid query ${JSON.stringify(q.slice(0, 100))}`);
         ops.push(() => (ctx.request.query = q));
         break;
       }
