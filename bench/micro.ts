@@ -1,6 +1,6 @@
 /**
  * Micro-benchmarks of Weir's hot-path pieces (no sockets): one on-request-headers call with
- * 10 headers through our codec vs jco's transpiled glue vs a piscina round trip; the same
+ * 10 headers through our codec vs jco's transpiled glue vs a piscina round trip vs the worker channel; the same
  * call as the proxy makes it (a WASM Phase: head conversion + validated mutations); the
  * route matcher with 1,000 routes; path normalisation; the rate-limit token bucket of the local store.
  *
@@ -25,6 +25,8 @@ import { Router } from '../host/src/router/router.ts';
 import type { RouteConfig } from '../host/src/config/types.ts';
 import { LocalStore } from '../host/src/store/local.ts';
 import { normalizePath } from '../host/src/edge/path.ts';
+import { createLogger } from '../host/src/observability/logger.ts';
+import { WorkerThread } from '../plugin-abi/src/runtime/worker-thread.ts';
 
 export interface MicroResult {
   readonly name: string;
@@ -136,8 +138,12 @@ export async function runMicro(quick = false): Promise<MicroResult[]> {
   out.push({ name: 'on-request-headers, 10 headers: jco transpiled glue', medianNs: measure(() => ref['onRequestHeaders']!(++ctx, h), B, P) });
   // A piscina round trip carrying the same head: the floor of isolation "worker".
   const pool = new Piscina({ filename: new URL('./echo-worker.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
-  out.push({ name: 'piscina round trip with the same head (no plugin)', medianNs: await measureAsync(() => pool.run(h), quick ? 500 : 3000) });
+  out.push({ name: 'piscina round trip with the same head (no plugin)', medianNs: await measureAsync(() => pool.run(h), quick ? 500 : 3000), note: 'a phase of isolation "worker" before the channel' });
   await pool.destroy();
+  // The same head over the SharedArrayBuffer channel worker plugins use (piscina owns the thread).
+  const thread = new WorkerThread({ filename: new URL('./channel-echo-worker.ts', import.meta.url).href, workerData: {}, logger: createLogger({ level: 'silent', format: 'json', sync: true }), loads: () => [] });
+  out.push({ name: 'worker channel round trip with the same head (no plugin)', medianNs: await measureAsync(() => thread.call(h, [1000]), quick ? 500 : 3000), note: 'a phase of isolation "worker"' });
+  await thread.close();
 
   const router = new Router(routes(1000));
   const last = { method: 'GET', host: 'svc49.example.com', path: '/api/v5/service-999/users', query: '', headers: {} };

@@ -182,8 +182,8 @@ test("the config watcher and the plugin worker pool take 'error' events instead 
   logger.error = ((obj: { err?: string }) => void seen.push(String(obj.err))) as typeof logger.error;
   const pool = new WorkerPool(1, logger);
   try {
-    const pools = (pool as unknown as { pools: Array<{ emit(e: string, err: Error): boolean }> }).pools;
-    assert.doesNotThrow(() => pools[0]!.emit('error', new Error('worker failed while idle')));
+    const threads = (pool as unknown as { threads: Array<{ pool: { emit(e: string, err: Error): boolean } }> }).threads;
+    assert.doesNotThrow(() => threads[0]!.pool.emit('error', new Error('worker failed while idle')));
     assert.deepEqual(seen, ['worker failed while idle']);
   } finally {
     await pool.close();

@@ -1,17 +1,17 @@
 /**
  * Worker-isolated plugins on the proxy thread's side. Consecutive worker plugins of a
  * route's chain become one composite Phase, so a phase costs one round trip to a worker
- * whatever the number of plugins. Each request is pinned to one worker thread (one
- * single-thread piscina pool each) for all its phases, so per-request guest state holds.
- * A task past the members' `timeout-ms` is aborted: piscina terminates that thread and
- * starts a fresh one. Each isolated plugin has a pool of its own (see runtime.ts), so only
- * consecutive members of the same plugin merge. Guest logs come back over a
- * BroadcastChannel as they are written, so a call that is then killed keeps them.
+ * whatever the number of plugins. Each request is pinned to one worker thread (a
+ * WorkerThread: piscina owns it, calls go over its SharedArrayBuffer channel) for all its
+ * phases, so per-request guest state holds. A member past its `timeout-ms` gets its thread
+ * replaced and is blamed alone (worker-thread.ts). Each isolated plugin has a pool of its
+ * own (see runtime.ts), so only consecutive members of the same plugin merge. Guest logs
+ * come back over a BroadcastChannel as they are written, so a call that is then killed
+ * keeps them.
  */
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { BroadcastChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import type { FilterConfig, PluginConfig } from '../../../host/src/config/types.ts';
 import { WeirError, type ErrorCode } from '../../../host/src/errors.ts';
 import type { Logger } from '../../../host/src/observability/logger.ts';
@@ -21,7 +21,8 @@ import type * as W from '../../generated/types.ts';
 import { applyMutations, localReply, logSummary, requestHead, responseHead, targets, upstreamInfo } from './convert.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
-import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+import type { MemberResult, WorkerAnswer, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerTask } from './worker-protocol.ts';
+import { WorkerThread, type CallStopped } from './worker-thread.ts';
 import { pluginWorkerPath } from '../../../host/src/assets.ts';
 
 /** Resolves the worker module for piscina; the single binary extracts it next to itself. */
@@ -31,31 +32,21 @@ export function setWorkerFilename(f: string): void {
   workerFilename = f;
 }
 
-/** Piscina refuses tasks while the terminated thread is being torn down: retry briefly. */
-async function loadWithRetry(pool: Piscina, load: WorkerLoad): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await pool.run(load);
-      return;
-    } catch (err) {
-      if (attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
-
 export class WorkerPool {
-  private readonly pools: Piscina[];
+  private readonly threads: WorkerThread[];
   private next = 0;
   private readonly logs: BroadcastChannel;
   /** Tells the threads that a request is gone: a call of it waiting on a callout is given up. */
   private readonly cancels: BroadcastChannel;
+  /** What every thread must have loaded, replayed to a thread that replaced a terminated one. */
+  private readonly loads = new Map<string, WorkerLoad>();
 
   /**
    * `logger`: the proxy's; worker threads log at its level and their lines are written
-   * through it. `storeSab`: the SharedStore memory the threads' store calls use.
+   * through it. `storeSab`: the SharedStore memory the threads' store calls use. `slots`:
+   * calls in flight per thread (more wait on the proxy thread).
    */
-  constructor(threads: number, logger: Logger, storeSab?: SharedArrayBuffer) {
+  constructor(threads: number, logger: Logger, storeSab?: SharedArrayBuffer, slots?: number) {
     const n = Math.max(1, Math.min(threads, availableParallelism()));
     const logChannel = `weir-plugin-logs-${randomUUID()}`;
     this.logs = new BroadcastChannel(logChannel);
@@ -63,65 +54,63 @@ export class WorkerPool {
     this.logs.unref();
     this.cancels = new BroadcastChannel(`${logChannel}-cancel`);
     this.cancels.unref();
-    this.pools = Array.from({ length: n }, () => {
-      const pool = new Piscina({ filename: workerFilename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 1, workerData: { logLevel: logger.level, logChannel, storeSab } });
-      // A worker thread failing with no task in flight is reported on the pool: not fatal.
-      pool.on('error', (err: Error) => logger.error({ code: 'WEIR_ERR_INTERNAL', err: err.message }, 'plugin worker thread failed outside a request'));
-      return pool;
-    });
+    const workerData = { logLevel: logger.level, logChannel, storeSab };
+    this.threads = Array.from({ length: n }, () => new WorkerThread({ filename: workerFilename, workerData, logger, loads: () => this.loads.values(), ...(slots ? { slots } : {}) }));
   }
 
   get size(): number {
-    return this.pools.length;
+    return this.threads.length;
+  }
+
+  /** Threads replaced so far (deadlines passed, threads lost). */
+  get replacements(): number {
+    return this.threads.reduce((n, t) => n + t.replacements, 0);
   }
 
   pick(): number {
     const i = this.next;
-    this.next = (i + 1) % this.pools.length;
+    this.next = (i + 1) % this.threads.length;
     return i;
   }
-
-  /** What every thread must have loaded, replayed to a thread that replaced a terminated one. */
-  private readonly loads = new Map<string, WorkerLoad>();
 
   /** Installs a plugin version in every worker thread (no deadline: this is load time). */
   async load(key: string, config: PluginConfig, version: PluginVersion): Promise<void> {
     const task: WorkerLoad = { op: 'load', key, config, version };
     this.loads.set(key, task);
-    await Promise.all(this.pools.map((p) => p.run(task)));
+    await Promise.all(this.threads.map((t) => t.load(task)));
   }
 
-  /** Pools whose thread was terminated: warmed up (no deadline) before their next task. */
-  private readonly stale = new Set<number>();
-
-  async run(i: number, task: WorkerTask, timeoutMs: number): Promise<WorkerResult> {
-    const pool = this.pools[i]!;
-    if (this.stale.has(i)) {
-      // A replacement thread boots and loads its plugins outside any request's deadline.
-      this.stale.delete(i);
-      for (const load of this.loads.values()) await loadWithRetry(pool, load);
-    }
-    let res: WorkerResult;
-    try {
-      res = (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as WorkerResult;
-      if (res.missing?.length) {
-        for (const key of res.missing) {
+  /**
+   * One call on thread `i`; `timeouts` is each member's `timeout-ms`. A thread that lacks a
+   * plugin (it replaced a terminated one while a load was out) loads it and the call is sent again.
+   */
+  async call(i: number, task: WorkerTask, timeouts: readonly number[]): Promise<{ results: MemberResult[]; stopped?: CallStopped }> {
+    const thread = this.threads[i]!;
+    for (let attempt = 0; ; attempt++) {
+      const a = await thread.call(task, timeouts);
+      const answers = a.answers as WorkerAnswer[];
+      const missing = answers.length === 1 && 'missing' in answers[0]! ? answers[0].missing : undefined;
+      if (missing && attempt < 2) {
+        for (const key of missing) {
           const load = this.loads.get(key);
-          if (load) await loadWithRetry(pool, load);
+          if (load) await thread.load(load);
         }
-        res = (await pool.run(task, { signal: AbortSignal.timeout(timeoutMs) })) as WorkerResult;
+        continue;
       }
-    } catch (err) {
-      this.stale.add(i);
-      throw err;
+      if (missing) return { results: [], stopped: { member: 0, timeout: false, message: `plugins ${missing.join(', ')} are not loaded in the worker thread` } };
+      const results: MemberResult[] = [];
+      for (const r of answers) {
+        if ('fault' in r) return { results, stopped: { member: results.length ? results.at(-1)!.i + 1 : 0, timeout: false, message: r.fault } };
+        results.push(r as MemberResult);
+      }
+      return a.stopped ? { results, stopped: a.stopped } : { results };
     }
-    return res;
   }
 
   /** Finished requests' on-log calls per thread, sent together once per event-loop turn. */
   private readonly logQueues = new Map<number, WorkerLogBatch['items'][number][]>();
 
-  /** Queues an on-log call; one message per thread carries every queued call. */
+  /** Queues an on-log call; one call per thread carries every queued one. */
   log(i: number, item: WorkerLogBatch['items'][number], timeoutMs: number, onError: (err: unknown) => void): void {
     let q = this.logQueues.get(i);
     if (q) {
@@ -133,20 +122,19 @@ export class WorkerPool {
       this.logQueues.delete(i);
       const batch: WorkerLogBatch = { op: 'log-batch', items: q };
       // The batch's deadline grows with its size: each call has the members' own budget.
-      this.pools[i]!.run(batch, { signal: AbortSignal.timeout(timeoutMs * q.length) }).catch((err: unknown) => {
-        this.stale.add(i);
-        onError(err);
+      void this.threads[i]!.call(batch, [timeoutMs * q.length]).then((a) => {
+        if (a.stopped) onError(new Error(a.stopped.message));
       });
     });
   }
 
-  /** The client of `requestId` left while a task of it runs: its threads give the call up. */
+  /** The client of `requestId` left while a call of it runs: its threads give the call up. */
   cancel(requestId: string): void {
     this.cancels.postMessage(requestId);
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.pools.map((p) => p.destroy()));
+    await Promise.all(this.threads.map((t) => t.close()));
     this.logs.close();
     this.cancels.close();
   }
@@ -205,7 +193,6 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
   const wire = (m: WorkerMemberPhase): WorkerMember => ({ key: m.worker.key, config: m.worker.plugin.config as PluginConfig, failureMode: m.failureMode });
   const byHook = (hook: HookName): WorkerMemberPhase[] => members.filter((m) => m.worker.plugin.version.hooks.has(hook));
   const timeoutOf = (list: WorkerMemberPhase[]): number => Math.min(...list.map((m) => m.worker.plugin.config.timeoutMs));
-  const strictest = (list: WorkerMemberPhase[]): 'open' | 'closed' => (list.some((m) => m.failureMode === 'closed') ? 'closed' : 'open');
   const firstBody = (key: 'requestBody' | 'responseBody'): BodyMode => {
     for (const m of members) {
       const v = m.worker.plugin.version;
@@ -216,7 +203,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
   const phase: Phase = {
     name: members.map((m) => m.name).join('+'),
     kind: `wasm-worker:${members.map((m) => m.worker.plugin.name).join('+')}`,
-    failureMode: strictest(members),
+    failureMode: members.some((m) => m.failureMode === 'closed') ? 'closed' : 'open',
     requestBody: firstBody('requestBody'),
     responseBody: firstBody('responseBody'),
   };
@@ -233,47 +220,61 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
   /** Requests with a task out (their ids). */
   const inflight = new Set<string>();
 
-  /** One round trip; a deadline or a dead worker becomes a plugin error for the whole run. */
-  const send = async (ctx: RequestContext, hook: HookName, list: WorkerMemberPhase[], extra: Partial<WorkerTask>): Promise<Array<[WorkerMemberPhase, MemberResult]>> => {
-    const task: WorkerTask = { hook, requestId: ctx.id, members: list.map(wire), ...extra };
-    let res: WorkerResult;
-    inflight.add(ctx.id);
-    try {
-      res = await pool.run(thread(ctx), task, timeoutOf(list));
-    } catch (err) {
-      const timeout = (err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError';
-      const code: ErrorCode = timeout ? 'WEIR_ERR_PLUGIN_TIMEOUT' : 'WEIR_ERR_PLUGIN_TRAP';
-      const werr = new WeirError(code, timeout ? `plugins ${phase.name} exceeded their ${timeoutOf(list)} ms deadline in ${hook}; the worker was replaced` : `plugin worker failed in ${hook}: ${(err as Error).message}`, { cause: err });
-      logger.warn({ plugins: phase.name, hook, code, requestId: ctx.id }, werr.message);
-      if (strictest(list) === 'closed' && hook !== 'on-log') throw werr;
-      return [];
-    } finally {
-      inflight.delete(ctx.id);
-    }
-    return res.results.map((r) => [list.find((m) => m.worker.key === r.key)!, r]);
-  };
-
   const failed = (m: WorkerMemberPhase, r: MemberResult, hook: string, ctx: RequestContext): void => {
     const werr = new WeirError(r.error!.code as ErrorCode, r.error!.message);
     logger.warn({ filter: m.name, hook, code: werr.code, err: werr.message, requestId: ctx.id, failureMode: m.failureMode }, 'worker plugin failed');
     if (m.failureMode === 'closed') throw werr;
   };
 
-  const headers = (hook: 'on-request-headers' | 'on-response-headers', target: 'request' | 'response') => {
-    const list = byHook(hook);
-    if (list.length === 0) return undefined;
-    return async (ctx: RequestContext): Promise<HeadersResult> => {
-      const extra: Partial<WorkerTask> = target === 'request' ? { head: requestHead(ctx) } : { head: requestHead(ctx), response: responseHead(ctx) };
-      for (const [m, r] of await send(ctx, hook, list, extra)) {
+  /**
+   * Runs `list` for `hook` in one round trip. `each` sees every member's answer in order
+   * and returns a value to end the phase. A member stopped by its thread going (deadline,
+   * crash) is blamed alone and its failure mode applies: `open` sends the members after it
+   * again, on the replacement thread, with the head as the members before it left it.
+   */
+  const drive = async <T>(ctx: RequestContext, hook: HookName, list: WorkerMemberPhase[], extra: () => Partial<WorkerTask>, each: (m: WorkerMemberPhase, r: MemberResult) => T | undefined): Promise<T | undefined> => {
+    let rest = list;
+    while (rest.length) {
+      const task: WorkerTask = { hook, requestId: ctx.id, members: rest.map(wire), ...extra() };
+      inflight.add(ctx.id);
+      let out;
+      try {
+        out = await pool.call(thread(ctx), task, rest.map((m) => m.worker.plugin.config.timeoutMs));
+      } finally {
+        inflight.delete(ctx.id);
+      }
+      for (const r of out.results) {
+        const m = rest[r.i]!;
         if (r.error) {
           failed(m, r, hook, ctx);
           continue;
         }
+        const v = each(m, r);
+        if (v !== undefined) return v;
+      }
+      if (!out.stopped) return undefined;
+      const at = Math.min(out.stopped.member, rest.length - 1);
+      const m = rest[at]!;
+      const code: ErrorCode = out.stopped.timeout ? 'WEIR_ERR_PLUGIN_TIMEOUT' : 'WEIR_ERR_PLUGIN_TRAP';
+      const werr = new WeirError(code, `plugin ${m.worker.plugin.name} in ${hook}: ${out.stopped.message}`);
+      logger.warn({ filter: m.name, hook, code, err: werr.message, requestId: ctx.id, failureMode: m.failureMode }, 'worker plugin failed');
+      if (m.failureMode === 'closed') throw werr;
+      rest = rest.slice(at + 1);
+    }
+    return undefined;
+  };
+
+  const headers = (hook: 'on-request-headers' | 'on-response-headers', target: 'request' | 'response') => {
+    const list = byHook(hook);
+    if (list.length === 0) return undefined;
+    return async (ctx: RequestContext): Promise<HeadersResult> => {
+      const extra = (): Partial<WorkerTask> => (target === 'request' ? { head: requestHead(ctx) } : { head: requestHead(ctx), response: responseHead(ctx) });
+      return drive(ctx, hook, list, extra, (m, r) => {
         const d = r.decision!;
         if (d.tag === 'respond') return localReply(m.worker.plugin.name, d.val);
         if (d.tag === 'mutate') applyMutations(m.worker.plugin.name, ctx, target, d.val);
-      }
-      return undefined;
+        return undefined;
+      });
     };
   };
 
@@ -282,16 +283,13 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
     if (list.length === 0) return undefined;
     return async (ctx: RequestContext, chunk: BodyChunk): Promise<BodyResult> => {
       let out: BodyResult = undefined;
-      for (const [m, r] of await send(ctx, hook, list, { chunk: chunk.data, end: chunk.end })) {
-        if (r.error) {
-          failed(m, r, hook, ctx);
-          continue;
-        }
+      const reply = await drive(ctx, hook, list, () => ({ chunk: (out as Uint8Array | undefined) ?? chunk.data, end: chunk.end }), (m, r) => {
         const d = r.body!;
         if (d.tag === 'respond') return localReply(m.worker.plugin.name, d.val);
         if (d.tag === 'replace') out = d.val;
-      }
-      return out;
+        return undefined;
+      });
+      return reply ?? out;
     };
   };
 
@@ -303,11 +301,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
   if (sel.length) {
     phase.selectUpstream = async (ctx: RequestContext, list: readonly TargetStats[]) => {
       const info: W.UpstreamInfo = upstreamInfo(ctx, process.env['WEIR_ZONE'] ?? '');
-      for (const [m, r] of await send(ctx, 'select-upstream', sel, { head: requestHead(ctx), upstream: info, targets: targets(list) })) {
-        if (r.error) failed(m, r, 'select-upstream', ctx);
-        else if (r.index !== undefined) return r.index;
-      }
-      return undefined;
+      return drive(ctx, 'select-upstream', sel, () => ({ head: requestHead(ctx), upstream: info, targets: targets(list) }), (_m, r) => r.index);
     };
   }
   for (const k of ['onRequestHeaders', 'onResponseHeaders', 'onRequestBody', 'onResponseBody'] as const) if (phase[k] === undefined) delete phase[k];

@@ -1,4 +1,8 @@
-/** Messages between the proxy thread and a plugin worker thread (structured-cloned). */
+/**
+ * What goes between the proxy thread and a plugin worker thread: loads and the serve task
+ * as piscina messages, calls and their answers over the channel (worker-channel.ts).
+ */
+import type { MessagePort } from 'node:worker_threads';
 import type { PluginConfig } from '../../../host/src/config/types.ts';
 import type * as W from '../../generated/types.ts';
 import type { HookName } from './metrics.ts';
@@ -25,6 +29,16 @@ export interface WorkerLogBatch {
   readonly items: ReadonlyArray<{ readonly requestId: string; readonly members: readonly WorkerMember[]; readonly summary: W.LogSummary }>;
 }
 
+/** The thread's long task: answer calls on this channel until the proxy thread closes it. */
+export interface WorkerServe {
+  readonly op: 'serve';
+  readonly sab: SharedArrayBuffer;
+  /** Calls and answers too large for a slot. */
+  readonly port: MessagePort;
+  /** Wake-up messages to the proxy thread (a slot finished). */
+  readonly wake: MessagePort;
+}
+
 export interface WorkerTask {
   readonly op?: 'call';
   readonly hook: HookName;
@@ -40,7 +54,10 @@ export interface WorkerTask {
   readonly summary?: W.LogSummary;
 }
 
+/** One answer record per member called, in call order. */
 export interface MemberResult {
+  /** The member's index in the call's `members`. */
+  readonly i: number;
   readonly key: string;
   readonly decision?: W.Decision;
   readonly body?: W.BodyDecision;
@@ -48,11 +65,17 @@ export interface MemberResult {
   readonly error?: { readonly code: string; readonly message: string };
 }
 
-export interface WorkerResult {
-  readonly results: MemberResult[];
-  /** Plugins this thread does not have (it replaced a terminated one): load and retry. */
-  readonly missing?: string[];
+/** The answer record instead of any member's: plugins this thread does not have (load and retry). */
+export interface MissingPlugins {
+  readonly missing: string[];
 }
+
+/** The answer record of a call that failed outside any plugin (the member running is blamed). */
+export interface CallFault {
+  readonly fault: string;
+}
+
+export type WorkerAnswer = MemberResult | MissingPlugins | CallFault;
 
 /** One log line of a worker thread, sent to the proxy thread as it is written. */
 export interface WorkerLogLine {

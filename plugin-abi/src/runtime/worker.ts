@@ -1,13 +1,16 @@
 /**
- * Plugin worker thread (isolation "worker"). Runs in a piscina pool of one thread; the
- * proxy pins each request to one such thread so a plugin's per-request state survives
- * between phases.
+ * Plugin worker thread (isolation "worker"). piscina starts it and sends it plugin loads and
+ * one long `serve` task; hook calls come over the serve task's SharedArrayBuffer channel
+ * (worker-channel.ts). The proxy pins each request to one thread so a plugin's per-request
+ * state survives between phases.
  *
- *   proxy thread ── task {hook, members, head…} ──► this thread: each member in order
- *                ◄─ results [decision | error per member] ──
+ *   proxy thread ── call {hook, members, head…} in a slot ──► this thread: each member in
+ *                ◄─ one answer per member, written as it finishes ── order, its mutations
+ *                                                                     applied for the next
  *
- * Plugins here are metered like inline ones; the wall-clock deadline is enforced by the
- * proxy thread, which aborts the task (piscina then terminates and replaces this thread).
+ * Plugins here are metered like inline ones; the wall-clock deadline is also enforced by the
+ * proxy thread, which sees the member running and since when, and has piscina replace this
+ * thread when it is past its deadline.
  */
 import { BroadcastChannel, workerData } from 'node:worker_threads';
 import pino from 'pino';
@@ -23,7 +26,8 @@ import type * as W from '../../generated/types.ts';
 import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin, type Hold } from './plugin.ts';
-import type { MemberResult, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerResult, WorkerTask } from './worker-protocol.ts';
+import { ChannelMemory, serveChannel, type ChannelProgress } from './worker-channel.ts';
+import type { WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerTask } from './worker-protocol.ts';
 
 // The proxy passes its log level (piscina's workerData); WEIR_WORKER_LOG_LEVEL overrides it.
 const data = workerData as { logLevel?: string; logChannel?: string; storeSab?: SharedArrayBuffer } | undefined;
@@ -97,24 +101,33 @@ function invoke<T>(p: WasmPlugin, hold: Hold, ctx: RequestContext, hook: HookNam
   return p.version.jspi ? p.callAsync(hold, ctx, hook, async) : p.call(hold, ctx, hook, sync);
 }
 
-export default async function run(task: WorkerTask | WorkerLoad | WorkerLogBatch): Promise<WorkerResult> {
-  if (task.op === 'load') {
-    await load(task);
-    return { results: [] };
+/** piscina's entry: a plugin load, or the serve task (resolves when the channel closes). */
+export default async function task(t: WorkerLoad | WorkerServe): Promise<void> {
+  if (t.op === 'load') return load(t);
+  return serveChannel(new ChannelMemory(t.sab), t.port, t.wake, (call, progress) => {
+    const c = call as WorkerTask | WorkerLogBatch;
+    return c.op === 'log-batch' ? logBatch(c, progress) : run(c, progress);
+  });
+}
+
+/** Finished requests' on-log calls; they answer nothing. */
+async function logBatch(batch: WorkerLogBatch, progress: ChannelProgress): Promise<void> {
+  progress.start(0);
+  const quiet: ChannelProgress = { start() {}, answer() {} };
+  for (const item of batch.items) {
+    if (item.members.every((m) => plugins.has(m.key))) await run({ hook: 'on-log', requestId: item.requestId, members: item.members, summary: item.summary }, quiet);
   }
-  if (task.op === 'log-batch') {
-    for (const item of task.items) {
-      if (item.members.every((m) => plugins.has(m.key))) await run({ hook: 'on-log', requestId: item.requestId, members: item.members, summary: item.summary });
-    }
-    return { results: [] };
-  }
+}
+
+/** One phase for the call's members, in order; each answer goes out as the member finishes. */
+async function run(task: WorkerTask, progress: ChannelProgress): Promise<void> {
   const missing = task.members.filter((m) => !plugins.has(m.key)).map((m) => m.key);
-  if (missing.length) return { results: [], missing };
-  const results: MemberResult[] = [];
+  if (missing.length) return progress.answer({ missing });
   const ctx = { id: task.requestId } as RequestContext;
   let head = task.head;
   let chunk = task.chunk;
-  for (const m of task.members) {
+  for (let i = 0; i < task.members.length; i++) {
+    const m = task.members[i]!;
     const holdKey = `${task.requestId}\u0000${m.key}`;
     try {
       const p = plugin(m);
@@ -123,12 +136,13 @@ export default async function run(task: WorkerTask | WorkerLoad | WorkerLogBatch
         if (task.hook === 'on-log') continue; // never called on this thread: nothing to release
         holds.set(holdKey, (hold = p.begin()));
       }
+      progress.start(i);
       switch (task.hook) {
         case 'on-request-headers': {
           const h = head!;
           const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnRequestHeaders(c, id, h), (c, id) => codec.callOnRequestHeadersAsync(c, id, h));
-          results.push({ key: m.key, decision: d });
-          if (d.tag === 'respond') return { results };
+          progress.answer({ i, key: m.key, decision: d });
+          if (d.tag === 'respond') return;
           if (d.tag === 'mutate') head = preview(head!, d.val);
           break;
         }
@@ -136,8 +150,8 @@ export default async function run(task: WorkerTask | WorkerLoad | WorkerLogBatch
           const h = head!;
           const r = task.response!;
           const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnResponseHeaders(c, id, h, r), (c, id) => codec.callOnResponseHeadersAsync(c, id, h, r));
-          results.push({ key: m.key, decision: d });
-          if (d.tag === 'respond') return { results };
+          progress.answer({ i, key: m.key, decision: d });
+          if (d.tag === 'respond') return;
           break;
         }
         case 'on-request-body':
@@ -148,19 +162,19 @@ export default async function run(task: WorkerTask | WorkerLoad | WorkerLogBatch
           const d = await invoke(p, hold, ctx, task.hook,
             (c, id) => (req ? codec.callOnRequestBody : codec.callOnResponseBody)(c, id, data, end),
             (c, id) => (req ? codec.callOnRequestBodyAsync : codec.callOnResponseBodyAsync)(c, id, data, end));
-          results.push({ key: m.key, body: d });
-          if (d.tag === 'respond') return { results };
+          progress.answer({ i, key: m.key, body: d });
+          if (d.tag === 'respond') return;
           if (d.tag === 'replace') chunk = d.val;
           break;
         }
         case 'select-upstream': {
           const h = head!;
-          const i = await invoke(p, hold, ctx, task.hook,
+          const index = await invoke(p, hold, ctx, task.hook,
             (c, id) => codec.callSelectUpstream(c, id, h, task.upstream!, task.targets!),
             (c, id) => codec.callSelectUpstreamAsync(c, id, h, task.upstream!, task.targets!));
-          if (i !== undefined) {
-            results.push({ key: m.key, index: i });
-            return { results };
+          if (index !== undefined) {
+            progress.answer({ i, key: m.key, index });
+            return;
           }
           break;
         }
@@ -173,7 +187,7 @@ export default async function run(task: WorkerTask | WorkerLoad | WorkerLogBatch
           } finally {
             p.end(hold);
           }
-          results.push({ key: m.key });
+          progress.answer({ i, key: m.key });
           break;
         }
         default:
@@ -181,10 +195,9 @@ export default async function run(task: WorkerTask | WorkerLoad | WorkerLogBatch
       }
     } catch (err) {
       const code = isWeirError(err) ? err.code : 'WEIR_ERR_PLUGIN_TRAP';
-      results.push({ key: m.key, error: { code, message: (err as Error).message } });
+      progress.answer({ i, key: m.key, error: { code, message: (err as Error).message } });
       if (task.hook === 'on-log') holds.delete(holdKey);
-      if (m.failureMode === 'closed' && task.hook !== 'on-log') return { results };
+      if (m.failureMode === 'closed' && task.hook !== 'on-log') return;
     }
   }
-  return { results };
 }
