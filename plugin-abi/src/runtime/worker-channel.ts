@@ -98,6 +98,14 @@ export class ChannelMemory {
 
 const now = (): number => performance.timeOrigin + performance.now();
 
+/**
+ * Decodes a value from shared memory. node:v8's deserializer returns typed arrays as views
+ * on the bytes it was given, so it gets a copy: the slot is reused as soon as it is read.
+ */
+function decode(bytes: Uint8Array, off: number, len: number): unknown {
+  return deserialize(Buffer.from(bytes.subarray(off, off + len)));
+}
+
 /** Messages on the port: a request or an answer that did not fit its slot. */
 interface PortMessage {
   readonly seq: number;
@@ -178,8 +186,7 @@ export class ChannelClient {
       off += 4;
       if (len === ON_PORT) out.push(fromPort(this.port, this.stash, seq, i));
       else {
-        // deserialize copies out of shared memory; the slot can be reused right after.
-        out.push(deserialize(m.bytes.subarray(off, off + len)));
+        out.push(decode(m.bytes, off, len));
         off += len;
       }
     }
@@ -236,7 +243,7 @@ export async function serveChannel(mem: ChannelMemory, port: MessagePort, wake: 
       },
     };
     try {
-      const call = len === ON_PORT ? fromPort(port, stash, seq, -1) : deserialize(mem.bytes.subarray(slot * SLOT_BYTES, slot * SLOT_BYTES + len));
+      const call = len === ON_PORT ? fromPort(port, stash, seq, -1) : decode(mem.bytes, slot * SLOT_BYTES, len);
       await handle(call, progress);
     } catch (err) {
       // The proxy thread blames the member that was running.
