@@ -193,6 +193,8 @@ export class Tracing {
       // One instance per proxy thread (worker-threads): host, process and thread.
       resource: resourceFromAttributes({ 'service.name': cfg.serviceName, 'service.instance.id': `${hostname()}:${process.pid}:${threadId}` }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sampleRatio) }),
+      // Bounds what plugins can add to one span.
+      spanLimits: { attributeValueLengthLimit: 4096, attributeCountLimit: 128, eventCountLimit: 128, attributePerEventCountLimit: 32 },
       spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: cfg.exportDelayMs })],
     });
     this.tracer = this.provider.getTracer('weir');
