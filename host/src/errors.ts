@@ -33,6 +33,8 @@ export const ERRORS = {
   WEIR_ERR_PURGE_FORBIDDEN: { status: 403, source: 'downstream', message: 'PURGE is allowed only from trusted addresses or with the purge token' },
   WEIR_ERR_FILE_NOT_FOUND: { status: 404, source: 'downstream', message: 'no file under the static-files root for this path' },
   WEIR_ERR_CACHE_ONLY_IF_CACHED: { status: 504, source: 'downstream', message: 'the request asked for only-if-cached and the cache holds no usable response' },
+  WEIR_ERR_DECOMPRESSION_LIMIT: { status: 413, source: 'downstream', message: 'the request body inflates past the decompression size or ratio limit' },
+  WEIR_ERR_BODY_ENCODING: { status: 415, source: 'downstream', message: 'the request body has a Content-Encoding Weir does not decode, or its data is not valid for it' },
 
   // upstream: the backend failed us
   WEIR_ERR_NO_UPSTREAM: { status: 502, source: 'config', message: 'the route has no upstream to forward to' },

@@ -55,6 +55,7 @@ const COMPRESSION = 'test/compression/compression.test.ts';
 const COMPRESS_NEGOTIATE = t(COMPRESSION, 'gzip, br and zstd are negotiated from Accept-Encoding q-values');
 const COMPRESS_ROUTE = t(COMPRESSION, 'encodings order and content-types and min-size are per route');
 const COMPRESS_LEVELS = t(COMPRESSION, 'gzip-level, br-level and zstd-level set the effort');
+const DECODE_ROUTE = t('test/compression/inflate-request.test.ts', 'policies { request-decompression }: the upstream gets the decoded body');
 const STATIC = 'test/static/static.test.ts';
 const STATIC_BASICS = t(STATIC, 'files with MIME types, index, ETag and Last-Modified');
 const STATIC_EXTRAS = t(STATIC, 'precompressed serves the .br / .gz sibling the client accepts');
@@ -152,6 +153,9 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.compression.gzip-level': [COMPRESS_LEVELS],
   'routes.route.policies.compression.br-level': [COMPRESS_LEVELS],
   'routes.route.policies.compression.zstd-level': [COMPRESS_LEVELS],
+  'routes.route.policies.request-decompression': [DECODE_ROUTE],
+  'routes.route.policies.request-decompression.max-bytes': [DECODE_ROUTE],
+  'routes.route.policies.request-decompression.max-ratio': [DECODE_ROUTE],
   route: [SHORTHANDS],
 
   upstreams: [ROUTING_MATRIX],

@@ -105,7 +105,7 @@ test('the route index agrees with a linear scan (random routes and requests)', a
   const { Router } = await import('../../host/src/router/router.ts');
   const fc = (await import('fast-check')).default;
   const loc = { file: 't', line: 0, column: 0 };
-  const policies = { timeoutMs: undefined, failureMode: 'closed' as const, retry: { maxAttempts: 1, backoffMs: 0, maxBackoffMs: 0, retryOn: [], budgetPercent: 20, minRetryConcurrency: 3 }, maxBodySize: undefined, allowWebsocket: false };
+  const policies = { timeoutMs: undefined, failureMode: 'closed' as const, retry: { maxAttempts: 1, backoffMs: 0, maxBackoffMs: 0, retryOn: [], budgetPercent: 20, minRetryConcurrency: 3 }, maxBodySize: undefined, allowWebsocket: false, requestDecompression: undefined };
   const hosts = ['a.test', 'b.test', '*.c.test'];
   const prefixes = ['/', '/api', '/api/', '/api/v1/', '/b/', '/b'];
   const block = fc.record({

@@ -454,6 +454,11 @@ function buildMatch(m: ConfigNode, diags: ConfigDiagnostic[]): RouteMatch {
   };
 }
 
+function requestDecompression(n: ConfigNode | undefined): RoutePolicies['requestDecompression'] {
+  if (!n) return undefined;
+  return { maxBytes: getSize(n, 'max-bytes') ?? 10 * 1024 * 1024, maxRatio: getNum(n, 'max-ratio') ?? 100 };
+}
+
 function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: ReadonlyMap<string, FilterConfig>, diags: ConfigDiagnostic[]): RouteConfig {
   const name = label(n);
   const upstream = getStr(n, 'upstream');
@@ -505,6 +510,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     retry,
     maxBodySize: getSize(p, 'max-body-size'),
     allowWebsocket: getBool(p, 'websocket') ?? D.policies.allowWebsocket,
+    requestDecompression: requestDecompression(last(p, 'request-decompression')),
   };
   return {
     name,

@@ -256,6 +256,16 @@ const routeCompression: KeySpec = {
   ],
 };
 
+/** Request bodies decoded before filters and the upstream see them (host/src/compression/inflate-request.ts). */
+const requestDecompression: KeySpec = {
+  name: 'request-decompression',
+  doc: 'Decode a request body sent with `Content-Encoding` gzip, deflate, br or zstd before the route\'s request-body filters run (they get the decoded body in one chunk) and send the decoded body upstream without `Content-Encoding`. A body that would inflate past `max-bytes` or `max-ratio` times its received size is refused with 413 `WEIR_ERR_DECOMPRESSION_LIMIT` as soon as a cap is crossed (it is never inflated whole); another encoding, or data not valid for its encoding, gets 415 `WEIR_ERR_BODY_ENCODING`.',
+  children: [
+    val('max-bytes', 'size', 'Largest decoded body.', { default: '10MiB' }),
+    val('max-ratio', 'number', 'Largest decoded / received size ratio.', { min: 1, default: 100 }),
+  ],
+};
+
 /** A route answered from a directory (host/src/static/). */
 const staticFiles: KeySpec = {
   name: 'static-files',
@@ -305,6 +315,7 @@ const route: KeySpec = {
         retry,
         routeCache,
         routeCompression,
+        requestDecompression,
       ],
     },
   ],

@@ -133,6 +133,8 @@ export interface RoutePolicies {
   readonly retry: RetryPolicy;
   readonly maxBodySize: number | undefined;
   readonly allowWebsocket: boolean;
+  /** `request-decompression`: request bodies are decoded within these caps (undefined: passed as sent). */
+  readonly requestDecompression: { readonly maxBytes: number; readonly maxRatio: number } | undefined;
 }
 
 export type BuiltinHandler = 'health' | 'ready' | 'metrics' | 'status' | 'not-found' | 'cache-stats';

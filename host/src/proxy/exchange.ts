@@ -23,6 +23,7 @@ import type { HeaderMap, HeadersResult, LocalReply, RequestContext, RequestHead,
 import { hostOf, type CompiledRoute } from '../router/router.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
 import { appendHeader, firstHeader, headersFromRaw, stripHopByHop } from './headers.ts';
+import { contentCodings, inflateRequestBody, type InflateLimits } from '../compression/inflate-request.ts';
 import type { ProxyCore } from './core.ts';
 import type { Snapshot } from './snapshot.ts';
 import { sessionPeer } from './peer.ts';
@@ -274,6 +275,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.upstreamRef = up;
     const err = this.prepareBody();
     if (err) return this.fail(err);
+    const decode = this.route!.config.policies.requestDecompression;
+    if (decode !== undefined && this.body !== null && contentCodings(this.ctx.request.headers['content-encoding']).length > 0) {
+      this.decodeRequestBody(decode).then((reply) => (reply ? this.localReply(reply) : this.selectAndDispatch()), (e) => this.fail(e));
+      return;
+    }
     if (this.body !== null && this.chain!.onRequestBody.length > 0 && this.chain!.requestBufferLimit !== undefined) {
       this.bufferRequestBody().then((reply) => (reply ? this.localReply(reply) : this.selectAndDispatch()), (e) => this.fail(e));
       return;
@@ -386,6 +392,37 @@ export class Exchange implements Dispatcher.DispatchHandler {
       const out = await runBodyHooks(chain.onRequestBody, 'onRequestBody', this.ctx, { data: EMPTY, end: true }, this.core.logger);
       if (out instanceof Uint8Array && out.length) yield out;
     }
+  }
+
+  /**
+   * `request-decompression`: read the whole encoded body (up to the route's body limit), decode
+   * it within the caps (inflate-request.ts), run the request-body hooks once on the decoded
+   * bytes, and send those upstream without Content-Encoding.
+   */
+  private async decodeRequestBody(limits: InflateLimits): Promise<LocalReply | undefined> {
+    const limit = this.bodyLimit();
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+      n += chunk.length;
+      if (n > limit) throw new WeirError('WEIR_ERR_BODY_TOO_LARGE', `body exceeds the limit of ${limit} bytes`);
+      parts.push(chunk);
+    }
+    const headers = this.ctx.request.headers;
+    let out: Uint8Array = await inflateRequestBody(Buffer.concat(parts, n), headers['content-encoding'], limits);
+    const chain = this.chain!;
+    if (chain.requestBufferLimit !== undefined && out.length > chain.requestBufferLimit) throw new WeirError('WEIR_ERR_BODY_TOO_LARGE', `decoded body exceeds the buffering limit of ${chain.requestBufferLimit} bytes`);
+    if (chain.onRequestBody.length > 0) {
+      const r = await runBodyHooks(chain.onRequestBody, 'onRequestBody', this.ctx, { data: out, end: true }, this.core.logger);
+      if (!(r instanceof Uint8Array)) return r;
+      out = r;
+    }
+    this.body = out;
+    this.bodyReplayable = true;
+    delete headers['content-encoding'];
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(out.length);
+    return undefined;
   }
 
   /** Buffered mode: read the whole body (up to the smallest filter limit → 413), run the hooks once. */
