@@ -105,6 +105,11 @@ async function main(): Promise<number> {
   const work = join(resultsDir, `run-${stamp}${quick ? '-quick' : ''}`);
   mkdirSync(join(work, 'www'), { recursive: true });
   writeFileSync(join(work, 'www', '1m'), Buffer.alloc(1 << 20, 'x'));
+  // The gzip rows' response: 8 KiB of text that compresses like prose (not one repeated byte).
+  const words = 'the proxy sends each response to the client as the origin wrote it unless a route asks for compression'.split(' ');
+  let text = '';
+  for (let k = 0; text.length < 8192; k++) text += words[(k * 7 + (k >> 3)) % words.length] + (k % 13 === 12 ? '.\n' : ' ');
+  writeFileSync(join(work, 'www', 'text.txt'), text.slice(0, 8192));
   for (const d of ['origin', 'nginx', 'nginx-2w']) for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(work, `${d}-${t}`), { recursive: true });
 
   // Origin: nginx on core 1, two ports (the LB row balances over both).
@@ -119,7 +124,7 @@ async function main(): Promise<number> {
 
   // 1. Check and start every contestant; idle RSS once all have settled.
   for (const c of selected) {
-    const row: Row = { id: c.id, label: c.label, group: c.group, weir: c.weir, cpus: c.id === 'direct' ? '-' : c.group === 'dual' ? CORES_DUAL : CORE_PROXY, status: 'ok', runs: [] };
+    const row: Row = { id: c.id, label: c.label, group: c.group, weir: c.weir, cpus: c.id === 'direct' ? '-' : c.group === 'dual' ? CORES_DUAL : CORE_PROXY, status: 'ok', runs: [], ...(c.versus ? { versus: c.versus } : {}) };
     rows.set(c.id, row);
     let reason = (['haproxy', 'caddy'].includes(c.id) && missing.includes(c.id)) ? `${c.id} not installed` : undefined;
     if (!reason && ['fastify', 'http-proxy'].includes(c.id) && !peersOk) reason = 'npm install of the Node peers failed';
@@ -180,7 +185,10 @@ async function main(): Promise<number> {
     }
   }
 
-  const wrkOpts = (u: string, seconds: number) => ({ url: u, seconds, connections: P.connections, threads: P.threads, cpus: CORE_LOAD });
+  const wrkOpts = (u: string, seconds: number, headers?: readonly string[]) => ({ url: u, seconds, connections: P.connections, threads: P.threads, cpus: CORE_LOAD, headers });
+  /** What a row's load runs request: its path (the feature rows) with its headers. */
+  const target = (id: string, i: Instance): string => i.url + ((byId.get(id) as Contestant).path ?? '/').slice(1);
+  const hdrs = (id: string): readonly string[] | undefined => (byId.get(id) as Contestant).headers;
 
   // 2. Max rate, closed loop. Runs are interleaved across contestants so drift in the
   // machine's noise spreads over all rows instead of landing on one.
@@ -188,7 +196,7 @@ async function main(): Promise<number> {
     const i = alive(id);
     if (!i) continue;
     try {
-      await wrk(benchDir, wrkOpts(i.url, P.warmup));
+      await wrk(benchDir, wrkOpts(target(id, i), P.warmup, hdrs(id)));
     } catch (e) {
       fail(rows.get(id) as Row, e);
     }
@@ -199,7 +207,7 @@ async function main(): Promise<number> {
       if (!i) continue;
       const row = rows.get(id) as Row;
       try {
-        const res = await underLoad(id, () => wrk(benchDir, wrkOpts(i.url, P.seconds)));
+        const res = await underLoad(id, () => wrk(benchDir, wrkOpts(target(id, i), P.seconds, hdrs(id))));
         row.runs.push(res);
         say(`${id}: run ${r + 1}/${P.runs}: ${res.rps.toFixed(0)} req/s, p99 ${(res.latencyUs.p99 / 1000).toFixed(2)} ms${res.errors ? `, ${res.errors} errors` : ''}`);
       } catch (e) {
@@ -221,10 +229,11 @@ async function main(): Promise<number> {
   for (const id of inst.keys()) {
     const i = alive(id);
     const row = rows.get(id) as Row;
-    if (!i || !row.rps) continue;
+    // The open-loop generator sends no extra headers: the gzip rows' latency would not be theirs.
+    if (!i || !row.rps || hdrs(id)) continue;
     const rate = Math.max(1, Math.round(row.rps / 2));
     const r = await underLoad(id, () =>
-      run('taskset', ['-c', CORE_LOAD, ctx.node, join(benchDir, 'loadgen', 'fixed-rate.mjs'), i.url, String(rate), String(P.latencySeconds), String(P.connections)], {
+      run('taskset', ['-c', CORE_LOAD, ctx.node, join(benchDir, 'loadgen', 'fixed-rate.mjs'), target(id, i), String(rate), String(P.latencySeconds), String(P.connections)], {
         cwd: benchDir,
         timeoutMs: (P.latencySeconds + 20) * 1000,
       }),

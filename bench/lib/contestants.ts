@@ -32,6 +32,11 @@ export interface Contestant {
   readonly quick: boolean;
   /** Also measured with the 1 MiB response. */
   readonly throughput: boolean;
+  /** Path the load runs request (default "/"), and extra request headers ("Name: value"). */
+  readonly path?: string;
+  readonly headers?: readonly string[];
+  /** Row this one is compared with in the feature table (cache hit, gzip), measured in the same run. */
+  readonly versus?: string;
   /** Undefined when it can run, else why not ("n/a: …"). */
   readonly check: (ctx: Ctx) => Promise<string | undefined>;
   /** Spawns it on a fresh port; the caller waits for the first 200. */
@@ -60,13 +65,27 @@ function renderFile(ctx: Ctx, template: string, outName: string, vars: Record<st
 
 const url = (port: number): string => `http://127.0.0.1:${port}/`;
 
-function nginxProxy(id: string, label: string, workers: number, group: 'single' | 'dual', quick: boolean, throughput: boolean): Contestant {
+/** nginx directives of the feature rows: `http` block and `location /` additions. */
+const NGINX_FEATURE: Record<string, { http: string; location: string }> = {
+  // proxy_cache on the run's folder (the page cache keeps it in memory); the origin sends no
+  // freshness, so both caches are told an hour (Weir: default-ttl-secs 3600).
+  cache: {
+    http: 'proxy_cache_path {{TMP}}/nginx-cache-store levels=1:2 keys_zone=bench:10m max_size=64m inactive=1h use_temp_path=off;',
+    location: 'proxy_cache bench; proxy_cache_valid 200 1h; proxy_cache_lock on;',
+  },
+  // gzip level 6 (Weir's default gzip-level) from 1 KiB up, as Weir's min-size.
+  gzip: { http: 'gzip on; gzip_types text/plain; gzip_comp_level 6; gzip_min_length 1024; gzip_proxied any;', location: '' },
+};
+
+function nginxProxy(id: string, label: string, workers: number, group: 'single' | 'dual', quick: boolean, throughput: boolean, feature?: { name: 'cache' | 'gzip'; path?: string; headers?: readonly string[] }): Contestant {
+  const extra = feature ? NGINX_FEATURE[feature.name]! : { http: '', location: '' };
   return {
-    id, label, group, weir: false, quick, throughput,
+    id, label, group, weir: false, quick, throughput, path: feature?.path, headers: feature?.headers,
     check: async () => undefined,
     spawn: async (ctx) => {
       const port = await freePort();
-      const conf = renderFile(ctx, 'peers/nginx-proxy.conf', `${id}.conf`, { PORT: port, NAME: id, WORKERS: workers, MASTER: workers > 1 ? 'on' : 'off' });
+      const fill = (s: string): string => render(s, { TMP: ctx.work });
+      const conf = renderFile(ctx, 'peers/nginx-proxy.conf', `${id}.conf`, { PORT: port, NAME: id, WORKERS: workers, MASTER: workers > 1 ? 'on' : 'off', EXTRA_HTTP: fill(extra.http), EXTRA_LOCATION: fill(extra.location) });
       const cpus = group === 'dual' ? ctx.dualCpus : ctx.proxyCpus;
       const proc = start(id, 'taskset', ['-c', cpus, 'nginx', '-p', ctx.work, '-e', join(ctx.work, `${id}-error.log`), '-c', conf]);
       return { url: url(port), proc };
@@ -103,10 +122,10 @@ async function weirConfig(ctx: Ctx, id: string, template: string): Promise<{ fil
   return { file: renderFile(ctx, template, `${id}.kdl`, { PORT: port }), port };
 }
 
-function weirRow(id: string, label: string, template: string, opts: { group?: 'single' | 'dual'; quick?: boolean; throughput?: boolean } = {}): Contestant {
+function weirRow(id: string, label: string, template: string, opts: { group?: 'single' | 'dual'; quick?: boolean; throughput?: boolean; path?: string; headers?: readonly string[]; versus?: string } = {}): Contestant {
   const group = opts.group ?? 'single';
   return {
-    id, label, group, weir: true, quick: opts.quick ?? false, throughput: opts.throughput ?? false,
+    id, label, group, weir: true, quick: opts.quick ?? false, throughput: opts.throughput ?? false, path: opts.path, headers: opts.headers, versus: opts.versus,
     check: async (ctx) => {
       if (!existsSync(weirBin(ctx))) return `${weirBin(ctx).replace(ctx.root + '/', '')} does not exist yet`;
       const { file } = await weirConfig(ctx, id, template);
@@ -173,6 +192,12 @@ export const CONTESTANTS: readonly Contestant[] = [
   weirRow('weir-plugins-inline', 'Weir, 3 request + 1 response header WASM plugins, inline', 'weir-plugins-inline.kdl'),
   weirRow('weir-plugins-worker', 'Weir, the same 4 plugins, worker-isolated', 'weir-plugins-worker.kdl'),
   weirRow('weir-first-party', 'Weir, rate-limit + geo + p2c LB (first-party)', 'weir-first-party.kdl'),
+  // Feature rows, each against nginx doing the same in the same run: a cache hit from memory
+  // (every request after the first is a hit) and gzip of an 8 KiB text response.
+  nginxProxy('nginx-cache', 'nginx proxy_cache, every request a hit', 1, 'single', false, false, { name: 'cache' }),
+  weirRow('weir-cache', 'Weir, policies { cache }, every request a hit (memory)', 'weir-cache.kdl', { versus: 'nginx-cache' }),
+  nginxProxy('nginx-gzip', 'nginx gzip (level 6), 8 KiB text', 1, 'single', false, false, { name: 'gzip', path: '/text.txt', headers: ['Accept-Encoding: gzip'] }),
+  weirRow('weir-gzip', 'Weir, policies { compression } gzip (level 6), 8 KiB text', 'weir-gzip.kdl', { path: '/text.txt', headers: ['Accept-Encoding: gzip'], versus: 'nginx-gzip' }),
   nginxProxy('nginx-2w', 'nginx, 2 workers', 2, 'dual', false, false),
   weirRow('weir-2t', 'Weir, worker-threads 2', 'weir-2-threads.kdl', { group: 'dual' }),
 ];

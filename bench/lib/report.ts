@@ -36,6 +36,8 @@ export interface Row {
   coldStartError?: string;
   /** Per measured run: cores' worth of CPU used by processes the harness did not start. */
   otherLoadCores?: number[];
+  /** The row it is compared with in the feature table (Weir's cache hit vs nginx proxy_cache…). */
+  versus?: string;
 }
 
 export interface Report {
@@ -166,6 +168,16 @@ export function writeReport(r: Report): { markdown: string; targetsMissed: numbe
   const w2 = rows.get('weir-2t');
   push('', '¹ Rows on cores 0,1 (two workers/threads) are compared with nginx with 2 workers; the others with nginx with 1 worker. "p99 at max rate" is wrk\'s closed-loop p99 with the proxy saturated, not a latency target.', '', '² The most CPU, in cores, that processes outside the benchmark used during any of the row\'s measured runs (user + system + steal time from /proc/stat, minus the CPU time of the harness\'s own process tree; steal is time the hypervisor gave to other guests). Above ' + NOISY + ' the row competed with other work on this 2-core machine.');
   if (n2?.rps && w2?.rps) push('', `Two workers: Weir \`worker-threads 2\` = ${ratio(w2.rps, n2.rps)} nginx with 2 workers.`);
+
+  const pairs = r.rows.filter((x) => x.versus && rows.get(x.versus));
+  if (pairs.length) {
+    push('', '## Cache hit and gzip', '', 'Each Weir row against nginx doing the same thing, in the same run and placement (the rows above give the runs).', '', '| Feature | Weir req/s | nginx req/s | Weir × nginx |', '| --- | ---: | ---: | ---: |');
+    for (const x of pairs) {
+      const n = rows.get(x.versus!)!;
+      const name = x.id === 'weir-cache' ? 'cache hit (Weir memory store vs nginx proxy_cache)' : x.id === 'weir-gzip' ? 'gzip on (8 KiB text, level 6)' : x.label;
+      push(`| ${name} | ${x.status === 'ok' ? fmt(x.rps) : x.status} | ${n.status === 'ok' ? fmt(n.rps) : n.status} | ${x.status === 'ok' && n.status === 'ok' ? ratio(x.rps, n.rps) : '–'} |`);
+    }
+  }
 
   push('', `## Latency at 50 % of max rate`, '', '| Contestant | Target rate | Achieved | p50 | p90 | p99 | p99.9 | Max | Gen. lag p99 | Note |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const x of r.rows) {

@@ -16,10 +16,12 @@ export interface WrkOpts {
   readonly connections: number;
   readonly threads: number;
   readonly cpus: string;
+  /** Extra request headers, "Name: value". */
+  readonly headers?: readonly string[];
 }
 
 export async function wrk(benchDir: string, o: WrkOpts): Promise<WrkResult> {
-  const args = ['-c', o.cpus, 'wrk', `-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', join(benchDir, 'wrk', 'report.lua'), o.url];
+  const args = ['-c', o.cpus, 'wrk', `-t${o.threads}`, `-c${o.connections}`, `-d${o.seconds}s`, '--timeout', '5s', '-s', join(benchDir, 'wrk', 'report.lua'), ...(o.headers ?? []).flatMap((h) => ['-H', h]), o.url];
   const r = await run('taskset', args, { timeoutMs: (o.seconds + 15) * 1000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
   if (r.code !== 0 || !line) throw new Error(`wrk failed (code ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim() || r.stdout.trim()}`);
