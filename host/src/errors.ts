@@ -35,6 +35,12 @@ export const ERRORS = {
   WEIR_ERR_CACHE_ONLY_IF_CACHED: { status: 504, source: 'downstream', message: 'the request asked for only-if-cached and the cache holds no usable response' },
   WEIR_ERR_DECOMPRESSION_LIMIT: { status: 413, source: 'downstream', message: 'the request body inflates past the decompression size or ratio limit' },
   WEIR_ERR_BODY_ENCODING: { status: 415, source: 'downstream', message: 'the request body has a Content-Encoding Weir does not decode, or its data is not valid for it' },
+  WEIR_ERR_ADMIN_UNAUTHORIZED: { status: 401, source: 'downstream', message: 'the admin API needs a valid credential' },
+  WEIR_ERR_ADMIN_FORBIDDEN: { status: 403, source: 'downstream', message: 'this admin credential may only read' },
+  WEIR_ERR_ADMIN_NOT_FOUND: { status: 404, source: 'downstream', message: 'no such admin API path, upstream, route or plugin' },
+  WEIR_ERR_ADMIN_BAD_REQUEST: { status: 400, source: 'downstream', message: 'the admin API request body is not what this call takes' },
+  WEIR_ERR_ADMIN_CONFLICT: { status: 409, source: 'downstream', message: 'the change would make the configuration invalid; nothing changed' },
+  WEIR_ERR_ADMIN_UNAVAILABLE: { status: 503, source: 'internal', message: 'the change could not be applied on every proxy thread; nothing changed' },
 
   // upstream: the backend failed us
   WEIR_ERR_NO_UPSTREAM: { status: 502, source: 'config', message: 'the route has no upstream to forward to' },

@@ -19,6 +19,10 @@ import { planMetricsServer, type MetricsServer } from './server/metrics-server.t
 import type { FilterRegistry } from './filters/registry.ts';
 import { PluginRuntime } from '../../plugin-abi/src/runtime/runtime.ts';
 import type { Store } from './store/store.ts';
+import { AuditLog } from './observability/audit.ts';
+import type { AdminHost, ApplyOutcome, DrainOutcome, ProxyState, PurgeSpec, ReloadRecord } from './admin/host.ts';
+import { planAdminServer, type AdminServer } from './admin/server.ts';
+import { adminSettings } from './admin/settings.ts';
 
 export interface StartOptions {
   /** A KDL file or a directory of them. */
@@ -41,6 +45,10 @@ export interface StartOptions {
   readonly reusePort?: boolean;
   /** Start the separate metrics listener, if configured (default true; one proxy thread does). */
   readonly metricsServer?: boolean;
+  /** A proxy thread of a cluster: the supervisor serves the admin API and audits reloads. */
+  readonly clusterThread?: boolean;
+  /** Config text to read instead of these files (a cluster's unpersisted admin API changes). */
+  readonly overrides?: Readonly<Record<string, string>>;
   /** Called with each filter registry before the first compile (plugin runtime hooks in here). */
   readonly extendFilters?: (registry: FilterRegistry, weir: { logger: Logger; metrics: ProxyMetrics }) => void | Promise<void>;
 }
@@ -56,6 +64,11 @@ export type PreparedReload =
   | { readonly ok: true; commit(): ReloadResult; abort(reason: string): ReloadResult }
   | { readonly ok: false; readonly result: ReloadResult };
 
+/** How many reloads `reloads()` remembers (the admin UI's list). */
+const RELOADS_KEPT = 20;
+
+export type ReloadTrigger = 'file' | 'signal' | 'admin-api' | 'api';
+
 export class Weir {
   readonly core: ProxyCore;
   readonly logger: Logger;
@@ -65,6 +78,11 @@ export class Weir {
   private readonly opts: StartOptions;
   private listeners = new Map<string, RunningListener>();
   private metricsServer: MetricsServer | undefined;
+  private adminServer: AdminServer | undefined;
+  /** Unpersisted admin API changes the running config was built with. */
+  private adminOverrides: Readonly<Record<string, string>> | undefined;
+  private readonly reloadLog: ReloadRecord[] = [];
+  readonly audit: AuditLog;
   private watchers: FSWatcher[] = [];
   private reloading: Promise<ReloadResult> | undefined;
   private closing: Promise<void> | undefined;
@@ -72,6 +90,7 @@ export class Weir {
 
   private constructor(opts: StartOptions, config: WeirConfig, core: ProxyCore, logger: Logger, metrics: ProxyMetrics, plugins: PluginRuntime) {
     this.opts = opts;
+    this.audit = core.audit;
     this.plugins = plugins;
     this.config = config;
     this.core = core;
@@ -80,7 +99,7 @@ export class Weir {
   }
 
   static async start(opts: StartOptions): Promise<Weir> {
-    const config = await loadFrom(opts);
+    const config = await loadFrom(opts, opts.overrides);
     const logging = config.observability.logging;
     const metrics = new ProxyMetrics();
     const logger = opts.logger ?? createLogger({ level: logging.level, format: logging.format, errors: metrics.logSinkErrors });
@@ -95,6 +114,12 @@ export class Weir {
       }
     }
     const core = new ProxyCore({ logger, accessLog, metrics });
+    try {
+      core.audit = await AuditLog.open(logging, metrics.logSinkErrors);
+    } catch (err) {
+      if (accessLog && opts.accessLog === undefined) closeLogger(accessLog);
+      throw err;
+    }
     let weir: Weir | undefined;
     const plugins = new PluginRuntime({ logger, registry: metrics.registry, store: opts.store, onHooksChanged: () => void weir?.recompile() });
     plugins.register(core.filters);
@@ -104,9 +129,11 @@ export class Weir {
     } catch (err) {
       plugins.close();
       await core.close();
+      core.audit.close();
       throw err;
     }
     weir = new Weir(opts, config, core, logger, metrics, plugins);
+    weir.adminOverrides = opts.overrides;
     try {
       (await weir.planServing(config)).commit();
     } catch (err) {
@@ -136,12 +163,23 @@ export class Weir {
     return this.metricsServer?.address;
   }
 
-  /** Re-reads the config; a bad one keeps the current config serving. */
-  reload(): Promise<ReloadResult> {
-    this.reloading ??= this.prepareReload().then((p) => (p.ok ? p.commit() : p.result)).finally(() => {
-      this.reloading = undefined;
+  /** Where the admin API listens, when it does. */
+  adminAddress(): { host: string; port: number } | undefined {
+    return this.adminServer?.address;
+  }
+
+  /** Re-reads the config; a bad one keeps the current config serving. Unpersisted admin API changes are dropped (the file wins). */
+  reload(trigger: ReloadTrigger = 'api'): Promise<ReloadResult> {
+    return this.reloadWith(undefined, trigger);
+  }
+
+  private reloadWith(overrides: Readonly<Record<string, string>> | undefined, trigger: ReloadTrigger): Promise<ReloadResult> {
+    const run = (this.reloading ?? Promise.resolve()).catch(() => undefined).then(() => this.prepareReload(overrides, trigger)).then((p) => (p.ok ? p.commit() : p.result));
+    const tracked = run.finally(() => {
+      if (this.reloading === tracked) this.reloading = undefined;
     });
-    return this.reloading;
+    this.reloading = tracked;
+    return tracked;
   }
 
   /**
@@ -150,10 +188,10 @@ export class Weir {
    * which cannot fail. Any failure leaves the old config, listeners and plugins serving.
    * Proxy threads prepare, and commit only once every thread prepared (cluster/thread.ts).
    */
-  async prepareReload(): Promise<PreparedReload> {
+  async prepareReload(overrides?: Readonly<Record<string, string>>, trigger: ReloadTrigger = 'api'): Promise<PreparedReload> {
     const started = performance.now();
     try {
-      const config = await loadFrom(this.opts);
+      const config = await loadFrom(this.opts, overrides);
       const snap = await this.core.compile(config);
       const prepared = await this.planServing(config);
       return {
@@ -164,27 +202,38 @@ export class Weir {
           this.config = config;
           this.plugins.retain(config);
           this.watchFiles(config);
+          this.adminOverrides = overrides;
           this.metrics.reloads.labels('ok').inc();
-          this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started) }, 'configuration reloaded');
+          this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started), trigger }, 'configuration reloaded');
+          this.recordReload(trigger, true, snap.generation);
           return { ok: true, generation: snap.generation };
         },
         abort: (reason) => {
           prepared.abort();
-          return this.reloadFailed(new WeirError('WEIR_ERR_RELOAD', reason));
+          return this.reloadFailed(new WeirError('WEIR_ERR_RELOAD', reason), trigger);
         },
       };
     } catch (err) {
-      return { ok: false, result: this.reloadFailed(err as Error) };
+      return { ok: false, result: this.reloadFailed(err as Error, trigger) };
     }
   }
 
-  private reloadFailed(err: Error): ReloadResult {
+  private recordReload(trigger: ReloadTrigger, ok: boolean, generation: number, error?: string): void {
+    if (this.opts.clusterThread) return;
+    const r: ReloadRecord = { at: new Date().toISOString(), trigger, ok, generation, ...(error ? { error } : {}) };
+    this.reloadLog.push(r);
+    if (this.reloadLog.length > RELOADS_KEPT) this.reloadLog.shift();
+    this.audit.reload({ trigger, ok, generation, ...(error ? { error } : {}) });
+  }
+
+  private reloadFailed(err: Error, trigger: ReloadTrigger = 'api'): ReloadResult {
     // Plugins loaded for the refused config go; the running ones stay.
     this.plugins.retain(this.config);
     this.metrics.reloads.labels('error').inc();
     this.metrics.errors.labels('WEIR_ERR_RELOAD').inc();
     const cause = (err as WeirError).code ?? 'WEIR_ERR_RELOAD';
     this.logger.error({ code: 'WEIR_ERR_RELOAD', cause, err: err.message }, 'configuration reload failed; the previous configuration keeps serving');
+    this.recordReload(trigger, false, this.core.snapshot.generation, err.message);
     return { ok: false, generation: this.core.snapshot.generation, error: err.message };
   }
 
@@ -205,6 +254,11 @@ export class Weir {
       steps.push({ commit: () => (this.listeners = listeners.commit()), abort: () => listeners.abort() });
       const metrics = await planMetricsServer(this.metricsServer, config.observability.metrics, this.opts.metricsServer !== false, this.metrics, this.logger);
       steps.push({ commit: () => (this.metricsServer = metrics.commit()), abort: () => metrics.abort() });
+      steps.push(await this.audit.plan(config.observability.logging));
+      if (!this.opts.clusterThread) {
+        const admin = await planAdminServer(this.adminServer, adminSettings(config.adminApi), this.adminHost(), this.logger);
+        steps.push({ commit: () => (this.adminServer = admin.commit()), abort: () => admin.abort() });
+      }
       if (this.opts.accessLog === undefined) {
         // `this.config` is the running config (at start, the same one: nothing to open again).
         const access = await planAccessLog(this.core.accessLog, this.config.observability.logging, config.observability.logging, this.metrics.logSinkErrors);
@@ -228,7 +282,7 @@ export class Weir {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.opts.configPath === undefined || this.opts.watch === false) return;
-    this.watchers = watchConfigFiles(config.files, () => void this.reload(), this.logger);
+    this.watchers = watchConfigFiles(config.files, () => void this.reload('file'), this.logger);
   }
 
   private installSignals(): void {
@@ -243,7 +297,7 @@ export class Weir {
     };
     process.on('unhandledRejection', onRejection);
     this.signalHandlers.push(['unhandledRejection' as NodeJS.Signals, onRejection as () => void]);
-    on('SIGHUP', () => void this.reload());
+    on('SIGHUP', () => void this.reload('signal'));
     const shutdown = (sig: string): void => {
       this.logger.info({ signal: sig }, 'shutting down');
       void this.close().then(() => process.exit(0));
@@ -271,16 +325,79 @@ export class Weir {
     for (const l of this.listeners.values()) l.destroyAll();
     this.listeners.clear();
     await this.metricsServer?.close();
+    await this.adminServer?.close();
     this.plugins.close();
     await this.core.close();
     if (this.core.accessLog && this.opts.accessLog === undefined) closeLogger(this.core.accessLog);
+    this.audit.close();
     this.logger.flush?.();
   }
+
+  /** The admin API's view of this instance (admin/host.ts); a cluster's supervisor has its own. */
+  private adminHost(): AdminHost {
+    return {
+      configPath: this.opts.configPath,
+      audit: this.audit,
+      config: () => this.config,
+      overrides: () => this.adminOverrides,
+      apply: (overrides, trigger): Promise<ApplyOutcome> => this.reloadWith(overrides, trigger),
+      state: () => this.state(),
+      drain: (u, a, on, ms) => this.drain(u, a, on, ms),
+      reloadPlugin: (name) => this.reloadPlugin(name),
+      purge: (spec) => this.purge(spec),
+      metrics: () => this.metrics.registry.getMetricsAsJSON(),
+      reloads: () => this.reloadLog,
+    };
+  }
+
+  /** The config text admin API changes replaced (file → text), if any: a cluster thread reloads with them. */
+  overrides(): Readonly<Record<string, string>> | undefined {
+    return this.adminOverrides;
+  }
+
+  async state(): Promise<ProxyState> {
+    const snap = this.core.snapshot;
+    return {
+      generation: snap.generation,
+      ready: !this.core.draining,
+      threads: 1,
+      inFlight: this.core.inFlight,
+      upstreams: [...snap.upstreams.values()].map((u) => ({
+        name: u.name,
+        targets: u.targets.map((t) => ({
+          address: t.address,
+          weight: t.weight,
+          healthy: t.healthy,
+          ejected: t.ejected,
+          draining: u.draining.has(t.address),
+          inFlight: t.inFlight,
+          requests: t.totalRequests,
+          failures: t.totalFailures,
+        })),
+      })),
+    };
+  }
+
+  drain(upstream: string, address: string, drain: boolean, timeoutMs: number): Promise<DrainOutcome> {
+    return this.core.drain(upstream, address, drain, timeoutMs);
+  }
+
+  async reloadPlugin(name: string): Promise<{ ok: boolean; error?: string }> {
+    const p = this.config.plugins.get(name);
+    if (!p) return { ok: false, error: `no plugin ${name}` };
+    const failures = await this.plugins.swap(p.path);
+    return failures.length ? { ok: false, error: failures.join('; ') } : { ok: true };
+  }
+
+  async purge(spec: PurgeSpec): Promise<number> {
+    return this.core.httpCache.purge(spec);
+  }
+
 }
 
-async function loadFrom(opts: StartOptions): Promise<WeirConfig> {
+async function loadFrom(opts: StartOptions, overrides?: Readonly<Record<string, string>>): Promise<WeirConfig> {
   const res = opts.configPath !== undefined
-    ? await loadConfig(opts.configPath, { skipFileChecks: opts.skipFileChecks })
+    ? await loadConfig(opts.configPath, { skipFileChecks: opts.skipFileChecks, ...(overrides ? { overrides } : {}) })
     : await loadConfigText(opts.configText ?? '', opts.configName ?? 'weir.kdl', { skipFileChecks: opts.skipFileChecks });
   if (!res.ok) {
     throw new WeirError(res.diagnostics[0]!.code as never, `invalid configuration:\n${formatDiagnostics(res.diagnostics)}`, { detail: { diagnostics: res.diagnostics } });

@@ -6,6 +6,7 @@ import { parseKdl } from '../../host/src/config/kdl.ts';
 import { ROOT, allKeyPaths, unsupportedKeyPaths, type KeySpec } from '../../host/src/config/schema.ts';
 import type { ConfigNode, WeirConfig } from '../../host/src/config/types.ts';
 import { fixture } from './helpers.ts';
+import { adminSettings } from '../../host/src/admin/settings.ts';
 
 /** Key paths a file uses, named the way allKeyPaths names them. */
 function usedPaths(nodes: readonly ConfigNode[], specs: readonly KeySpec[], prefix: string, out: Set<string>): void {
@@ -35,7 +36,8 @@ async function loadFull(): Promise<WeirConfig> {
 
 test('full.kdl uses every key of the schema', () => {
   const used = new Set<string>();
-  for (const f of ['full.kdl', 'full-include.kdl']) {
+  // full-admin-mtls.kdl: the mTLS admin keys, which bearer auth in full.kdl refuses beside it.
+  for (const f of ['full.kdl', 'full-include.kdl', 'full-admin-mtls.kdl']) {
     const r = parseKdl(readFileSync(fixture(f), 'utf8'), f);
     assert.ok(r.ok);
     if (r.ok) usedPaths(r.nodes, ROOT, '', used);
@@ -164,6 +166,20 @@ test('full.kdl: limits, observability', async () => {
   });
   assert.deepEqual(c.observability, {
     metrics: { enabled: true, address: '127.0.0.1:9090', path: '/prom' },
-    logging: { level: 'debug', format: 'pretty', accessLog: '/tmp/weir-full-access.log' },
+    logging: { level: 'debug', format: 'pretty', accessLog: '/tmp/weir-full-access.log', auditLog: true },
   });
+});
+
+test('full.kdl and full-admin-mtls.kdl: admin-api', async () => {
+  const c = await loadFull();
+  assert.equal(c.routes.find((r) => r.name === 'api')!.enabled, true);
+  assert.deepEqual(adminSettings(c.adminApi), {
+    address: '0.0.0.0:9901', host: '0.0.0.0', port: 9901, allowRemote: true, persist: true, drainTimeoutMs: 15_000,
+    tls: { certFile: fixture('files', 'server.crt'), keyFile: fixture('files', 'server.key'), caFile: undefined },
+    auth: { type: 'bearer', token: 'tok', readOnlyToken: 'read-only', readOnlySubjects: [] },
+  });
+  const m = await loadConfig(fixture('full-admin-mtls.kdl'));
+  if (!m.ok) assert.fail(formatDiagnostics(m.diagnostics));
+  const s = adminSettings(m.config.adminApi)!;
+  assert.deepEqual([s.auth.type, s.auth.readOnlySubjects, s.tls?.caFile], ['mtls', ['dashboard', 'grafana'], fixture('files', 'ca.crt')]);
 });

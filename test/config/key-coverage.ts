@@ -47,7 +47,13 @@ const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
 const REFUSED_DISCOVERY = t(INTEGRITY, "'discovery \"kubernetes\"'");
 const REFUSED_WAF = t(INTEGRITY, "'waf block'");
-const REFUSED_ADMIN = t(INTEGRITY, "'admin-api block'");
+const ADMIN = 'test/admin/api.test.ts';
+const ADMIN_LISTENER = 'test/admin/listener.test.ts';
+const ADMIN_AUTH = t(ADMIN, 'admin API auth: 401 without or with a wrong token');
+const ADMIN_CONSTRAINTS = t(ADMIN_LISTENER, 'admin-api constraints: a non-loopback address needs tls or allow-remote');
+const ADMIN_REMOTE = t(ADMIN_LISTENER, 'admin-api allow-remote serves a non-loopback address; enabled #false serves nothing');
+const ADMIN_TLS = t(ADMIN_LISTENER, 'admin-api tls serves HTTPS with a bearer token; auth type "mtls" takes a client certificate');
+const ADMIN_PERSIST = t(ADMIN, 'persist #true writes changes back keeping comments');
 const CACHE_FRESH = t(CACHE, 'a fresh response is stored on a miss and served from memory after');
 const CACHE_SHAPE = t(CACHE, 'cache-private stores private responses; default-ttl-secs gives freshness; cacheable-status-codes and ignore-query-params');
 const CACHE_DISK = t(CACHE, 'disk backend: one file per entry spread over disk-shards');
@@ -102,6 +108,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   routes: [ROUTING_MATRIX],
   'routes.route': [ROUTING_MATRIX],
   'routes.route.priority': [ROUTING_MATRIX],
+  'routes.route.enabled': [ADMIN_PERSIST],
   'routes.route.matches': [ROUTING_MATRIX],
   'routes.route.matches.host': [ROUTING_MATRIX],
   'routes.route.matches.path': [ROUTING_MATRIX],
@@ -286,6 +293,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'observability.logging': [t(EFFECTS, 'logging level and format')],
   'observability.logging.level': [t(EFFECTS, 'logging level and format')],
   'observability.logging.format': [t(EFFECTS, 'logging level and format')],
+  'observability.logging.audit-log': [t(ADMIN, 'audit-log: reloads (trigger, result, generation) and requests a filter denied'), ADMIN_AUTH],
   'observability.logging.access-log': [t(EFFECTS, 'access-log "file": one JSON line per request'), t('test/proxy/sinks.test.ts', 'an access-log path in a missing directory')],
   'observability.tracing': [t(TRACING, 'a request without traceparent starts a trace'), t(TRACING, 'a reload that adds the tracing block starts exporting')],
   'observability.tracing.enabled': [t(TRACING, 'enabled #false and no tracing block leave traceparent as the client sent it')],
@@ -319,10 +327,19 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'waf.body-inspection.max-decompression-ratio': [REFUSED_WAF],
   'waf.body-inspection.max-body-inspection-bytes': [REFUSED_WAF],
   'waf.body-inspection.content-types': [REFUSED_WAF],
-  'admin-api': [REFUSED_ADMIN],
-  'admin-api.enabled': [REFUSED_ADMIN],
-  'admin-api.address': [REFUSED_ADMIN],
-  'admin-api.auth': [REFUSED_ADMIN],
-  'admin-api.auth.type': [REFUSED_ADMIN],
-  'admin-api.auth.token': [REFUSED_ADMIN],
+  'admin-api': [ADMIN_AUTH, ADMIN_REMOTE],
+  'admin-api.enabled': [ADMIN_REMOTE],
+  'admin-api.address': [ADMIN_AUTH, ADMIN_CONSTRAINTS],
+  'admin-api.allow-remote': [ADMIN_REMOTE, ADMIN_CONSTRAINTS],
+  'admin-api.persist': [ADMIN_PERSIST],
+  'admin-api.drain-timeout-secs': [t(ADMIN, 'drain timeout: the call returns after timeout-ms with drained false')],
+  'admin-api.tls': [ADMIN_TLS],
+  'admin-api.tls.cert-file': [ADMIN_TLS],
+  'admin-api.tls.key-file': [ADMIN_TLS],
+  'admin-api.tls.ca-file': [ADMIN_TLS],
+  'admin-api.auth': [ADMIN_AUTH, ADMIN_CONSTRAINTS],
+  'admin-api.auth.type': [ADMIN_AUTH, ADMIN_TLS],
+  'admin-api.auth.token': [ADMIN_AUTH],
+  'admin-api.auth.read-only-token': [ADMIN_AUTH],
+  'admin-api.auth.read-only-subjects': [ADMIN_TLS],
 };

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadConfig, loadConfigText } from '../../host/src/config/load.ts';
 import { fixture, expectDiag } from './helpers.ts';
+import { adminSettings } from '../../host/src/admin/settings.ts';
 
 /** Seeds that name features Weir refuses: file → each refusal's [line, column, what its message says]. */
 const REFUSED: Record<string, Array<[number, number, RegExp]>> = {
-  'sentinel-0.3.0-draft-01-admin-api.kdl': [[1, 1, /`admin-api` is refused: Weir has no admin API; edit the config and reload/]],
   'sentinel-roadmap-03-waf.kdl': [[1, 1, /`waf` is refused: Weir has no built-in WAF/]],
   'sentinel-roadmap-05-upstream.kdl': [[2, 5, /`discovery` is refused: .*list them with `target "host:port"`/]],
   'sentinel-roadmap-06-upstream.kdl': [[5, 9, /`max-idle` is refused: .*`idle-timeout` instead/]],
@@ -84,9 +84,13 @@ test('seed values are typed and normalised', async () => {
   assert.deepEqual(api.targets.map((t) => [t.host, t.port, t.weight]), [['backend-1', 8080, 100], ['backend-2', 8080, 100]]);
 });
 
-test('the admin-api seed is refused even with ${ADMIN_API_TOKEN} set', async () => {
+test('the admin-api seed loads with ${ADMIN_API_TOKEN} set, and names the unset variable without it', async () => {
   const r = await loadConfig(fixture('seeds', 'sentinel-0.3.0-draft-01-admin-api.kdl'), { env: { ADMIN_API_TOKEN: 's3cret' } });
-  assert.equal(r.ok, false);
-  if (r.ok) return;
-  assert.deepEqual(r.diagnostics.map((d) => [d.code, d.loc?.line, d.loc?.column]), [['WEIR_ERR_CONFIG_UNSUPPORTED', 1, 1]]);
+  assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.diagnostics));
+  const admin = adminSettings(r.config.adminApi)!;
+  assert.equal(admin.address, '127.0.0.1:9901');
+  assert.deepEqual([admin.auth.type, admin.auth.token], ['bearer', 's3cret']);
+  const unset = await loadConfig(fixture('seeds', 'sentinel-0.3.0-draft-01-admin-api.kdl'), { env: {} });
+  assert.equal(unset.ok, false);
+  if (!unset.ok) assert.match(unset.diagnostics.map((d) => d.message).join('\n'), /ADMIN_API_TOKEN/);
 });

@@ -123,7 +123,7 @@ test('the route index agrees with a linear scan (random routes and requests)', a
   });
   fc.assert(fc.property(routeArb, fc.array(reqArb, { minLength: 1, maxLength: 10 }), (blocks, reqs) => {
     const routes = blocks.map((ms, i) => ({
-      name: `r${i}`, priority: 0, upstream: 'u', filters: [], builtinHandler: undefined, policies, loc,
+      name: `r${i}`, priority: 0, enabled: true, upstream: 'u', filters: [], builtinHandler: undefined, policies, loc,
       matches: ms.map((m) => ({ ...m, headers: [], query: [] })),
     }));
     const router = new Router(routes);

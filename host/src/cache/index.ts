@@ -39,6 +39,22 @@ export class HttpCache {
     return out;
   }
 
+  /**
+   * Removes entries for the admin API (`POST /api/v1/cache/purge`): all of them, by tag, by
+   * key prefix (`scheme://host/path`), or one URL with every variant (key headers included).
+   */
+  purge(spec: { all: true } | { tags: readonly string[] } | { prefix: string } | { url: string }): number {
+    const store = this.store;
+    if (!store) return 0;
+    let n = 0;
+    if ('all' in spec) n = store.clear();
+    else if ('tags' in spec) for (const t of spec.tags) n += store.deleteTag(t);
+    else if ('prefix' in spec) n = store.deletePrefix(spec.prefix);
+    else n = store.deletePrimary(spec.url) + store.deletePrefix(`${spec.url}\u0000`);
+    this.metrics?.count('purged', n);
+    return n;
+  }
+
   /** What `builtin-handler "cache-stats"` answers. */
   stats(): unknown {
     const s = this.store?.stats() ?? { entries: 0, bytes: 0, maxBytes: 0, fillsInProgress: 0 };

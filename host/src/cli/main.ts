@@ -17,6 +17,7 @@ import type { ConfigDiagnostic, UpstreamConfig, WeirConfig } from '../config/typ
 import { balancerPluginConfig } from '../../../plugin-abi/src/runtime/first-party.ts';
 import { filterOnRoute } from '../pipeline/failure-mode.ts';
 import { pluginCommand } from '../plugin-tool/cli.ts';
+import { health, type HealthOptions } from './health.ts';
 import { ASSETS, extractedFile } from '../assets.ts';
 import { setThreadEntry } from '../cluster/supervisor.ts';
 
@@ -210,6 +211,16 @@ export function buildCli(): Command {
     .option('-H, --header <header...>', 'request header name:value (repeatable)')
     .option('-l, --listener <name>', 'listener the request arrives on (its path-normalization applies); default: the first')
     .action(simulate);
+  program.command('health').description('check a running proxy: ready, config generation, unhealthy targets; exit 0 well, 1 not well, 2 unreachable')
+    .argument('[url]', 'the admin API base URL (token: --token or $ADMIN_API_TOKEN), or the URL of a builtin-handler "status" route')
+    .option('-c, --config <file>', 'ask the admin-api of this config (its address and token)')
+    .option('--token <token>', 'admin API bearer token')
+    .option('--ca <file>', 'CA bundle for an HTTPS admin listener')
+    .option('--timeout <ms>', 'give up after this long', '5000')
+    .option('--json', 'print the report as JSON')
+    .action(async (url: string | undefined, opts: HealthOptions) => {
+      process.exitCode = await health(url, opts);
+    });
   program.command('version').description('print the version').action(() => {
     process.stdout.write(`${version()}\n`);
   });

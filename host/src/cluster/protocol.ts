@@ -1,5 +1,6 @@
 /** Messages between the supervisor (main thread) and its proxy threads. */
 import type { Registry } from 'prom-client';
+import type { PurgeSpec } from '../admin/host.ts';
 
 /** What each proxy thread gets at start. */
 export interface ThreadData {
@@ -8,6 +9,8 @@ export interface ThreadData {
   readonly skipFileChecks: boolean;
   /** Counters, buckets, KV and upstream target state shared by every thread. */
   readonly sab: SharedArrayBuffer;
+  /** Unpersisted admin API changes the other threads run with (a replacement thread starts on them too). */
+  readonly overrides?: Readonly<Record<string, string>>;
 }
 
 /** One registry's `getMetricsAsJSON()` (structured-clone safe). */
@@ -15,7 +18,12 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 export type ToThread =
   /** Prepare a reload (bind, build, load) without changing what serves; answer `prepared`. */
-  | { readonly t: 'reload-prepare'; readonly id: number }
+  | { readonly t: 'reload-prepare'; readonly id: number; readonly overrides?: Readonly<Record<string, string>> }
+  /** Admin API calls every thread answers with `admin-answer` (see admin/host.ts). */
+  | { readonly t: 'admin-state'; readonly id: number }
+  | { readonly t: 'admin-drain'; readonly id: number; readonly upstream: string; readonly address: string; readonly drain: boolean; readonly timeoutMs: number }
+  | { readonly t: 'admin-plugin-reload'; readonly id: number; readonly name: string }
+  | { readonly t: 'admin-purge'; readonly id: number; readonly spec: PurgeSpec }
   /** Commit (every thread prepared) or abort the reload prepared as `prepareId`; answer `reloaded`. */
   | { readonly t: 'reload-finish'; readonly id: number; readonly prepareId: number; readonly commit: boolean; readonly reason?: string }
   | { readonly t: 'close' }
@@ -30,6 +38,7 @@ export type FromThread =
   | { readonly t: 'prepared'; readonly id: number; readonly ok: boolean; readonly error?: string }
   | { readonly t: 'reloaded'; readonly id: number; readonly ok: boolean; readonly generation: number; readonly error?: string }
   | { readonly t: 'metrics-json'; readonly id: number; readonly metrics: MetricsJson }
+  | { readonly t: 'admin-answer'; readonly id: number; readonly value: unknown }
   /** This thread serves /metrics: please aggregate every thread's. */
   | { readonly t: 'metrics-request'; readonly id: number }
   | { readonly t: 'closed' };

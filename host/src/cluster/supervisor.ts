@@ -12,13 +12,17 @@ import { availableParallelism } from 'node:os';
 import type { FSWatcher } from 'node:fs';
 import { watchConfigFiles } from '../config/watch.ts';
 import { Worker } from 'node:worker_threads';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type PrometheusContentType } from 'prom-client';
 import { loadConfig, formatDiagnostics } from '../config/load.ts';
 import type { WeirConfig } from '../config/types.ts';
 import { ERRORS, WeirError, type ErrorCode } from '../errors.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { createSharedBuffer } from '../store/shared.ts';
 import { aggregateMetrics } from './aggregate.ts';
+import { AuditLog } from '../observability/audit.ts';
+import type { AdminHost, DrainOutcome, ProxyState, ReloadRecord, TargetState } from '../admin/host.ts';
+import { planAdminServer, type AdminServer } from '../admin/server.ts';
+import { adminSettings } from '../admin/settings.ts';
 import type { FromThread, MetricsJson, ThreadData, ToThread } from './protocol.ts';
 
 export interface ClusterOptions {
@@ -93,6 +97,11 @@ export class Cluster {
   private watchers: FSWatcher[] = [];
   private restartTimers = new Set<NodeJS.Timeout>();
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** The admin API runs here, once for every thread. */
+  private adminServer: AdminServer | undefined;
+  private adminOverrides: Readonly<Record<string, string>> | undefined;
+  private readonly reloadLog: ReloadRecord[] = [];
+  audit: AuditLog = AuditLog.into(undefined);
 
   private constructor(opts: ClusterOptions, config: WeirConfig, logger: Logger) {
     this.opts = opts;
@@ -113,11 +122,13 @@ export class Cluster {
       logger.warn('a listener on port 0 gets a different port in every proxy thread; give it a fixed port');
     }
     try {
+      c.audit = await AuditLog.open(config.observability.logging);
       // Thread 0 first: a bad config or a taken port fails once, not N times.
       c.threads.push(new ProxyThread(0));
       await c.spawn(c.threads[0]!);
       for (let i = 1; i < n; i++) c.threads.push(new ProxyThread(i));
       await Promise.all(c.threads.slice(1).map((t) => c.spawn(t)));
+      c.adminServer = (await planAdminServer(undefined, adminSettings(config.adminApi), c.adminHost(), logger)).commit();
     } catch (err) {
       await c.close();
       throw err;
@@ -137,7 +148,7 @@ export class Cluster {
   }
 
   private spawn(t: ProxyThread): Promise<void> {
-    const data: ThreadData = { index: t.index, configPath: this.opts.configPath, skipFileChecks: this.opts.skipFileChecks === true, sab: this.sab };
+    const data: ThreadData = { index: t.index, configPath: this.opts.configPath, skipFileChecks: this.opts.skipFileChecks === true, sab: this.sab, ...(this.adminOverrides ? { overrides: this.adminOverrides } : {}) };
     const w = new Worker(threadEntry, { workerData: data, name: `weir-proxy-${t.index}` });
     t.worker = w;
     let started = false;
@@ -201,6 +212,7 @@ export class Cluster {
       case 'prepared':
       case 'reloaded':
       case 'metrics-json':
+      case 'admin-answer':
         this.waiting.get(m.id)?.(m, t.index);
         return;
       default:
@@ -248,25 +260,18 @@ export class Cluster {
    * loads) without changing what it serves; only when every thread prepared do they all
    * commit, else they all abort and keep their old config. Reloads run one at a time.
    */
-  reload(): Promise<ClusterReload> {
-    const run = this.reloadChain.then(() => this.doReload());
+  reload(trigger: 'file' | 'signal' | 'admin-api' | 'api' = 'api', overrides?: Readonly<Record<string, string>>): Promise<ClusterReload> {
+    const run = this.reloadChain.then(() => this.doReload(trigger, overrides));
     this.reloadChain = run.catch(() => undefined);
     return run;
   }
 
   private reloadChain: Promise<unknown> = Promise.resolve();
 
-  private async doReload(): Promise<ClusterReload> {
-    const res = await loadConfig(this.opts.configPath, { skipFileChecks: this.opts.skipFileChecks });
-    if (res.ok) {
-      if (threadCount(res.config.system.workerThreads) !== this.threads.length) {
-        this.logger.warn({ running: this.threads.length }, 'worker-threads changed: takes effect on restart');
-      }
-      this.config = res.config;
-      this.watchFiles();
-    }
+  private async doReload(trigger: 'file' | 'signal' | 'admin-api' | 'api', overrides: Readonly<Record<string, string>> | undefined): Promise<ClusterReload> {
+    const res = await loadConfig(this.opts.configPath, { skipFileChecks: this.opts.skipFileChecks, ...(overrides ? { overrides } : {}) });
     let prepareId = 0;
-    const prepared = await this.ask<{ ok: boolean; error?: string }>((id) => ((prepareId = id), { t: 'reload-prepare', id }), PREPARE_MS);
+    const prepared = await this.ask<{ ok: boolean; error?: string }>((id) => ((prepareId = id), { t: 'reload-prepare', id, ...(overrides ? { overrides } : {}) }), PREPARE_MS);
     // A thread being replaced starts on the file as it is now: only running threads vote.
     const live = this.threads.filter((t) => t.worker.threadId !== -1);
     const failed = live.filter((t) => !prepared.some((a) => a.thread === t.index && a.m.ok)).map((t) => t.index);
@@ -279,14 +284,77 @@ export class Cluster {
       const error = p && !p.m.ok ? p.m.error : !p ? 'no answer to the reload' : f?.m.error;
       return { thread: t.index, ok: commit && f?.m.ok === true, generation: f?.m.generation ?? 0, ...(error ? { error } : {}) };
     });
-    return { ok: commit && threads.length === this.threads.length && threads.every((t) => t.ok), threads };
+    const ok = commit && threads.length === this.threads.length && threads.every((t) => t.ok);
+    if (ok && res.ok) {
+      if (threadCount(res.config.system.workerThreads) !== this.threads.length) {
+        this.logger.warn({ running: this.threads.length }, 'worker-threads changed: takes effect on restart');
+      }
+      this.config = res.config;
+      this.adminOverrides = overrides;
+      this.watchFiles();
+      await this.replanAdmin();
+    }
+    const generation = threads[0]?.generation ?? 0;
+    const error = threads.find((t) => t.error)?.error;
+    const record: ReloadRecord = { at: new Date().toISOString(), trigger, ok, generation, ...(error ? { error } : {}) };
+    this.reloadLog.push(record);
+    if (this.reloadLog.length > 20) this.reloadLog.shift();
+    this.audit.reload({ trigger, ok, generation, ...(error ? { error } : {}) });
+    return { ok, threads };
+  }
+
+  /** The admin listener and audit log after a committed reload (a bind failure is logged; the old listener keeps serving). */
+  private async replanAdmin(): Promise<void> {
+    try {
+      (await this.audit.plan(this.config.observability.logging)).commit();
+      this.adminServer = (await planAdminServer(this.adminServer, adminSettings(this.config.adminApi), this.adminHost(), this.logger)).commit();
+    } catch (err) {
+      this.logger.error({ code: (err as { code?: string }).code ?? 'WEIR_ERR_LISTEN', err: (err as Error).message }, 'admin API listener not changed');
+    }
+  }
+
+  /** Where the admin API listens, when it does. */
+  adminAddress(): { host: string; port: number } | undefined {
+    return this.adminServer?.address;
+  }
+
+  /** The admin API's view of every thread together (admin/host.ts). */
+  private adminHost(): AdminHost {
+    const answers = async <R>(make: (id: number) => ToThread, ms?: number): Promise<R[]> => (await this.ask<{ value: R }>(make, ms)).map((a) => a.m.value);
+    return {
+      configPath: this.opts.configPath,
+      audit: this.audit,
+      config: () => this.config,
+      overrides: () => this.adminOverrides,
+      apply: async (overrides, trigger) => {
+        const r = await this.reload(trigger, overrides);
+        return { ok: r.ok, generation: r.threads[0]?.generation ?? 0, ...(r.ok ? {} : { error: r.threads.find((t) => t.error)?.error ?? 'not every proxy thread applied the change' }) };
+      },
+      state: async () => mergeStates(await answers<ProxyState>((id) => ({ t: 'admin-state', id })), this.threads.length),
+      drain: async (upstream, address, drain, timeoutMs): Promise<DrainOutcome> => {
+        const all = await answers<DrainOutcome>((id) => ({ t: 'admin-drain', id, upstream, address, drain, timeoutMs }), timeoutMs + ANSWER_MS);
+        return { drained: all.length === this.threads.length && all.every((d) => d.drained), inFlight: all.reduce((n, d) => n + d.inFlight, 0) };
+      },
+      reloadPlugin: async (name) => {
+        const all = await answers<{ ok: boolean; error?: string }>((id) => ({ t: 'admin-plugin-reload', id, name }), PREPARE_MS);
+        const failed = all.find((a) => !a.ok);
+        return all.length === this.threads.length && !failed ? { ok: true } : { ok: false, error: failed?.error ?? 'a proxy thread did not answer' };
+      },
+      purge: async (spec) => (await answers<number>((id) => ({ t: 'admin-purge', id, spec }))).reduce((a, b) => a + b, 0),
+      metrics: async () => {
+        const all = await this.ask<{ metrics: MetricsJson }>((id) => ({ t: 'metrics-json', id }));
+        const merged = AggregatorRegistry.aggregate<PrometheusContentType>(all.map((a) => a.m.metrics));
+        return Registry.merge([merged, this.registry]).getMetricsAsJSON();
+      },
+      reloads: () => this.reloadLog,
+    };
   }
 
   private watchFiles(): void {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.opts.watch === false) return;
-    this.watchers = watchConfigFiles(this.config.files, () => void this.reload(), this.logger);
+    this.watchers = watchConfigFiles(this.config.files, () => void this.reload('file'), this.logger);
   }
 
   private installSignals(): void {
@@ -294,7 +362,7 @@ export class Cluster {
       process.on(sig, f);
       this.signalHandlers.push([sig, f]);
     };
-    on('SIGHUP', () => void this.reload());
+    on('SIGHUP', () => void this.reload('signal'));
     const shutdown = (sig: string): void => {
       this.logger.info({ signal: sig }, 'shutting down');
       void this.close().then(() => process.exit(0));
@@ -313,6 +381,7 @@ export class Cluster {
     for (const w of this.watchers) w.close();
     for (const t of this.restartTimers) clearTimeout(t);
     for (const [sig, f] of this.signalHandlers) process.off(sig, f);
+    await this.adminServer?.close();
     const bound = this.config.system.gracefulShutdownTimeoutMs + 5_000;
     await Promise.all(this.threads.map(async (t) => {
       const w = t.worker;
@@ -327,8 +396,33 @@ export class Cluster {
         await w.terminate();
       }
     }));
+    this.audit.close();
     this.logger.flush?.();
   }
+}
+
+/** One view of every thread's state: counts summed, health from any thread (shared memory), draining if any thread drains. */
+function mergeStates(all: readonly ProxyState[], threads: number): ProxyState {
+  const first = all[0];
+  const byTarget = new Map<string, TargetState>();
+  for (const s of all) {
+    for (const u of s.upstreams) {
+      for (const t of u.targets) {
+        const k = `${u.name}\u0000${t.address}`;
+        const prev = byTarget.get(k);
+        byTarget.set(k, prev
+          ? { ...prev, draining: prev.draining || t.draining, inFlight: prev.inFlight + t.inFlight, requests: prev.requests + t.requests, failures: prev.failures + t.failures }
+          : t);
+      }
+    }
+  }
+  return {
+    generation: first?.generation ?? 0,
+    ready: all.length === threads && all.every((s) => s.ready && s.generation === first!.generation),
+    threads,
+    inFlight: all.reduce((n, s) => n + s.inFlight, 0),
+    upstreams: (first?.upstreams ?? []).map((u) => ({ name: u.name, targets: u.targets.map((t) => byTarget.get(`${u.name}\u0000${t.address}`) ?? t) })),
+  };
 }
 
 export function startCluster(opts: ClusterOptions): Promise<Cluster> {

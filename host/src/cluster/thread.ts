@@ -53,11 +53,11 @@ class ThreadReloads {
     this.weir = weir;
   }
 
-  async prepare(id: number): Promise<{ ok: boolean; error?: string }> {
+  async prepare(id: number, overrides?: Readonly<Record<string, string>>): Promise<{ ok: boolean; error?: string }> {
     this.release('superseded by a newer reload');
     const preparing: { id: number; abort?: string } = { id };
     this.preparing = preparing;
-    const p = await this.weir.prepareReload();
+    const p = await this.weir.prepareReload(overrides);
     if (this.preparing === preparing) this.preparing = undefined;
     if (!p.ok) return { ok: false, error: p.result.error };
     if (preparing.abort !== undefined) {
@@ -103,6 +103,8 @@ async function main(): Promise<void> {
       reusePort: true,
       // The separate metrics port is served once (it shows the aggregate anyway).
       metricsServer: data.index === 0,
+      clusterThread: true,
+      ...(data.overrides ? { overrides: data.overrides } : {}),
       watch: false,
       signals: false,
     });
@@ -121,7 +123,19 @@ async function main(): Promise<void> {
   port.on('message', (m: ToThread) => {
     switch (m.t) {
       case 'reload-prepare':
-        void reloads.prepare(m.id).then((p) => send({ t: 'prepared', id: m.id, ...p }));
+        void reloads.prepare(m.id, m.overrides).then((p) => send({ t: 'prepared', id: m.id, ...p }));
+        return;
+      case 'admin-state':
+        void weir.state().then((value) => send({ t: 'admin-answer', id: m.id, value }));
+        return;
+      case 'admin-drain':
+        void weir.drain(m.upstream, m.address, m.drain, m.timeoutMs).then((value) => send({ t: 'admin-answer', id: m.id, value }));
+        return;
+      case 'admin-plugin-reload':
+        void weir.reloadPlugin(m.name).then((value) => send({ t: 'admin-answer', id: m.id, value }));
+        return;
+      case 'admin-purge':
+        void weir.purge(m.spec).then((value) => send({ t: 'admin-answer', id: m.id, value }));
         return;
       case 'reload-finish': {
         const r = reloads.finish(m.prepareId, m.commit, m.reason);

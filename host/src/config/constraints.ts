@@ -59,6 +59,7 @@ export function checkConstraints(nodes: readonly ConfigNode[], config: WeirConfi
       push(`metrics \`address\` ${m.address} is also the address of listener \`${l.name}\` (${l.address})`, at(node, undefined), 'give the metrics listener its own port, or serve metrics from a `builtin-handler "metrics"` route');
     }
   }
+  checkAdminApi(top('admin-api'), config, push, at);
   // Keys that only one setting of another key reads: written with another, they would do nothing.
   for (const f of config.filters.values()) {
     if (f.type !== 'rate-limit') continue;
@@ -82,4 +83,46 @@ export function checkConstraints(nodes: readonly ConfigNode[], config: WeirConfi
     }
   }
   return out;
+}
+
+const LOOPBACK = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+/**
+ * The admin API: a remote address needs TLS or an explicit `allow-remote` (tokens would cross
+ * the network in clear text); each auth type reads only its own keys.
+ */
+function checkAdminApi(
+  node: ConfigNode | undefined,
+  config: WeirConfig,
+  push: (message: string, loc: SourceLocation | undefined, hint?: string) => void,
+  at: (n: ConfigNode | undefined, fallback: SourceLocation | undefined) => SourceLocation | undefined,
+): void {
+  if (!node || child(node, 'enabled')?.args[0] === false) return;
+  const addrNode = child(node, 'address');
+  const addr = typeof addrNode?.args[0] === 'string' ? parseAddress(addrNode.args[0]) : undefined;
+  const tls = child(node, 'tls');
+  const auth = child(node, 'auth');
+  const type = child(auth, 'type')?.args[0] ?? 'bearer';
+  if (addr && !LOOPBACK(addr.host) && !tls && child(node, 'allow-remote')?.args[0] !== true) {
+    push(`admin-api \`address\` ${String(addrNode!.args[0])} is not loopback and the admin API has no \`tls\``, at(addrNode, node.loc), 'listen on 127.0.0.1, add a `tls` block, or set `allow-remote #true`');
+  }
+  if (addr && addr.port !== 0) {
+    for (const l of config.listeners) {
+      if (l.port === addr.port && (l.host === addr.host || ['0.0.0.0', '::'].includes(l.host) || ['0.0.0.0', '::'].includes(addr.host))) {
+        push(`admin-api \`address\` ${String(addrNode!.args[0])} is also the address of listener \`${l.name}\` (${l.address})`, at(addrNode, node.loc), 'give the admin API its own port');
+      }
+    }
+  }
+  const inert = (key: ConfigNode | undefined, why: string, hint: string): void => {
+    if (key) push(`\`${key.name}\` has no effect ${why}`, key.loc, hint);
+  };
+  if (type === 'bearer') {
+    if (!child(auth, 'token')) push('admin-api `auth type "bearer"` needs a `token`', at(child(auth, 'type'), auth?.loc), 'add `token "${ADMIN_API_TOKEN}"`');
+    inert(child(auth, 'read-only-subjects'), 'with `type "bearer"`', 'use `read-only-token`, or `type "mtls"`');
+    inert(child(tls, 'ca-file'), 'with `auth type "bearer"` (no client certificate is asked for)', 'remove `ca-file`, or use `auth type "mtls"`');
+  } else {
+    if (!child(tls, 'ca-file')) push('admin-api `auth type "mtls"` needs `tls { ca-file }` to verify client certificates', at(child(auth, 'type'), auth?.loc), 'add a `tls` block with `cert-file`, `key-file` and `ca-file`');
+    inert(child(auth, 'token'), 'with `type "mtls"`', 'remove it, or use `type "bearer"`');
+    inert(child(auth, 'read-only-token'), 'with `type "mtls"`', 'use `read-only-subjects`, or `type "bearer"`');
+  }
 }

@@ -26,6 +26,8 @@ export interface LoadOptions {
   readonly skipFileChecks?: boolean;
   /** Environment for `${NAME}` expansion; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Text to read instead of a file's content, by absolute path (admin API changes that are not persisted). */
+  readonly overrides?: Readonly<Record<string, string>>;
 }
 
 export type LoadResult =
@@ -34,7 +36,7 @@ export type LoadResult =
 
 /** Loads a file, or every `*.kdl` file of a directory in name order. */
 export async function loadConfig(pathOrDir: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  const reader = new Reader();
+  const reader = new Reader(opts.overrides);
   const abs = resolve(pathOrDir);
   const nodes = await reader.readPath(abs, undefined, []);
   return finish(nodes, reader, opts);
@@ -74,6 +76,10 @@ const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
 class Reader {
   readonly files: string[] = [];
   readonly diags: ConfigDiagnostic[] = [];
+  private readonly overrides: Readonly<Record<string, string>>;
+  constructor(overrides: Readonly<Record<string, string>> = {}) {
+    this.overrides = overrides;
+  }
 
   async readPath(abs: string, from: ConfigNode | undefined, stack: string[]): Promise<ConfigNode[]> {
     const code = from ? 'WEIR_ERR_CONFIG_INCLUDE' : 'WEIR_ERR_CONFIG_FILE';
@@ -102,6 +108,12 @@ class Reader {
     let text: string;
     const code = from ? 'WEIR_ERR_CONFIG_INCLUDE' : 'WEIR_ERR_CONFIG_FILE';
     try {
+      // Admin API changes that are not persisted stand in for the file's text.
+      if (Object.hasOwn(this.overrides, abs)) {
+        text = this.overrides[abs]!;
+        if (!this.files.includes(abs)) this.files.push(abs);
+        return this.readText(text, abs, [...stack, abs]);
+      }
       // A device, FIFO or endless file would be read for ever (`include "/dev/zero"` ran the
       // process out of memory): only regular files of a bounded size are config.
       const st = await stat(abs);
@@ -347,7 +359,7 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   checkMetricsServed(nodes, observability, diags);
   checkTracing(top('observability'), diags);
 
-  return { schemaVersion, system, listeners, routes, upstreams, filters, plugins, limits, observability, cache: top('cache'), files: [...files] };
+  return { schemaVersion, system, listeners, routes, upstreams, filters, plugins, limits, observability, cache: top('cache'), adminApi: top('admin-api'), files: [...files] };
 }
 
 function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[]): ListenerConfig[] {
@@ -515,6 +527,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
   return {
     name,
     priority: getNum(n, 'priority') ?? D.route.priority,
+    enabled: getBool(n, 'enabled') ?? true,
     matches: all(n, 'matches').map((m) => buildMatch(m, diags)),
     upstream,
     filters: filterNames,
@@ -676,6 +689,7 @@ function buildObservability(o: ConfigNode | undefined): ObservabilityConfig {
   const m = last(o, 'metrics');
   const lg = last(o, 'logging');
   const accessLog = last(lg, 'access-log')?.args[0];
+  const auditLog = last(lg, 'audit-log')?.args[0];
   return {
     metrics: {
       enabled: getBool(m, 'enabled') ?? D.observability.metrics.enabled,
@@ -686,6 +700,7 @@ function buildObservability(o: ConfigNode | undefined): ObservabilityConfig {
       level: (getStr(lg, 'level') as ObservabilityConfig['logging']['level'] | undefined) ?? D.observability.logging.level,
       format: (getStr(lg, 'format') as 'json' | 'pretty' | undefined) ?? D.observability.logging.format,
       accessLog: typeof accessLog === 'string' || typeof accessLog === 'boolean' ? accessLog : D.observability.logging.accessLog,
+      auditLog: typeof auditLog === 'string' || typeof auditLog === 'boolean' ? auditLog : false,
     },
     tracing: buildTracing(last(o, 'tracing')),
   };

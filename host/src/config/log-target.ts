@@ -32,7 +32,7 @@ export function checkLogTarget(target: string): string | undefined {
   }
 }
 
-/** WEIR_ERR_LOG_SINK diagnostics for every `observability › logging › access-log` path that cannot be written. */
+/** WEIR_ERR_LOG_SINK diagnostics for every `observability › logging › access-log` and `audit-log` path that cannot be written. */
 export function checkLogTargets(nodes: readonly ConfigNode[]): ConfigDiagnostic[] {
   const out: ConfigDiagnostic[] = [];
   for (const o of nodes) {
@@ -43,7 +43,7 @@ export function checkLogTargets(nodes: readonly ConfigNode[]): ConfigDiagnostic[
         const target = a.args[0];
         if (a.name !== 'access-log' || typeof target !== 'string') continue;
         const why = checkLogTarget(target);
-        if (why) out.push({ code: 'WEIR_ERR_LOG_SINK', message: `access-log \`${target}\` cannot be written: ${why}`, loc: a.argLocs?.[0] ?? a.loc, hint: 'point it at a writable file, or use `true` for stdout' });
+        if (why) out.push({ code: 'WEIR_ERR_LOG_SINK', message: `${a.name} \`${target}\` cannot be written: ${why}`, loc: a.argLocs?.[0] ?? a.loc, hint: 'point it at a writable file, or use `true` for stdout' });
       }
     }
   }

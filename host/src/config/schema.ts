@@ -299,6 +299,7 @@ const route: KeySpec = {
   args: [label('route')],
   children: [
     val('priority', 'integer', 'Higher is tried first.', { default: D.route.priority }),
+    val('enabled', 'boolean', '`#false`: the route matches nothing (requests fall through to the next route); `PUT /api/v1/routes/{id}/enabled` sets it.', { default: true }),
     { name: 'matches', doc: 'Conditions (ANDed between kinds, ORed within a kind). Several blocks = any block. None = every request.', repeatable: true, children: matchKeys },
     str('upstream', 'Name of the upstream in `upstreams` to forward to.'),
     { name: 'filters', doc: 'Names of filters in `filters`, run in order.', rest: { name: 'filter', type: 'string' }, repeatable: true },
@@ -568,6 +569,7 @@ const observability: KeySpec = {
         oneOf('level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'Least severe level written.', { default: D.observability.logging.level }),
         oneOf('format', ['json', 'pretty'], 'Log line format.', { default: D.observability.logging.format }),
         val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path (relative to the working directory); it must be writable when the config is loaded, and is reopened when it is moved or deleted.', { default: D.observability.logging.accessLog }),
+        val('audit-log', 'string-or-boolean', 'JSON lines for admin API calls (who, what, result), config reloads and auth/WAF denials: `true` = stdout, `false` = off, a string = file path (as `access-log`).', { default: false }),
       ],
     },
     tracing,
@@ -619,17 +621,31 @@ const waf: KeySpec = {
 
 const adminApi: KeySpec = {
   name: 'admin-api',
-  doc: 'Administration API.',
-  unsupported: 'Weir has no admin API; edit the config and reload (SIGHUP or a file change), and read state from a `builtin-handler "status"` route.',
+  doc: 'The admin API and UI (`/api/v1/…`, `/ui/`) on a listener of their own; see docs/admin-api.md.',
   children: [
-    val('enabled', 'boolean', 'Serve the admin API.'),
-    val('address', 'address', 'Where the admin API listens; keep it on loopback.'),
+    val('enabled', 'boolean', '`#false`: nothing listens on `address`.', { default: true }),
+    val('address', 'address', 'Where the admin API listens. An address that is not loopback is refused without `tls` unless `allow-remote #true`.', { required: true }),
+    val('allow-remote', 'boolean', 'Accept a non-loopback `address` without `tls` (tokens then cross the network in clear text).', { default: false }),
+    val('persist', 'boolean', 'Write changes made through the API back to the config file (comments and formatting kept). `#false`: changes live until the file is reloaded, which replaces them (the API answers `"persisted": false`).', { default: false }),
+    val('drain-timeout-secs', 'secs', 'How long `POST /api/v1/upstreams/{id}/drain` waits for in-flight requests when the call names no `timeout-ms`.', { default: 30 }),
+    {
+      name: 'tls',
+      doc: 'Serve the admin API over HTTPS.',
+      children: [
+        val('cert-file', 'path', 'PEM certificate chain.', { required: true }),
+        val('key-file', 'path', 'PEM private key of `cert-file`.', { required: true }),
+        val('ca-file', 'path', 'PEM CA bundle that signs admin client certificates (required by `auth type "mtls"`).'),
+      ],
+    },
     {
       name: 'auth',
-      doc: 'Authentication of admin calls.',
+      doc: 'Who may call the API. Without a valid credential: 401 `WEIR_ERR_ADMIN_UNAUTHORIZED`; a read-only credential on a write: 403 `WEIR_ERR_ADMIN_FORBIDDEN`.',
+      required: true,
       children: [
-        oneOf('type', ['bearer'], 'Scheme.', { required: true }),
-        str('token', 'The bearer token; use `"${ENV_VAR}"` to keep it out of the file.', { required: true }),
+        oneOf('type', ['bearer', 'mtls'], '`bearer`: `Authorization: Bearer <token>` (compared in constant time); `mtls`: a client certificate signed by `tls ca-file`.', { required: true }),
+        str('token', 'The full-access bearer token; use `"${ENV_VAR}"` to keep it out of the file. Required by `bearer`.'),
+        str('read-only-token', 'A bearer token that may only read (GET).'),
+        { name: 'read-only-subjects', doc: 'mTLS: client certificate subject common names that may only read.', rest: { name: 'cn', type: 'string' } },
       ],
     },
   ],

@@ -142,6 +142,8 @@ export type BuiltinHandler = 'health' | 'ready' | 'metrics' | 'status' | 'not-fo
 export interface RouteConfig {
   readonly name: string;
   readonly priority: number;
+  /** `enabled #false`: the router skips this route. */
+  readonly enabled: boolean;
   /** Empty = matches every request. Several blocks = any of them. */
   readonly matches: readonly RouteMatch[];
   readonly upstream: string | undefined;
@@ -290,6 +292,8 @@ export interface ObservabilityConfig {
     readonly format: 'json' | 'pretty';
     /** true = stdout, false = off, string = file path. */
     readonly accessLog: boolean | string;
+    /** The audit log (observability/audit.ts): true = stdout, false = off, string = file path. */
+    readonly auditLog: boolean | string;
   };
   /** OpenTelemetry tracing; undefined without a `tracing` block (or with `enabled #false`). */
   readonly tracing: TracingConfig | undefined;
@@ -320,6 +324,8 @@ export interface WeirConfig {
   readonly observability: ObservabilityConfig;
   /** The top-level `cache` block as written; host/src/cache reads it (cacheSettings). */
   readonly cache: ConfigNode | undefined;
+  /** The top-level `admin-api` block as written; host/src/admin reads it (adminSettings). */
+  readonly adminApi: ConfigNode | undefined;
   /** Every file read to build this snapshot (watched for hot reload). */
   readonly files: readonly string[];
 }

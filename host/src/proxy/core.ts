@@ -23,6 +23,7 @@ import { compressionSettings } from '../compression/settings.ts';
 import { staticPhase, staticSettings } from '../static/phase.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { Tracing } from '../observability/tracing.ts';
+import { AuditLog } from '../observability/audit.ts';
 
 export interface CoreOptions {
   readonly logger: Logger;
@@ -48,6 +49,10 @@ export class ProxyCore {
   readonly httpCache: HttpCache;
   /** Per-client caps and bounded waits for upstream connections. */
   readonly admission = new Admission();
+  /** The audit log (admin calls, reloads, 401/403 denials); Weir opens it, a disabled one records nothing. */
+  audit: AuditLog = AuditLog.into(undefined);
+  /** Upstream name → addresses being drained (the admin API's drain), across reloads. */
+  private readonly drains = new Map<string, Set<string>>();
 
   constructor(opts: CoreOptions) {
     this.logger = opts.logger;
@@ -130,6 +135,7 @@ export class ProxyCore {
       const key = upstreamKey(u);
       let up = this.upstreamCache.get(key);
       if (!up) up = new Upstream(u, this.logger);
+      up.draining = this.drainSet(name);
       upstreams.set(name, up);
     }
     const assertedHeaders = [...new Set([...config.filters.values()].flatMap((f) => this.filters.asserts(f.type)))];
@@ -149,6 +155,12 @@ export class ProxyCore {
   activate(snap: Snapshot): void {
     const old = this.current;
     this.current = snap;
+    // Drains of upstreams or targets the new config no longer has end with them.
+    for (const [name, set] of this.drains) {
+      const u = snap.config.upstreams.get(name);
+      if (!u) this.drains.delete(name);
+      else for (const a of set) if (!u.targets.some((t) => t.address === a)) set.delete(a);
+    }
     const keep = new Map<string, Upstream>();
     for (const up of snap.upstreams.values()) keep.set(upstreamKey(up.config), up);
     const dropped = [...this.upstreamCache.values()].filter((u) => !keep.has(upstreamKey(u.config)));
@@ -162,6 +174,39 @@ export class ProxyCore {
       // Requests on the old snapshot end their spans on its provider: flush it once they are done.
       this.whenIdleOr(30_000).then(() => oldTracing.shutdown()).catch(() => {});
     }
+  }
+
+  private drainSet(upstream: string): Set<string> {
+    let s = this.drains.get(upstream);
+    if (!s) this.drains.set(upstream, (s = new Set()));
+    return s;
+  }
+
+  /**
+   * Starts or ends draining a target: no new request is sent to it (the balancers skip it);
+   * resolves once its requests in flight are done, or after `timeoutMs`.
+   */
+  async drain(upstream: string, address: string, on: boolean, timeoutMs: number): Promise<{ drained: boolean; inFlight: number }> {
+    const set = this.drainSet(upstream);
+    const inFlight = (): number => {
+      const t = this.current?.upstreams.get(upstream)?.targets.find((x) => x.address === address);
+      return t?.inFlight ?? 0;
+    };
+    if (!on) {
+      set.delete(address);
+      return { drained: false, inFlight: inFlight() };
+    }
+    set.add(address);
+    const until = performance.now() + timeoutMs;
+    // Requests end on their own schedule; a short poll of one counter is cheaper than a hook in every exchange.
+    while (inFlight() > 0 && performance.now() < until && set.has(address)) await new Promise((r) => setTimeout(r, 10));
+    const left = inFlight();
+    return { drained: left === 0, inFlight: left };
+  }
+
+  /** Whether `address` of `upstream` is being drained. */
+  isDraining(upstream: string, address: string): boolean {
+    return this.drains.get(upstream)?.has(address) ?? false;
   }
 
   handle = (req: DownstreamRequest, res: DownstreamResponse): void => {

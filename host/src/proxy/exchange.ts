@@ -483,7 +483,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     const up = this.upstreamRef!;
     if (up.circuitOpen()) return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `every target of upstream ${up.name} is ejected after repeated connect failures`));
-    const target = index !== undefined && !this.tried?.has(index) ? up.targets[index] : up.pick(this.tried);
+    const chosen = index !== undefined && !this.tried?.has(index) ? up.targets[index] : undefined;
+    // A target being drained takes no new request, whoever chose it.
+    const target = chosen !== undefined && !up.draining.has(chosen.address) ? chosen : up.pick(this.tried);
     if (target === undefined) return this.fail(new WeirError('WEIR_ERR_NO_HEALTHY_TARGET', `no target left in upstream ${up.name}`));
     // Admission (upstream/admission.ts): the client's cap, then a bounded wait for a connection.
     const admission = this.core.admission;
@@ -909,7 +911,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   // ── local replies, errors, the end ────────────────────────────────────────────────
 
   localReply(reply: LocalReply): void {
+    // A filter that denies (auth, WAF) is audited (observability/audit.ts).
+    if (reply.status === 401 || reply.status === 403) this.auditDenial(reply.status);
     this.sendLocal(reply, true);
+  }
+
+  private auditDenial(status: number): void {
+    const audit = this.core.audit;
+    if (!audit.enabled) return;
+    const ctx = this.ctx;
+    audit.denial({ requestId: ctx.id, client: ctx.client.address, route: ctx.routeName || '(none)', method: ctx.request.method, host: ctx.request.authority, path: ctx.request.path, status });
   }
 
   /** Sends a reply made by the proxy; response header filters see it too (Envoy's local replies do). */

@@ -144,8 +144,8 @@ export class Router {
     this.routes = routes.map((config) => {
       const compiled = config.matches.map(compileBlock);
       descriptions.set(config.name, compiled.map((c) => c.describe));
-      // No matches block at all means "match everything".
-      const blocks = compiled.length === 0 ? [[]] : compiled.map((c) => c.checks);
+      // No matches block at all means "match everything"; a disabled route has no block to accept.
+      const blocks = config.enabled === false ? [] : compiled.length === 0 ? [[]] : compiled.map((c) => c.checks);
       return { config, blocks };
     });
     this.descriptions = descriptions;
@@ -205,6 +205,10 @@ export class Router {
       const desc = this.descriptions.get(route.config.name) ?? [];
       if (found) {
         out.push({ route: route.config.name, matched: false, reason: 'not tried: an earlier route matched' });
+        continue;
+      }
+      if (route.config.enabled === false) {
+        out.push({ route: route.config.name, matched: false, reason: 'disabled (`enabled #false`)' });
         continue;
       }
       let reason = 'no matches block: matches every request';

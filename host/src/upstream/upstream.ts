@@ -235,6 +235,8 @@ export class Upstream {
   /** Retries in flight, for the retry budget. */
   retriesInFlight = 0;
   inFlight = 0;
+  /** Addresses being drained through the admin API: no new request goes to them. Shared by every Upstream of this name (ProxyCore.drainSet). */
+  draining: ReadonlySet<string> = new Set();
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
 
@@ -258,7 +260,7 @@ export class Upstream {
     let total = 0;
     for (const pass of [true, false]) {
       for (const t of this.targets) {
-        if (exclude?.has(t.index) || (pass ? !t.healthy : t.ejected) || t.weight <= 0) continue;
+        if (exclude?.has(t.index) || (pass ? !t.healthy : t.ejected) || t.weight <= 0 || this.draining.has(t.address)) continue;
         t.currentWeight += t.weight;
         total += t.weight;
         if (best === undefined || t.currentWeight > best.currentWeight) best = t;

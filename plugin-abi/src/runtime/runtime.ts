@@ -56,7 +56,7 @@ export class PluginRuntime {
   private readonly stores = new Map<string, Store>();
   private readonly storeIds = new WeakMap<Store, string>();
   /** Resolves when the last hot swap finished (tests and tools wait on it). */
-  lastSwap: Promise<void> = Promise.resolve();
+  lastSwap: Promise<unknown> = Promise.resolve();
 
   constructor(opts: RuntimeOptions) {
     this.logger = opts.logger;
@@ -242,9 +242,10 @@ export class PluginRuntime {
     }
   }
 
-  /** Reloads every plugin loaded from `path`; a broken file keeps the old version serving. */
-  async swap(path: string): Promise<void> {
+  /** Reloads every plugin loaded from `path`; a broken file keeps the old version serving. Resolves to the errors, if any. */
+  async swap(path: string): Promise<string[]> {
     let hooksChanged = false;
+    const failures: string[] = [];
     for (const p of this.plugins.values()) {
       if (p.config.path !== path) continue;
       const started = performance.now();
@@ -259,10 +260,12 @@ export class PluginRuntime {
         this.logger.info({ plugin: p.name, sha256: next.sha256.slice(0, 12), ms: Math.round((performance.now() - started) * 10) / 10 }, 'plugin swapped');
       } catch (err) {
         p.stats.reloadFailures++;
+        failures.push(`${p.name}: ${(err as Error).message}`);
         this.logger.error({ plugin: p.name, path, code: (err as WeirError).code, err: (err as Error).message }, 'plugin reload failed; the previous version keeps serving');
       }
     }
     if (hooksChanged) this.onHooksChanged?.();
+    return failures;
   }
 
   close(): void {
