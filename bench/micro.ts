@@ -95,7 +95,7 @@ function routes(n: number): RouteConfig[] {
   const loc = { file: 'bench', line: 0, column: 0 };
   const policies = { timeoutMs: undefined, failureMode: 'closed' as const, retry: { maxAttempts: 1, backoffMs: 0, maxBackoffMs: 0, retryOn: [], budgetPercent: 20, minRetryConcurrency: 3 }, maxBodySize: undefined, allowWebsocket: false, requestDecompression: undefined };
   return Array.from({ length: n }, (_, i) => ({
-    name: `r${i}`, priority: 0, upstream: 'u', filters: [], builtinHandler: undefined, policies, loc,
+    name: `r${i}`, priority: 0, enabled: true, upstream: 'u', filters: [], builtinHandler: undefined, policies, loc,
     matches: [{ hosts: [`svc${i % 50}.example.com`], paths: [], pathPrefixes: [`/api/v${i % 7}/service-${i}/`], pathRegexes: [], methods: i % 3 === 0 ? ['GET', 'POST'] : [], headers: [], query: [] }],
   }));
 }
