@@ -319,3 +319,25 @@ observability { logging { level "silent"; access-log #false; }
   assert.equal(new Set(servers.map((s) => s.resource['service.instance.id'])).size, 2, 'both threads exported');
   assert.ok(servers.every((s) => s.resource['service.name'] === 'threads' && s.attributes['weir.route'] === 'api'));
 });
+
+test('tracing: hooks of a worker-isolated plugin are child spans of the request span too (times on the proxy thread\'s clock)', async () => {
+  const { buildOnce } = await import('../sdk-as/helpers.ts');
+  const { fileURLToPath } = await import('node:url');
+  const { result } = await buildOnce(fileURLToPath(new URL('../fixtures/as/attempts/', import.meta.url)));
+  const r = await receiver();
+  const { weir, url } = await startWeirWith(config(r, 'hook-span-threshold-ms 0', `plugins { plugin "iso" { path "${result.outFile}"; isolation "worker"; pool-size 1; timeout-ms 5000; } }
+filters { filter "iso" { type "wasm"; plugin "iso"; failure-mode "closed"; } }
+`).replace('upstream "backend"; }', 'upstream "backend"; filters "iso"; }'));
+  const res = await request(`${url}/isolated`);
+  assert.equal(res.statusCode, 200);
+  await res.body.dump();
+  await weir.close();
+  const spans = await r.until((s) => byKind(s, KIND.SERVER).length >= 1);
+  const [server] = byKind(spans, KIND.SERVER);
+  const hooks = byKind(spans, KIND.INTERNAL);
+  assert.ok(hooks.some((h) => h.attributes['weir.hook'] === 'on-request-headers'), hooks.map((h) => h.name).join() || 'no hook span');
+  for (const h of hooks) {
+    assert.equal(h.parentSpanId, server!.spanId);
+    assert.ok(h.startNs >= server!.startNs && h.endNs <= server!.endNs, `${h.name} lies within the request`);
+  }
+});

@@ -21,12 +21,22 @@ import type * as W from '../../generated/types.ts';
 import { applyMutations, localReply, logSummary, requestHead, responseHead, targets, upstreamInfo } from './convert.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
-import type { MemberResult, WorkerAnswer, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerTask } from './worker-protocol.ts';
+import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
+import type { MemberResult, TraceOp, WorkerAnswer, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerTask } from './worker-protocol.ts';
 import { WorkerThread, type CallStopped } from './worker-thread.ts';
 import { pluginWorkerPath } from '../../../host/src/assets.ts';
 
 /** Resolves the worker module for piscina; the single binary extracts it next to itself. */
 // pluginWorkerPath(): the extracted bundle in the binary, in every thread that builds pools.
+/** Replays a worker's trace ops on the request's span (worker times moved onto this thread's clock). */
+function replayTrace(span: RequestSpan, ops: readonly TraceOp[]): void {
+  for (const o of ops) {
+    if (o.op === 'hook') span.hook(o.plugin, o.hook, o.startEpochMs - performance.timeOrigin, o.ms, o.error);
+    else if (o.op === 'attr') span.setAttribute(o.key, o.value);
+    else span.addEvent(o.name, o.attributes);
+  }
+}
+
 export let workerFilename = pluginWorkerPath() ?? new URL('./worker.ts', import.meta.url).href;
 export function setWorkerFilename(f: string): void {
   workerFilename = f;
@@ -235,7 +245,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
   const drive = async <T>(ctx: RequestContext, hook: HookName, list: WorkerMemberPhase[], extra: () => Partial<WorkerTask>, each: (m: WorkerMemberPhase, r: MemberResult) => T | undefined): Promise<T | undefined> => {
     let rest = list;
     while (rest.length) {
-      const task: WorkerTask = { hook, requestId: ctx.id, members: rest.map(wire), ...extra() };
+      const task: WorkerTask = { hook, requestId: ctx.id, members: rest.map(wire), ...extra(), ...(ctx.trace?.sampled ? { traced: true } : {}) };
       inflight.add(ctx.id);
       let out;
       try {
@@ -245,6 +255,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
       }
       for (const r of out.results) {
         const m = rest[r.i]!;
+        if (r.trace !== undefined && ctx.trace !== undefined) replayTrace(ctx.trace, r.trace);
         if (r.error) {
           failed(m, r, hook, ctx);
           continue;

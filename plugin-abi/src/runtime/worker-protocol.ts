@@ -52,7 +52,19 @@ export interface WorkerTask {
   readonly targets?: W.Target[];
   readonly upstream?: W.UpstreamInfo;
   readonly summary?: W.LogSummary;
+  /** The request is traced and recorded: answers carry what the hooks add to the trace. */
+  readonly traced?: true;
 }
+
+/**
+ * What a worker's hook calls add to the request's trace, replayed on the proxy thread's
+ * span: a timed hook (its start in ms since the epoch, as the two threads' clocks differ),
+ * an attribute, an event.
+ */
+export type TraceOp =
+  | { readonly op: 'hook'; readonly plugin: string; readonly hook: string; readonly startEpochMs: number; readonly ms: number; readonly error?: string }
+  | { readonly op: 'attr'; readonly key: string; readonly value: string | number | boolean }
+  | { readonly op: 'event'; readonly name: string; readonly attributes?: Record<string, string | number | boolean> };
 
 /** One answer record per member called, in call order. */
 export interface MemberResult {
@@ -63,6 +75,8 @@ export interface MemberResult {
   readonly body?: W.BodyDecision;
   readonly index?: number;
   readonly error?: { readonly code: string; readonly message: string };
+  /** For a traced task, what this member's hook added to the trace. */
+  readonly trace?: TraceOp[];
 }
 
 /** The answer record instead of any member's: plugins this thread does not have (load and retry). */

@@ -27,7 +27,8 @@ import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin, type Hold } from './plugin.ts';
 import { ChannelMemory, serveChannel, type ChannelProgress } from './worker-channel.ts';
-import type { WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerTask } from './worker-protocol.ts';
+import type { TraceOp, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerTask } from './worker-protocol.ts';
+import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
 
 // The proxy passes its log level (piscina's workerData); WEIR_WORKER_LOG_LEVEL overrides it.
 const data = workerData as { logLevel?: string; logChannel?: string; storeSab?: SharedArrayBuffer } | undefined;
@@ -119,11 +120,36 @@ async function logBatch(batch: WorkerLogBatch, progress: ChannelProgress): Promi
   }
 }
 
+/** A request span on this thread: records what hooks add, for the proxy thread to replay. */
+function traceCollector(ops: TraceOp[]): RequestSpan {
+  return {
+    traceId: '',
+    sampled: true,
+    hook: (plugin, hook, start, ms, error) => void ops.push({ op: 'hook', plugin, hook, startEpochMs: performance.timeOrigin + start, ms, ...(error === undefined ? {} : { error }) }),
+    setAttribute: (key, value) => void ops.push({ op: 'attr', key, value }),
+    addEvent: (name, attributes) => void ops.push({ op: 'event', name, attributes: attributes as Record<string, string | number | boolean> | undefined }),
+  };
+}
+
+/** A traced task's answers carry the trace ops recorded since the previous answer. */
+function tracedProgress(progress: ChannelProgress, ops: TraceOp[]): ChannelProgress {
+  return {
+    start: (i) => progress.start(i),
+    answer: (v) => progress.answer(ops.length === 0 ? v : { ...(v as object), trace: ops.splice(0) }),
+  };
+}
+
 /** One phase for the call's members, in order; each answer goes out as the member finishes. */
-async function run(task: WorkerTask, progress: ChannelProgress): Promise<void> {
+async function run(task: WorkerTask, channel: ChannelProgress): Promise<void> {
   const missing = task.members.filter((m) => !plugins.has(m.key)).map((m) => m.key);
-  if (missing.length) return progress.answer({ missing });
+  if (missing.length) return channel.answer({ missing });
   const ctx = { id: task.requestId } as RequestContext;
+  let progress = channel;
+  if (task.traced === true) {
+    const ops: TraceOp[] = [];
+    ctx.trace = traceCollector(ops);
+    progress = tracedProgress(channel, ops);
+  }
   let head = task.head;
   let chunk = task.chunk;
   for (let i = 0; i < task.members.length; i++) {
