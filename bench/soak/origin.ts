@@ -4,7 +4,7 @@
  *   GET /small         a 64-byte body
  *   GET /big           1 MiB (the same bytes every time, so clients check the length)
  *   POST /upload       {"bytes": N}: the request body's length
- *   GET /slow?ms=N     answers after N ms
+ *   GET …/slow?ms=N    answers after N ms (any path ending in /slow)
  *   upgrade (any path) a WebSocket echo (ws)
  * and prints its ports as one JSON line on stdout once listening.
  *
@@ -34,7 +34,7 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (url.pathname === '/big') {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BIG_BYTES });
     res.end(big);
-  } else if (url.pathname === '/slow') {
+  } else if (url.pathname.endsWith('/slow')) {
     const t = setTimeout(() => res.end(SMALL_BODY), Number(url.searchParams.get('ms') ?? 5000));
     res.on('close', () => clearTimeout(t));
   } else {

@@ -57,6 +57,22 @@ test('an include of a device, a FIFO or an oversized file is refused at the incl
   if (!r.ok) assert.ok(r.diagnostics.some((x) => x.code === 'WEIR_ERR_CONFIG_FILE' && /pipe\.kdl` is not a regular file/.test(x.message)), formatDiagnostics(r.diagnostics));
 });
 
+test('an empty config file is refused; an empty include or an empty file of a config directory is not', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'weir-empty-'));
+  writeFileSync(join(dir, 'weir.kdl'), ' \n');
+  const r = await loadConfig(join(dir, 'weir.kdl'));
+  assert.equal(r.ok, false);
+  if (!r.ok) assert.ok(r.diagnostics.some((d) => d.code === 'WEIR_ERR_CONFIG_FILE' && /is empty/.test(d.message)), formatDiagnostics(r.diagnostics));
+  writeFileSync(join(dir, 'part.kdl'), '');
+  const inc = await loadConfigText('schema-version "1.0"\ninclude "part.kdl"\n', join(dir, 'main.kdl'));
+  assert.ok(inc.ok, inc.ok ? '' : formatDiagnostics(inc.diagnostics));
+  const d = mkdtempSync(join(tmpdir(), 'weir-empty-dir-'));
+  writeFileSync(join(d, '00-empty.kdl'), '');
+  writeFileSync(join(d, '10-main.kdl'), 'schema-version "1.0"\n');
+  const all = await loadConfig(d);
+  assert.ok(all.ok, all.ok ? '' : formatDiagnostics(all.diagnostics));
+});
+
 test('errors inside an included file carry that file\'s name', async () => {
   const r = await loadConfig(fixture('include', 'bad-child.kdl'));
   assert.equal(r.ok, false);

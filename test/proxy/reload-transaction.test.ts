@@ -223,6 +223,20 @@ test('a reload with request-timeout shorter than header-timeout is refused; the 
   assert.equal((await get(`${url}/x`)).body, 'ok');
 });
 
+test('a reload that reads the config file empty (caught mid-write) is refused; the listeners and routes keep serving (found by the chaos reload storm)', async () => {
+  const o = await origin();
+  const { weir, file, url } = await startWeirWith(config(o.port, 'address "127.0.0.1:0";'));
+  cleanups.push(() => weir.close());
+  for (const empty of ['', '\n  \n']) {
+    writeFileSync(file, empty);
+    const r = await weir.reload();
+    assert.equal(r.ok, false);
+    assert.match(r.error!, /is empty/);
+    assert.equal(weir.url(), url);
+    assert.equal((await get(`${url}/x`)).body, 'ok');
+  }
+});
+
 test('a reload whose plugin fails to load or to configure keeps the running plugin instances; nothing of the refused config stays loaded', async () => {
   const { buildOnce } = await import('../examples/build.ts');
   const o = await origin();

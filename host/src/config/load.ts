@@ -97,10 +97,11 @@ class Reader {
       for (const n of names) out.push(...(await this.readFile(join(abs, n), from, stack)));
       return out;
     }
-    return this.readFile(abs, from, stack);
+    return this.readFile(abs, from, stack, from === undefined);
   }
 
-  async readFile(abs: string, from: ConfigNode | undefined, stack: string[]): Promise<ConfigNode[]> {
+  /** `whole`: the file is the whole config (not an include or one file of a directory). */
+  async readFile(abs: string, from: ConfigNode | undefined, stack: string[], whole = false): Promise<ConfigNode[]> {
     if (stack.includes(abs)) {
       this.diags.push({ code: 'WEIR_ERR_CONFIG_INCLUDE', message: `include cycle: ${[...stack, abs].map(displayPath).join(' → ')}`, loc: from?.loc, hint: undefined });
       return [];
@@ -128,6 +129,12 @@ class Reader {
       text = await readFile(abs, 'utf8');
     } catch (err) {
       this.diags.push({ code, message: `cannot read \`${abs}\`: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, loc: from?.loc, hint: undefined });
+      return [];
+    }
+    // An empty config is a file caught mid-write (a truncating editor, `>` redirection) or
+    // truncated by accident; loading it would replace every listener and route by defaults.
+    if (whole && text.trim() === '') {
+      this.diags.push({ code, message: `\`${abs}\` is empty`, loc: undefined, hint: 'write the new config to another file and rename it over this one, so a reload never reads it half-written' });
       return [];
     }
     if (!this.files.includes(abs)) this.files.push(abs);
