@@ -21,7 +21,8 @@ import { PluginRuntime } from '../../plugin-abi/src/runtime/runtime.ts';
 import type { Store } from './store/store.ts';
 import { AuditLog } from './observability/audit.ts';
 import type { AdminHost, ApplyOutcome, DrainOutcome, ProxyState, PurgeSpec, ReloadRecord } from './admin/host.ts';
-import { planAdminServer, type AdminServer } from './admin/server.ts';
+import type { AdminServer } from './admin/server.ts';
+import { planAdmin } from './admin/plan.ts';
 import { adminSettings } from './admin/settings.ts';
 
 export interface StartOptions {
@@ -256,7 +257,7 @@ export class Weir {
       steps.push({ commit: () => (this.metricsServer = metrics.commit()), abort: () => metrics.abort() });
       steps.push(await this.audit.plan(config.observability.logging));
       if (!this.opts.clusterThread) {
-        const admin = await planAdminServer(this.adminServer, adminSettings(config.adminApi), this.adminHost(), this.logger);
+        const admin = await planAdmin(this.adminServer, adminSettings(config.adminApi), this.adminHost(), this.logger);
         steps.push({ commit: () => (this.adminServer = admin.commit()), abort: () => admin.abort() });
       }
       if (this.opts.accessLog === undefined) {

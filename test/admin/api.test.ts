@@ -115,8 +115,10 @@ test('upstreams: PUT targets, POST and DELETE apply at once, show in GET with he
   assert.equal(del.status, 200, JSON.stringify(del.json));
   assert.equal(a.weir.config.upstreams.has('extra'), false);
   // /metrics shows every change as a reload.
-  const metrics = await (await fetch(`${a.proxy}/x`)).text();
-  assert.ok(metrics.length > 0);
+  // Per-target series follow the change: the new targets are there, the replaced one is gone.
+  const healthy = await a.weir.metrics.registry.getSingleMetricAsString('weir_upstream_target_healthy');
+  for (const o of [os[1]!, os[2]!]) assert.match(healthy, new RegExp(`weir_upstream_target_healthy\\{upstream="origin",target="127\\.0\\.0\\.1:${o.port}"\\} 1`));
+  assert.doesNotMatch(healthy, new RegExp(`target="127\\.0\\.0\\.1:${os[0]!.port}"\\}`));
   const reloads = (await a.weir.metrics.registry.getSingleMetricAsString('weir_config_reloads_total'));
   assert.match(reloads, /weir_config_reloads_total\{result="ok"\} 3/);
 });
@@ -293,7 +295,8 @@ test('audit-log: reloads (trigger, result, generation) and requests a filter den
   await a.call('POST', '/api/v1/config/reload');
   const lines = await eventually(() => {
     const l = a.audit();
-    return l.filter((x) => x['event'] === 'reload').length >= 2 && l.some((x) => x['event'] === 'denial') ? l : undefined;
+    const done = l.filter((x) => x['event'] === 'reload').length >= 2 && l.some((x) => x['event'] === 'denial') && l.some((x) => x['event'] === 'admin' && x['path'] === '/api/v1/config/reload');
+    return done ? l : undefined;
   }, 'reload and denial audit lines');
   const denial = lines.find((x) => x['event'] === 'denial')!;
   assert.deepEqual([denial['type'], denial['status'], denial['route'], denial['method'], denial['path'], denial['client']], ['audit', 403, 'cached', 'PURGE', '/c/x', '127.0.0.1']);

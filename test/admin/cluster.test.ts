@@ -3,7 +3,7 @@
 // thread switching together (the change goes through the reload transaction).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { startOrigin } from '../helpers/origin.ts';
@@ -27,7 +27,7 @@ upstreams {
         target "${addr(0)}"
     }
 }
-observability { logging { access-log #false; } }
+observability { logging { access-log #false; audit-log "${join(dir, 'audit.log')}"; } }
 admin-api {
     address "127.0.0.1:${adminPort}"
     auth { type "bearer"; token "${TOKEN}"; }
@@ -105,6 +105,13 @@ admin-api {
   }
   t.diagnostic(`${ok} requests, ${failures.length} failed, served ${JSON.stringify([...served])}`);
   assert.deepEqual(failures, [], `${failures.length} failed of ${ok + failures.length}`);
+  // The supervisor audits each call and each reload once, not once per thread.
+  const audit = readFileSync(join(dir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const changes = audit.filter((l) => l['event'] === 'admin' && l['method'] !== 'GET');
+  assert.equal(changes.length, 8, JSON.stringify(changes));
+  assert.ok(changes.every((l) => l['status'] === 200 || l['status'] === 201));
+  const reloads = audit.filter((l) => l['event'] === 'reload');
+  assert.deepEqual(reloads.map((l) => [l['trigger'], l['ok']]), Array.from({ length: 5 }, () => ['admin-api', true]), 'five config changes, one line each');
   assert.ok(ok > 100, `${ok} requests`);
   assert.ok((served.get('o1') ?? 0) > 0 && (served.get('o2') ?? 0) > 0, JSON.stringify([...served]));
 });

@@ -11,6 +11,8 @@ export interface ThreadData {
   readonly sab: SharedArrayBuffer;
   /** Unpersisted admin API changes the other threads run with (a replacement thread starts on them too). */
   readonly overrides?: Readonly<Record<string, string>>;
+  /** Targets the admin API drains ([upstream, address]): a replacement thread drains them too. */
+  readonly drains?: ReadonlyArray<readonly [string, string]>;
 }
 
 /** One registry's `getMetricsAsJSON()` (structured-clone safe). */

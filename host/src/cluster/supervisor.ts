@@ -21,7 +21,8 @@ import { createSharedBuffer } from '../store/shared.ts';
 import { aggregateMetrics } from './aggregate.ts';
 import { AuditLog } from '../observability/audit.ts';
 import type { AdminHost, DrainOutcome, ProxyState, ReloadRecord, TargetState } from '../admin/host.ts';
-import { planAdminServer, type AdminServer } from '../admin/server.ts';
+import type { AdminServer } from '../admin/server.ts';
+import { planAdmin } from '../admin/plan.ts';
 import { adminSettings } from '../admin/settings.ts';
 import type { FromThread, MetricsJson, ThreadData, ToThread } from './protocol.ts';
 
@@ -101,6 +102,8 @@ export class Cluster {
   private adminServer: AdminServer | undefined;
   private adminOverrides: Readonly<Record<string, string>> | undefined;
   private readonly reloadLog: ReloadRecord[] = [];
+  /** What the admin API drains (upstream → addresses), for threads started later. */
+  private readonly drains = new Map<string, Set<string>>();
   audit: AuditLog = AuditLog.into(undefined);
 
   private constructor(opts: ClusterOptions, config: WeirConfig, logger: Logger) {
@@ -128,7 +131,7 @@ export class Cluster {
       await c.spawn(c.threads[0]!);
       for (let i = 1; i < n; i++) c.threads.push(new ProxyThread(i));
       await Promise.all(c.threads.slice(1).map((t) => c.spawn(t)));
-      c.adminServer = (await planAdminServer(undefined, adminSettings(config.adminApi), c.adminHost(), logger)).commit();
+      c.adminServer = (await planAdmin(undefined, adminSettings(config.adminApi), c.adminHost(), logger)).commit();
     } catch (err) {
       await c.close();
       throw err;
@@ -148,7 +151,7 @@ export class Cluster {
   }
 
   private spawn(t: ProxyThread): Promise<void> {
-    const data: ThreadData = { index: t.index, configPath: this.opts.configPath, skipFileChecks: this.opts.skipFileChecks === true, sab: this.sab, ...(this.adminOverrides ? { overrides: this.adminOverrides } : {}) };
+    const data: ThreadData = { index: t.index, configPath: this.opts.configPath, skipFileChecks: this.opts.skipFileChecks === true, sab: this.sab, ...(this.adminOverrides ? { overrides: this.adminOverrides } : {}), drains: [...this.drains].flatMap(([u, set]) => [...set].map((a) => [u, a] as const)) };
     const w = new Worker(threadEntry, { workerData: data, name: `weir-proxy-${t.index}` });
     t.worker = w;
     let started = false;
@@ -291,6 +294,12 @@ export class Cluster {
       }
       this.config = res.config;
       this.adminOverrides = overrides;
+      // As in every thread's ProxyCore: a drain ends with its target or upstream.
+      for (const [name, set] of this.drains) {
+        const u = res.config.upstreams.get(name);
+        if (!u) this.drains.delete(name);
+        else for (const a of set) if (!u.targets.some((t) => t.address === a)) set.delete(a);
+      }
       this.watchFiles();
       await this.replanAdmin();
     }
@@ -307,7 +316,7 @@ export class Cluster {
   private async replanAdmin(): Promise<void> {
     try {
       (await this.audit.plan(this.config.observability.logging)).commit();
-      this.adminServer = (await planAdminServer(this.adminServer, adminSettings(this.config.adminApi), this.adminHost(), this.logger)).commit();
+      this.adminServer = (await planAdmin(this.adminServer, adminSettings(this.config.adminApi), this.adminHost(), this.logger)).commit();
     } catch (err) {
       this.logger.error({ code: (err as { code?: string }).code ?? 'WEIR_ERR_LISTEN', err: (err as Error).message }, 'admin API listener not changed');
     }
@@ -332,6 +341,9 @@ export class Cluster {
       },
       state: async () => mergeStates(await answers<ProxyState>((id) => ({ t: 'admin-state', id })), this.threads.length),
       drain: async (upstream, address, drain, timeoutMs): Promise<DrainOutcome> => {
+        const set = this.drains.get(upstream) ?? new Set<string>();
+        if (drain) this.drains.set(upstream, set.add(address));
+        else set.delete(address);
         const all = await answers<DrainOutcome>((id) => ({ t: 'admin-drain', id, upstream, address, drain, timeoutMs }), timeoutMs + ANSWER_MS);
         return { drained: all.length === this.threads.length && all.every((d) => d.drained), inFlight: all.reduce((n, d) => n + d.inFlight, 0) };
       },

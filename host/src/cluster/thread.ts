@@ -112,6 +112,7 @@ async function main(): Promise<void> {
     send({ t: 'start-failed', error: (err as Error).message, code: (err as { code?: string }).code });
     return;
   }
+  for (const [upstream, address] of data.drains ?? []) void weir.core.drain(upstream, address, true, 0);
   const registry = weir.metrics.registry;
   const own = registry.getMetricsAsJSON.bind(registry);
   // Both /metrics paths (builtin route, metrics listener) render through registry.metrics().
