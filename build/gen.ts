@@ -14,6 +14,7 @@ import { generateRust, OUT_PATH as RUST_PATH } from '../sdk-rust-guest/gen/gen-r
 import { DOCS_PATH as CONFIG_DOCS, generateDocs } from '../host/src/config/gen-docs.ts';
 import { renderErrorsDoc } from '../host/src/errors-doc.ts';
 import { METRICS_DOC, renderMetricsDoc } from './metrics-doc.ts';
+import { SENTINEL_DOCS_PATH, generateSentinelDocs } from '../host/src/config/gen-sentinel.ts';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -33,6 +34,7 @@ export const GENERATORS: readonly Generator[] = [
   // From the layout.json the first step makes (fresh, so --check needs nothing written).
   { name: 'Rust SDK bindings (sdk-rust-guest/gen)', run: (wit) => ({ [RUST_PATH]: generateRust(wit, generateAbi(wit)['layout.json']!) }) },
   { name: 'docs/configuration.md (host/src/config/gen-docs.ts)', run: () => ({ [CONFIG_DOCS]: generateDocs() }) },
+  { name: 'docs/sentinel.md (host/src/config/gen-sentinel.ts)', run: () => ({ [SENTINEL_DOCS_PATH]: generateSentinelDocs() }) },
   { name: 'docs/errors.md (host/src/errors-doc.ts)', run: () => ({ [`${ROOT}docs/errors.md`]: renderErrorsDoc() }) },
   { name: 'docs/metrics.md (build/metrics-doc.ts)', run: () => ({ [`${ROOT}${METRICS_DOC}`]: renderMetricsDoc() }) },
 ];

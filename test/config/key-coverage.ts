@@ -70,6 +70,16 @@ const STORE_FOR = t('test/store/store-for.test.ts', 'storeFor: local → the run
 const SHORTHANDS = t(EFFECTS, 'top-level shorthands listener, route, upstream, filter and plugin');
 const PLUGIN_BASICS = t(RUNTIME, 'header mutations on request and response, properties, version');
 
+const SENTINEL = 'test/config/sentinel.test.ts';
+const SENT_REFUSED = t(SENTINEL, 'sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED');
+const SENT_RETRY = t(SENTINEL, 'sentinel retry-policy with retryable-status-codes, backoff-base-ms and backoff-max-ms retries a 503');
+const SENT_WS = t(SENTINEL, 'sentinel route websocket #true allows upgrades like policies websocket');
+const SENT_POOL = t(SENTINEL, 'sentinel connection-pool idle-timeout-secs and max-lifetime-secs close idle upstream connections');
+const SENT_TIMEOUTS = t(SENTINEL, 'sentinel upstream timeouts connect-secs, request-secs, read-secs, write-secs');
+const SENT_UP_TLS = t(SENTINEL, 'sentinel upstream tls insecure-skip-verify and ca-cert');
+const SENT_RL = t(SENTINEL, 'sentinel rate-limit redis-fallback-local counts locally while Redis is down');
+const SENT_LIMITS = t(SENTINEL, 'sentinel limits max-header-size-bytes, max-header-size, max-body-size-bytes and max-body-size');
+
 export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'schema-version': [t('test/config/validate.test.ts', 'schema-version must be "1.0" or "1"')],
   include: [t('test/config/load.test.ts', 'include is relative to the including file')],
@@ -342,4 +352,24 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'admin-api.auth.token': [ADMIN_AUTH],
   'admin-api.auth.read-only-token': [ADMIN_AUTH],
   'admin-api.auth.read-only-subjects': [ADMIN_TLS],
+  // Sentinel spellings (test/config/sentinel.test.ts: each acts as its Weir key through the proxy).
+  'listeners.listener.tls.cipher-suites': [SENT_REFUSED],
+  'listeners.listener.tls.ocsp-stapling': [SENT_REFUSED],
+  'routes.route.retry-policy': [SENT_RETRY],
+  'routes.route.websocket': [SENT_WS],
+  'routes.route.policies.retry.backoff-base-ms': [SENT_RETRY],
+  'routes.route.policies.retry.backoff-max-ms': [SENT_RETRY],
+  'routes.route.policies.retry.retryable-status-codes': [SENT_RETRY],
+  'upstreams.upstream.connection-pool.idle-timeout-secs': [SENT_POOL],
+  'upstreams.upstream.connection-pool.max-lifetime-secs': [SENT_POOL],
+  'upstreams.upstream.timeouts.connect-secs': [SENT_TIMEOUTS],
+  'upstreams.upstream.timeouts.request-secs': [SENT_TIMEOUTS],
+  'upstreams.upstream.timeouts.read-secs': [SENT_TIMEOUTS],
+  'upstreams.upstream.timeouts.write-secs': [SENT_TIMEOUTS],
+  'upstreams.upstream.tls.ca-cert': [SENT_UP_TLS],
+  'filters.filter[rate-limit].redis-fallback-local': [SENT_RL],
+  'limits.max-header-size-bytes': [SENT_LIMITS],
+  'limits.max-header-size': [SENT_LIMITS],
+  'limits.max-body-size-bytes': [SENT_LIMITS],
+  'limits.max-body-size': [SENT_LIMITS],
 };

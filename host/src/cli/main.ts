@@ -3,7 +3,9 @@
  */
 import { Command, Option } from 'commander';
 import pkg from '../../../package.json' with { type: 'json' };
-import { loadConfig, formatDiagnostics, type LoadResult } from '../config/load.ts';
+import { readFile } from 'node:fs/promises';
+import { displayPath, loadConfig, formatDiagnostics, type LoadResult } from '../config/load.ts';
+import { migrateText } from '../config/kdl.ts';
 import { pluginDiagnostics } from '../../../plugin-abi/src/runtime/config-check.ts';
 import { demoConfig, startDemoBackend } from '../demo.ts';
 import { startWeir } from '../weir.ts';
@@ -51,7 +53,7 @@ async function checkConfig(file: string, skipFileChecks: boolean): Promise<LoadR
   const res = await loadConfig(file, { skipFileChecks });
   if (!res.ok || skipFileChecks) return res;
   const plugins = await pluginDiagnostics(res.config);
-  return plugins.length ? { ok: false, diagnostics: [...res.warnings, ...plugins] } : res;
+  return plugins.length ? { ok: false, diagnostics: [...res.warnings, ...plugins], dialect: res.dialect } : res;
 }
 
 async function run(opts: { config?: string; port?: string }): Promise<void> {
@@ -86,8 +88,16 @@ async function run(opts: { config?: string; port?: string }): Promise<void> {
   );
 }
 
-async function validate(file: string, opts: { skipFileChecks?: boolean }): Promise<void> {
+/** `--explain`: each Sentinel spelling the config uses and the Weir key it was read as (docs/sentinel.md). */
+function explain(res: LoadResult): void {
+  const uses = [...(res.dialect ?? [])].sort((a, b) => a.loc.file.localeCompare(b.loc.file) || a.loc.line - b.loc.line || a.loc.column - b.loc.column);
+  const lines = uses.map((u) => `${displayPath(u.loc.file)}:${u.loc.line}:${u.loc.column}: \`${u.written}\` → \`${u.weir}\``);
+  process.stdout.write(uses.length ? `${lines.join('\n')}\n${uses.length} Sentinel spelling(s) read as Weir keys\n` : 'no Sentinel spellings: every key is written as Weir spells it\n');
+}
+
+async function validate(file: string, opts: { skipFileChecks?: boolean; explain?: boolean }): Promise<void> {
   const res = await checkConfig(file, opts.skipFileChecks === true);
+  if (opts.explain) explain(res);
   if (!res.ok) {
     process.stderr.write(`${formatDiagnostics(res.diagnostics)}\n`);
     process.stderr.write(`${file}: ${summary(res.diagnostics)}\n`);
@@ -96,6 +106,16 @@ async function validate(file: string, opts: { skipFileChecks?: boolean }): Promi
   if (res.warnings.length) process.stderr.write(`${formatDiagnostics(res.warnings)}\n`);
   const c = res.config;
   process.stdout.write(`${file}: ok (${c.listeners.length} listeners, ${c.routes.length} routes, ${c.upstreams.size} upstreams, ${c.filters.size} filters, ${c.plugins.size} plugins)\n`);
+}
+
+async function migrate(file: string): Promise<void> {
+  const r = migrateText(await readFile(file, 'utf8'), file);
+  if (!r.ok) {
+    process.stderr.write(`${formatDiagnostics(r.diagnostics)}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(r.text);
+  process.stderr.write(`${file}: ${r.uses.length} Sentinel spelling(s) rewritten\n`);
 }
 
 function pad(rows: string[][]): string {
@@ -204,7 +224,10 @@ export function buildCli(): Command {
     .action(run);
   program.command('validate').description('check a config; exit 1 with file:line:column errors').argument('<file>')
     .option('--skip-file-checks', 'do not check that cert, key, database and plugin files exist')
+    .option('--explain', 'list each Sentinel spelling used and the Weir key it maps to')
     .action(validate);
+  program.command('migrate').description('print a config file rewritten in Weir\'s own spelling (Sentinel spellings replaced, comments kept)').argument('<file>')
+    .action(migrate);
   program.command('routes').description('print the route table in match order').argument('<file>').action(routes);
   program.command('simulate').description('show which route, filters and upstream a request would get, and why')
     .argument('<file>').argument('<method>').argument('<url>')

@@ -56,6 +56,8 @@ function rows(specs: readonly KeySpec[], prefix: string, out: string[]): void {
       flags ? `(${flags})` : '',
       s.unsupported ? `**Refused** (\`WEIR_ERR_CONFIG_UNSUPPORTED\`) until it is built: ${s.unsupported}` : '',
       refusedValues.length ? `**Refused** (\`WEIR_ERR_CONFIG_UNSUPPORTED\`) until they are built: ${refusedValues.map(([v]) => `\`"${v}"\``).join(', ')}.` : '',
+      s.aliases?.length ? `Also read as Sentinel's ${s.aliases.map((a) => `\`${a}\``).join(', ')} (see [sentinel.md](sentinel.md)).` : '',
+      Object.keys(s.moved ?? {}).length ? `Sentinel's ${Object.entries(s.moved!).map(([a, to]) => `\`${a}\` is read as \`${to.split('.').join(' › ')}\``).join(', ')}.` : '',
     ].filter(Boolean).join(' ');
     out.push(`| ${code(path)} | ${code(signature(s))} | ${def} | ${cell(doc)} |`);
     for (const [name, p] of Object.entries(s.props ?? {})) {
@@ -84,8 +86,13 @@ export function generateDocs(): string {
     'every problem is reported at once, as `file:line:column: error CODE: message`. A reload that',
     'fails validation keeps the running configuration.',
     '',
-    '- **Files.** Load a file, or a directory (every `*.kdl` in it, in name order). `include "other.kdl"`',
-    '  reads another file, relative to the including one, as if written in its place.',
+    '- **Files.** Load a file, or a directory: its `*.kdl` files (an entry file `weir.kdl`, `zentinel.kdl`',
+    '  or `sentinel.kdl` first, the others in name order), then every `*.kdl` under its `listeners/`, `routes/`,',
+    '  `upstreams/`, `filters/`, `plugins/` and `agents/` folders, recursively (`*.example.kdl` skipped).',
+    '  `include "other.kdl"` reads another file, relative to the including one, as if written in its place;',
+    '  `include "conf.d/*.kdl"` reads every file the glob matches, in path order (matching none is an error).',
+    '- **Sentinel\'s spelling** is read too: see [sentinel.md](sentinel.md) for each key it maps to;',
+    '  `weir validate --explain` lists the ones a file uses, `weir migrate FILE` rewrites it in Weir\'s.',
     '  `listeners`, `routes`, `upstreams`, `filters` and `plugins` merge across files; other blocks may',
     '  appear once. `listener`, `route`, `upstream`, `filter` and `plugin` may also be written at the top',
     '  level, as shorthand for the same node inside its plural block.',

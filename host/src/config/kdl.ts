@@ -5,28 +5,42 @@
  * v2 then v1. We call both parsers ourselves: `parseCompat` loses `storeLocations` on its v1
  * fallback, and locations are the point of this module.
  */
-import { parse as parseV2, getLocation, InvalidKdlError } from '@bgotink/kdl';
+import { parse as parseV2, format as formatKdl, getLocation, InvalidKdlError } from '@bgotink/kdl';
 import type { Node as KdlNode, Entry as KdlEntry } from '@bgotink/kdl';
-import { parse as parseV1 } from '@bgotink/kdl/v1-compat';
+import { parse as parseV1, parseAndTransform as parseV1AsV2 } from '@bgotink/kdl/v1-compat';
+import type { Document as KdlDocument } from '@bgotink/kdl';
 import type { ConfigDiagnostic, ConfigNode, ConfigScalar, SourceLocation } from './types.ts';
+import { rewriteDialect, type DialectUse } from './dialect.ts';
 
 export type KdlParseResult =
   | { readonly ok: true; readonly nodes: readonly ConfigNode[]; readonly version: 1 | 2 }
   | { readonly ok: false; readonly diagnostics: readonly ConfigDiagnostic[] };
 
-export function parseKdl(text: string, file: string): KdlParseResult {
+/**
+ * Parses KDL text. With `dialect`, Sentinel's spellings are first rewritten into Weir's
+ * (dialect.ts) and each rewrite is recorded there.
+ */
+export function parseKdl(text: string, file: string, dialect?: DialectUse[]): KdlParseResult {
+  const r = parseKdlDocument(text, file);
+  if (!r.ok) return r;
+  if (dialect) rewriteDialect(r.doc, file, dialect);
+  return { ok: true, version: r.version, nodes: r.doc.nodes.map((n) => toConfigNode(n, file)) };
+}
+
+/** KDL text → the library's document (comments and layout kept, locations stored). */
+export function parseKdlDocument(text: string, file: string):
+  | { readonly ok: true; readonly doc: KdlDocument; readonly version: 1 | 2 }
+  | { readonly ok: false; readonly diagnostics: readonly ConfigDiagnostic[] } {
   let v2Error: unknown;
   try {
-    const doc = parseV2(text, { storeLocations: true });
-    return { ok: true, version: 2, nodes: doc.nodes.map((n) => toConfigNode(n, file)) };
+    return { ok: true, version: 2, doc: parseV2(text, { storeLocations: true }) };
   } catch (err) {
     if (!(err instanceof InvalidKdlError)) throw err;
     v2Error = err;
   }
   let v1Error: unknown;
   try {
-    const doc = parseV1(text, { storeLocations: true });
-    return { ok: true, version: 1, nodes: doc.nodes.map((n) => toConfigNode(n, file)) };
+    return { ok: true, version: 1, doc: parseV1(text, { storeLocations: true }) };
   } catch (err) {
     if (!(err instanceof InvalidKdlError)) throw err;
     v1Error = err;
@@ -88,8 +102,9 @@ function scalar(entry: KdlEntry): ConfigScalar {
   return v as ConfigScalar;
 }
 
-function toConfigNode(node: KdlNode, file: string): ConfigNode {
-  const nodeLoc = loc(node, file);
+/** `parentLoc` places nodes the dialect rewrite created (they have no text of their own). */
+function toConfigNode(node: KdlNode, file: string, parentLoc?: SourceLocation): ConfigNode {
+  const nodeLoc = loc(node, file, parentLoc);
   const args: ConfigScalar[] = [];
   const argLocs: SourceLocation[] = [];
   const props: Record<string, ConfigScalar> = {};
@@ -106,6 +121,22 @@ function toConfigNode(node: KdlNode, file: string): ConfigNode {
       propLocs[name] = where;
     }
   }
-  const children = node.children ? node.children.nodes.map((c) => toConfigNode(c, file)) : [];
+  const children = node.children ? node.children.nodes.map((c) => toConfigNode(c, file, nodeLoc)) : [];
   return { name: node.getName(), args, props, children, loc: nodeLoc, argLocs, propLocs };
+}
+
+/**
+ * `weir migrate`: the text rewritten in Weir's own spelling. The library's document keeps
+ * comments and layout, so only the rewritten keys and values change.
+ */
+export function migrateText(text: string, file: string):
+  | { readonly ok: true; readonly text: string; readonly uses: readonly DialectUse[] }
+  | { readonly ok: false; readonly diagnostics: readonly ConfigDiagnostic[] } {
+  const r = parseKdlDocument(text, file);
+  if (!r.ok) return r;
+  // A v1 file is printed as v2 (what Weir's docs write): values the rewrite sets are v2 tokens.
+  const doc = r.version === 1 ? parseV1AsV2(text) : r.doc;
+  const uses: DialectUse[] = [];
+  rewriteDialect(doc, file, uses);
+  return { ok: true, text: formatKdl(doc), uses };
 }

@@ -4,10 +4,11 @@
  * Every problem is collected; the snapshot is returned only if there is no error, so a bad
  * reload can keep the old config running.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { glob, readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
+import type { DialectUse } from './dialect.ts';
 import { ROOT, type KeySpec } from './schema.ts';
 import { validateNodes } from './validate.ts';
 import { checkConstraints } from './constraints.ts';
@@ -30,11 +31,21 @@ export interface LoadOptions {
   readonly overrides?: Readonly<Record<string, string>>;
 }
 
+/** `dialect`: each Sentinel spelling the files used, rewritten to Weir's (for `weir validate --explain`). */
 export type LoadResult =
-  | { readonly ok: true; readonly config: WeirConfig; readonly warnings: readonly ConfigDiagnostic[] }
-  | { readonly ok: false; readonly diagnostics: readonly ConfigDiagnostic[] };
+  | { readonly ok: true; readonly config: WeirConfig; readonly warnings: readonly ConfigDiagnostic[]; readonly dialect?: readonly DialectUse[] }
+  | { readonly ok: false; readonly diagnostics: readonly ConfigDiagnostic[]; readonly dialect?: readonly DialectUse[] };
 
-/** Loads a file, or every `*.kdl` file of a directory in name order. */
+/** Sub-folders of a config directory read after its own files, recursively (Sentinel's layout). */
+export const CONFIG_SUBDIRS = ['listeners', 'routes', 'upstreams', 'filters', 'plugins', 'agents'] as const;
+/** Entry files of a config directory, read before its other files. */
+const ENTRY_FILES = ['weir.kdl', 'zentinel.kdl', 'sentinel.kdl'];
+
+/**
+ * Loads a file, or a directory: its own `*.kdl` files (an entry file `weir.kdl`,
+ * `zentinel.kdl` or `sentinel.kdl` first, the rest in name order), then every `*.kdl` under
+ * its CONFIG_SUBDIRS, recursively, in path order. `*.example.kdl` files are skipped.
+ */
 export async function loadConfig(pathOrDir: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const reader = new Reader(opts.overrides);
   const abs = resolve(pathOrDir);
@@ -61,7 +72,8 @@ export function formatDiagnostics(diags: readonly ConfigDiagnostic[]): string {
     .join('\n');
 }
 
-function displayPath(file: string): string {
+/** A path relative to the working directory when it is under it, as diagnostics print it. */
+export function displayPath(file: string): string {
   if (!isAbsolute(file)) return file;
   const rel = relative(process.cwd(), file);
   return rel.startsWith('..') || isAbsolute(rel) ? file : rel;
@@ -73,6 +85,22 @@ function displayPath(file: string): string {
 /** Largest config file read (16 MiB): far above any real config. */
 const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
 
+const isConfigFile = (n: string): boolean => n.endsWith('.kdl') && !n.endsWith('.example.kdl');
+
+async function configDirFiles(dir: string): Promise<string[]> {
+  const own = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && isConfigFile(e.name)).map((e) => e.name);
+  const entry = ENTRY_FILES.filter((n) => own.includes(n));
+  const out = [...entry, ...own.filter((n) => !entry.includes(n)).sort()].map((n) => join(dir, n));
+  for (const sub of CONFIG_SUBDIRS) {
+    const d = join(dir, sub);
+    if (!(await stat(d).catch(() => undefined))?.isDirectory()) continue;
+    const found: string[] = [];
+    for await (const f of glob('**/*.kdl', { cwd: d })) if (isConfigFile(f)) found.push(join(d, f));
+    out.push(...found.sort());
+  }
+  return out;
+}
+
 class Reader {
   readonly files: string[] = [];
   readonly diags: ConfigDiagnostic[] = [];
@@ -80,6 +108,7 @@ class Reader {
   constructor(overrides: Readonly<Record<string, string>> = {}) {
     this.overrides = overrides;
   }
+  readonly dialect: DialectUse[] = [];
 
   async readPath(abs: string, from: ConfigNode | undefined, stack: string[]): Promise<ConfigNode[]> {
     const code = from ? 'WEIR_ERR_CONFIG_INCLUDE' : 'WEIR_ERR_CONFIG_FILE';
@@ -91,10 +120,10 @@ class Reader {
       return [];
     }
     if (isDir) {
-      const names = (await readdir(abs)).filter((n) => n.endsWith('.kdl')).sort();
-      if (names.length === 0) this.diags.push({ code, message: `no .kdl file in directory \`${abs}\``, loc: from?.loc, hint: undefined });
+      const files = await configDirFiles(abs);
+      if (files.length === 0) this.diags.push({ code, message: `no .kdl file in directory \`${abs}\``, loc: from?.loc, hint: undefined });
       const out: ConfigNode[] = [];
-      for (const n of names) out.push(...(await this.readFile(join(abs, n), from, stack)));
+      for (const f of files) out.push(...(await this.readFile(f, from, stack)));
       return out;
     }
     return this.readFile(abs, from, stack, from === undefined);
@@ -143,7 +172,7 @@ class Reader {
 
   /** Parses text and splices `include`d files in place of their `include` nodes. */
   async readText(text: string, file: string, stack: string[]): Promise<ConfigNode[]> {
-    const parsed = parseKdl(text, file);
+    const parsed = parseKdl(text, file, this.dialect);
     if (!parsed.ok) {
       this.diags.push(...parsed.diagnostics);
       return [];
@@ -159,7 +188,16 @@ class Reader {
         this.diags.push({ code: 'WEIR_ERR_CONFIG_TYPE', message: '`include` expects one file path string', loc: node.loc, hint: undefined });
         continue;
       }
-      out.push(...(await this.readPath(resolve(dirname(resolve(file)), target), node, stack)));
+      const abs = resolve(dirname(resolve(file)), target);
+      if (!/[*?[{]/.test(target)) {
+        out.push(...(await this.readPath(abs, node, stack)));
+        continue;
+      }
+      // A glob: every matching file, in path order; matching none is an error (a typo would load nothing).
+      const matches: string[] = [];
+      for await (const f of glob(target, { cwd: dirname(resolve(file)) })) if (f.endsWith('.kdl')) matches.push(resolve(dirname(resolve(file)), f));
+      if (matches.length === 0) this.diags.push({ code: 'WEIR_ERR_CONFIG_INCLUDE', message: `\`include "${target}"\` matches no .kdl file`, loc: node.argLocs?.[0] ?? node.loc, hint: `looked in ${dirname(abs)}` });
+      for (const m of matches.sort()) out.push(...(await this.readFile(m, node, stack)));
     }
     return out;
   }
@@ -189,8 +227,9 @@ async function finish(rawNodes: ConfigNode[], reader: Reader, opts: LoadOptions)
       return (order.get(la.file) ?? 0) - (order.get(lb.file) ?? 0) || la.line - lb.line || la.column - lb.column || a.i - b.i;
     })
     .map((x) => x.d);
-  if (sorted.some((d) => (d.severity ?? 'error') === 'error')) return { ok: false, diagnostics: sorted };
-  return { ok: true, config: deepFreeze(config), warnings: sorted };
+  const dialect = reader.dialect;
+  if (sorted.some((d) => (d.severity ?? 'error') === 'error')) return { ok: false, diagnostics: sorted, dialect };
+  return { ok: true, config: deepFreeze(config), warnings: sorted, dialect };
 }
 
 function expandNode(node: ConfigNode, env: Readonly<Record<string, string | undefined>>, skip: boolean, diags: ConfigDiagnostic[]): ConfigNode {

@@ -8,6 +8,7 @@
  * value of one child, e.g. a filter's keys depend on its `type`.
  */
 import { DEFAULTS as D } from './defaults.ts';
+import { ACCESS_LOG_BLOCK, INSECURE_SKIP_VERIFY, type Reshape } from './reshapes.ts';
 
 export type ValueType =
   | 'string'
@@ -40,6 +41,11 @@ export interface ValueSpec {
    * saying what to use instead. They stay in `enum` so the docs list them as refused.
    */
   readonly unsupportedValues?: Readonly<Record<string, string>>;
+  /**
+   * Other spellings of values (Sentinel's `"round-robin"`, `"TLS1.2"`, `priority "high"`),
+   * keyed by the value as written (`String(v)`), rewritten to the Weir value before checking.
+   */
+  readonly valueAliases?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface ArgSpec extends ValueSpec {
@@ -83,7 +89,22 @@ export interface KeySpec {
   readonly unsupported?: string;
   /** Another name for the block `aliasOf` (same children, same effect); writing both is refused. */
   readonly aliasOf?: string;
+  /**
+   * Other spellings of this key in the same block (Sentinel's), renamed to `name` before
+   * checking (host/src/config/dialect.ts); `weir validate --explain` lists each one used.
+   */
+  readonly aliases?: readonly string[];
+  /**
+   * Children written in this block under another name that belong deeper in it:
+   * written name → dotted path from this block (`"retry-policy": "policies.retry"`).
+   */
+  readonly moved?: Readonly<Record<string, string>>;
+  /** A children block written under this key belongs to the enclosing block (`type "http" { path "/" }`). */
+  readonly hoistChildren?: boolean;
+  /** Rewrites another dialect's shape of this key into Weir's (dialect.ts); `doc` says how, for docs/sentinel.md. */
+  readonly reshape?: Reshape;
 }
+
 
 const secs = (ms: number): number => ms / 1000;
 const label = (what: string): ArgSpec => ({ name: `${what}-name`, type: 'string' });
@@ -103,6 +124,14 @@ const oneOf = (name: string, values: readonly string[], doc: string, extra: Part
 
 export const FAILURE_MODES = ['open', 'closed'] as const;
 
+/** Sentinel's spellings of a TLS version (`TLS1.2`, `tls1.2`, `1.2`, `TLSV1_2`…) → Weir's `TLSv1.2`. */
+const TLS_VERSION_ALIASES: Readonly<Record<string, string>> = Object.fromEntries(
+  ['1.2', '1.3'].flatMap((v) => [`TLS${v}`, `tls${v}`, v, `TLSV${v}`, `tlsv${v}`, `TLS_${v.replace('.', '_')}`, `TLSv${v.replace('.', '_')}`].map((a) => [a, `TLSv${v}`])),
+);
+
+/** Sentinel's named route priorities → numbers (higher is tried first; `normal` is the default 0). */
+export const NAMED_PRIORITIES: Readonly<Record<string, number>> = { critical: 1000, high: 100, normal: 0, low: -100 };
+
 /** Algorithm names operators write; only BALANCERS run, the others are refused (see LB_REFUSED). */
 export const LOAD_BALANCING = [
   'round_robin', 'random', 'least_connections', 'weighted_least_connections', 'ip_hash',
@@ -112,6 +141,15 @@ export const LOAD_BALANCING = [
 
 /** The algorithms the proxy runs; `weighted` is another name for `round_robin` (already weighted). */
 export const BALANCERS = ['round_robin', 'p2c', 'weighted'] as const;
+
+/** Sentinel's spellings of the algorithms → Weir's names (the refused ones stay refused). */
+const LB_ALIASES: Readonly<Record<string, string>> = {
+  'round-robin': 'round_robin', roundrobin: 'round_robin', 'weighted-round-robin': 'weighted', weighted_round_robin: 'weighted',
+  'power-of-two-choices': 'p2c', power_of_two_choices: 'p2c', 'least-connections': 'least_connections', leastconnections: 'least_connections',
+  'weighted-least-connections': 'weighted_least_connections', 'ip-hash': 'ip_hash', iphash: 'ip_hash', 'consistent-hash': 'consistent_hash',
+  consistenthash: 'consistent_hash', 'peak-ewma': 'peak_ewma', peakewma: 'peak_ewma', 'least-latency': 'least_latency',
+  'locality-aware': 'locality_aware', localityaware: 'locality_aware', 'weighted-random': 'weighted_random', sticky_session: 'sticky', stickysession: 'sticky',
+};
 
 const LB_INSTEAD = 'use `round_robin` (smooth, weighted by `target weight=`) or `p2c` (the less busy of two random targets)';
 const LB_REFUSED: Readonly<Record<string, string>> = Object.fromEntries(
@@ -133,8 +171,10 @@ const listenerTls: KeySpec = {
     val('cert-file', 'path', 'PEM certificate chain served by default.', { required: true }),
     val('key-file', 'path', 'PEM private key of `cert-file`.', { required: true }),
     val('ca-file', 'path', 'PEM CA bundle used to verify client certificates (mTLS).'),
-    val('client-auth', 'boolean', 'Require a client certificate signed by `ca-file`.', { default: D.tls.clientAuth }),
-    oneOf('min-version', ['TLSv1.2', 'TLSv1.3'], 'Oldest TLS version accepted.', { default: D.tls.minVersion }),
+    { ...val('client-auth', 'boolean', 'Require a client certificate signed by `ca-file`.', { default: D.tls.clientAuth }), args: [{ name: 'value', type: 'boolean', valueAliases: { required: true, require: true, none: false, off: false } }] },
+    { ...oneOf('min-version', ['TLSv1.2', 'TLSv1.3'], 'Oldest TLS version accepted.', { default: D.tls.minVersion }), args: [{ name: 'value', type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], valueAliases: TLS_VERSION_ALIASES }] },
+    { name: 'cipher-suites', doc: 'Cipher suites offered.', rest: { name: 'suite', type: 'string' }, unsupported: 'Weir offers Node\'s default TLS 1.2/1.3 suites (forward-secret AEAD only) and has no knob for them; remove `cipher-suites`.' },
+    val('ocsp-stapling', 'boolean', 'Staple OCSP responses.', { unsupported: 'Weir does not fetch or staple OCSP responses; remove `ocsp-stapling` (clients fall back to their own revocation checks).' }),
     {
       name: 'sni',
       doc: 'A certificate served to clients that ask for one of `hostnames`.',
@@ -284,9 +324,9 @@ const retry: KeySpec = {
   doc: 'Retry failed upstream attempts. Without this block nothing is retried.',
   children: [
     val('max-attempts', 'integer', 'Attempts in total, the first included (1 = no retry).', { min: 1, default: D.retry.configuredMaxAttempts }),
-    val('backoff-ms', 'ms', 'First backoff; doubles each retry, with jitter.', { default: D.retry.backoffMs }),
-    val('max-backoff-ms', 'ms', 'Longest backoff.', { default: D.retry.maxBackoffMs }),
-    { name: 'retry-on', doc: `Failures to retry: ${RETRY_ON.map((r) => `\`${r}\``).join(', ')}.`, rest: { name: 'failure', type: 'string', enum: RETRY_ON }, default: D.retry.retryOn.join(' ') },
+    val('backoff-ms', 'ms', 'First backoff; doubles each retry, with jitter.', { default: D.retry.backoffMs, aliases: ['backoff-base-ms'] }),
+    val('max-backoff-ms', 'ms', 'Longest backoff.', { default: D.retry.maxBackoffMs, aliases: ['backoff-max-ms'] }),
+    { name: 'retry-on', doc: `Failures to retry: ${RETRY_ON.map((r) => `\`${r}\``).join(', ')}.`, rest: { name: 'failure', type: 'string', enum: RETRY_ON, valueAliases: { 502: '502', 503: '503', 504: '504' } }, default: D.retry.retryOn.join(' '), aliases: ['retryable-status-codes'] },
     val('budget-percent', 'number', 'Retries may be at most this % of the requests in flight to the upstream.', { min: 0, max: 100, default: D.retry.budgetPercent }),
     val('min-retry-concurrency', 'integer', 'Retries always allowed below this many concurrent retries.', { min: 0, default: D.retry.minRetryConcurrency }),
   ],
@@ -296,9 +336,10 @@ const route: KeySpec = {
   name: 'route',
   doc: 'Sends matching requests through filters to an upstream or a builtin handler. Highest `priority` wins; ties go to the route written first.',
   repeatable: true,
+  moved: { 'retry-policy': 'policies.retry', websocket: 'policies.websocket' },
   args: [label('route')],
   children: [
-    val('priority', 'integer', 'Higher is tried first.', { default: D.route.priority }),
+    { ...val('priority', 'integer', 'Higher is tried first. Sentinel\'s names: `"critical"` = 1000, `"high"` = 100, `"normal"` = 0, `"low"` = -100.', { default: D.route.priority }), args: [{ name: 'value', type: 'integer', valueAliases: NAMED_PRIORITIES }] },
     val('enabled', 'boolean', '`#false`: the route matches nothing (requests fall through to the next route); `PUT /api/v1/routes/{id}/enabled` sets it.', { default: true }),
     { name: 'matches', doc: 'Conditions (ANDed between kinds, ORed within a kind). Several blocks = any block. None = every request.', repeatable: true, children: matchKeys },
     str('upstream', 'Name of the upstream in `upstreams` to forward to.'),
@@ -340,7 +381,7 @@ const upstream: KeySpec = {
     },
     {
       ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`). The other names are refused.`, { default: D.upstream.loadBalancing }),
-      args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED }],
+      args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED, valueAliases: LB_ALIASES }],
     },
     oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
     {
@@ -349,26 +390,26 @@ const upstream: KeySpec = {
       children: [
         val('max-connections', 'integer', 'Most connections per target.', { min: 1, default: D.connectionPool.maxConnections }),
         val('max-idle', 'integer', 'Most idle connections kept per target.', { min: 0, unsupported: 'the pool keeps idle connections up to `max-connections`; bound them in time with `idle-timeout` instead.' }),
-        val('idle-timeout', 'secs', 'Seconds an idle connection is kept.', { default: secs(D.connectionPool.idleTimeoutMs) }),
+        val('idle-timeout', 'secs', 'Seconds an idle connection is kept.', { default: secs(D.connectionPool.idleTimeoutMs), aliases: ['idle-timeout-secs'] }),
         val('queue-timeout', 'secs', 'Seconds a request waits for a free connection when all `max-connections` of an `http1` target are busy; then 503 `WEIR_ERR_QUEUE_TIMEOUT`.', { default: secs(D.connectionPool.queueTimeoutMs) }),
-        val('max-lifetime', 'secs', 'Seconds after which a connection is retired.', { default: secs(D.connectionPool.maxLifetimeMs) }),
+        val('max-lifetime', 'secs', 'Seconds after which a connection is retired.', { default: secs(D.connectionPool.maxLifetimeMs), aliases: ['max-lifetime-secs'] }),
       ],
     },
     {
       name: 'timeouts',
       doc: 'Upstream timeouts, in seconds.',
       children: [
-        val('connect', 'secs', 'Seconds to establish a connection.', { default: secs(D.timeouts.connectMs) }),
-        val('request', 'secs', 'Seconds for one attempt\'s whole exchange with a target, from sending the request to the end of the response body; past it the attempt ends with 504 (or a reset once the response started) and `retry-on "timeout"` may retry it.', { default: secs(D.timeouts.requestMs) }),
-        val('read', 'secs', 'Seconds the response body may pause between two reads from the target.', { default: secs(D.timeouts.readMs) }),
-        val('write', 'secs', 'Send timeout: seconds the response may make no progress towards the client (its buffer full, the client not reading) before the exchange is ended (`WEIR_ERR_SEND_TIMEOUT`, connection closed).', { default: secs(D.timeouts.writeMs) }),
+        val('connect', 'secs', 'Seconds to establish a connection.', { default: secs(D.timeouts.connectMs), aliases: ['connect-secs'] }),
+        val('request', 'secs', 'Seconds for one attempt\'s whole exchange with a target, from sending the request to the end of the response body; past it the attempt ends with 504 (or a reset once the response started) and `retry-on "timeout"` may retry it.', { default: secs(D.timeouts.requestMs), aliases: ['request-secs'] }),
+        val('read', 'secs', 'Seconds the response body may pause between two reads from the target.', { default: secs(D.timeouts.readMs), aliases: ['read-secs'] }),
+        val('write', 'secs', 'Send timeout: seconds the response may make no progress towards the client (its buffer full, the client not reading) before the exchange is ended (`WEIR_ERR_SEND_TIMEOUT`, connection closed).', { default: secs(D.timeouts.writeMs), aliases: ['write-secs'] }),
       ],
     },
     {
       name: 'health-check',
       doc: 'Active health checking of each target.',
       children: [
-        oneOf('type', ['http', 'tcp', 'grpc'], 'HTTP request, plain TCP connect, or the gRPC health protocol (grpc.health.v1 Check; needs `protocol "h2"`).', { default: D.healthCheck.type }),
+        oneOf('type', ['http', 'tcp', 'grpc'], 'HTTP request, plain TCP connect, or the gRPC health protocol (grpc.health.v1 Check; needs `protocol "h2"`). Sentinel\'s `type "http" { path; expected-status }` form is read as those keys of this block.', { default: D.healthCheck.type, hoistChildren: true }),
         str('path', 'Path requested by `http` checks.', { default: D.healthCheck.path }),
         str('service', 'Service named in `grpc` checks; empty = the server as a whole.', { default: D.healthCheck.service }),
         val('interval-secs', 'secs', 'Time between checks.', { default: secs(D.healthCheck.intervalMs) }),
@@ -381,9 +422,10 @@ const upstream: KeySpec = {
     {
       name: 'tls',
       doc: 'Connect to the targets over TLS.',
+      reshape: INSECURE_SKIP_VERIFY,
       children: [
         str('sni', 'Server name sent; default: the target host.'),
-        val('ca-file', 'path', 'PEM CA bundle to verify targets; default: the system store.'),
+        val('ca-file', 'path', 'PEM CA bundle to verify targets; default: the system store.', { aliases: ['ca-cert'] }),
         val('client-cert', 'path', 'PEM client certificate (mTLS).'),
         val('client-key', 'path', 'PEM key of `client-cert`.'),
         val('verify', 'boolean', 'Verify the target\'s certificate.', { default: D.upstreamTls.verify }),
@@ -421,7 +463,7 @@ const rateLimitKeys: KeySpec[] = [
   str('redis-prefix', 'Key prefix in Redis.', { default: D.rateLimit.redisPrefix }),
   val('redis-pool-size', 'integer', 'Redis connections.', { min: 1, default: D.rateLimit.redisPoolSize }),
   val('redis-timeout-ms', 'ms', 'Redis call deadline.', { default: D.rateLimit.redisTimeoutMs }),
-  val('redis-fallback', 'boolean', 'Fall back to local counters while Redis is down.'),
+  val('redis-fallback', 'boolean', 'Fall back to local counters while Redis is down.', { aliases: ['redis-fallback-local'] }),
   str('memcached-url', 'e.g. `memcache://127.0.0.1:11211`.'),
   str('memcached-prefix', 'Key prefix in memcached.', { default: D.rateLimit.memcachedPrefix }),
   val('memcached-pool-size', 'integer', 'memcached connections.', { min: 1, default: D.rateLimit.memcachedPoolSize }),
@@ -496,9 +538,9 @@ const limits: KeySpec = {
   name: 'limits',
   doc: 'Protection against abusive or broken clients.',
   children: [
-    val('max-header-bytes', 'size', 'Largest request header section.', { default: D.limits.maxHeaderBytes }),
+    val('max-header-bytes', 'size', 'Largest request header section.', { default: D.limits.maxHeaderBytes, aliases: ['max-header-size-bytes', 'max-header-size'] }),
     val('max-header-count', 'integer', 'Most request headers.', { min: 1, default: D.limits.maxHeaderCount }),
-    val('max-body-bytes', 'size', 'Largest request body (`"10MiB"` or a number); gRPC requests are bounded only by a route `max-body-size`.', { default: '10MiB' }),
+    val('max-body-bytes', 'size', 'Largest request body (`"10MiB"` or a number); gRPC requests are bounded only by a route `max-body-size`.', { default: '10MiB', aliases: ['max-body-size-bytes', 'max-body-size'] }),
     val('max-request-line-bytes', 'size', 'Longest request line.', { default: D.limits.maxRequestLineBytes }),
     val('header-timeout-ms', 'ms', 'Time to receive the request headers.', { default: D.limits.headerTimeoutMs }),
     val('request-timeout-ms', 'ms', 'Time to receive the whole request.', { default: D.limits.requestTimeoutMs }),
@@ -568,7 +610,7 @@ const observability: KeySpec = {
       children: [
         oneOf('level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'Least severe level written.', { default: D.observability.logging.level }),
         oneOf('format', ['json', 'pretty'], 'Log line format.', { default: D.observability.logging.format }),
-        val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path (relative to the working directory); it must be writable when the config is loaded, and is reopened when it is moved or deleted.', { default: D.observability.logging.accessLog }),
+        val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path (relative to the working directory); it must be writable when the config is loaded, and is reopened when it is moved or deleted.', { default: D.observability.logging.accessLog, reshape: ACCESS_LOG_BLOCK }),
         val('audit-log', 'string-or-boolean', 'JSON lines for admin API calls (who, what, result), config reloads and auth/WAF denials: `true` = stdout, `false` = off, a string = file path (as `access-log`).', { default: false }),
       ],
     },
@@ -683,7 +725,9 @@ export function allKeyPaths(specs: readonly KeySpec[] = ROOT, prefix = ''): stri
   for (const s of specs) {
     const p = prefix + s.name;
     out.push(p);
+    for (const a of s.aliases ?? []) out.push(prefix + a);
     if (s.shorthandFor || s.aliasOf) continue;
+    for (const m of Object.keys(s.moved ?? {})) out.push(`${p}.${m}`);
     for (const prop of Object.keys(s.props ?? {})) out.push(`${p}.${prop}=`);
     if (s.children) out.push(...allKeyPaths(s.children, p + '.'));
     if (s.variants) {

@@ -1,0 +1,420 @@
+// Sentinel's spellings (docs/sentinel.md): each fixture below is written the way Sentinel
+// writes it, run through the real proxy, and must act exactly as its Weir spelling does.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { startWeirWith, tmpDir } from '../helpers/weir.ts';
+import { rawRequest } from '../helpers/http.ts';
+import { createPki } from '../helpers/tls.ts';
+import { freePort } from '../helpers/servers.ts';
+import { runWeir } from '../helpers/process.ts';
+import { loadConfig, loadConfigText } from '../../host/src/config/load.ts';
+import { migrateText, parseKdl } from '../../host/src/config/kdl.ts';
+import type { DialectUse } from '../../host/src/config/dialect.ts';
+import { ROOT, type KeySpec } from '../../host/src/config/schema.ts';
+import { firstPartyPluginPath } from '../../host/src/assets.ts';
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function origin(handler?: OriginHandler): Promise<Origin> {
+  const o = await startOrigin(handler);
+  cleanups.push(() => o.close());
+  return o;
+}
+
+/** Starts Weir on `text`, runs `probe` against it, stops it. */
+async function observe<T>(text: string, probe: (url: string, port: number) => Promise<T>): Promise<T> {
+  const { weir, url } = await startWeirWith(text);
+  try {
+    return await probe(url, Number(new URL(url).port));
+  } finally {
+    await weir.close();
+  }
+}
+
+/** The Sentinel form and the Weir form observed the same way; both must give `expected`. */
+async function same<T>(sentinel: string, weir: string, probe: (url: string, port: number) => Promise<T>, expected: T): Promise<void> {
+  const s = await observe(sentinel, probe);
+  const w = await observe(weir, probe);
+  assert.deepEqual(w, expected, 'the Weir spelling');
+  assert.deepEqual(s, expected, 'the Sentinel spelling acts as the Weir one');
+}
+
+const listener = 'listeners { listener "http" { address "127.0.0.1:0"; protocol "http"; } }\nsystem { graceful-shutdown-timeout-secs 1 }';
+
+async function get(url: string, path = '/', headers: Record<string, string> = {}): Promise<number> {
+  const r = await request(url + path, { headers });
+  await r.body.dump();
+  return r.statusCode;
+}
+
+test('sentinel priority "critical" | "high" | "normal" | "low" orders routes like the numbers', async () => {
+  const o = await origin();
+  const cfg = (lo: string, hi: string, mid: string): string => `${listener}
+routes {
+    route "fallback" { priority ${lo}; matches { path-prefix "/"; }; builtin-handler "not-found"; }
+    route "normal" { priority ${mid}; matches { path-prefix "/a"; }; builtin-handler "not-found"; }
+    route "api" { priority ${hi}; matches { path-prefix "/a"; }; upstream "o"; }
+}
+upstreams { upstream "o" { target "127.0.0.1:${o.port}"; } }`;
+  const probe = async (url: string): Promise<number[]> => [await get(url, '/a'), await get(url, '/b')];
+  await same(cfg('"low"', '"critical"', '"normal"'), cfg('-100', '1000', '0'), probe, [200, 404]);
+  await same(cfg('"low"', '"high"', '"normal"'), cfg('-100', '100', '0'), probe, [200, 404]);
+});
+
+test('sentinel limits max-header-size-bytes, max-header-size, max-body-size-bytes and max-body-size', async () => {
+  const o = await origin();
+  const cfg = (h: string, b: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${o.port}"; }
+limits { ${h} 2048; max-header-count 100; ${b} 100; }`;
+  const probe = async (url: string): Promise<number[]> => {
+    const big = await get(url, '/', { 'x-big': 'a'.repeat(4000) });
+    const small = await get(url, '/', { 'x-small': 'a' });
+    const r = await request(url + '/', { method: 'POST', body: 'b'.repeat(200) });
+    await r.body.dump();
+    const ok = await request(url + '/', { method: 'POST', body: 'b'.repeat(50) });
+    await ok.body.dump();
+    return [big, small, r.statusCode, ok.statusCode];
+  };
+  await same(cfg('max-header-size-bytes', 'max-body-size-bytes'), cfg('max-header-bytes', 'max-body-bytes'), probe, [431, 200, 413, 200]);
+  await same(cfg('max-header-size', 'max-body-size'), cfg('max-header-bytes', 'max-body-bytes'), probe, [431, 200, 413, 200]);
+});
+
+test('sentinel upstream timeouts connect-secs, request-secs, read-secs, write-secs', async () => {
+  const o = await origin((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('late'), 3000);
+    else res.end('ok');
+  });
+  const cfg = (s: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${o.port}"; timeouts { connect${s} 2; request${s} 0.5; read${s} 5; write${s} 5; } }`;
+  await same(cfg('-secs'), cfg(''), async (url) => [await get(url, '/slow'), await get(url, '/fast')], [504, 200]);
+});
+
+test('sentinel retry-policy with retryable-status-codes, backoff-base-ms and backoff-max-ms retries a 503', async () => {
+  let n = 0;
+  const o = await origin((req, res) => {
+    res.statusCode = n++ % 2 === 0 ? 503 : 200;
+    res.end();
+  });
+  const sentinel = `${listener}
+route "r" {
+    matches { path-prefix "/"; }
+    upstream "o"
+    retry-policy { max-attempts 2; retryable-status-codes 503; backoff-base-ms 1; backoff-max-ms 5; }
+}
+upstream "o" { target "127.0.0.1:${o.port}"; }`;
+  const weir = `${listener}
+route "r" {
+    matches { path-prefix "/"; }
+    upstream "o"
+    policies { retry { max-attempts 2; retry-on "503"; backoff-ms 1; max-backoff-ms 5; } }
+}
+upstream "o" { target "127.0.0.1:${o.port}"; }`;
+  await same(sentinel, weir, async (url) => {
+    n = 0;
+    return [await get(url), n];
+  }, [200, 2]);
+});
+
+test('sentinel load-balancing "round-robin" and "weighted-round-robin" alternate like round_robin', async () => {
+  const mk = async (name: string): Promise<Origin> => origin((req, res) => res.end(name));
+  const a = await mk('a');
+  const b = await mk('b');
+  const cfg = (lb: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${a.port}"; target "127.0.0.1:${b.port}"; load-balancing "${lb}"; }`;
+  const probe = async (url: string): Promise<string> => {
+    let out = '';
+    for (let i = 0; i < 4; i++) out += await (await request(url + '/')).body.text();
+    return out;
+  };
+  await same(cfg('round-robin'), cfg('round_robin'), probe, 'abab');
+  await same(cfg('weighted-round-robin'), cfg('weighted'), probe, 'abab');
+  const refused = await loadConfigText(cfg('least-connections'), 'lb.kdl', { skipFileChecks: true });
+  assert.ok(!refused.ok && refused.diagnostics.some((d) => d.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && d.message.includes('least_connections')));
+});
+
+test('sentinel health-check type "http" { path; expected-status } checks that path for that status', async () => {
+  // Target a answers its check path with 204, b with 200: the expected status picks which one is healthy.
+  const mk = (name: string, hc: number): Promise<Origin> => origin((req, res) => {
+    res.statusCode = req.url === '/hc' ? hc : 200;
+    res.end(req.url === '/hc' ? '' : name);
+  });
+  const a = await mk('a', 204);
+  const b = await mk('b', 200);
+  const cfg = (hc: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${a.port}"; target "127.0.0.1:${b.port}"; health-check { ${hc} interval-secs 0.1; timeout-secs 1; unhealthy-threshold 1; healthy-threshold 1; } }`;
+  const probe = async (url: string): Promise<string> => {
+    const seen = (o: Origin): number => o.seen.filter((s) => s.url === '/hc').length;
+    const start = [seen(a), seen(b)];
+    const end = Date.now() + 10_000;
+    while ((seen(a) < start[0]! + 2 || seen(b) < start[1]! + 2) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    let out = '';
+    for (let i = 0; i < 4; i++) out += await (await request(url + '/x')).body.text();
+    return out;
+  };
+  await same('// healthy: a\n' + cfg('type "http" { path "/hc"; expected-status 204; };'), cfg('type "http"; path "/hc"; expected-status 204;'), probe, 'aaaa');
+  await same(cfg('type "http" { path "/hc"; expected-status 200; };'), cfg('type "http"; path "/hc"; expected-status 200;'), probe, 'bbbb');
+});
+
+test('sentinel connection-pool idle-timeout-secs and max-lifetime-secs close idle upstream connections', async () => {
+  const o = await origin();
+  const closed: number[] = [];
+  const server = http.createServer((req, res) => res.end('ok'));
+  server.on('connection', (s: net.Socket) => s.on('close', () => closed.push(Date.now())));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  void o;
+  const port = (server.address() as net.AddressInfo).port;
+  const cfg = (s: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${port}"; connection-pool { idle-timeout${s} 0.3; max-lifetime${s} 60; } }`;
+  await same(cfg('-secs'), cfg(''), async (url) => {
+    closed.length = 0;
+    const status = await get(url);
+    const end = Date.now() + 5000;
+    while (closed.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    // Closed by the proxy's idle timeout, long before the 60 s lifetime and the test's end.
+    return [status, closed.length];
+  }, [200, 1]);
+});
+
+test('sentinel route websocket #true allows upgrades like policies websocket', async () => {
+  const server = http.createServer((req, res) => res.end());
+  server.on('upgrade', (req, socket: net.Socket) => {
+    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const cfg = (ws: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; ${ws} }
+upstream "o" { target "127.0.0.1:${port}"; }`;
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+  const probe = async (_url: string, p: number): Promise<string> => (await rawRequest(p, upgrade)).split('\r\n')[0]!.split(' ')[1]!;
+  await same(cfg('websocket #true'), cfg('policies { websocket #true; }'), probe, '101');
+  const off = await observe(cfg('policies { websocket #false; }'), probe);
+  assert.notEqual(off, '101');
+  await same(cfg('websocket #false'), cfg('policies { websocket #false; }'), probe, off);
+});
+
+test('sentinel observability logging access-log { enabled; file; format "json" } writes that file', async () => {
+  const o = await origin();
+  const dir = tmpDir();
+  const cfg = (log: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${o.port}"; }
+observability { logging { level "warn"; ${log} } }`;
+  const run = async (text: string, file: string): Promise<string[]> => {
+    const { weir, url } = await startWeirWith(text, { accessLog: undefined });
+    await get(url, '/logged');
+    await weir.close();
+    return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { path?: string; url?: string }).path ?? '') : [];
+  };
+  const s = join(dir, 's.log');
+  const w = join(dir, 'w.log');
+  assert.deepEqual(await run(cfg(`access-log { enabled #true; file "${s}"; format "json"; }`), s), await run(cfg(`access-log "${w}"`), w));
+  assert.ok(readFileSync(s, 'utf8').includes('/logged'));
+  const off = join(dir, 'off.log');
+  assert.deepEqual(await run(cfg(`access-log { enabled #false; file "${off}"; }`), off), []);
+});
+
+test('sentinel TLS min-version "TLS1.3" / "1.3" refuses a TLS 1.2 client like "TLSv1.3"', async () => {
+  const pki = createPki();
+  const cert = pki.server('srv', ['localhost', '127.0.0.1']);
+  const cfg = (v: string): string => `listeners { listener "https" { address "127.0.0.1:0"; tls { cert-file "${cert.cert}"; key-file "${cert.key}"; min-version "${v}"; } } }
+route "r" { matches { path-prefix "/"; }; builtin-handler "health"; }
+system { graceful-shutdown-timeout-secs 1 }`;
+  const probe = async (_url: string, port: number): Promise<string[]> => {
+    const versions: string[] = [];
+    for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {
+      versions.push(await new Promise<string>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: pki.caPem, servername: 'localhost', maxVersion });
+        s.once('secureConnect', () => {
+          resolve(s.getProtocol() ?? '');
+          s.end();
+        });
+        s.once('error', () => resolve('refused'));
+      }));
+    }
+    return versions;
+  };
+  await same(cfg('TLS1.3'), cfg('TLSv1.3'), probe, ['refused', 'TLSv1.3']);
+  await same(cfg('1.2'), cfg('TLSv1.2'), probe, ['TLSv1.2', 'TLSv1.3']);
+});
+
+test('sentinel upstream tls insecure-skip-verify and ca-cert', async () => {
+  const pki = createPki('Upstream CA');
+  const cert = pki.server('up', ['localhost', '127.0.0.1']);
+  const server = https.createServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) }, (req, res) => res.end('tls'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const cfg = (t: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${port}"; tls { sni "localhost"; ${t} } }`;
+  const probe = async (url: string): Promise<number> => get(url);
+  // Without the CA, verification fails unless it is skipped.
+  await same(cfg('insecure-skip-verify #true;'), cfg('verify #false;'), probe, 200);
+  await same(cfg('insecure-skip-verify #false;'), cfg('verify #true;'), probe, 502);
+  await same(cfg(`ca-cert "${pki.caCert}";`), cfg(`ca-file "${pki.caCert}";`), probe, 200);
+});
+
+test('sentinel rate-limit redis-fallback-local counts locally while Redis is down', async () => {
+  const o = await origin();
+  const dead = await freePort();
+  const cfg = (k: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; filters "rl"; }
+upstream "o" { target "127.0.0.1:${o.port}"; }
+plugin "rate-limit" { path "${firstPartyPluginPath('rate-limit')}"; }
+filter "rl" { type "rate-limit"; max-rps 1; burst 2; backend "redis"; redis-url "redis://127.0.0.1:${dead}"; redis-timeout-ms 100; ${k} #true; }`;
+  const probe = async (url: string): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < 4; i++) out.push(await get(url));
+    return out;
+  };
+  const s = await observe(cfg('redis-fallback-local'), probe);
+  const w = await observe(cfg('redis-fallback'), probe);
+  assert.deepEqual(s, w);
+  assert.ok(s.includes(429) && s[0] === 200, `local counters limit the burst: ${s.join(' ')}`);
+});
+
+test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED: cipher-suites, ocsp-stapling', async () => {
+  for (const [key, line] of [['cipher-suites', 'cipher-suites "TLS_AES_256_GCM_SHA384"'], ['ocsp-stapling', 'ocsp-stapling #true']] as const) {
+    const text = `listeners { listener "https" { address "127.0.0.1:0"; tls { cert-file "a.crt"; key-file "a.key"; ${line}; } } }`;
+    const r = await loadConfigText(text, 'tls.kdl', { skipFileChecks: true });
+    assert.ok(!r.ok);
+    const d = r.diagnostics.find((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED');
+    assert.ok(d && d.message.includes(key) && d.loc?.line === 1, JSON.stringify(r.diagnostics));
+  }
+});
+
+/** Every value alias of the schema, with the path of keys leading to it. */
+function valueAliases(specs: readonly KeySpec[], path: KeySpec[] = []): Array<{ path: KeySpec[]; from: string; to: string | number | boolean }> {
+  const out: Array<{ path: KeySpec[]; from: string; to: string | number | boolean }> = [];
+  for (const s of specs) {
+    if (s.shorthandFor) continue;
+    for (const v of [...(s.args ?? []), ...(s.rest ? [s.rest] : [])]) for (const [from, to] of Object.entries(v.valueAliases ?? {})) out.push({ path: [...path, s], from, to });
+    if (s.children) out.push(...valueAliases(s.children, [...path, s]));
+  }
+  return out;
+}
+
+test('every value alias of the schema is rewritten to its Weir value, as validate --explain reports', () => {
+  const all = valueAliases(ROOT);
+  assert.ok(all.length > 30);
+  for (const a of all) {
+    const written = /^\d+$/.test(a.from) ? a.from : JSON.stringify(a.from);
+    const text = a.path.slice(0, -1).reduceRight((acc, s) => `${s.name}${s.args?.length ? ' "x"' : ''} { ${acc} }`, `${a.path.at(-1)!.name} ${written}`);
+    const uses: DialectUse[] = [];
+    const r = parseKdl(text, 'v.kdl', uses);
+    assert.ok(r.ok);
+    let node = r.nodes[0]!;
+    for (const s of a.path.slice(1)) node = node.children.find((c) => c.name === s.name)!;
+    assert.deepEqual(node.args, [a.to], text);
+    assert.equal(uses.length, 1, text);
+    assert.equal(uses[0]!.loc.line, 1);
+  }
+});
+
+test('weir migrate keeps comments and rewrites Sentinel spellings; the result loads to the same config', async () => {
+  const o = await origin();
+  const text = `// Sentinel
+${listener}
+routes {
+    // the API
+    route "api" {
+        priority "high" // named
+        matches { path-prefix "/"; }
+        upstream "o"
+        retry-policy { max-attempts 2; }
+    }
+}
+upstreams { upstream "o" { target "127.0.0.1:${o.port}"; timeouts { connect-secs 3; } } }
+limits { max-header-size-bytes 4096; }
+`;
+  const m = migrateText(text, 'a.kdl');
+  assert.ok(m.ok);
+  for (const c of ['// Sentinel', '// the API', '// named', 'priority 100', 'connect 3', 'max-header-bytes 4096', 'retry {']) assert.ok(m.text.includes(c), `${c} in\n${m.text}`);
+  assert.ok(!/retry-policy|connect-secs|max-header-size-bytes/.test(m.text));
+  assert.equal(m.uses.length, 4);
+  const a = await loadConfigText(text, 'a.kdl');
+  const b = await loadConfigText(m.text, 'a.kdl');
+  assert.ok(a.ok && b.ok);
+  const strip = (c: unknown): string => JSON.stringify(c, (k, v: unknown) => (k === 'loc' || k === 'node' || k === 'settings' || k === 'configLoc' ? undefined : v instanceof Map ? [...v] : v));
+  assert.equal(strip(a.config), strip(b.config));
+  assert.equal(b.dialect?.length, 0);
+});
+
+test('weir validate --explain names each Sentinel spelling and its Weir key; weir migrate prints Weir spelling', async () => {
+  const dir = tmpDir();
+  const file = join(dir, 'sentinel.kdl');
+  writeFileSync(file, `route "r" {\n    priority "critical"\n    builtin-handler "health"\n}\nlimits {\n    max-body-size-bytes 1000\n}\n`);
+  const v = runWeir(['validate', '--explain', file]);
+  assert.equal(await v.exited(60_000), 0, v.output());
+  assert.match(v.output(), /sentinel\.kdl:2:5: `route › priority "critical"` → `route › priority 1000`/);
+  assert.match(v.output(), /sentinel\.kdl:6:5: `limits › max-body-size-bytes` → `limits › max-body-bytes`/);
+  const m = runWeir(['migrate', file]);
+  assert.equal(await m.exited(60_000), 0, m.output());
+  assert.match(m.output(), /priority 1000/);
+  assert.match(m.output(), /max-body-bytes 1000/);
+});
+
+test('include "dir/*.kdl" globs and a Sentinel config directory (entry file, listeners/, routes/, upstreams/, filters/) load; errors name the file', async () => {
+  const o = await origin();
+  const dir = tmpDir();
+  for (const d of ['listeners', 'routes/api', 'upstreams', 'filters', 'conf.d']) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, 'zentinel.kdl'), 'system { graceful-shutdown-timeout-secs 1 }\ninclude "conf.d/*.kdl"\n');
+  writeFileSync(join(dir, 'conf.d', 'limits.kdl'), 'limits { max-body-size-bytes 100; }\n');
+  writeFileSync(join(dir, 'listeners', 'http.kdl'), 'listeners { listener "http" { address "127.0.0.1:0"; } }\n');
+  writeFileSync(join(dir, 'routes', 'api', 'api.kdl'), 'routes { route "api" { matches { path-prefix "/"; }; upstream "o"; filters "h"; } }\n');
+  writeFileSync(join(dir, 'routes', 'skip.example.kdl'), 'this is not loaded {\n');
+  writeFileSync(join(dir, 'upstreams', 'o.kdl'), `upstreams { upstream "o" { target "127.0.0.1:${o.port}"; } }\n`);
+  writeFileSync(join(dir, 'filters', 'h.kdl'), 'filters { filter "h" { type "headers"; request { set "x-dir" "yes"; } } }\n');
+  const r = await loadConfig(dir);
+  assert.ok(r.ok, r.ok ? '' : JSON.stringify(r.diagnostics));
+  assert.equal(r.config.limits.maxBodyBytes, 100);
+  assert.equal(r.config.routes[0]!.name, 'api');
+  const { weir, url } = await startWeirWith('', { configPath: dir });
+  cleanups.push(() => weir.close());
+  const res = await request(url + '/x');
+  const body = JSON.parse(await res.body.text()) as { headers: Record<string, string> };
+  assert.equal(body.headers['x-dir'], 'yes');
+  // An error in a sub-folder file is reported at that file's line.
+  writeFileSync(join(dir, 'upstreams', 'bad.kdl'), 'upstreams {\n    upstream "p" { target "127.0.0.1:1"; bogus 1; }\n}\n');
+  const bad = await loadConfig(dir);
+  assert.ok(!bad.ok);
+  const d = bad.diagnostics.find((x) => x.code === 'WEIR_ERR_CONFIG_UNKNOWN_KEY');
+  assert.equal(d?.loc?.file, join(dir, 'upstreams', 'bad.kdl'));
+  assert.equal(d?.loc?.line, 2);
+  // A glob that matches nothing is an error at the include.
+  writeFileSync(join(dir, 'zentinel.kdl'), 'include "nothing/*.kdl"\n');
+  const none = await loadConfig(join(dir, 'zentinel.kdl'));
+  assert.ok(!none.ok && none.diagnostics.some((x) => x.code === 'WEIR_ERR_CONFIG_INCLUDE' && x.loc?.line === 1));
+});
