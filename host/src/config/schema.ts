@@ -737,6 +737,20 @@ export function allKeyPaths(specs: readonly KeySpec[] = ROOT, prefix = ''): stri
   return out;
 }
 
+/** The key paths of allKeyPaths that are Sentinel's spellings (`aliases`, `moved`) of another key. */
+export function aliasKeyPaths(specs: readonly KeySpec[] = ROOT, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const s of specs) {
+    const p = prefix + s.name;
+    for (const a of s.aliases ?? []) out.push(prefix + a);
+    if (s.shorthandFor || s.aliasOf) continue;
+    for (const m of Object.keys(s.moved ?? {})) out.push(`${p}.${m}`);
+    if (s.children) out.push(...aliasKeyPaths(s.children, p + '.'));
+    if (s.variants) for (const [c, cs] of Object.entries(s.variants.cases)) out.push(...aliasKeyPaths(cs, `${p}[${c}].`));
+  }
+  return out;
+}
+
 /** Key paths refused with WEIR_ERR_CONFIG_UNSUPPORTED (a refused block's children included), and refused enum values as "path=value". */
 export function unsupportedKeyPaths(specs: readonly KeySpec[] = ROOT, prefix = '', inRefused = false): string[] {
   const out: string[] = [];
