@@ -88,7 +88,7 @@ const MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024;
 const isConfigFile = (n: string): boolean => n.endsWith('.kdl') && !n.endsWith('.example.kdl');
 
 async function configDirFiles(dir: string): Promise<string[]> {
-  const own = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && isConfigFile(e.name)).map((e) => e.name);
+  const own = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.isDirectory() && isConfigFile(e.name)).map((e) => e.name);
   const entry = ENTRY_FILES.filter((n) => own.includes(n));
   const out = [...entry, ...own.filter((n) => !entry.includes(n)).sort()].map((n) => join(dir, n));
   for (const sub of CONFIG_SUBDIRS) {
