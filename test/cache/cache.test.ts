@@ -479,3 +479,30 @@ test('several ranges are answered from a cached entry as 206 multipart/byterange
   ]);
   assert.equal(origin.seen.filter((s) => s.url === '/multi').length, 1);
 });
+
+test("Sentinel's route cache keys: exclude-extensions, exclude-paths, cacheable-methods and stale-while-revalidate-secs", async () => {
+  const origin = await startOrigin((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', etag: '"s"' });
+    res.end(`at ${req.url}`);
+  });
+  const { weir, url } = await startWeirWith(`listeners { listener "m" { address "127.0.0.1:0"; } }
+routes { route "r" { matches { path-prefix "/"; }; upstream "o"
+  policies { cache { default-ttl-secs 0; stale-while-revalidate-secs 60; cacheable-methods "GET"; exclude-extensions "PHP"; exclude-paths "/admin/**" "/login"; } } } }
+upstreams { upstream "o" { target "127.0.0.1:${origin.port}"; } }
+`);
+  cleanups.push(() => origin.close(), () => weir.close());
+  // default-ttl-secs 0 leaves it stale at once; the route's window lets it answer STALE meanwhile.
+  assert.equal((await get(`${url}/page`)).headers['x-cache'], 'MISS');
+  const stale = await get(`${url}/page`);
+  assert.equal(stale.headers['x-cache'], 'STALE');
+  assert.match(String(stale.headers['cache-control']), /stale-while-revalidate=60/);
+  for (const p of ['/index.php', '/admin/users/1', '/login']) {
+    assert.equal((await get(`${url}${p}`)).headers['x-cache'], 'BYPASS', p);
+    assert.equal((await get(`${url}${p}`)).headers['x-cache'], 'BYPASS', p);
+  }
+  assert.equal((await get(`${url}/admin.html`)).headers['x-cache'], 'MISS');
+  const head = await request(`${url}/page`, { method: 'HEAD' });
+  await head.body.text();
+  assert.equal(head.headers['x-cache'], 'BYPASS');
+  assert.equal(origin.seen.filter((s) => s.url === '/login').length, 2);
+});

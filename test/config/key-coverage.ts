@@ -55,6 +55,7 @@ const ADMIN_REMOTE = t(ADMIN_LISTENER, 'admin-api allow-remote serves a non-loop
 const ADMIN_TLS = t(ADMIN_LISTENER, 'admin-api tls serves HTTPS with a bearer token; auth type "mtls" takes a client certificate');
 const ADMIN_PERSIST = t(ADMIN, 'persist #true writes changes back keeping comments');
 const CACHE_FRESH = t(CACHE, 'a fresh response is stored on a miss and served from memory after');
+const CACHE_SENTINEL = t(CACHE, "Sentinel's route cache keys: exclude-extensions, exclude-paths, cacheable-methods and stale-while-revalidate-secs");
 const CACHE_SHAPE = t(CACHE, 'cache-private stores private responses; default-ttl-secs gives freshness; cacheable-status-codes and ignore-query-params');
 const CACHE_DISK = t(CACHE, 'disk backend: one file per entry spread over disk-shards');
 const COMPRESSION = 'test/compression/compression.test.ts';
@@ -156,6 +157,10 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.cache.cacheable-status-codes': [CACHE_SHAPE],
   'routes.route.policies.cache.vary-headers': [t(CACHE, 'Vary: each variant is its own entry; vary-headers adds headers')],
   'routes.route.policies.cache.ignore-query-params': [CACHE_SHAPE],
+  'routes.route.policies.cache.stale-while-revalidate-secs': [CACHE_SENTINEL],
+  'routes.route.policies.cache.cacheable-methods': [CACHE_SENTINEL],
+  'routes.route.policies.cache.exclude-extensions': [CACHE_SENTINEL],
+  'routes.route.policies.cache.exclude-paths': [CACHE_SENTINEL],
   'routes.route.static-files': [STATIC_BASICS, t(STATIC, 'traversal is impossible'), t(STATIC, 'static-files with an upstream or a builtin-handler is refused')],
   'routes.route.static-files.root': [STATIC_BASICS],
   'routes.route.static-files.index': [STATIC_EXTRAS],

@@ -13,6 +13,7 @@
  */
 import CachePolicy from 'http-cache-semantics';
 import { isIP } from 'node:net';
+import { matchesGlob } from 'node:path/posix';
 import type { BodyChunk, HeaderMap, HeadersResult, LocalReply, Phase, RequestContext, RequestHead } from '../pipeline/phases.ts';
 import type { WeirError } from '../errors.ts';
 import { errorBody, errorStatus } from '../error-body.ts';
@@ -45,6 +46,8 @@ interface State {
   /** The reply came from the cache (its own local reply passes through on-response-headers). */
   served: boolean;
   invalidate: boolean;
+  /** Not looked up nor stored (another method, cacheable-methods, exclude-*): marked BYPASS. */
+  bypass: boolean;
   /** The client's own conditional and range headers, before the cache replaced them towards the origin. */
   client: HeaderMap | undefined;
 }
@@ -141,6 +144,15 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
   const header = settings.statusHeader;
 
   const state = (ctx: RequestContext): State | undefined => ctx.filterState.get(phase) as State | undefined;
+
+  /** `exclude-extensions` / `exclude-paths`. */
+  const excluded = (path: string): boolean => {
+    if (rs.excludeExtensions.size) {
+      const dot = path.lastIndexOf('.');
+      if (dot > path.lastIndexOf('/') && rs.excludeExtensions.has(path.slice(dot + 1).toLowerCase())) return true;
+    }
+    return rs.excludePaths.some((g) => matchesGlob(path, g));
+  };
 
   /** A reply from a complete entry: 304 / 206 / 416 / the whole body, with Age and the status header. */
   const answer = (ctx: RequestContext, e: Entry, status: Status): LocalReply => {
@@ -266,12 +278,13 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
     onRequestHeaders(ctx) {
       const m = ctx.request.method;
       if (m === 'PURGE') {
-        ctx.filterState.set(phase, { primary: '', key: '', stale: undefined, release: undefined, record: undefined, served: true, invalidate: false, client: undefined } satisfies State);
+        ctx.filterState.set(phase, { primary: '', key: '', stale: undefined, release: undefined, record: undefined, served: true, invalidate: false, bypass: true, client: undefined } satisfies State);
         return purge(ctx);
       }
-      const st: State = { primary: primaryKey(ctx.request, rs), key: '', stale: undefined, release: undefined, record: undefined, served: false, invalidate: !SAFE.has(m), client: undefined };
+      const bypass = !rs.methods.has(m) || excluded(ctx.request.path);
+      const st: State = { primary: primaryKey(ctx.request, rs), key: '', stale: undefined, release: undefined, record: undefined, served: false, invalidate: !SAFE.has(m), bypass, client: undefined };
       ctx.filterState.set(phase, st);
-      if (m !== 'GET' && m !== 'HEAD') {
+      if (bypass) {
         metrics.count('bypass');
         return undefined;
       }
@@ -283,7 +296,7 @@ export function cachePhase(routeName: string, rs: RouteCacheSettings, env: Cache
       const res = ctx.response;
       if (!st || st.served || !res) return undefined;
       const m = ctx.request.method;
-      if (m !== 'GET' && m !== 'HEAD') {
+      if (st.bypass) {
         res.headers[header] = 'BYPASS';
         if (st.invalidate && res.status < 400) invalidate(ctx, st, res.headers);
         return undefined;
@@ -493,6 +506,10 @@ function storedHeaders(h: HeaderMap, rs: RouteCacheSettings): HeaderMap {
   if (written !== undefined) out['cache-control'] = lowerDirectives(written);
   const age = h['age'];
   if (age !== undefined && (Array.isArray(age) || !/^\d+$/.test(age.trim()))) out['age'] = INVALID_AGE;
+  if (rs.staleWhileRevalidateSecs !== undefined) {
+    const cc = first(out, 'cache-control') ?? '';
+    if (!/stale-while-revalidate|no-cache|no-store|must-revalidate/i.test(cc)) out['cache-control'] = cc ? `${cc}, stale-while-revalidate=${rs.staleWhileRevalidateSecs}` : `stale-while-revalidate=${rs.staleWhileRevalidateSecs}`;
+  }
   if (rs.defaultTtlSecs !== undefined) {
     const cc = first(out, 'cache-control') ?? '';
     if (!/(^|,)\s*(s-maxage|max-age)\s*=/i.test(cc) && out['expires'] === undefined && !/no-cache|no-store/i.test(cc)) {

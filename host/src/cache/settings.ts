@@ -39,6 +39,13 @@ export interface RouteCacheSettings {
   readonly keyHeaders: readonly string[];
   /** Query parameters left out of the key. */
   readonly ignoreQuery: ReadonlySet<string>;
+  /** stale-while-revalidate window given to responses without their own, seconds. */
+  readonly staleWhileRevalidateSecs: number | undefined;
+  /** Methods the cache answers and stores (GET, HEAD). */
+  readonly methods: ReadonlySet<string>;
+  /** Lowercased extensions (no dot) and path globs that bypass the cache. */
+  readonly excludeExtensions: ReadonlySet<string>;
+  readonly excludePaths: readonly string[];
 }
 
 export const CACHE_DEFAULTS = {
@@ -111,5 +118,9 @@ export function routeCacheSettings(node: ConfigNode | undefined): RouteCacheSett
     statuses: statuses.length ? new Set(statuses) : undefined,
     keyHeaders: strings(node, 'vary-headers').map((h) => h.toLowerCase()),
     ignoreQuery: new Set(strings(node, 'ignore-query-params')),
+    staleWhileRevalidateSecs: num(node, 'stale-while-revalidate-secs'),
+    methods: new Set(strings(node, 'cacheable-methods').length ? strings(node, 'cacheable-methods') : ['GET', 'HEAD']),
+    excludeExtensions: new Set(strings(node, 'exclude-extensions').map((e) => e.replace(/^\./, '').toLowerCase())),
+    excludePaths: strings(node, 'exclude-paths'),
   };
 }

@@ -278,6 +278,10 @@ const routeCache: KeySpec = {
     { name: 'cacheable-status-codes', doc: 'Store only these statuses; default: every status RFC 9111 allows.', rest: { name: 'status', type: 'integer', min: 100, max: 599 } },
     { name: 'vary-headers', doc: 'Request headers always part of the key (besides the response\'s `Vary`).', rest: { name: 'header', type: 'string' } },
     { name: 'ignore-query-params', doc: 'Query parameters left out of the key (`utm_source`, `_`).', rest: { name: 'param', type: 'string' } },
+    val('stale-while-revalidate-secs', 'integer', 'For responses without their own `stale-while-revalidate`: for this long past expiry a stale entry answers at once (`STALE`) while one background request revalidates it (added to the stored `Cache-Control`).', { min: 0 }),
+    { name: 'cacheable-methods', doc: 'Methods answered from and stored in the cache (default: both); a method left out is `BYPASS`.', rest: { name: 'method', type: 'string', enum: ['GET', 'HEAD'] } },
+    { name: 'exclude-extensions', doc: 'Paths ending in one of these extensions (without the dot, any case) are `BYPASS`: neither looked up nor stored.', rest: { name: 'extension', type: 'string' } },
+    { name: 'exclude-paths', doc: 'Paths matching one of these globs (`*` within a segment, `**` any depth, `?` one character) are `BYPASS`.', rest: { name: 'glob', type: 'string' } },
   ],
 };
 
