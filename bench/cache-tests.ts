@@ -15,9 +15,20 @@ import { pathToFileURL } from 'node:url';
 import { startWeir } from '../host/src/weir.ts';
 import { createLogger } from '../host/src/observability/logger.ts';
 import { freePort } from './lib/proc.ts';
+import { ensureNodePeers } from './lib/install.ts';
 
 const here = dirname(new URL(import.meta.url).pathname);
-const suiteDir = dirname(createRequire(join(here, 'package.json')).resolve('http-cache-tests/package.json'));
+// The suite is a dependency of bench/: installed here when `npm ci` in bench/ has not run yet.
+const resolveSuite = (): string => dirname(createRequire(join(here, 'package.json')).resolve('http-cache-tests/package.json'));
+let suiteDir: string;
+try {
+  suiteDir = resolveSuite();
+} catch {
+  await ensureNodePeers(here, (s) => console.error(s));
+  suiteDir = resolveSuite();
+}
+/** With --min=N the run fails (exit 1) when fewer required tests pass: CI's guard against regressions. */
+const min = Number(process.argv.find((a) => a.startsWith('--min='))?.slice(6) ?? 0);
 const id = process.argv.find((a) => a.startsWith('--id='))?.slice(5) ?? '';
 const exchangeMs = Number(process.argv.find((a) => a.startsWith('--exchange-timeout='))?.slice(19) ?? 20_000);
 
@@ -128,6 +139,10 @@ cache { max-size "256MiB" }
     const failed = required.filter((t) => !passed(t.id));
     console.log(`required tests passed: ${required.length - failed.length} / ${required.length} (${seconds} s)`);
     for (const t of failed) console.log(`FAIL ${t.id}: ${t.name} — ${why(t)}`);
+    if (required.length - failed.length < min) {
+      console.log(`fewer than --min=${min} required tests pass`);
+      process.exitCode = 1;
+    }
     if (pending.size) console.log(`exchanges still open: ${[...pending.values()].join(', ')}`);
   } finally {
     await weir.close();
