@@ -31,6 +31,8 @@ import type {
   CalloutRequest,
   CalloutResponse,
   LogSummary,
+  HashAlgorithm,
+  SignatureAlgorithm,
 } from './types.ts';
 
 /** The raw core-wasm exports of a plugin, resolved once per instance. */
@@ -126,6 +128,22 @@ export interface HostImports {
   randomU64(): bigint;
   /** Make an HTTP request; the error is a `WEIR_ERR_*` code or a short reason. */
   httpCallout(request: CalloutRequest): Result<CalloutResponse, string> | Promise<Result<CalloutResponse, string>>;
+  /** The digest of `data`. */
+  digest(algorithm: HashAlgorithm, data: Uint8Array): Uint8Array;
+  /** HMAC of `data` under `key`. */
+  hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** Whether `a` and `b` are equal, in time that depends only on their lengths. */
+  constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean;
+  /** Base64url without padding (RFC 4648 section 5). */
+  base64urlEncode(data: Uint8Array): string;
+  /** The bytes of base64url text (padding optional); none if it is not base64url. */
+  base64urlDecode(text: string): Uint8Array | undefined;
+  /**
+   * Whether `signature` over `data` verifies with the public key `jwk` (one JWK as JSON
+   * text, RFC 7517). Err: the key is not a usable JWK for `algorithm` (wrong kty or crv, bad
+   * JSON); a signature that does not verify is ok(false).
+   */
+  verifySignature(algorithm: SignatureAlgorithm, jwk: string, data: Uint8Array, signature: Uint8Array): Result<boolean, string>;
 }
 
 /**
@@ -240,6 +258,45 @@ export function hostImports(host: HostImports, m: GuestMemory, jspi = false): Wa
   };
   imports["cm32p2|weir:proxy/host@0.1"] = hostFns;
   imports["weir:proxy/host@0.1.0"] = hostFns;
+  const cryptoFns = {
+      'digest': (a0: number, a1: number, a2: number, a3: number): void => {
+        m.sync();
+        const r = host.digest(enumAt(HASH_ALGORITHM_CASES, a0, 'hash-algorithm'), m.readBytes(a1, a2));
+        m.sync();
+        store_list_u8(m, r, a3);
+      },
+      'hmac': (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number): void => {
+        m.sync();
+        const r = host.hmac(enumAt(HASH_ALGORITHM_CASES, a0, 'hash-algorithm'), m.readBytes(a1, a2), m.readBytes(a3, a4));
+        m.sync();
+        store_list_u8(m, r, a5);
+      },
+      'constant-time-equal': (a0: number, a1: number, a2: number, a3: number): number => {
+        m.sync();
+        const r = host.constantTimeEqual(m.readBytes(a0, a1), m.readBytes(a2, a3));
+        return r ? 1 : 0;
+      },
+      'base64url-encode': (a0: number, a1: number, a2: number): void => {
+        m.sync();
+        const r = host.base64urlEncode(m.readBytes(a0, a1));
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a2, sp, true); m.dv.setUint32(a2 + 4, m.len, true); }
+      },
+      'base64url-decode': (a0: number, a1: number, a2: number): void => {
+        m.sync();
+        const r = host.base64urlDecode(m.readString(a0, a1));
+        m.sync();
+        store_option_list_u8(m, r, a2);
+      },
+      'verify-signature': (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6: number, a7: number): void => {
+        m.sync();
+        const r = host.verifySignature(enumAt(SIGNATURE_ALGORITHM_CASES, a0, 'signature-algorithm'), m.readString(a1, a2), m.readBytes(a3, a4), m.readBytes(a5, a6));
+        m.sync();
+        store_result_bool_string(m, r, a7);
+      },
+  };
+  imports["cm32p2|weir:proxy/crypto@0.1"] = cryptoFns;
+  imports["weir:proxy/crypto@0.1.0"] = cryptoFns;
   return imports;
 }
 
@@ -1130,4 +1187,67 @@ function load_result_callout_response_string(m: GuestMemory, p: number): Result<
 
 function store_result_callout_response_string(m: GuestMemory, v: Result<CalloutResponse, string>, p: number): void {
   if (v.tag === 'ok') { m.dv.setUint8(p, 0); store_callout_response(m, v.val, p + 4); } else { m.dv.setUint8(p, 1); { const sp = m.writeString(v.val); m.dv.setUint32(p + 4, sp, true); m.dv.setUint32(p + 4 + 4, m.len, true); } }
+}
+
+const HASH_ALGORITHM_CASES = ["sha256","sha384","sha512"] as const;
+
+/** HashAlgorithm: 1 bytes, align 1. */
+function load_hash_algorithm(m: GuestMemory, p: number): HashAlgorithm {
+  const d = m.dv.getUint8(p);
+  if (d >= 3) throw new AbiTrap('invalid hash-algorithm discriminant ' + d);
+  return HASH_ALGORITHM_CASES[d]!;
+}
+
+function store_hash_algorithm(m: GuestMemory, v: HashAlgorithm, p: number): void {
+  switch (v) {
+    case 'sha256': m.dv.setUint8(p, 0); break;
+    case 'sha384': m.dv.setUint8(p, 1); break;
+    case 'sha512': m.dv.setUint8(p, 2); break;
+    default: throw new TypeError('invalid hash-algorithm: ' + String(v));
+  }
+}
+
+/** Uint8Array | undefined: 12 bytes, align 4. */
+function load_option_list_u8(m: GuestMemory, p: number): Uint8Array | undefined {
+  const d = m.dv.getUint8(p);
+  if (d > 1) throw new AbiTrap('invalid option discriminant ' + d);
+  return d === 0 ? undefined : load_list_u8(m, p + 4);
+}
+
+function store_option_list_u8(m: GuestMemory, v: Uint8Array | undefined, p: number): void {
+  if (v === undefined) { m.dv.setUint8(p, 0); } else { m.dv.setUint8(p, 1); store_list_u8(m, v, p + 4); }
+}
+
+const SIGNATURE_ALGORITHM_CASES = ["rs256","rs384","rs512","ps256","es256","es384","ed-dsa"] as const;
+
+/** SignatureAlgorithm: 1 bytes, align 1. */
+function load_signature_algorithm(m: GuestMemory, p: number): SignatureAlgorithm {
+  const d = m.dv.getUint8(p);
+  if (d >= 7) throw new AbiTrap('invalid signature-algorithm discriminant ' + d);
+  return SIGNATURE_ALGORITHM_CASES[d]!;
+}
+
+function store_signature_algorithm(m: GuestMemory, v: SignatureAlgorithm, p: number): void {
+  switch (v) {
+    case 'rs256': m.dv.setUint8(p, 0); break;
+    case 'rs384': m.dv.setUint8(p, 1); break;
+    case 'rs512': m.dv.setUint8(p, 2); break;
+    case 'ps256': m.dv.setUint8(p, 3); break;
+    case 'es256': m.dv.setUint8(p, 4); break;
+    case 'es384': m.dv.setUint8(p, 5); break;
+    case 'ed-dsa': m.dv.setUint8(p, 6); break;
+    default: throw new TypeError('invalid signature-algorithm: ' + String(v));
+  }
+}
+
+/** Result<boolean, string>: 12 bytes, align 4. */
+function load_result_bool_string(m: GuestMemory, p: number): Result<boolean, string> {
+  const d = m.dv.getUint8(p);
+  if (d === 0) return { tag: 'ok', val: m.dv.getUint8(p + 4) !== 0 };
+  if (d === 1) return { tag: 'err', val: m.readString(m.dv.getUint32(p + 4, true), m.dv.getUint32(p + 4 + 4, true)) };
+  throw new AbiTrap('invalid result discriminant ' + d);
+}
+
+function store_result_bool_string(m: GuestMemory, v: Result<boolean, string>, p: number): void {
+  if (v.tag === 'ok') { m.dv.setUint8(p, 0); m.dv.setUint8(p + 4, v.val ? 1 : 0); } else { m.dv.setUint8(p, 1); { const sp = m.writeString(v.val); m.dv.setUint32(p + 4, sp, true); m.dv.setUint32(p + 4 + 4, m.len, true); } }
 }

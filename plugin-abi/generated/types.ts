@@ -323,3 +323,29 @@ export interface LogSummary {
   attempts: number;
 }
 
+/** A hash function for digest and hmac. */
+export type HashAlgorithm =
+  /** SHA-256 (32-byte output). */
+  | 'sha256'
+  /** SHA-384 (48-byte output). */
+  | 'sha384'
+  /** SHA-512 (64-byte output). */
+  | 'sha512';
+
+/** A JWS signature algorithm (RFC 7518 names; `ed-dsa` is RFC 8037's EdDSA). */
+export type SignatureAlgorithm =
+  /** RSASSA-PKCS1-v1_5 with SHA-256. */
+  | 'rs256'
+  /** RSASSA-PKCS1-v1_5 with SHA-384. */
+  | 'rs384'
+  /** RSASSA-PKCS1-v1_5 with SHA-512. */
+  | 'rs512'
+  /** RSASSA-PSS with SHA-256 (MGF1 SHA-256, salt of 32 bytes). */
+  | 'ps256'
+  /** ECDSA on P-256 with SHA-256; the signature is r ‖ s (64 bytes), as in JWS. */
+  | 'es256'
+  /** ECDSA on P-384 with SHA-384; the signature is r ‖ s (96 bytes). */
+  | 'es384'
+  /** Ed25519 (an OKP key, crv `Ed25519`). */
+  | 'ed-dsa';
+

@@ -312,6 +312,81 @@ export const PLUGIN_WORLD: WorldSpec = {
           "results": []
         }
       ]
+    },
+    {
+      "interface": "weir:proxy/crypto@0.1.0",
+      "coreModules": [
+        "cm32p2|weir:proxy/crypto@0.1",
+        "weir:proxy/crypto@0.1.0"
+      ],
+      "funcs": [
+        {
+          "name": "digest",
+          "params": [
+            "i32",
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "hmac",
+          "params": [
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "constant-time-equal",
+          "params": [
+            "i32",
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": [
+            "i32"
+          ]
+        },
+        {
+          "name": "base64url-encode",
+          "params": [
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "base64url-decode",
+          "params": [
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "verify-signature",
+          "params": [
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        }
+      ]
     }
   ]
 };

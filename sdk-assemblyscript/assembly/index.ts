@@ -13,6 +13,8 @@
 import * as abi from "./generated/abi";
 import { setAbortHook } from "./memory";
 
+export * from "./crypto";
+
 export {
   Box,
   BodyMode,

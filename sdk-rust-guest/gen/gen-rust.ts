@@ -428,9 +428,19 @@ class Gen {
     return out;
   }
 
-  importItems(): string {
-    const imp = this.L.imports[0];
-    if (!imp || this.L.imports.length !== 1) throw new Error('gen-rust: expected exactly one imported interface');
+  /** One `pub mod` per imported interface (`host`, `crypto`), its raw imports beside their safe wrappers. */
+  importModules(): string {
+    if (!this.L.imports.length) throw new Error('gen-rust: expected an imported interface');
+    return this.L.imports.map((imp) => `/// Functions the host offers (\`${this.L.package.replace(/@.*/, '')}/${imp.interface}\`). Each raw import sits above its safe wrapper.
+pub mod ${snake(imp.interface).replace(/^r#/, '')} {
+    use super::*;
+
+${this.importItems(imp).trimEnd()}
+}
+`).join('\n');
+  }
+
+  importItems(imp: Layout['imports'][number]): string {
     const module = imp.coreModules.find((m) => !m.startsWith('cm32p2|'))!;
     let out = '';
     for (const fn of imp.funcs) {
@@ -668,12 +678,7 @@ ${this.typeItems().trimEnd()}
 
 use types::*;
 
-/// Functions the host offers (\`${this.L.package.replace(/@.*/, '')}/host\`). Each raw import sits above its safe wrapper.
-pub mod host {
-    use super::*;
-
-${this.importItems().trimEnd()}
-}
+${this.importModules().trimEnd()}
 
 // ---- exports: lift the arguments, call crate::dispatch, lower the result ----
 

@@ -1145,6 +1145,86 @@ pub mod types {
         }
         wr::<u32>(p.add(72), *&v.attempts);
     }
+
+    /// A hash function for digest and hmac.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[repr(u8)]
+    pub enum HashAlgorithm {
+        /// SHA-256 (32-byte output).
+        Sha256 = 0,
+        /// SHA-384 (48-byte output).
+        Sha384 = 1,
+        /// SHA-512 (64-byte output).
+        Sha512 = 2,
+    }
+
+    impl HashAlgorithm {
+        /// Every case, in WIT order.
+        pub const ALL: [HashAlgorithm; 3] = [HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512];
+
+        pub(crate) fn from_index(i: u32) -> HashAlgorithm {
+            match i {
+                0 => HashAlgorithm::Sha256,
+                1 => HashAlgorithm::Sha384,
+                2 => HashAlgorithm::Sha512,
+                _ => trap(),
+            }
+        }
+    }
+
+    pub(crate) unsafe fn lift_hash_algorithm(p: *const u8) -> HashAlgorithm {
+        HashAlgorithm::from_index(rd::<u8>(p) as u32)
+    }
+
+    pub(crate) unsafe fn lower_hash_algorithm(v: &HashAlgorithm, p: *mut u8, _keep: &mut Keep) {
+        wr::<u8>(p, *v as u8);
+    }
+
+    /// A JWS signature algorithm (RFC 7518 names; `ed-dsa` is RFC 8037's EdDSA).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[repr(u8)]
+    pub enum SignatureAlgorithm {
+        /// RSASSA-PKCS1-v1_5 with SHA-256.
+        Rs256 = 0,
+        /// RSASSA-PKCS1-v1_5 with SHA-384.
+        Rs384 = 1,
+        /// RSASSA-PKCS1-v1_5 with SHA-512.
+        Rs512 = 2,
+        /// RSASSA-PSS with SHA-256 (MGF1 SHA-256, salt of 32 bytes).
+        Ps256 = 3,
+        /// ECDSA on P-256 with SHA-256; the signature is r ‖ s (64 bytes), as in JWS.
+        Es256 = 4,
+        /// ECDSA on P-384 with SHA-384; the signature is r ‖ s (96 bytes).
+        Es384 = 5,
+        /// Ed25519 (an OKP key, crv `Ed25519`).
+        EdDsa = 6,
+    }
+
+    impl SignatureAlgorithm {
+        /// Every case, in WIT order.
+        pub const ALL: [SignatureAlgorithm; 7] = [SignatureAlgorithm::Rs256, SignatureAlgorithm::Rs384, SignatureAlgorithm::Rs512, SignatureAlgorithm::Ps256, SignatureAlgorithm::Es256, SignatureAlgorithm::Es384, SignatureAlgorithm::EdDsa];
+
+        pub(crate) fn from_index(i: u32) -> SignatureAlgorithm {
+            match i {
+                0 => SignatureAlgorithm::Rs256,
+                1 => SignatureAlgorithm::Rs384,
+                2 => SignatureAlgorithm::Rs512,
+                3 => SignatureAlgorithm::Ps256,
+                4 => SignatureAlgorithm::Es256,
+                5 => SignatureAlgorithm::Es384,
+                6 => SignatureAlgorithm::EdDsa,
+                _ => trap(),
+            }
+        }
+    }
+
+    pub(crate) unsafe fn lift_signature_algorithm(p: *const u8) -> SignatureAlgorithm {
+        SignatureAlgorithm::from_index(rd::<u8>(p) as u32)
+    }
+
+    pub(crate) unsafe fn lower_signature_algorithm(v: &SignatureAlgorithm, p: *mut u8, _keep: &mut Keep) {
+        wr::<u8>(p, *v as u8);
+    }
 }
 
 use types::*;
@@ -1399,6 +1479,131 @@ pub mod host {
             let rp = ret.as_mut_ptr() as *mut u8;
             raw_http_callout((request.method).as_ptr() as usize as i32, (request.method).len() as i32, (request.url).as_ptr() as usize as i32, (request.url).len() as i32, b94 as usize as i32, (request.headers).len() as i32, (request.body).as_ptr() as usize as i32, (request.body).len() as i32, (request.timeout_ms) as i32, rp as usize as i32);
             match rd::<u8>(rp) { 0 => Ok(lift_callout_response(rp.add(4))), 1 => Err(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
+        }
+    }
+}
+
+/// Functions the host offers (`weir:proxy/crypto`). Each raw import sits above its safe wrapper.
+pub mod crypto {
+    use super::*;
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    extern "C" {
+        #[link_name = "digest"]
+        fn raw_digest(a0: i32, a1: i32, a2: i32, a3: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_digest(_: i32, _: i32, _: i32, _: i32) {
+        outside_weir("digest")
+    }
+    /// The digest of `data`.
+    pub fn digest(algorithm: HashAlgorithm, data: &[u8]) -> Vec<u8> {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_digest((algorithm) as i32, (data).as_ptr() as usize as i32, (data).len() as i32, rp as usize as i32);
+            lift_bytes(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    extern "C" {
+        #[link_name = "hmac"]
+        fn raw_hmac(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_hmac(_: i32, _: i32, _: i32, _: i32, _: i32, _: i32) {
+        outside_weir("hmac")
+    }
+    /// HMAC of `data` under `key`.
+    pub fn hmac(algorithm: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_hmac((algorithm) as i32, (key).as_ptr() as usize as i32, (key).len() as i32, (data).as_ptr() as usize as i32, (data).len() as i32, rp as usize as i32);
+            lift_bytes(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    extern "C" {
+        #[link_name = "constant-time-equal"]
+        fn raw_constant_time_equal(a0: i32, a1: i32, a2: i32, a3: i32) -> i32;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_constant_time_equal(_: i32, _: i32, _: i32, _: i32) -> i32 {
+        outside_weir("constant-time-equal")
+    }
+    /// Whether `a` and `b` are equal, in time that depends only on their lengths.
+    pub fn constant_time_equal(a: &[u8], b: &[u8]) -> bool {
+        unsafe {
+            let r = raw_constant_time_equal((a).as_ptr() as usize as i32, (a).len() as i32, (b).as_ptr() as usize as i32, (b).len() as i32);
+            (r != 0)
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    extern "C" {
+        #[link_name = "base64url-encode"]
+        fn raw_base64url_encode(a0: i32, a1: i32, a2: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_base64url_encode(_: i32, _: i32, _: i32) {
+        outside_weir("base64url-encode")
+    }
+    /// Base64url without padding (RFC 4648 section 5).
+    pub fn base64url_encode(data: &[u8]) -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_base64url_encode((data).as_ptr() as usize as i32, (data).len() as i32, rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    extern "C" {
+        #[link_name = "base64url-decode"]
+        fn raw_base64url_decode(a0: i32, a1: i32, a2: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_base64url_decode(_: i32, _: i32, _: i32) {
+        outside_weir("base64url-decode")
+    }
+    /// The bytes of base64url text (padding optional); none if it is not base64url.
+    pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+        unsafe {
+            let mut ret = [0u64; 2];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_base64url_decode((text).as_ptr() as usize as i32, (text).len() as i32, rp as usize as i32);
+            match rd::<u8>(rp) { 0 => None, 1 => Some(lift_bytes(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    extern "C" {
+        #[link_name = "verify-signature"]
+        fn raw_verify_signature(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32, a7: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_verify_signature(_: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32) {
+        outside_weir("verify-signature")
+    }
+    /// Whether `signature` over `data` verifies with the public key `jwk` (one JWK as JSON
+    /// text, RFC 7517). Err: the key is not a usable JWK for `algorithm` (wrong kty or crv, bad
+    /// JSON); a signature that does not verify is ok(false).
+    pub fn verify_signature(algorithm: SignatureAlgorithm, jwk: &str, data: &[u8], signature: &[u8]) -> Result<bool, String> {
+        unsafe {
+            let mut ret = [0u64; 2];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_verify_signature((algorithm) as i32, (jwk).as_ptr() as usize as i32, (jwk).len() as i32, (data).as_ptr() as usize as i32, (data).len() as i32, (signature).as_ptr() as usize as i32, (signature).len() as i32, rp as usize as i32);
+            match rd::<u8>(rp) { 0 => Ok((rd::<u8>(rp.add(4)) != 0)), 1 => Err(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
         }
     }
 }

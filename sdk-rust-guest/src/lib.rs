@@ -33,6 +33,7 @@
 #[doc(hidden)]
 pub mod abi;
 mod config;
+pub mod crypto;
 mod views;
 
 pub use abi::host;

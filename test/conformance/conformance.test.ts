@@ -5,6 +5,7 @@
 // values are invisible to the case runner, so the last part runs both through the proxy.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { constants, createHash, createHmac, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -53,7 +54,33 @@ function largeCases(): PluginCase[] {
   ];
 }
 
-const suite: CaseFile = { config: shipped.config, cases: [...shipped.cases, ...largeCases()] };
+/**
+ * Vectors minted here with node:crypto (fresh keys each run) for what the RFC vectors in
+ * cases.json do not cover: RSA (PKCS#1 v1.5 and PSS), P-384, SHA-384/512 and their HMACs.
+ */
+function mintedCryptoCases(): PluginCase[] {
+  const input = 'eyJhbGciOiJtaW50ZWQifQ.d2VpciBjb25mb3JtYW5jZQ';
+  const sig = (alg: string): { jwk: string; sig: string } => {
+    const { publicKey, privateKey } = alg === 'es384' ? generateKeyPairSync('ec', { namedCurve: 'P-384' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const hash = { rs256: 'sha256', rs384: 'sha384', rs512: 'sha512', ps256: 'sha256', es384: 'sha384' }[alg]!;
+    const key = alg === 'ps256' ? { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } : alg === 'es384' ? { key: privateKey, dsaEncoding: 'ieee-p1363' as const } : privateKey;
+    return { jwk: JSON.stringify(publicKey.export({ format: 'jwk' })), sig: sign(hash, Buffer.from(input), key).toString('base64url') };
+  };
+  const out: PluginCase[] = [];
+  for (const alg of ['rs256', 'rs384', 'rs512', 'ps256', 'es384']) {
+    const v = sig(alg);
+    out.push({ name: `crypto verify: ${alg} (minted)`, request: { path: '/crypto/verify', headers: { 'x-alg': alg, 'x-jwk': v.jwk, 'x-data': input, 'x-sig': v.sig } }, expect: { upstreamRequest: { headers: { 'x-conf-host': 'valid' } } } });
+    out.push({ name: `crypto verify: ${alg} (minted) over other data is invalid`, request: { path: '/crypto/verify', headers: { 'x-alg': alg, 'x-jwk': v.jwk, 'x-data': `${input}x`, 'x-sig': v.sig } }, expect: { upstreamRequest: { headers: { 'x-conf-host': 'invalid' } } } });
+  }
+  const key = randomBytes(48);
+  for (const alg of ['sha384', 'sha512']) {
+    out.push({ name: `crypto digest: ${alg} (minted)`, request: { path: '/crypto/digest', headers: { 'x-alg': alg, 'x-data': input } }, expect: { upstreamRequest: { headers: { 'x-conf-host': createHash(alg).update(input).digest('base64url') } } } });
+    out.push({ name: `crypto hmac: ${alg} (minted)`, request: { path: '/crypto/hmac', headers: { 'x-alg': alg, 'x-hmac-key': key.toString('base64url'), 'x-data': input } }, expect: { upstreamRequest: { headers: { 'x-conf-host': createHmac(alg, key).update(input).digest('base64url') } } } });
+  }
+  return out;
+}
+
+const suite: CaseFile = { config: shipped.config, cases: [...shipped.cases, ...largeCases(), ...mintedCryptoCases()] };
 const component = (lang: Lang): Promise<string> => buildOnce(fileURLToPath(new URL(`./plugin/${lang}`, import.meta.url)));
 
 describe('SDK conformance: the same cases against the Rust and the AssemblyScript fixture', () => {

@@ -13,6 +13,7 @@ import { GuestMemory } from '../../plugin-abi/src/abi/guest-memory.ts';
 import { wasm } from '../../plugin-abi/src/abi/wasm.ts';
 import { loadComponent } from '../../plugin-abi/src/loader/load-component.ts';
 import { buildEchoComponent } from '../fixtures/plugins/build.ts';
+import { hostCrypto } from '../../plugin-abi/src/runtime/host-crypto.ts';
 
 /** A host whose answers depend only on its inputs and earlier calls, recording every call. */
 export class RecordingHost implements HostImports {
@@ -57,6 +58,13 @@ export class RecordingHost implements HostImports {
   nowMs(): bigint { this.calls.push(['nowMs']); return 1_700_000_000_000n + this.tick; }
   monotonicNs(): bigint { this.calls.push(['monotonicNs']); return ++this.tick; }
   randomU64(): bigint { this.calls.push(['randomU64']); return BigInt.asUintN(64, 0x9e3779b97f4a7c15n * ++this.tick); }
+  // Crypto answers are node:crypto's: deterministic already.
+  digest = hostCrypto.digest;
+  hmac = hostCrypto.hmac;
+  constantTimeEqual = hostCrypto.constantTimeEqual;
+  base64urlEncode = hostCrypto.base64urlEncode;
+  base64urlDecode = hostCrypto.base64urlDecode;
+  verifySignature = hostCrypto.verifySignature;
   httpCallout(request: CalloutRequest): Result<CalloutResponse, string> {
     this.calls.push(['httpCallout', request]);
     if (request.url.includes('fail')) return { tag: 'err', val: `WEIR_ERR_UPSTREAM_CONNECT ${request.url}` };

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { bindCoreInstance, hostImports, type CoreInstance, type HostImports } from '../../plugin-abi/generated/codec.ts';
 import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
 import { GuestMemory } from '../../plugin-abi/src/abi/guest-memory.ts';
+import { hostCrypto } from '../../plugin-abi/src/runtime/host-crypto.ts';
 import { wasm, type WasmModule } from '../../plugin-abi/src/abi/wasm.ts';
 import { loadComponent } from '../../plugin-abi/src/loader/load-component.ts';
 import { compileRust, findRustToolchain } from '../../host/src/plugin-tool/rust.ts';
@@ -56,6 +57,12 @@ export class TestHost implements HostImports {
   nowMs(): bigint { this.calls.push(['nowMs']); return 1_700_000_000_000n + this.tick; }
   monotonicNs(): bigint { this.calls.push(['monotonicNs']); return ++this.tick; }
   randomU64(): bigint { this.calls.push(['randomU64']); return 0xfedcba9876543210n + ++this.tick; }
+  digest = hostCrypto.digest;
+  hmac = hostCrypto.hmac;
+  constantTimeEqual = hostCrypto.constantTimeEqual;
+  base64urlEncode = hostCrypto.base64urlEncode;
+  base64urlDecode = hostCrypto.base64urlDecode;
+  verifySignature = hostCrypto.verifySignature;
   httpCallout(request: CalloutRequest): Result<CalloutResponse, string> {
     this.calls.push(['httpCallout', request]);
     if (request.url.includes('fail')) return { tag: 'err', val: `WEIR_ERR_CALLOUT_FAILED ${request.url}` };

@@ -31,6 +31,8 @@ export const HOST_COST_NS = {
   byte: 1,
   /** Calls that may wait on I/O (callouts, store calls): the wait itself is bounded by the timer. */
   io: 20_000,
+  /** A signature verification (an RSA-2048 or P-256 check is ≈ 20–60 µs of CPU). */
+  verify: 50_000,
 } as const;
 
 /** Host charges are applied to the fuel global (and the clock read) at least this often, in ns of charges… */
@@ -54,6 +56,7 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
   const fixed = Math.ceil(HOST_COST_NS.call * perNs);
   const perByte = HOST_COST_NS.byte * perNs;
   const io = Math.ceil(HOST_COST_NS.io * perNs);
+  const verify = Math.ceil(HOST_COST_NS.verify * perNs);
   const flushAt = Math.ceil(FLUSH_NS * perNs);
   // Charges add up in a JS number and reach the i64 global (BigInt work, ≈ 100 ns) and the
   // clock (≈ 50 ns) every FLUSH_NS worth of charges or CHECK_EVERY calls, not on each call.
@@ -111,6 +114,12 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
     nowMs: () => (charge(0), host.nowMs()),
     monotonicNs: () => (charge(0), host.monotonicNs()),
     randomU64: () => (charge(0), host.randomU64()),
+    digest: (algorithm, data) => (charge(bytes(data.length + 64)), host.digest(algorithm, data)),
+    hmac: (algorithm, key, data) => (charge(bytes(key.length + data.length + 64)), host.hmac(algorithm, key, data)),
+    constantTimeEqual: (a, b) => (charge(bytes(a.length + b.length)), host.constantTimeEqual(a, b)),
+    base64urlEncode: (data) => (charge(bytes(data.length * 2)), host.base64urlEncode(data)),
+    base64urlDecode: (text) => (charge(bytes(text.length * 2)), host.base64urlDecode(text)),
+    verifySignature: (algorithm, jwk, data, signature) => (charge(verify + bytes(jwk.length + data.length + signature.length)), host.verifySignature(algorithm, jwk, data, signature)),
     httpCallout: async (req) => {
       charge(io + bytes(req.url.length + req.body.length));
       const r = resumed(await host.httpCallout(req));

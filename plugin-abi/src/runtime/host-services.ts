@@ -12,6 +12,7 @@ import type { BucketResult, Store } from '../../../host/src/store/store.ts';
 import type { GeoDb } from '../../../host/src/geo/geo.ts';
 import type { HostImports } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
+import { hostCrypto } from './host-crypto.ts';
 
 type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
 
@@ -105,6 +106,7 @@ export class HostServices {
         return this.rnd[this.rndAt++]!;
       },
       httpCallout: (req) => callout(req, scope),
+      ...hostCrypto,
     };
   }
 

@@ -426,6 +426,34 @@ export class LogSummary {
   attempts: u32 = 0;
 }
 
+/** A hash function for digest and hmac. */
+export enum HashAlgorithm {
+  /** SHA-256 (32-byte output). */
+  Sha256 = 0,
+  /** SHA-384 (48-byte output). */
+  Sha384 = 1,
+  /** SHA-512 (64-byte output). */
+  Sha512 = 2,
+}
+
+/** A JWS signature algorithm (RFC 7518 names; `ed-dsa` is RFC 8037's EdDSA). */
+export enum SignatureAlgorithm {
+  /** RSASSA-PKCS1-v1_5 with SHA-256. */
+  Rs256 = 0,
+  /** RSASSA-PKCS1-v1_5 with SHA-384. */
+  Rs384 = 1,
+  /** RSASSA-PKCS1-v1_5 with SHA-512. */
+  Rs512 = 2,
+  /** RSASSA-PSS with SHA-256 (MGF1 SHA-256, salt of 32 bytes). */
+  Ps256 = 3,
+  /** ECDSA on P-256 with SHA-256; the signature is r ‖ s (64 bytes), as in JWS. */
+  Es256 = 4,
+  /** ECDSA on P-384 with SHA-384; the signature is r ‖ s (96 bytes). */
+  Es384 = 5,
+  /** Ed25519 (an OKP key, crv `Ed25519`). */
+  EdDsa = 6,
+}
+
 /** result<callout_response, string>: ok unless isErr. */
 export class ResultCalloutResponseString {
   isErr: bool = false;
@@ -433,6 +461,15 @@ export class ResultCalloutResponseString {
   err: string | null = null;
   static ok(v: CalloutResponse): ResultCalloutResponseString { const r = new ResultCalloutResponseString(); r.isErr = false; r.ok = v; return r; }
   static err(v: string): ResultCalloutResponseString { const r = new ResultCalloutResponseString(); r.isErr = true; r.err = v; return r; }
+}
+
+/** result<bool, string>: ok unless isErr. */
+export class ResultBoolString {
+  isErr: bool = false;
+  ok: bool = false;
+  err: string | null = null;
+  static ok(v: bool): ResultBoolString { const r = new ResultBoolString(); r.isErr = false; r.ok = v; return r; }
+  static err(v: string): ResultBoolString { const r = new ResultBoolString(); r.isErr = true; r.err = v; return r; }
 }
 
 /** result<_, config_error>: ok unless isErr. */
@@ -599,6 +636,81 @@ export function hostHttpCallout(request: CalloutRequest): ResultCalloutResponseS
   const ret = arenaAlloc(24, 4);
   __host_http_callout(<i32>t1, <i32>t1n, <i32>t2, <i32>t2n, <i32>load<u32>(t3), <i32>load<u32>(t3, 4), t4.byteLength == 0 ? 1 : <i32>t4.dataStart, t4.byteLength, <i32>t0.timeoutMs, <i32>ret);
   return load_result_callout_response_string(ret);
+}
+
+// @ts-ignore: decorator
+@external("weir:proxy/crypto@0.1.0", "digest")
+declare function __crypto_digest(a0: i32, a1: i32, a2: i32, a3: i32): void;
+/** The digest of `data`. */
+export function cryptoDigest(algorithm: HashAlgorithm, data: Uint8Array): Uint8Array {
+  const t0 = data;
+  const ret = arenaAlloc(8, 4);
+  __crypto_digest(<i32>algorithm, t0.byteLength == 0 ? 1 : <i32>t0.dataStart, t0.byteLength, <i32>ret);
+  return liftBytes(<usize>load<u32>(ret), <usize>load<u32>(ret, 4));
+}
+
+// @ts-ignore: decorator
+@external("weir:proxy/crypto@0.1.0", "hmac")
+declare function __crypto_hmac(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32): void;
+/** HMAC of `data` under `key`. */
+export function cryptoHmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array {
+  const t0 = key;
+  const t1 = data;
+  const ret = arenaAlloc(8, 4);
+  __crypto_hmac(<i32>algorithm, t0.byteLength == 0 ? 1 : <i32>t0.dataStart, t0.byteLength, t1.byteLength == 0 ? 1 : <i32>t1.dataStart, t1.byteLength, <i32>ret);
+  return liftBytes(<usize>load<u32>(ret), <usize>load<u32>(ret, 4));
+}
+
+// @ts-ignore: decorator
+@external("weir:proxy/crypto@0.1.0", "constant-time-equal")
+declare function __crypto_constant_time_equal(a0: i32, a1: i32, a2: i32, a3: i32): i32;
+/** Whether `a` and `b` are equal, in time that depends only on their lengths. */
+export function cryptoConstantTimeEqual(a: Uint8Array, b: Uint8Array): bool {
+  const t0 = a;
+  const t1 = b;
+  const r = __crypto_constant_time_equal(t0.byteLength == 0 ? 1 : <i32>t0.dataStart, t0.byteLength, t1.byteLength == 0 ? 1 : <i32>t1.dataStart, t1.byteLength);
+  return r != 0;
+}
+
+// @ts-ignore: decorator
+@external("weir:proxy/crypto@0.1.0", "base64url-encode")
+declare function __crypto_base64url_encode(a0: i32, a1: i32, a2: i32): void;
+/** Base64url without padding (RFC 4648 section 5). */
+export function cryptoBase64urlEncode(data: Uint8Array): string {
+  const t0 = data;
+  const ret = arenaAlloc(8, 4);
+  __crypto_base64url_encode(t0.byteLength == 0 ? 1 : <i32>t0.dataStart, t0.byteLength, <i32>ret);
+  return liftString(<usize>load<u32>(ret), <usize>load<u32>(ret, 4));
+}
+
+// @ts-ignore: decorator
+@external("weir:proxy/crypto@0.1.0", "base64url-decode")
+declare function __crypto_base64url_decode(a0: i32, a1: i32, a2: i32): void;
+/** The bytes of base64url text (padding optional); none if it is not base64url. */
+export function cryptoBase64urlDecode(text: string): Uint8Array | null {
+  const t0 = lowerString(text);
+  const t0n = lastLength();
+  const ret = arenaAlloc(12, 4);
+  __crypto_base64url_decode(<i32>t0, <i32>t0n, <i32>ret);
+  return load_option_list_u8(ret);
+}
+
+// @ts-ignore: decorator
+@external("weir:proxy/crypto@0.1.0", "verify-signature")
+declare function __crypto_verify_signature(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32, a7: i32): void;
+/**
+ * Whether `signature` over `data` verifies with the public key `jwk` (one JWK as JSON
+ * text, RFC 7517). Err: the key is not a usable JWK for `algorithm` (wrong kty or crv, bad
+ * JSON); a signature that does not verify is ok(false).
+ */
+export function cryptoVerifySignature(algorithm: SignatureAlgorithm, jwk: string, data: Uint8Array, signature: Uint8Array): ResultBoolString {
+  const t0 = lowerString(jwk);
+  const t0n = lastLength();
+  const t1 = data;
+  const t2 = signature;
+  const ret = arenaAlloc(12, 4);
+  __crypto_verify_signature(<i32>algorithm, <i32>t0, <i32>t0n, t1.byteLength == 0 ? 1 : <i32>t1.dataStart, t1.byteLength, t2.byteLength == 0 ? 1 : <i32>t2.dataStart, t2.byteLength, <i32>ret);
+  return load_result_bool_string(ret);
 }
 
 // ---- exports ----
@@ -818,6 +930,16 @@ function load_header(p: usize): Header {
   v.name = liftString(<usize>load<u32>(p + 0), <usize>load<u32>(p + 0, 4));
   v.value = liftString(<usize>load<u32>(p + 8), <usize>load<u32>(p + 8, 4));
   return v;
+}
+
+function load_option_list_u8(p: usize): Uint8Array | null {
+  if (load<u8>(p) == 0) return null;
+  return liftBytes(<usize>load<u32>(p + 4), <usize>load<u32>(p + 4, 4));
+}
+
+function load_result_bool_string(p: usize): ResultBoolString {
+  if (load<u8>(p) == 0) return ResultBoolString.ok(load<u8>(p + 4) != 0);
+  return ResultBoolString.err(liftString(<usize>load<u32>(p + 4), <usize>load<u32>(p + 4, 4)));
 }
 
 function store_plugin_info(v: PluginInfo, p: usize): void {

@@ -9,23 +9,10 @@ import {
   Request, Response, RootContext, Target, UpstreamInfo,
   calloutRequest, counterAdd, defineMetric, fromUtf8, geoCountry, header, httpCallout, kvCas, kvGet, log,
   monotonicNs, nowMs, randomU64, recordMetric, registerPlugin, tokenBucketTake, utf8,
+  HashAlgorithm, SignatureAlgorithm, base64urlDecode, base64urlEncode, constantTimeEqual, digest as hostDigest, hmac, verifySignature,
 } from "@weir/sdk-assemblyscript";
-// The SDK has no set-upstream: build the WIT mutation from its generated ABI types.
-import { Decision as WitDecision, Mutation } from "@weir/sdk-assemblyscript/assembly/generated/abi";
 
 const BODY_LIMIT: u32 = 4 * 1024 * 1024;
-
-/** `continue` with the view's changes plus set-upstream. */
-class SetUpstream extends Decision {
-  constructor(private upstream: string) {
-    super(null);
-  }
-
-  toAbi(batch: Mutation[]): WitDecision {
-    batch.push(Mutation.setUpstream(this.upstream));
-    return WitDecision.mutate(batch);
-  }
-}
 
 class Conformance extends RootContext {
   prefix: string = "x-conf-";
@@ -175,6 +162,62 @@ class Exchange extends HttpContext {
       if (!r.ok) return "error:" + r.error!;
       return r.response!.status.toString() + ":" + fromUtf8(r.response!.body);
     }
+    if (path == "/crypto/digest" || path == "/crypto/hmac") {
+      const a = request.header("x-alg");
+      const name = a === null ? "" : a;
+      let alg: HashAlgorithm;
+      if (name == "sha256") alg = HashAlgorithm.Sha256;
+      else if (name == "sha384") alg = HashAlgorithm.Sha384;
+      else if (name == "sha512") alg = HashAlgorithm.Sha512;
+      else return "unknown-alg";
+      const d = request.header("x-data");
+      const data = utf8(d === null ? "" : d);
+      if (path == "/crypto/digest") return base64urlEncode(hostDigest(alg, data));
+      const k = request.header("x-hmac-key");
+      const key = base64urlDecode(k === null ? "" : k);
+      if (key === null) return "bad-key-encoding";
+      return base64urlEncode(hmac(alg, key, data));
+    }
+    if (path == "/crypto/equal") {
+      const a = request.header("x-a");
+      const b = request.header("x-b");
+      return constantTimeEqual(utf8(a === null ? "" : a), utf8(b === null ? "" : b)) ? "equal" : "different";
+    }
+    if (path == "/crypto/base64url") {
+      const d = request.header("x-data");
+      const text = d === null ? "" : d;
+      const enc = base64urlEncode(utf8(text));
+      const back = base64urlDecode(enc);
+      const round = back !== null && fromUtf8(back) == text;
+      const b = request.header("x-b64");
+      let dec = "-";
+      if (b !== null) {
+        const bytes = base64urlDecode(b);
+        dec = bytes === null ? "none" : fromUtf8(bytes);
+      }
+      return "enc=" + enc + " round=" + (round ? "true" : "false") + " dec=" + dec;
+    }
+    if (path == "/crypto/verify") {
+      const a = request.header("x-alg");
+      const name = a === null ? "" : a;
+      let alg: SignatureAlgorithm;
+      if (name == "rs256") alg = SignatureAlgorithm.Rs256;
+      else if (name == "rs384") alg = SignatureAlgorithm.Rs384;
+      else if (name == "rs512") alg = SignatureAlgorithm.Rs512;
+      else if (name == "ps256") alg = SignatureAlgorithm.Ps256;
+      else if (name == "es256") alg = SignatureAlgorithm.Es256;
+      else if (name == "es384") alg = SignatureAlgorithm.Es384;
+      else if (name == "ed-dsa") alg = SignatureAlgorithm.EdDsa;
+      else return "unknown-alg";
+      const s = request.header("x-sig");
+      const sig = base64urlDecode(s === null ? "" : s);
+      if (sig === null) return "bad-signature-encoding";
+      const j = request.header("x-jwk");
+      const d = request.header("x-data");
+      const v = verifySignature(alg, j === null ? "" : j, utf8(d === null ? "" : d), sig);
+      if (v.error !== null) return "error:" + v.error!;
+      return v.valid ? "valid" : "invalid";
+    }
     if (path == "/host/last-log") {
       const e = kvGet("conf:last-log");
       return e === null ? "none" : fromUtf8(e.value);
@@ -225,7 +268,8 @@ class Exchange extends HttpContext {
     }
     if (path == "/upstream") {
       request.setProperty("conf.upstream", "canary");
-      return new SetUpstream("canary");
+      request.setUpstream("canary");
+      return Decision.continue();
     }
     return Decision.continue();
   }

@@ -4,6 +4,7 @@
 //!
 //! Config: `prefix "x-conf-"` (headers this plugin adds; must start with `x-`),
 //! `callout-url "http://…"` (optional, for /host/callout), `fail "why"` (refuse the config).
+use weir_plugin::crypto;
 use weir_plugin::host;
 use weir_plugin::*;
 
@@ -189,6 +190,59 @@ impl Exchange {
                 };
                 match host::http_callout(&req) {
                     Ok(r) => format!("{}:{}", r.status, String::from_utf8_lossy(&r.body)),
+                    Err(e) => format!("error:{}", e),
+                }
+            }
+            "/crypto/digest" | "/crypto/hmac" => {
+                let alg = match request.header("x-alg").unwrap_or("") {
+                    "sha256" => HashAlgorithm::Sha256,
+                    "sha384" => HashAlgorithm::Sha384,
+                    "sha512" => HashAlgorithm::Sha512,
+                    _ => return Some("unknown-alg".to_string()),
+                };
+                let data = request.header("x-data").unwrap_or("").as_bytes().to_vec();
+                let out = if request.path() == "/crypto/digest" {
+                    crypto::digest(alg, &data)
+                } else {
+                    match crypto::base64url_decode(request.header("x-hmac-key").unwrap_or("")) {
+                        Some(k) => crypto::hmac(alg, &k, &data),
+                        None => return Some("bad-key-encoding".to_string()),
+                    }
+                };
+                crypto::base64url_encode(&out)
+            }
+            "/crypto/equal" => {
+                let (a, b) = (request.header("x-a").unwrap_or(""), request.header("x-b").unwrap_or(""));
+                (if crypto::constant_time_equal(a.as_bytes(), b.as_bytes()) { "equal" } else { "different" }).to_string()
+            }
+            "/crypto/base64url" => {
+                let enc = crypto::base64url_encode(request.header("x-data").unwrap_or("").as_bytes());
+                let round = crypto::base64url_decode(&enc).map(|b| String::from_utf8_lossy(&b).to_string());
+                let dec = match request.header("x-b64").map(crypto::base64url_decode) {
+                    None => "-".to_string(),
+                    Some(None) => "none".to_string(),
+                    Some(Some(b)) => String::from_utf8_lossy(&b).to_string(),
+                };
+                format!("enc={} round={} dec={}", enc, round.as_deref() == request.header("x-data").or(Some("")), dec)
+            }
+            "/crypto/verify" => {
+                let alg = match request.header("x-alg").unwrap_or("") {
+                    "rs256" => SignatureAlgorithm::Rs256,
+                    "rs384" => SignatureAlgorithm::Rs384,
+                    "rs512" => SignatureAlgorithm::Rs512,
+                    "ps256" => SignatureAlgorithm::Ps256,
+                    "es256" => SignatureAlgorithm::Es256,
+                    "es384" => SignatureAlgorithm::Es384,
+                    "ed-dsa" => SignatureAlgorithm::EdDsa,
+                    _ => return Some("unknown-alg".to_string()),
+                };
+                let sig = match crypto::base64url_decode(request.header("x-sig").unwrap_or("")) {
+                    Some(s) => s,
+                    None => return Some("bad-signature-encoding".to_string()),
+                };
+                match crypto::verify_signature(alg, request.header("x-jwk").unwrap_or(""), request.header("x-data").unwrap_or("").as_bytes(), &sig) {
+                    Ok(true) => "valid".to_string(),
+                    Ok(false) => "invalid".to_string(),
                     Err(e) => format!("error:{}", e),
                 }
             }
