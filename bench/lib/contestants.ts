@@ -191,6 +191,8 @@ export const CONTESTANTS: readonly Contestant[] = [
   weirRow('weir-tracing', 'Weir, no filters, tracing on (sample ratio 1.0, OTLP/HTTP export)', 'weir-tracing.kdl', { quick: true }),
   weirRow('weir-plugins-inline', 'Weir, 3 request + 1 response header WASM plugins, inline', 'weir-plugins-inline.kdl'),
   weirRow('weir-plugins-worker', 'Weir, the same 4 plugins, worker-isolated', 'weir-plugins-worker.kdl'),
+  // Against the no-filter row: four scaffolded AssemblyScript plugins in one worker run (one round trip a phase).
+  weirRow('weir-scaffold-worker', 'Weir, 4 scaffolded AssemblyScript plugins, worker-isolated', 'weir-scaffold-worker.kdl'),
   weirRow('weir-first-party', 'Weir, rate-limit + geo + p2c LB (first-party)', 'weir-first-party.kdl'),
   // Feature rows, each against nginx doing the same in the same run: a cache hit from memory
   // (every request after the first is a hit) and gzip of an 8 KiB text response.

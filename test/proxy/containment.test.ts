@@ -181,6 +181,7 @@ test("the config watcher and the plugin worker pool take 'error' events instead 
   const logger = createLogger({ level: 'error', format: 'json', sync: true });
   logger.error = ((obj: { err?: string }) => void seen.push(String(obj.err))) as typeof logger.error;
   const pool = new WorkerPool(1, logger);
+  pool.start();
   try {
     const threads = (pool as unknown as { threads: Array<{ pool: { emit(e: string, err: Error): boolean } }> }).threads;
     assert.doesNotThrow(() => threads[0]!.pool.emit('error', new Error('worker failed while idle')));

@@ -26,7 +26,7 @@ import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin } from './plugin.ts';
 import { wasmPhase } from './wasm-phase.ts';
 import { LB_ALGORITHMS, balancerPluginConfig, filterPluginConfig } from './first-party.ts';
-import { WorkerPool, combineWorkerPhases, workerMemberPhase } from './worker-phase.ts';
+import { WorkerPool, combineWorkerPhases, workerMemberPhase, type WorkerMemberPhase } from './worker-phase.ts';
 
 export interface RuntimeOptions {
   readonly logger: Logger;
@@ -68,8 +68,10 @@ export class PluginRuntime {
   }
 
   /**
-   * Worker thread pools, one per isolated plugin (by config key): a plugin that hogs its
-   * threads or times out delays and fails only its own requests, and is the only one blamed.
+   * Worker thread pools: one per isolated plugin (by config key), and one per run of
+   * consecutive worker plugins in a chain (by the run's keys), so a run costs one round trip
+   * per phase. A plugin that hogs its threads or times out delays and fails only requests of
+   * chains it is in, and is the only one blamed (the worker reports the member running).
    */
   private readonly workers = new Map<string, WorkerPool>();
   private workerSab: SharedArrayBuffer | undefined;
@@ -92,7 +94,7 @@ export class PluginRuntime {
   /** Registers the `wasm` filter type, and the merging of consecutive worker plugins. */
   register(filters: FilterRegistry): void {
     filters.register('wasm', (filter, env) => this.phaseFor(filter, env.config));
-    filters.combine = (phases) => combineWorkerPhases(phases, this.logger);
+    filters.combine = (phases) => combineWorkerPhases(phases, this.logger, (run) => this.runPool(run));
     for (const type of ['rate-limit', 'geo']) {
       // A rate-limit filter's backend keys choose its store (local, shared, Redis, memcached).
       filters.register(type, async (filter) => wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined)), {
@@ -111,6 +113,25 @@ export class PluginRuntime {
       const filter = { name: `lb:${up.name}`, type: 'lb', failureMode: 'open' as const, plugin: undefined, settings: { name: 'lb', args: [], props: {}, children: [], loc: up.loc }, loc: up.loc };
       return wasmPhase(filter, await this.plugin(pc));
     };
+  }
+
+  /** The pool a run of consecutive worker members shares: a lone plugin's own, or the run's. */
+  private runPool(run: readonly WorkerMemberPhase[]): WorkerPool {
+    const keys = [...new Set(run.map((m) => m.worker.key))];
+    if (keys.length === 1) return run[0]!.worker.pool;
+    const key = `run\u0000${keys.join('\u0000')}`;
+    let pool = this.workers.get(key);
+    if (!pool) {
+      pool = new WorkerPool(Math.max(...run.map((m) => m.worker.plugin.config.poolSize)), this.logger, this.workerStore());
+      this.workers.set(key, pool);
+    }
+    // Recorded before the threads start, so they load every member (no await: sync).
+    for (const m of run) {
+      if (pool.has(m.worker.key)) continue;
+      pool.load(m.worker.key, m.worker.plugin.config, m.worker.plugin.version).catch((err: unknown) =>
+        this.logger.error({ plugin: m.worker.plugin.name, err: (err as Error).message }, 'plugin could not be loaded in its worker threads'));
+    }
+    return pool;
   }
 
   /**
@@ -206,7 +227,7 @@ export class PluginRuntime {
     const keep = new Set([...config.plugins.values(), ...extra].map(keyOf));
     for (const k of [...this.plugins.keys()]) if (!keep.has(k.slice(0, k.indexOf('\u0000')))) this.plugins.delete(k);
     for (const [k, pool] of this.workers) {
-      if (keep.has(k)) continue;
+      if (pool.keys().every((key) => keep.has(key)) && (keep.has(k) || k.startsWith('run\u0000'))) continue;
       this.workers.delete(k);
       // Requests of the old snapshot may still be on its threads: close once they are done.
       setTimeout(() => void pool.close(), RETIRED_POOL_GRACE_MS).unref();
@@ -253,7 +274,10 @@ export class PluginRuntime {
         const next = await p.prepare(p.config);
         if (next.sha256 === p.version.sha256) continue;
         const before = [...p.version.hooks].sort().join();
-        if (p.config.isolation === 'worker') await this.workers.get(keyOf(p.config))?.load(keyOf(p.config), p.config, next);
+        if (p.config.isolation === 'worker') {
+          const key = keyOf(p.config);
+          await Promise.all([...this.workers.values()].filter((w) => w.has(key)).map((w) => w.load(key, p.config, next)));
+        }
         p.install(next);
         p.stats.reloads++;
         if ([...next.hooks].sort().join() !== before) hooksChanged = true;

@@ -4,10 +4,10 @@
  * whatever the number of plugins. Each request is pinned to one worker thread (a
  * WorkerThread: piscina owns it, calls go over its SharedArrayBuffer channel) for all its
  * phases, so per-request guest state holds. A member past its `timeout-ms` gets its thread
- * replaced and is blamed alone (worker-thread.ts). Each isolated plugin has a pool of its
- * own (see runtime.ts), so only consecutive members of the same plugin merge. Guest logs
- * come back over a BroadcastChannel as they are written, so a call that is then killed
- * keeps them.
+ * replaced and is blamed alone (worker-thread.ts). A plugin alone in its run has a pool of
+ * its own; a run of several plugins has a pool of the run's (see runtime.ts), so plugins
+ * share threads only with the plugins of the same chain they run next to. Guest logs come
+ * back over a BroadcastChannel as they are written, so a call that is then killed keeps them.
  */
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -43,11 +43,16 @@ export function setWorkerFilename(f: string): void {
 }
 
 export class WorkerPool {
-  private readonly threads: WorkerThread[];
+  /** Started on first use (`start`): a pool only a batched run would use never starts. */
+  private threads: WorkerThread[] = [];
+  private readonly n: number;
   private next = 0;
-  private readonly logs: BroadcastChannel;
+  private readonly logger: Logger;
+  private readonly storeSab: SharedArrayBuffer | undefined;
+  private readonly slots: number | undefined;
+  private logs: BroadcastChannel | undefined;
   /** Tells the threads that a request is gone: a call of it waiting on a callout is given up. */
-  private readonly cancels: BroadcastChannel;
+  private cancels: BroadcastChannel | undefined;
   /** What every thread must have loaded, replayed to a thread that replaced a terminated one. */
   private readonly loads = new Map<string, WorkerLoad>();
 
@@ -57,19 +62,38 @@ export class WorkerPool {
    * calls in flight per thread (more wait on the proxy thread).
    */
   constructor(threads: number, logger: Logger, storeSab?: SharedArrayBuffer, slots?: number) {
-    const n = Math.max(1, Math.min(threads, availableParallelism()));
+    this.n = Math.max(1, Math.min(threads, availableParallelism()));
+    this.logger = logger;
+    this.storeSab = storeSab;
+    this.slots = slots;
+  }
+
+  /** Starts the threads (idempotent); each loads every plugin recorded so far. */
+  start(): void {
+    if (this.threads.length) return;
     const logChannel = `weir-plugin-logs-${randomUUID()}`;
+    const logger = this.logger;
     this.logs = new BroadcastChannel(logChannel);
     this.logs.onmessage = (e) => relayLog(logger, (e as { data: WorkerLogLine }).data);
     this.logs.unref();
     this.cancels = new BroadcastChannel(`${logChannel}-cancel`);
     this.cancels.unref();
-    const workerData = { logLevel: logger.level, logChannel, storeSab };
-    this.threads = Array.from({ length: n }, () => new WorkerThread({ filename: workerFilename, workerData, logger, loads: () => this.loads.values(), ...(slots ? { slots } : {}) }));
+    const workerData = { logLevel: logger.level, logChannel, storeSab: this.storeSab };
+    this.threads = Array.from({ length: this.n }, () => new WorkerThread({ filename: workerFilename, workerData, logger, loads: () => this.loads.values(), ...(this.slots ? { slots: this.slots } : {}) }));
+  }
+
+  /** Whether this pool runs the plugin of config key `key`. */
+  has(key: string): boolean {
+    return this.loads.has(key);
+  }
+
+  /** The plugin config keys this pool runs. */
+  keys(): string[] {
+    return [...this.loads.keys()];
   }
 
   get size(): number {
-    return this.threads.length;
+    return this.n;
   }
 
   /** Threads replaced so far (deadlines passed, threads lost). */
@@ -83,7 +107,10 @@ export class WorkerPool {
     return i;
   }
 
-  /** Installs a plugin version in every worker thread (no deadline: this is load time). */
+  /**
+   * Installs a plugin version in every worker thread (no deadline: this is load time); a
+   * pool not started yet records it for its threads' start.
+   */
   async load(key: string, config: PluginConfig, version: PluginVersion): Promise<void> {
     const task: WorkerLoad = { op: 'load', key, config, version };
     this.loads.set(key, task);
@@ -95,6 +122,7 @@ export class WorkerPool {
    * plugin (it replaced a terminated one while a load was out) loads it and the call is sent again.
    */
   async call(i: number, task: WorkerTask, timeouts: readonly number[]): Promise<{ results: MemberResult[]; stopped?: CallStopped }> {
+    this.start();
     const thread = this.threads[i]!;
     for (let attempt = 0; ; attempt++) {
       const a = await thread.call(task, timeouts);
@@ -128,6 +156,7 @@ export class WorkerPool {
       return;
     }
     this.logQueues.set(i, (q = [item]));
+    this.start();
     setImmediate(() => {
       this.logQueues.delete(i);
       const batch: WorkerLogBatch = { op: 'log-batch', items: q };
@@ -140,13 +169,13 @@ export class WorkerPool {
 
   /** The client of `requestId` left while a call of it runs: its threads give the call up. */
   cancel(requestId: string): void {
-    this.cancels.postMessage(requestId);
+    this.cancels?.postMessage(requestId);
   }
 
   async close(): Promise<void> {
     await Promise.all(this.threads.map((t) => t.close()));
-    this.logs.close();
-    this.cancels.close();
+    this.logs?.close();
+    this.cancels?.close();
   }
 }
 
@@ -163,7 +192,7 @@ export interface WorkerMemberPhase extends Phase {
 
 export function workerMemberPhase(filter: FilterConfig, plugin: WasmPlugin, key: string, pool: WorkerPool, logger: Logger): WorkerMemberPhase {
   const base = { name: filter.name, kind: `wasm-worker:${plugin.name}`, failureMode: filter.failureMode, requestBody: NO_BODY, responseBody: NO_BODY, worker: { filter, plugin, key, pool } };
-  // A lone member is a composite of one.
+  // A lone member is a composite of one (its pool starts when a chain uses it).
   return Object.assign(composite([base as WorkerMemberPhase], logger), { worker: base.worker });
 }
 
@@ -171,21 +200,26 @@ export function isWorkerMember(p: Phase): p is WorkerMemberPhase {
   return (p as Partial<WorkerMemberPhase>).worker !== undefined;
 }
 
-/** Merges runs of consecutive worker members (same pool) into composite phases. */
-export function combineWorkerPhases(phases: readonly Phase[], logger: Logger): Phase[] {
+/**
+ * Merges runs of consecutive worker members into composite phases: one round trip per
+ * phase for the whole run. `poolFor` gives the threads a run shares (a member alone keeps
+ * its own pool) and starts them.
+ */
+export function combineWorkerPhases(phases: readonly Phase[], logger: Logger, poolFor: (run: readonly WorkerMemberPhase[]) => WorkerPool = (run) => run[0]!.worker.pool): Phase[] {
   const out: Phase[] = [];
   let run: WorkerMemberPhase[] = [];
   const flush = (): void => {
-    if (run.length === 1) out.push(run[0]!);
-    else if (run.length > 1) out.push(composite(run, logger));
+    if (run.length === 0) return;
+    const pool = poolFor(run);
+    pool.start();
+    out.push(run.length === 1 && pool === run[0]!.worker.pool ? run[0]! : composite(run, logger, pool));
     run = [];
   };
   for (const p of phases) {
-    if (isWorkerMember(p) && (run.length === 0 || run[0]!.worker.pool === p.worker.pool)) run.push(p);
+    if (isWorkerMember(p)) run.push(p);
     else {
       flush();
-      if (isWorkerMember(p)) run.push(p);
-      else out.push(p);
+      out.push(p);
     }
   }
   flush();
@@ -198,8 +232,7 @@ function bodyMode(m: W.BodyMode): BodyMode {
   return NO_BODY;
 }
 
-function composite(members: WorkerMemberPhase[], logger: Logger): Phase {
-  const pool = members[0]!.worker.pool;
+function composite(members: WorkerMemberPhase[], logger: Logger, pool: WorkerPool = members[0]!.worker.pool): Phase {
   const wire = (m: WorkerMemberPhase): WorkerMember => ({ key: m.worker.key, config: m.worker.plugin.config as PluginConfig, failureMode: m.failureMode });
   const byHook = (hook: HookName): WorkerMemberPhase[] => members.filter((m) => m.worker.plugin.version.hooks.has(hook));
   const timeoutOf = (list: WorkerMemberPhase[]): number => Math.min(...list.map((m) => m.worker.plugin.config.timeoutMs));

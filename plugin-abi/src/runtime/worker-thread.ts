@@ -85,6 +85,8 @@ export class WorkerThread {
   private closed = false;
   /** Threads replaced after a deadline or a crash (tests and metrics read it). */
   replacements = 0;
+  /** The loads the current thread has run (a replacement starts empty). */
+  private loaded = new WeakSet<WorkerLoad>();
 
   constructor(opts: WorkerThreadOptions) {
     this.opts = opts;
@@ -92,12 +94,14 @@ export class WorkerThread {
     this.pool = new Piscina({ filename: opts.filename, minThreads: 1, maxThreads: 1, idleTimeout: 2 ** 31 - 1, concurrentTasksPerWorker: 2, workerData: opts.workerData });
     // A worker thread failing with no task in flight is reported on the pool: not fatal.
     this.pool.on('error', (err: Error) => opts.logger.error({ code: 'WEIR_ERR_INTERNAL', err: err.message }, 'plugin worker thread failed outside a request'));
-    this.start(false);
+    this.start();
   }
 
   /** Installs a plugin version in this thread (a piscina task: the module is cloned). */
   async load(task: WorkerLoad): Promise<void> {
     await this.starting;
+    if (this.loaded.has(task)) return;
+    this.loaded.add(task);
     await withRetry(() => this.pool.run(task));
   }
 
@@ -111,13 +115,15 @@ export class WorkerThread {
     });
   }
 
-  /** `gone`: the terminated thread's exit (piscina has dropped it once it resolves). */
-  private start(replacement: boolean, gone?: Promise<unknown>): void {
+  /** `gone`: a terminated thread's exit (piscina has dropped it once it resolves). */
+  private start(gone?: Promise<unknown>): void {
     this.starting = (async () => {
       await gone?.catch(() => undefined);
-      if (replacement) {
-        // A replacement thread boots and loads its plugins outside any request's deadline.
-        for (const load of this.opts.loads()) await withRetry(() => this.pool.run(load));
+      // The thread boots and loads its plugins outside any request's deadline.
+      this.loaded = new WeakSet();
+      for (const load of [...this.opts.loads()]) {
+        this.loaded.add(load);
+        await withRetry(() => this.pool.run(load));
       }
       if (this.closed) return;
       const mem = new ChannelMemory(undefined, this.opts.slots);
@@ -141,7 +147,7 @@ export class WorkerThread {
       for (const p of this.waiting.splice(0)) p.resolve({ answers: [], stopped: { member: 0, timeout: false, message: `the plugin worker thread could not start: ${(err as Error).message}` } });
       this.inc = undefined;
       this.starting = undefined;
-      if (!this.closed) setTimeout(() => this.start(true), 1000).unref();
+      if (!this.closed) setTimeout(() => this.start(), 1000).unref();
     });
   }
 
@@ -233,7 +239,7 @@ export class WorkerThread {
       }
     }
     this.waiting.unshift(...again);
-    if (!this.closed) this.start(true, gone);
+    if (!this.closed) this.start(gone);
   }
 
   /** The serve task ended without us aborting it: the thread died. */
