@@ -21,7 +21,7 @@ export class FilterRegistry {
   private readonly factories = new Map<string, FilterFactory>();
   private readonly asserted = new Map<string, readonly string[]>();
   /** Optional rewrite of a route's phases before its chain is built (merges worker plugins). */
-  combine: ((phases: readonly Phase[]) => Phase[]) | undefined;
+  combine: ((phases: readonly Phase[]) => Phase[] | Promise<Phase[]>) | undefined;
   /** The select-upstream phase implementing an upstream's `load-balancing` (undefined: built-in round robin). */
   balancer: ((up: UpstreamConfig, env: FilterBuildEnv) => Promise<Phase | undefined>) | undefined;
 

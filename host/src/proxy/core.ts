@@ -123,7 +123,7 @@ export class ProxyCore {
       if (cached) list.push(cached);
       const files = staticSettings(r.node);
       if (files) list.push(staticPhase(r.name, files));
-      chains.set(r.name, buildChain(this.filters.combine ? this.filters.combine(list) : list));
+      chains.set(r.name, buildChain(this.filters.combine ? await this.filters.combine(list) : list));
       const p = r.matches.flatMap((m) => m.pathPrefixes).sort((a, b) => b.length - a.length);
       if (p.length) prefixes.set(r.name, p);
     }

@@ -1,7 +1,8 @@
 /**
  * The channel between the proxy thread and one plugin worker thread: request slots in a
  * SharedArrayBuffer. A phase call is written into a free slot and the worker is woken with
- * Atomics.notify (an idle worker blocks in Atomics.wait); the worker writes each member's
+ * Atomics.notify (a busy worker blocks in Atomics.wait between calls, an idle one in
+ * Atomics.waitAsync); the worker writes each member's
  * answer into the same slot as it finishes and wakes the proxy thread with one small
  * message (the proxy thread never blocks; Atomics.waitAsync measured slower). This replaces a
  * piscina message per call (a structured clone, piscina's task bookkeeping and an
@@ -43,8 +44,10 @@ const ANSWERS = 3; // answer records written
 const SEQ = 4;
 const SLOT_WORDS = 8;
 
-/** How long an idle worker blocks on the doorbell before it lets its event loop run. */
-const IDLE_MS = 20;
+/** After a call, how long the worker blocks on the doorbell for the next one before it goes idle. */
+const HOT_MS = 2;
+/** While calls keep coming, how often the worker still lets its event loop run (loads, cancels). */
+const YIELD_MS = 10;
 
 /** A record whose length is this: the value is on the port. */
 const ON_PORT = -1;
@@ -257,6 +260,7 @@ export async function serveChannel(mem: ChannelMemory, port: MessagePort, wake: 
   // One call at a time, in the order posted (as one piscina task at a time did): a call
   // still waiting in its slot when its thread is replaced was never started, so it is sent
   // again to the replacement instead of failing with its co-tenant.
+  let yielded = performance.now();
   while (!mem.closed) {
     seen = Atomics.load(mem.ctl, DOORBELL);
     const posted: number[] = [];
@@ -267,10 +271,19 @@ export async function serveChannel(mem: ChannelMemory, port: MessagePort, wake: 
       Atomics.store(mem.ctl, mem.word(s, STATE), RUNNING);
       await run(s);
     }
-    if (posted.length) continue;
-    // Idle: block on the doorbell (a futex wake is ≈ 10× faster than Atomics.waitAsync's,
-    // measured in bench/micro.ts), returning to the event loop every IDLE_MS for piscina's
-    // loads and the cancel channel. No call is in flight here, so nothing else waits on it.
-    if (Atomics.wait(mem.ctl, DOORBELL, seen, IDLE_MS) === 'timed-out') await new Promise((r) => setImmediate(r));
+    if (posted.length) {
+      if (performance.now() - yielded > YIELD_MS) {
+        await new Promise((r) => setImmediate(r));
+        yielded = performance.now();
+      }
+      continue;
+    }
+    // Busy: block on the doorbell for a moment (a futex wake-up is several times faster than
+    // Atomics.waitAsync's, measured in bench/micro.ts). Idle: wait with the event loop free
+    // (polling with Atomics.wait timeouts cost 25 % of a core for four idle threads).
+    if (Atomics.wait(mem.ctl, DOORBELL, seen, HOT_MS) !== 'timed-out') continue;
+    const r = Atomics.waitAsync(mem.ctl, DOORBELL, seen);
+    if (r.async) await r.value;
+    yielded = performance.now();
   }
 }

@@ -82,6 +82,12 @@ export class WorkerPool {
     this.threads = Array.from({ length: this.n }, () => new WorkerThread({ filename: workerFilename, workerData, logger, loads: () => this.loads.values(), ...(this.slots ? { slots: this.slots } : {}) }));
   }
 
+  /** Starts the threads if needed; resolves when each has booted and loaded its plugins. */
+  async ready(): Promise<void> {
+    this.start();
+    await Promise.all(this.threads.map((t) => t.ready()));
+  }
+
   /** Whether this pool runs the plugin of config key `key`. */
   has(key: string): boolean {
     return this.loads.has(key);
@@ -203,15 +209,17 @@ export function isWorkerMember(p: Phase): p is WorkerMemberPhase {
 /**
  * Merges runs of consecutive worker members into composite phases: one round trip per
  * phase for the whole run. `poolFor` gives the threads a run shares (a member alone keeps
- * its own pool) and starts them.
+ * its own pool); resolves once they are up with every member loaded, so a snapshot serves
+ * only when its threads are ready (and their start-up does not compete with requests).
  */
-export function combineWorkerPhases(phases: readonly Phase[], logger: Logger, poolFor: (run: readonly WorkerMemberPhase[]) => WorkerPool = (run) => run[0]!.worker.pool): Phase[] {
+export async function combineWorkerPhases(phases: readonly Phase[], logger: Logger, poolFor: (run: readonly WorkerMemberPhase[]) => WorkerPool = (run) => run[0]!.worker.pool): Promise<Phase[]> {
   const out: Phase[] = [];
   let run: WorkerMemberPhase[] = [];
+  const ready: Array<Promise<void>> = [];
   const flush = (): void => {
     if (run.length === 0) return;
     const pool = poolFor(run);
-    pool.start();
+    ready.push(pool.ready());
     out.push(run.length === 1 && pool === run[0]!.worker.pool ? run[0]! : composite(run, logger, pool));
     run = [];
   };
@@ -223,6 +231,7 @@ export function combineWorkerPhases(phases: readonly Phase[], logger: Logger, po
     }
   }
   flush();
+  await Promise.all(ready);
   return out;
 }
 

@@ -97,6 +97,11 @@ export class WorkerThread {
     this.start();
   }
 
+  /** Resolves when the current thread has booted and loaded its plugins (a failed start resolves too). */
+  async ready(): Promise<void> {
+    await this.starting;
+  }
+
   /** Installs a plugin version in this thread (a piscina task: the module is cloned). */
   async load(task: WorkerLoad): Promise<void> {
     await this.starting;
