@@ -306,3 +306,46 @@ test('audit-log: reloads (trigger, result, generation) and requests a filter den
   const call = lines.find((x) => x['event'] === 'admin' && x['path'] === '/api/v1/config/reload')!;
   assert.deepEqual([call['status'], call['access'], call['change']], [200, 'full', { reload: true }]);
 });
+
+test('persist on a KDL v1 file: the change is written back in v2 syntax with the comments, and the file loads', async (t) => {
+  const o = await startOrigin();
+  const { startWeirWith } = await import('../helpers/weir.ts');
+  t.after(() => o.close());
+  const v1 = `// written in KDL v1
+listeners {
+    listener "main" {
+        address "127.0.0.1:0"
+    }
+}
+routes {
+    route "default" {
+        upstream "origin"
+    }
+}
+upstreams {
+    upstream "origin" {
+        target "127.0.0.1:${o.port}" // the only one
+    }
+}
+admin-api {
+    enabled true
+    address "127.0.0.1:0"
+    persist true
+    auth {
+        type "bearer"
+        token "${TOKEN}"
+    }
+}
+`;
+  const { weir, file } = await startWeirWith(v1);
+  t.after(() => weir.close());
+  const base = `http://127.0.0.1:${weir.adminAddress()!.port}`;
+  const res = await fetch(`${base}/api/v1/upstreams/origin/targets`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ targets: [{ address: `127.0.0.1:${o.port}`, weight: 4 }] }) });
+  assert.equal(res.status, 200, await res.text());
+  const written = readFileSync(file, 'utf8');
+  assert.match(written, /\/\/ written in KDL v1/);
+  assert.match(written, new RegExp(`target "127\\.0\\.0\\.1:${o.port}" weight=4 // the only one`));
+  assert.match(written, /enabled #true/);
+  assert.ok((await loadConfigText(written, file, { skipFileChecks: true })).ok);
+  assert.equal(weir.config.upstreams.get('origin')!.targets[0]!.weight, 4);
+});
