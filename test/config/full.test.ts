@@ -170,6 +170,7 @@ test('full.kdl: limits, observability', async () => {
   assert.deepEqual(c.observability, {
     metrics: { enabled: true, address: '127.0.0.1:9090', path: '/prom' },
     logging: { level: 'debug', format: 'pretty', accessLog: '/tmp/weir-full-access.log', auditLog: true },
+    tracing: { endpoint: 'http://127.0.0.1:4318', serviceName: 'weir-full', sampleRatio: 0.25, hookSpanThresholdMs: 2, exportDelayMs: 1000 },
   });
 });
 
