@@ -79,6 +79,7 @@ const SENT_POOL = t(SENTINEL, 'sentinel connection-pool idle-timeout-secs and ma
 const SENT_TIMEOUTS = t(SENTINEL, 'sentinel upstream timeouts connect-secs, request-secs, read-secs, write-secs');
 const SENT_UP_TLS = t(SENTINEL, 'sentinel upstream tls insecure-skip-verify and ca-cert');
 const SENT_RL = t(SENTINEL, 'sentinel rate-limit redis-fallback-local counts locally while Redis is down');
+const SENT_PID = t(SENTINEL, 'sentinel system pid-file is written by weir run and removed when it exits');
 const SENT_LIMITS = t(SENTINEL, 'sentinel limits max-header-size-bytes, max-header-size, max-body-size-bytes and max-body-size');
 
 export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
@@ -377,4 +378,28 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'limits.max-header-size': [SENT_LIMITS],
   'limits.max-body-size-bytes': [SENT_LIMITS],
   'limits.max-body-size': [SENT_LIMITS],
+  'system.pid-file': [SENT_PID],
+  'system.daemon': [SENT_REFUSED],
+  'system.user': [SENT_REFUSED],
+  'system.group': [SENT_REFUSED],
+  'system.working-directory': [SENT_REFUSED],
+  'listeners.listener.max-concurrent-streams': [SENT_REFUSED],
+  'listeners.listener.keepalive-max-requests': [SENT_REFUSED],
+  'listeners.listener.default-route': [SENT_REFUSED],
+  'routes.route.circuit-breaker': [SENT_REFUSED],
+  'routes.route.service-type': [SENT_REFUSED],
+  'routes.route.rewrite-path': [SENT_REFUSED],
+  'routes.route.policies.request-headers': [SENT_REFUSED],
+  'routes.route.policies.response-headers': [SENT_REFUSED],
+  'routes.route.policies.rate-limit': [SENT_REFUSED],
+  'routes.route.policies.buffer-requests': [SENT_REFUSED],
+  'routes.route.policies.buffer-responses': [SENT_REFUSED],
+  'upstreams.upstream.circuit-breaker': [SENT_REFUSED],
+  'agents': [SENT_REFUSED],
+  'limits.max-connections-per-client': [SENT_REFUSED],
+  'limits.max-total-connections': [SENT_REFUSED],
+  'limits.max-in-flight-requests': [SENT_REFUSED],
+  'limits.max-decompression-ratio': [SENT_REFUSED],
+  'limits.max-decompressed-size-bytes': [SENT_REFUSED],
+  'observability.logging.error-log': [SENT_REFUSED],
 };

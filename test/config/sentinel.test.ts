@@ -309,14 +309,59 @@ filter "rl" { type "rate-limit"; max-rps 1; burst 2; backend "redis"; redis-url 
   assert.ok(!noFallback.includes(429), `without fallback nothing is counted: ${noFallback.join(' ')}`);
 });
 
-test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED: cipher-suites, ocsp-stapling', async () => {
-  for (const [key, line] of [['cipher-suites', 'cipher-suites "TLS_AES_256_GCM_SHA384"'], ['ocsp-stapling', 'ocsp-stapling #true']] as const) {
-    const text = `listeners { listener "https" { address "127.0.0.1:0"; tls { cert-file "a.crt"; key-file "a.key"; ${line}; } } }`;
-    const r = await loadConfigText(text, 'tls.kdl', { skipFileChecks: true });
-    assert.ok(!r.ok);
+test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED at their line, saying what to use', async () => {
+  const tlsBlock = (line: string): string => `listeners {\n    listener "https" {\n        tls { cert-file "a.crt"; key-file "a.key"; }\n        tls {\n${line}\n        }\n    }\n}`;
+  const cases: Array<[string, string, string]> = [
+    ['cipher-suites', `listeners { listener "h" { tls { cert-file "a.crt"; key-file "a.key";\ncipher-suites "TLS_AES_256_GCM_SHA384"; }; }; }`, 'Node'],
+    ['ocsp-stapling', `listeners { listener "h" { tls { cert-file "a.crt"; key-file "a.key";\nocsp-stapling #true; }; }; }`, 'staple'],
+    ['daemon', 'system {\ndaemon #true\n}', 'service manager'],
+    ['user', 'system {\nuser "weir"\n}', 'User='],
+    ['group', 'system {\ngroup "weir"\n}', 'Group='],
+    ['working-directory', 'system {\nworking-directory "/srv"\n}', 'WorkingDirectory='],
+    ['agents', 'schema-version "1.0"\nagents { agent "waf" { type "waf"; unix-socket path="/run/waf.sock"; }; }', 'type "wasm"'],
+    ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
+    ['circuit-breaker', 'upstream "o" { target "127.0.0.1:1";\ncircuit-breaker { failure-threshold 5; }; }', 'WEIR_ERR_CIRCUIT_OPEN'],
+    ['circuit-breaker', 'route "r" { upstream "o";\ncircuit-breaker { failure-threshold 5; }; }\nupstream "o" { target "127.0.0.1:1"; }', 'per upstream'],
+    ['max-concurrent-streams', 'listeners { listener "h" {\nmax-concurrent-streams 100; }; }', 'http2'],
+    ['keepalive-max-requests', 'listeners { listener "h" {\nkeepalive-max-requests 100; }; }', 'max-requests-per-connection'],
+    ['default-route', 'listeners { listener "h" {\ndefault-route "web"; }; }', 'priority'],
+    ['service-type', 'route "r" { builtin-handler "health";\nservice-type "api"; }', 'WEIR_ERR_'],
+    ['rewrite-path', 'route "r" { builtin-handler "health";\nrewrite-path "/index.html"; }', 'url-rewrite'],
+    ['request-headers', 'route "r" { builtin-handler "health"; policies {\nrequest-headers { set "x" "1"; }; }; }', 'type "headers"'],
+    ['response-headers', 'route "r" { builtin-handler "health"; policies {\nresponse-headers { remove "server"; }; }; }', 'type "headers"'],
+    ['rate-limit', 'route "r" { builtin-handler "health"; policies {\nrate-limit { requests-per-second 10; }; }; }', 'type "rate-limit"'],
+    ['buffer-requests', 'route "r" { builtin-handler "health"; policies {\nbuffer-requests #true; }; }', 'request-body-buffer-bytes'],
+    ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],
+    ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],
+    ['max-total-connections', 'limits {\nmax-total-connections 10; }', 'system'],
+    ['max-in-flight-requests', 'limits {\nmax-in-flight-requests 10; }', 'per client'],
+    ['max-decompression-ratio', 'limits {\nmax-decompression-ratio 100; }', 'decompress'],
+    ['max-decompressed-size-bytes', 'limits {\nmax-decompressed-size-bytes 1000; }', 'decompress'],
+    ['error-log', 'observability { logging {\nerror-log { file "/var/log/e.log"; }; }; }', 'process log'],
+  ];
+  void tlsBlock;
+  for (const [key, text, says] of cases) {
+    const r = await loadConfigText(text, 'sentinel.kdl', { skipFileChecks: true });
+    assert.ok(!r.ok, key);
     const d = r.diagnostics.find((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED');
-    assert.ok(d && d.message.includes(key) && d.loc?.line === 1, JSON.stringify(r.diagnostics));
+    assert.ok(d && d.message.includes(key.replace(/^type /, '')) && d.message.includes(says), `${key}: ${JSON.stringify(r.diagnostics)}`);
+    assert.equal(d.loc?.line, text.startsWith('filters') || text.startsWith('schema') ? 2 : 2, key);
   }
+});
+
+test('sentinel system pid-file is written by weir run and removed when it exits', async () => {
+  const dir = tmpDir();
+  const pid = join(dir, 'weir.pid');
+  const file = join(dir, 'weir.kdl');
+  writeFileSync(file, `system {\n    pid-file "${pid}"\n    graceful-shutdown-timeout-secs 1\n}\nlisteners { listener "h" { address "127.0.0.1:0"; }; }\nroute "r" { builtin-handler "health"; }\n`);
+  const w = runWeir(['run', '-c', file]);
+  cleanups.push(async () => w.kill());
+  const end = Date.now() + 60_000;
+  while (!existsSync(pid) && Date.now() < end && w.child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(readFileSync(pid, 'utf8').trim(), String(w.child.pid), w.output());
+  w.child.kill('SIGTERM');
+  await w.exited(30_000);
+  assert.equal(existsSync(pid), false, 'removed at exit');
 });
 
 /** Every value alias of the schema, with the path of keys leading to it. */

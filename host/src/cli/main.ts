@@ -4,6 +4,8 @@
 import { Command, Option } from 'commander';
 import pkg from '../../../package.json' with { type: 'json' };
 import { readFile } from 'node:fs/promises';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { displayPath, loadConfig, formatDiagnostics, type LoadResult } from '../config/load.ts';
 import { migrateText } from '../config/kdl.ts';
 import { pluginDiagnostics } from '../../../plugin-abi/src/runtime/config-check.ts';
@@ -56,6 +58,18 @@ async function checkConfig(file: string, skipFileChecks: boolean): Promise<LoadR
   return plugins.length ? { ok: false, diagnostics: [...res.warnings, ...plugins], dialect: res.dialect } : res;
 }
 
+/** `system pid-file`: written once the config is valid, removed when the process exits (any exit path). */
+function writePidFile(path: string): void {
+  writeFileSync(path, `${process.pid}\n`);
+  process.once('exit', () => {
+    try {
+      if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path);
+    } catch {
+      // Already gone.
+    }
+  });
+}
+
 async function run(opts: { config?: string; port?: string }): Promise<void> {
   if (opts.config) {
     // Several proxy threads: a supervisor in this thread, a Weir instance in each of them.
@@ -68,10 +82,13 @@ async function run(opts: { config?: string; port?: string }): Promise<void> {
     const threads = pre.ok ? threadCount(pre.config.system.workerThreads) : 1;
     if (threads > 1) {
       const cluster = await startCluster({ configPath: opts.config, threads, signals: true });
+      // Once listening, with the signal handlers in place: a SIGTERM then always removes it.
+      if (pre.config.system.pidFile) writePidFile(resolve(pre.config.system.pidFile));
       cluster.logger.info({ version: version(), config: opts.config, threads }, 'weir started');
       return;
     }
     const weir = await startWeir({ configPath: opts.config, signals: true });
+    if (pre.config.system.pidFile) writePidFile(resolve(pre.config.system.pidFile));
     weir.logger.info({ version: version(), config: opts.config }, 'weir started');
     return;
   }

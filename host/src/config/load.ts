@@ -375,6 +375,7 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
     workerThreads: getNum(sys, 'worker-threads') ?? D.system.workerThreads,
     maxConnections: getNum(sys, 'max-connections') ?? D.system.maxConnections,
     gracefulShutdownTimeoutMs: getSecsMs(sys, 'graceful-shutdown-timeout-secs') ?? D.system.gracefulShutdownTimeoutMs,
+    pidFile: getStr(sys, 'pid-file'),
   };
 
   const upstreams = new Map<string, UpstreamConfig>();

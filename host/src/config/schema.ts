@@ -162,6 +162,11 @@ const systemChildren: KeySpec[] = [
   val('worker-threads', 'integer', 'Proxy threads in one process, sharing the ports (SO_REUSEPORT) and the rate-limit and upstream-health state; 0 = one per CPU core.', { min: 0, default: D.system.workerThreads }),
   val('max-connections', 'integer', 'Most client connections open at once over all listeners of one proxy thread (each of `worker-threads` allows this many); a connection over it is closed at once. `limits max-connections` caps each listener.', { min: 1, default: D.system.maxConnections }),
   val('graceful-shutdown-timeout-secs', 'secs', 'How long a shutdown waits for requests in flight.', { default: secs(D.system.gracefulShutdownTimeoutMs) }),
+  str('pid-file', 'File `weir run` writes its process id to once it listens (relative to the working directory), and removes when it exits; read at start (a reload does not move it).'),
+  val('daemon', 'boolean', 'Detach from the terminal.', { unsupported: 'Weir does not fork into the background; run it under a service manager (systemd `Type=simple`, a container runtime) and remove `daemon`.' }),
+  str('user', 'User to switch to after binding.', { unsupported: 'Weir does not change user itself; let the service manager start it as that user (systemd `User=`, with `AmbientCapabilities=CAP_NET_BIND_SERVICE` for ports below 1024) and remove `user`.' }),
+  str('group', 'Group to switch to after binding.', { unsupported: 'Weir does not change group itself; let the service manager set it (systemd `Group=`) and remove `group`.' }),
+  str('working-directory', 'Directory to change to at start.', { unsupported: 'Weir keeps the directory it was started in (relative paths in the config are from the file that names them); set it with the service manager (systemd `WorkingDirectory=`) and remove `working-directory`.' }),
 ];
 
 const listenerTls: KeySpec = {
@@ -224,6 +229,9 @@ const listener: KeySpec = {
     oneOf('protocol', ['http', 'h2c', 'https'], 'Wire protocol; `https` needs a `tls` block.', { default: D.listener.protocol }),
     val('request-timeout-secs', 'secs', 'Longest time to receive a whole request.', { default: secs(D.listener.requestTimeoutMs) }),
     val('keepalive-timeout-secs', 'secs', 'Idle time before a kept-alive connection is closed.', { default: secs(D.listener.keepAliveTimeoutMs) }),
+    val('max-concurrent-streams', 'integer', 'HTTP/2 streams per connection on this listener.', { unsupported: 'Weir sets HTTP/2 stream limits for all listeners together: write `limits { http2 { max-concurrent-streams N } }`.' }),
+    val('keepalive-max-requests', 'integer', 'Requests per kept-alive connection on this listener.', { unsupported: 'write `limits { max-requests-per-connection N }` (all listeners) instead.' }),
+    str('default-route', 'Route for requests no route matches.', { unsupported: 'give the fallback route the lowest `priority` and `matches { path-prefix "/" }` instead.' }),
     val('allow-connect', 'boolean', 'Accept CONNECT: tunnel to a target of the upstream of the route matching the CONNECT authority. Off: CONNECT gets 405.', { default: D.listener.allowConnect }),
     listenerTls,
     ...listenerEdge,
@@ -336,6 +344,14 @@ const retry: KeySpec = {
   ],
 };
 
+/** Sentinel's `circuit-breaker` block (routes and upstreams). */
+const circuitBreaker: KeySpec = {
+  name: 'circuit-breaker',
+  doc: 'Thresholds of the circuit breaker.',
+  anyChildren: true,
+  unsupported: 'Weir\'s breaker is per upstream with fixed thresholds: a target is ejected after 5 connect failures in a row (5 s, doubling), the upstream fails fast with 503 `WEIR_ERR_CIRCUIT_OPEN` while every target is ejected, and one success closes it; remove `circuit-breaker`.',
+};
+
 const route: KeySpec = {
   name: 'route',
   doc: 'Sends matching requests through filters to an upstream or a builtin handler. Highest `priority` wins; ties go to the route written first.',
@@ -349,6 +365,9 @@ const route: KeySpec = {
     str('upstream', 'Name of the upstream in `upstreams` to forward to.'),
     { name: 'filters', doc: 'Names of filters in `filters`, run in order.', rest: { name: 'filter', type: 'string' }, repeatable: true },
     staticFiles,
+    circuitBreaker,
+    oneOf('service-type', ['web', 'api', 'static', 'builtin', 'inference'], 'What the route serves (Sentinel picks error page formats by it).', { unsupported: 'Weir\'s error replies are always JSON with a `WEIR_ERR_*` code (docs/errors.md); leave `service-type` out, and use `static-files` or `builtin-handler` for those kinds of route.' }),
+    str('rewrite-path', 'Path sent upstream instead of the request\'s.', { unsupported: 'rewrite with a `filter type "url-rewrite"` (`regex-rewrite "^.*$" "/index.html"`) listed in the route\'s `filters`.' }),
     oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found', 'cache-stats'], 'Answer from Weir itself instead of an upstream; `cache-stats` = the HTTP cache\'s entries, bytes and hit/miss totals as JSON.'),
     {
       name: 'policies',
@@ -358,6 +377,11 @@ const route: KeySpec = {
         oneOf('failure-mode', FAILURE_MODES, 'When a filter of this route that writes no `failure-mode` of its own fails: `open` = skip it and carry on, `closed` = fail the request.', { default: D.policies.failureMode }),
         val('max-body-size', 'size', 'Largest request body for this route, gRPC streams included; default: `limits.max-body-bytes` (none for gRPC).'),
         val('websocket', 'boolean', 'Allow WebSocket upgrades.', { default: D.policies.allowWebsocket }),
+        { name: 'request-headers', doc: 'Header changes on requests.', anyChildren: true, unsupported: 'write them in a `filter type "headers" { request { set; add; remove } }` listed in the route\'s `filters`.' },
+        { name: 'response-headers', doc: 'Header changes on responses.', anyChildren: true, unsupported: 'write them in a `filter type "headers" { response { set; add; remove } }` listed in the route\'s `filters`.' },
+        { name: 'rate-limit', doc: 'A rate limit on this route.', anyChildren: true, unsupported: 'declare a `filter type "rate-limit"` (same keys as Sentinel\'s: `max-rps`, `burst`, `key`, `backend`…) and list it in the route\'s `filters`.' },
+        val('buffer-requests', 'boolean', 'Read the whole request body before going upstream.', { unsupported: 'Weir reads bodies up to `limits request-body-buffer-bytes` whole and streams larger ones; set that size instead.' }),
+        val('buffer-responses', 'boolean', 'Read the whole response before answering.', { unsupported: 'Weir holds up to `limits response-buffer-bytes` per exchange and streams the rest; set that size instead.' }),
         retry,
         routeCache,
         routeCompression,
@@ -388,6 +412,7 @@ const upstream: KeySpec = {
       args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED, valueAliases: LB_ALIASES }],
     },
     oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
+    circuitBreaker,
     {
       name: 'connection-pool',
       doc: 'Connections kept to each target.',
@@ -510,13 +535,19 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   geo: geoKeys,
 };
 
+/**
+ * Sentinel's external agents (its agent protocol over a Unix socket or gRPC) are not spoken:
+ * each kind has a WASM plugin or a built-in instead.
+ */
+const AGENTS_INSTEAD = 'Weir does not speak the Sentinel agent protocol; run the logic in-process instead: rate limiting = `filter type "rate-limit"` (plugins/rate-limit), geo blocking = `type "geo"` (plugins/geo), header changes = `type "headers"`, auth, WAF and custom agents = a `type "wasm"` filter with your plugin (see docs/plugin-abi.md).';
+
 const filter: KeySpec = {
   name: 'filter',
   doc: 'A named request/response filter; routes list filters by name. The keys allowed depend on `type`.',
   repeatable: true,
   args: [label('filter')],
   children: [
-    oneOf('type', Object.keys(FILTER_TYPES), 'Kind of filter.', { required: true }),
+    { ...oneOf('type', [...Object.keys(FILTER_TYPES), 'agent'], 'Kind of filter.', { required: true }), args: [{ name: 'value', type: 'string', enum: [...Object.keys(FILTER_TYPES), 'agent'], unsupportedValues: { agent: AGENTS_INSTEAD } }] },
     oneOf('failure-mode', FAILURE_MODES, 'When the filter itself fails: `open` = skip it, `closed` = fail the request. Unset: each route\'s `policies failure-mode` (default `' + D.policies.failureMode + '`).'),
   ],
   variants: { key: 'type', cases: FILTER_TYPES },
@@ -556,6 +587,11 @@ const limits: KeySpec = {
     val('max-upstream-requests-per-client', 'integer', 'Upstream requests one client address may have in flight or waiting for a connection; more get 503 `WEIR_ERR_CLIENT_LIMIT`. 0 = no cap.', { min: 0, default: D.limits.maxUpstreamRequestsPerClient }),
     val('response-buffer-bytes', 'size', 'Response bytes held in memory per exchange when the client reads slower than the upstream sends; only past it is the upstream read paused (so smaller responses free their upstream connection at once).', { default: '128KiB' }),
     val('request-body-buffer-bytes', 'size', 'Request bodies up to this size are read whole before an upstream connection is taken; larger ones are streamed.', { default: '64KiB' }),
+    val('max-connections-per-client', 'integer', 'Connections one client address may hold.', { unsupported: 'Weir caps what one client has in flight upstream, not its connections: use `max-upstream-requests-per-client`, or a `rate-limit` filter with `key "client-ip"`.' }),
+    val('max-total-connections', 'integer', 'Connections over all listeners.', { unsupported: 'write it as `system { max-connections }` (per proxy thread) instead.' }),
+    val('max-in-flight-requests', 'integer', 'Requests in flight over the whole proxy.', { unsupported: 'Weir bounds requests per client (`max-upstream-requests-per-client`) and connections per target (`connection-pool max-connections`), not in total.' }),
+    val('max-decompression-ratio', 'number', 'Refuse bodies that inflate more than this.', { unsupported: 'Weir does not decompress request bodies, so there is nothing to bound; remove it.' }),
+    val('max-decompressed-size-bytes', 'size', 'Largest decompressed request body.', { unsupported: 'Weir does not decompress request bodies, so there is nothing to bound; remove it.' }),
     val('min-request-body-rate', 'size', 'Slowest accepted request body, bytes per second over 5-second windows (not counted while the upstream is not reading it; gRPC streams are exempt); a slower client gets 408 `WEIR_ERR_REQUEST_TIMEOUT`. 0 = off.', { default: D.limits.minRequestBodyRate }),
     {
       name: 'http2',
@@ -615,7 +651,8 @@ const observability: KeySpec = {
         oneOf('level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'Least severe level written.', { default: D.observability.logging.level }),
         oneOf('format', ['json', 'pretty'], 'Log line format.', { default: D.observability.logging.format }),
         val('access-log', 'string-or-boolean', '`true` = stdout, `false` = off, a string = file path (relative to the working directory); it must be writable when the config is loaded, and is reopened when it is moved or deleted.', { default: D.observability.logging.accessLog, reshape: ACCESS_LOG_BLOCK }),
-        val('audit-log', 'string-or-boolean', 'JSON lines for admin API calls (who, what, result), config reloads and auth/WAF denials: `true` = stdout, `false` = off, a string = file path (as `access-log`).', { default: false }),
+        val('audit-log', 'string-or-boolean', 'JSON lines for admin API calls (who, what, result), config reloads and auth/WAF denials: `true` = stdout, `false` = off, a string = file path (as `access-log`).', { default: false, reshape: ACCESS_LOG_BLOCK }),
+        { name: 'error-log', doc: 'A separate file for error lines.', anyChildren: true, unsupported: 'Weir writes one process log (every level, to stdout, as `format` says); route its error lines with the service manager or log shipper, and remove `error-log`.' },
       ],
     },
     tracing,
@@ -713,6 +750,7 @@ export const ROOT: readonly KeySpec[] = [
   { ...filter, doc: 'Shorthand for a `filter` inside `filters`.', shorthandFor: 'filters' },
   { name: 'plugins', doc: 'WebAssembly plugins used by `wasm` filters.', repeatable: true, children: [plugin] },
   { ...plugin, doc: 'Shorthand for a `plugin` inside `plugins`.', shorthandFor: 'plugins' },
+  { name: 'agents', doc: 'Sentinel\'s external processing agents.', anyChildren: true, unsupported: AGENTS_INSTEAD },
   limits,
   observability,
   cache,

@@ -38,6 +38,8 @@ export interface SystemConfig {
   readonly workerThreads: number;
   readonly maxConnections: number;
   readonly gracefulShutdownTimeoutMs: number;
+  /** Written by `weir run` with its process id, removed at exit. */
+  readonly pidFile: string | undefined;
 }
 
 export interface SniCertConfig {
