@@ -54,7 +54,7 @@ test('full.kdl uses every key of the schema', () => {
 test('full.kdl: system, listeners, files', async () => {
   const c = await loadFull();
   assert.equal(c.schemaVersion, '1.0');
-  assert.deepEqual(c.system, { workerThreads: 4, maxConnections: 20000, gracefulShutdownTimeoutMs: 15000, pidFile: undefined });
+  assert.deepEqual(c.system, { workerThreads: 4, maxConnections: 20000, gracefulShutdownTimeoutMs: 15000, pidFile: '/tmp/weir-full.pid' });
   assert.deepEqual(c.files, [fixture('full.kdl'), fixture('full-include.kdl')]);
   assert.deepEqual(c.listeners.map((l) => l.name), ['internal', 'public', 'plain']);
   const pub = c.listeners.find((l) => l.name === 'public')!;
