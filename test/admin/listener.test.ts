@@ -86,3 +86,18 @@ test('admin-api tls serves HTTPS with a bearer token; auth type "mtls" takes a c
   });
   assert.equal(write, 403, 'a read-only subject may not write');
 });
+
+test('a reload that moves the admin listener answers the call that asked for it, then serves on the new address', async (t) => {
+  const { freePort } = await import('../helpers/servers.ts');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const w = await startWeirWith(`${BASE}admin-api {\n    address "127.0.0.1:0"\n    auth { type "bearer"; token "t"; }\n}\n`);
+  t.after(() => w.weir.close());
+  const old = w.weir.adminAddress()!.port;
+  const next = await freePort();
+  writeFileSync(w.file, readFileSync(w.file, 'utf8').replace('address "127.0.0.1:0"\n    auth', `address "127.0.0.1:${next}"\n    auth`));
+  const r = await fetch(`http://127.0.0.1:${old}/api/v1/config/reload`, { method: 'POST', headers: { authorization: 'Bearer t' } });
+  assert.equal(r.status, 200);
+  assert.equal(((await r.json()) as { applied: boolean }).applied, true);
+  assert.equal(w.weir.adminAddress()!.port, next);
+  assert.equal((await fetch(`http://127.0.0.1:${next}/api/v1/status`, { headers: { authorization: 'Bearer t' } })).status, 200);
+});

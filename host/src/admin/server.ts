@@ -28,7 +28,8 @@ export interface AdminServer {
   /** Who serves: the same socket keeps serving with new settings (persist, tokens, drain timeout). */
   readonly key: string;
   update(settings: AdminSettings): void;
-  close(): Promise<void>;
+  /** Stops accepting; calls in flight get `graceMs` to finish (a reload the API itself asked for answers before its old listener goes). */
+  close(graceMs?: number): Promise<void>;
 }
 
 interface Caller {
@@ -185,10 +186,12 @@ export async function startAdminServer(initial: AdminSettings, host: AdminHost, 
       const t = tlsOptions(next);
       if (t && server instanceof https.Server) server.setSecureContext(t);
     },
-    close: () => new Promise((resolve) => {
+    close: (graceMs = 0) => new Promise((resolve) => {
       events.close();
       server.close(() => resolve());
-      server.closeAllConnections();
+      server.closeIdleConnections();
+      if (graceMs <= 0) server.closeAllConnections();
+      else setTimeout(() => server.closeAllConnections(), graceMs).unref();
     }),
   };
 }
@@ -210,7 +213,7 @@ export async function planAdminServer(current: AdminServer | undefined, settings
   const next = settings ? await startAdminServer(settings, host, logger) : undefined;
   return {
     commit: () => {
-      void current?.close();
+      void current?.close(2_000);
       return next;
     },
     abort: () => void next?.close(),
