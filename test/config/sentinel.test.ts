@@ -33,6 +33,17 @@ async function origin(handler?: OriginHandler): Promise<Origin> {
   return o;
 }
 
+/** Listens on a free port (closed after the tests); returns the port. */
+async function serve(server: http.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
 /** Starts Weir on `text`, runs `probe` against it, stops it. */
 async function observe<T>(text: string, probe: (url: string, port: number) => Promise<T>): Promise<T> {
   const { weir, url } = await startWeirWith(text);
@@ -172,18 +183,10 @@ upstream "o" { target "127.0.0.1:${a.port}"; target "127.0.0.1:${b.port}"; healt
 });
 
 test('sentinel connection-pool idle-timeout-secs and max-lifetime-secs close idle upstream connections', async () => {
-  const o = await origin();
   const closed: number[] = [];
   const server = http.createServer((req, res) => res.end('ok'));
   server.on('connection', (s: net.Socket) => s.on('close', () => closed.push(Date.now())));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-  void o;
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await serve(server);
   const cfg = (s: string): string => `${listener}
 route "r" { matches { path-prefix "/"; }; upstream "o"; }
 upstream "o" { target "127.0.0.1:${port}"; connection-pool { idle-timeout${s} 0.3; max-lifetime${s} 60; } }`;
@@ -202,13 +205,7 @@ test('sentinel route websocket #true allows upgrades like policies websocket', a
   server.on('upgrade', (req, socket: net.Socket) => {
     socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await serve(server);
   const cfg = (ws: string): string => `${listener}
 route "r" { matches { path-prefix "/"; }; upstream "o"; ${ws} }
 upstream "o" { target "127.0.0.1:${port}"; }`;
@@ -269,13 +266,7 @@ test('sentinel upstream tls insecure-skip-verify and ca-cert', async () => {
   const pki = createPki('Upstream CA');
   const cert = pki.server('up', ['localhost', '127.0.0.1']);
   const server = https.createServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) }, (req, res) => res.end('tls'));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await serve(server);
   const cfg = (t: string): string => `${listener}
 route "r" { matches { path-prefix "/"; }; upstream "o"; }
 upstream "o" { target "127.0.0.1:${port}"; tls { sni "localhost"; ${t} } }`;
