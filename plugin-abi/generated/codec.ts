@@ -128,6 +128,18 @@ export interface HostImports {
   randomU64(): bigint;
   /** Make an HTTP request; the error is a `WEIR_ERR_*` code or a short reason. */
   httpCallout(request: CalloutRequest): Result<CalloutResponse, string> | Promise<Result<CalloutResponse, string>>;
+  /**
+   * Set attribute `key` to `value` on the request's trace span (`observability { tracing }`;
+   * see docs/tracing.md). Does nothing when the request is not recorded, outside a request,
+   * and for the keys Weir sets itself (`http.*`, `url.*`, `server.*`, `client.*`,
+   * `network.*`, `error.type`, `weir.*`). Values past 4096 characters are cut.
+   */
+  spanSetAttribute(key: string, value: string): void;
+  /**
+   * Add an event `name` with `attributes` to the request's trace span, timestamped now.
+   * Does nothing when the request is not recorded or outside a request.
+   */
+  spanAddEvent(name: string, attributes: Property[]): void;
   /** The digest of `data`. */
   digest(algorithm: HashAlgorithm, data: Uint8Array): Uint8Array;
   /** HMAC of `data` under `key`. */
@@ -254,6 +266,14 @@ export function hostImports(host: HostImports, m: GuestMemory, jspi = false): Wa
         if (r instanceof Promise) throw new AbiTrap('http-callout returned a promise but the instance was not set up for JSPI');
         m.sync();
         store_result_callout_response_string(m, r, a9);
+      },
+      'span-set-attribute': (a0: number, a1: number, a2: number, a3: number): void => {
+        m.sync();
+        host.spanSetAttribute(m.readString(a0, a1), m.readString(a2, a3));
+      },
+      'span-add-event': (a0: number, a1: number, a2: number, a3: number): void => {
+        m.sync();
+        host.spanAddEvent(m.readString(a0, a1), liftlist_list_property(m, a2, a3, 16));
       },
   };
   imports["cm32p2|weir:proxy/host@0.1"] = hostFns;
@@ -1187,6 +1207,13 @@ function load_result_callout_response_string(m: GuestMemory, p: number): Result<
 
 function store_result_callout_response_string(m: GuestMemory, v: Result<CalloutResponse, string>, p: number): void {
   if (v.tag === 'ok') { m.dv.setUint8(p, 0); store_callout_response(m, v.val, p + 4); } else { m.dv.setUint8(p, 1); { const sp = m.writeString(v.val); m.dv.setUint32(p + 4, sp, true); m.dv.setUint32(p + 4 + 4, m.len, true); } }
+}
+
+function liftlist_list_property(m: GuestMemory, base: number, n: number, size: number): Property[] {
+  m.checkList(base, n, size);
+  const out: Property[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = load_property(m, base + i * size);
+  return out;
 }
 
 const HASH_ALGORITHM_CASES = ["sha256","sha384","sha512"] as const;

@@ -310,6 +310,26 @@ export const PLUGIN_WORLD: WorldSpec = {
             "i32"
           ],
           "results": []
+        },
+        {
+          "name": "span-set-attribute",
+          "params": [
+            "i32",
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "span-add-event",
+          "params": [
+            "i32",
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
         }
       ]
     },

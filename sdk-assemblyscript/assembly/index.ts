@@ -97,6 +97,31 @@ export function randomU64(): u64 {
   return abi.hostRandomU64();
 }
 
+/**
+ * Sets attribute `key` to `value` on the request's trace span (`observability { tracing }`).
+ * Ignored when the request is not recorded and for the keys Weir sets itself (`http.*`,
+ * `url.*`, `server.*`, `client.*`, `network.*`, `error.type`, `weir.*`): use your own
+ * namespace, e.g. `app.tenant`.
+ */
+export function spanSetAttribute(key: string, value: string): void {
+  abi.hostSpanSetAttribute(key, value);
+}
+
+/** Adds an event `name` with `attributes` (key → value) to the request's trace span, timestamped now. */
+export function spanAddEvent(name: string, attributes: Map<string, string> | null = null): void {
+  const list = new Array<Property>(0);
+  if (attributes !== null) {
+    const keys = attributes.keys();
+    for (let i = 0; i < keys.length; i++) {
+      const p = new Property();
+      p.key = unchecked(keys[i]);
+      p.value = attributes.get(p.key);
+      list.push(p);
+    }
+  }
+  abi.hostSpanAddEvent(name, list);
+}
+
 /** Outcome of httpCallout: a response, or an error (a `WEIR_ERR_*` code or a short reason). */
 export class CalloutResult {
   constructor(public response: CalloutResponse | null, public error: string | null) {}

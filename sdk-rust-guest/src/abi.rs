@@ -1481,6 +1481,50 @@ pub mod host {
             match rd::<u8>(rp) { 0 => Ok(lift_callout_response(rp.add(4))), 1 => Err(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
         }
     }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    extern "C" {
+        #[link_name = "span-set-attribute"]
+        fn raw_span_set_attribute(a0: i32, a1: i32, a2: i32, a3: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_span_set_attribute(_: i32, _: i32, _: i32, _: i32) {
+        outside_weir("span-set-attribute")
+    }
+    /// Set attribute `key` to `value` on the request's trace span (`observability { tracing }`;
+    /// see docs/tracing.md). Does nothing when the request is not recorded, outside a request,
+    /// and for the keys Weir sets itself (`http.*`, `url.*`, `server.*`, `client.*`,
+    /// `network.*`, `error.type`, `weir.*`). Values past 4096 characters are cut.
+    pub fn span_set_attribute(key: &str, value: &str) {
+        unsafe {
+            raw_span_set_attribute((key).as_ptr() as usize as i32, (key).len() as i32, (value).as_ptr() as usize as i32, (value).len() as i32);
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    extern "C" {
+        #[link_name = "span-add-event"]
+        fn raw_span_add_event(a0: i32, a1: i32, a2: i32, a3: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_span_add_event(_: i32, _: i32, _: i32, _: i32) {
+        outside_weir("span-add-event")
+    }
+    /// Add an event `name` with `attributes` to the request's trace span, timestamped now.
+    /// Does nothing when the request is not recorded or outside a request.
+    pub fn span_add_event(name: &str, attributes: &[Property]) {
+        unsafe {
+            let mut keep_ = Keep::new();
+            let keep = &mut keep_;
+            let b97 = keep.alloc((attributes).len() * 16);
+            for (i98, e99) in (attributes).iter().enumerate() {
+                lower_property(e99, b97.add(i98 * 16), keep);
+            }
+            raw_span_add_event((name).as_ptr() as usize as i32, (name).len() as i32, b97 as usize as i32, (attributes).len() as i32);
+        }
+    }
 }
 
 /// Functions the host offers (`weir:proxy/crypto`). Each raw import sits above its safe wrapper.

@@ -41,6 +41,25 @@ pub use abi::types::*;
 pub use config::{Config, Node};
 pub use views::{Request, Response};
 
+/// The request's trace span (`observability { tracing }`, see docs/tracing.md). Calls do
+/// nothing when the request is not recorded.
+pub mod span {
+    use crate::abi::host;
+    use crate::abi::types::Property;
+
+    /// Sets attribute `key` to `value`. Weir's own keys (`http.*`, `url.*`, `server.*`,
+    /// `client.*`, `network.*`, `error.type`, `weir.*`) are ignored: use your own namespace.
+    pub fn set_attribute(key: &str, value: &str) {
+        host::span_set_attribute(key, value);
+    }
+
+    /// Adds an event `name` with `attributes` (key, value), timestamped now.
+    pub fn add_event(name: &str, attributes: &[(&str, &str)]) {
+        let list: Vec<Property> = attributes.iter().map(|(k, v)| Property { key: (*k).to_string(), value: (*v).to_string() }).collect();
+        host::span_add_event(name, &list);
+    }
+}
+
 use std::collections::BTreeMap;
 
 /// Per-plugin state: configured once, then makes one [`HttpContext`] per request.

@@ -341,3 +341,29 @@ filters { filter "iso" { type "wasm"; plugin "iso"; failure-mode "closed"; } }
     assert.ok(h.startNs >= server!.startNs && h.endNs <= server!.endNs, `${h.name} lies within the request`);
   }
 });
+
+test('tracing: a plugin adds attributes and events to the request span (span-set-attribute, span-add-event), inline and worker-isolated; Weir\'s own keys stay Weir\'s', async () => {
+  const { buildOnce } = await import('../sdk-as/helpers.ts');
+  const { fileURLToPath } = await import('node:url');
+  const { result } = await buildOnce(fileURLToPath(new URL('../fixtures/as/span-tagger/', import.meta.url)));
+  for (const isolation of ['inline', 'worker']) {
+    const r = await receiver();
+    const { weir, url } = await startWeirWith(config(r, '', `plugins { plugin "tagger" { path "${result.outFile}"; isolation "${isolation}"; pool-size 1; } }
+filters { filter "tagger" { type "wasm"; plugin "tagger"; failure-mode "closed"; } }
+`).replace('upstream "backend"; }', 'upstream "backend"; filters "tagger"; }'));
+    const res = await request(`${url}/tag/me`, { headers: { 'x-tier': 'gold' } });
+    assert.equal(res.statusCode, 200);
+    await res.body.dump();
+    // A request that is not recorded: the calls do nothing.
+    await (await request(`${url}/unrecorded`, { headers: { traceparent: '00-9af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00' } })).body.dump();
+    await weir.close();
+    const spans = await r.until((s) => byKind(s, KIND.SERVER).length >= 1);
+    const servers = byKind(spans, KIND.SERVER);
+    assert.equal(servers.length, 1, isolation);
+    const server = servers[0]!;
+    assert.equal(server.attributes['app.tier'], 'gold', isolation);
+    assert.equal(server.attributes['http.request.method'], 'GET', `${isolation}: Weir's attribute is not overwritten`);
+    assert.equal(server.attributes['weir.route'], 'api', isolation);
+    assert.deepEqual(server.events, [{ name: 'tagged', attributes: { path: '/tag/me' } }], isolation);
+  }
+});

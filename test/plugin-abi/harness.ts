@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bindCoreInstance, hostImports, type CoreInstance, type HostImports } from '../../plugin-abi/generated/codec.ts';
-import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
+import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Property, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
 import { GuestMemory } from '../../plugin-abi/src/abi/guest-memory.ts';
 import { wasm } from '../../plugin-abi/src/abi/wasm.ts';
 import { loadComponent } from '../../plugin-abi/src/loader/load-component.ts';
@@ -74,6 +74,8 @@ export class RecordingHost implements HostImports {
     body.set(extra, request.body.length);
     return { tag: 'ok', val: { status: 200 + request.headers.length, headers: [{ name: 'x-from', value: request.method }, ...request.headers.slice(0, 3)], body } };
   }
+  spanSetAttribute(key: string, value: string): void { this.calls.push(['spanSetAttribute', key, value]); }
+  spanAddEvent(name: string, attributes: Property[]): void { this.calls.push(['spanAddEvent', name, attributes]); }
 }
 
 /** The echo plugin through our codec. */

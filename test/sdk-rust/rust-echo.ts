@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { bindCoreInstance, hostImports, type CoreInstance, type HostImports } from '../../plugin-abi/generated/codec.ts';
-import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
+import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Property, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
 import { GuestMemory } from '../../plugin-abi/src/abi/guest-memory.ts';
 import { hostCrypto } from '../../plugin-abi/src/runtime/host-crypto.ts';
 import { wasm, type WasmModule } from '../../plugin-abi/src/abi/wasm.ts';
@@ -69,6 +69,8 @@ export class TestHost implements HostImports {
     const body = new TextEncoder().encode(`${new TextDecoder().decode(request.body)}→π`);
     return { tag: 'ok', val: { status: 200 + request.headers.length, headers: [{ name: 'x-from', value: request.method }], body } };
   }
+  spanSetAttribute(key: string, value: string): void { this.calls.push(['spanSetAttribute', key, value]); }
+  spanAddEvent(name: string, attributes: Property[]): void { this.calls.push(['spanAddEvent', name, attributes]); }
 
   /** Calls of one kind, without the name. */
   of(name: string): unknown[][] { return this.calls.filter((c) => c[0] === name).map((c) => c.slice(1)); }

@@ -120,6 +120,8 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
     base64urlEncode: (data) => (charge(bytes(data.length * 2)), host.base64urlEncode(data)),
     base64urlDecode: (text) => (charge(bytes(text.length * 2)), host.base64urlDecode(text)),
     verifySignature: (algorithm, jwk, data, signature) => (charge(verify + bytes(jwk.length + data.length + signature.length)), host.verifySignature(algorithm, jwk, data, signature)),
+    spanSetAttribute: (key, value) => (charge(bytes(key.length + value.length)), host.spanSetAttribute(key, value)),
+    spanAddEvent: (name, attributes) => (charge(bytes(attributes.reduce((n, a) => n + a.key.length + a.value.length, name.length))), host.spanAddEvent(name, attributes)),
     httpCallout: async (req) => {
       charge(io + bytes(req.url.length + req.body.length));
       const r = resumed(await host.httpCallout(req));

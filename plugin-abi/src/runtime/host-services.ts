@@ -13,8 +13,12 @@ import type { GeoDb } from '../../../host/src/geo/geo.ts';
 import type { HostImports } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
 import { hostCrypto } from './host-crypto.ts';
+import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
 
 type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
+
+/** Span attributes Weir sets itself: a plugin cannot overwrite them (span-set-attribute ignores them). */
+const RESERVED_SPAN_KEY = /^(?:http|url|server|client|network|weir)\.|^error\.type$/;
 
 export interface HostServicesOptions {
   readonly logger: Logger;
@@ -45,6 +49,8 @@ export interface CallScope {
   storeWaits?: number;
   /** The last error-level line the guest logged in this call (a panic message, before the trap). */
   lastError?: string;
+  /** The calling request's trace span (span-set-attribute, span-add-event); undefined when not traced. */
+  trace?: RequestSpan | undefined;
 }
 
 export class HostServices {
@@ -107,6 +113,16 @@ export class HostServices {
       },
       httpCallout: (req) => callout(req, scope),
       ...hostCrypto,
+      spanSetAttribute: (key, value) => {
+        if (scope.trace === undefined || key.length === 0 || RESERVED_SPAN_KEY.test(key)) return;
+        scope.trace.setAttribute(key, value);
+      },
+      spanAddEvent: (name, attributes) => {
+        if (scope.trace === undefined || name.length === 0) return;
+        const attrs: Record<string, string> = {};
+        for (const a of attributes) attrs[a.key] = a.value;
+        scope.trace.addEvent(name, attrs);
+      },
     };
   }
 

@@ -384,6 +384,7 @@ export class WasmPlugin {
     stats.calls[h]!++;
     inst.fuel.value = this.fuelBudget;
     inst.scope.requestId = ctx.id;
+    inst.scope.trace = ctx.trace?.sampled ? ctx.trace : undefined;
     inst.scope.lastError = undefined;
     inst.scope.pendingFuel = 0;
     const timeoutMs = this.config.timeoutMs;
@@ -396,6 +397,8 @@ export class WasmPlugin {
       const e = this.classify(inst, hook, err, true);
       ctx.trace?.hook(this.name, hook, t0, performance.now() - t0, e.code);
       throw e;
+    } finally {
+      inst.scope.trace = undefined;
     }
     stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
     const ms = performance.now() - t0;
@@ -420,6 +423,7 @@ export class WasmPlugin {
       this.stats.calls[h]!++;
       inst.fuel.value = this.fuelBudget;
       inst.scope.requestId = ctx.id;
+      inst.scope.trace = ctx.trace?.sampled ? ctx.trace : undefined;
       inst.scope.lastError = undefined;
       inst.scope.pendingFuel = 0;
       const timeoutMs = this.config.timeoutMs;
@@ -458,6 +462,7 @@ export class WasmPlugin {
         clearTimeout(timer);
         inst.inflight = undefined;
         inst.scope.signal = undefined;
+        inst.scope.trace = undefined;
         this.stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
       }
       // Store waits moved the deadline; whatever is past it beyond them was the guest's.

@@ -639,6 +639,38 @@ export function hostHttpCallout(request: CalloutRequest): ResultCalloutResponseS
 }
 
 // @ts-ignore: decorator
+@external("weir:proxy/host@0.1.0", "span-set-attribute")
+declare function __host_span_set_attribute(a0: i32, a1: i32, a2: i32, a3: i32): void;
+/**
+ * Set attribute `key` to `value` on the request's trace span (`observability { tracing }`;
+ * see docs/tracing.md). Does nothing when the request is not recorded, outside a request,
+ * and for the keys Weir sets itself (`http.*`, `url.*`, `server.*`, `client.*`,
+ * `network.*`, `error.type`, `weir.*`). Values past 4096 characters are cut.
+ */
+export function hostSpanSetAttribute(key: string, value: string): void {
+  const t0 = lowerString(key);
+  const t0n = lastLength();
+  const t1 = lowerString(value);
+  const t1n = lastLength();
+  __host_span_set_attribute(<i32>t0, <i32>t0n, <i32>t1, <i32>t1n);
+}
+
+// @ts-ignore: decorator
+@external("weir:proxy/host@0.1.0", "span-add-event")
+declare function __host_span_add_event(a0: i32, a1: i32, a2: i32, a3: i32): void;
+/**
+ * Add an event `name` with `attributes` to the request's trace span, timestamped now.
+ * Does nothing when the request is not recorded or outside a request.
+ */
+export function hostSpanAddEvent(name: string, attributes: Array<Property>): void {
+  const t0 = lowerString(name);
+  const t0n = lastLength();
+  const t1 = arenaAlloc(8, 4);
+  store_list_property(attributes, t1);
+  __host_span_add_event(<i32>t0, <i32>t0n, <i32>load<u32>(t1), <i32>load<u32>(t1, 4));
+}
+
+// @ts-ignore: decorator
 @external("weir:proxy/crypto@0.1.0", "digest")
 declare function __crypto_digest(a0: i32, a1: i32, a2: i32, a3: i32): void;
 /** The digest of `data`. */
@@ -932,6 +964,19 @@ function load_header(p: usize): Header {
   return v;
 }
 
+function store_list_property(v: Array<Property>, p: usize): void {
+  const n = v.length;
+  const ptr = arenaAlloc(<usize>n * 16, 4);
+  for (let i = 0; i < n; i++) store_property(unchecked(v[i]), ptr + <usize>i * 16);
+  store<u32>(p, <u32>ptr);
+  store<u32>(p, <u32>n, 4);
+}
+
+function store_property(v: Property, p: usize): void {
+  storeString(v.key, p + 0);
+  storeString(v.value, p + 8);
+}
+
 function load_option_list_u8(p: usize): Uint8Array | null {
   if (load<u8>(p) == 0) return null;
   return liftBytes(<usize>load<u32>(p + 4), <usize>load<u32>(p + 4, 4));
@@ -1119,11 +1164,6 @@ function store_mutation(v: Mutation, p: usize): void {
     case 10: storeString(v.asSetUpstream!, p + 4); break;
     default: break;
   }
-}
-
-function store_property(v: Property, p: usize): void {
-  storeString(v.key, p + 0);
-  storeString(v.value, p + 8);
 }
 
 function store_body_decision(v: BodyDecision, p: usize): void {
