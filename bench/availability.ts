@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ATTACKS, slowhttptestAvailable, startOriginProcess, underAttack, type AttackKind } from '../test/helpers/attacks.ts';
-import { freePort, killAllSync, start, stop, stopAll, waitFor200, type Started } from './lib/proc.ts';
+import { freePort, runHarness, start, stop, stopAll, waitFor200, type Started } from './lib/proc.ts';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = join(benchDir, '..');
@@ -159,13 +159,4 @@ function writeReport(table: string): void {
   writeFileSync(file, `${text.slice(0, a + BEGIN.length)}\n${stamp}\n\n${table}\n${text.slice(b)}`);
 }
 
-process.on('exit', killAllSync);
-process.on('SIGINT', () => {
-  killAllSync();
-  process.exit(130);
-});
-main().catch(async (err) => {
-  console.error(err);
-  await stopAll();
-  process.exit(1);
-});
+runHarness(main);

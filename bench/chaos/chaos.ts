@@ -20,7 +20,7 @@ import { startRedis } from '../../test/helpers/servers.ts';
 import { createPki } from '../../test/helpers/tls.ts';
 import { writeProbe } from '../../test/helpers/probe.ts';
 import { flags, metricSum, scrape, startEnduranceOrigin, startWeirProcess, writeReliabilitySection } from '../lib/endurance.ts';
-import { freePort, killAllSync, stop, stopAll, type Started } from '../lib/proc.ts';
+import { freePort, runHarness, stop, stopAll, type Started } from '../lib/proc.ts';
 import { Load, ok, one, tally, type Outcome } from './load.ts';
 
 const args = flags(process.argv.slice(2));
@@ -479,13 +479,4 @@ async function main(): Promise<void> {
   if (results.some((r) => !r.pass)) process.exitCode = 1;
 }
 
-process.on('exit', killAllSync);
-process.on('SIGINT', () => {
-  killAllSync();
-  process.exit(130);
-});
-main().catch(async (err) => {
-  console.error(err);
-  await stopAll();
-  process.exit(1);
-});
+runHarness(main);

@@ -95,6 +95,20 @@ export function killAllSync(): void {
   live.clear();
 }
 
+/** Runs a harness's main: every child is killed on exit, on SIGINT and when main throws. */
+export function runHarness(main: () => Promise<void>): void {
+  process.on('exit', killAllSync);
+  process.on('SIGINT', () => {
+    killAllSync();
+    process.exit(130);
+  });
+  main().catch(async (err) => {
+    console.error(err);
+    await stopAll();
+    process.exit(1);
+  });
+}
+
 export interface RunResult {
   readonly code: number | null;
   readonly stdout: string;

@@ -29,7 +29,7 @@ import { Pool } from 'undici';
 import WebSocket from 'ws';
 import { buildPlugin } from '../../host/src/plugin-tool/build.ts';
 import { ROOT, flags, metricSum, percentile, rssOf, scrape, startEnduranceOrigin, startWeirProcess, writeReliabilitySection } from '../lib/endurance.ts';
-import { freePort, killAllSync, stop, stopAll } from '../lib/proc.ts';
+import { freePort, runHarness, stop } from '../lib/proc.ts';
 import { BIG_BYTES, SMALL_BODY } from './origin.ts';
 
 const args = flags(process.argv.slice(2));
@@ -523,13 +523,4 @@ ${rows.join('\n')}
 Events: ${events.join('; ') || 'none'}.`;
 }
 
-process.on('exit', killAllSync);
-process.on('SIGINT', () => {
-  killAllSync();
-  process.exit(130);
-});
-main().catch(async (err) => {
-  console.error(err);
-  await stopAll();
-  process.exit(1);
-});
+runHarness(main);

@@ -20,6 +20,7 @@
  * pooled again.
  */
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { readFile } from 'node:fs/promises';
 import type { ConfigNode as HostConfigNode, PluginConfig } from '../../../host/src/config/types.ts';
 import { WeirError, isWeirError, type ErrorCode } from '../../../host/src/errors.ts';
@@ -114,7 +115,18 @@ export function flattenConfig(nodes: readonly HostConfigNode[]): W.ConfigNode[] 
   return out;
 }
 
-const compileCache = new Map<string, Promise<Omit<PluginVersion, 'info' | 'hooks' | 'config'>>>();
+/**
+ * Compiled modules by content: a config naming one file twice, or a reload, compiles it once.
+ * Bounded: every hot swap brings a new build, and a module only the cache still held was kept
+ * for the life of the process (the plugin-binary fuzzer's memory grew with each build).
+ */
+const COMPILE_CACHE_ENTRIES = 32;
+const compileCache = new LRUCache<string, Promise<Omit<PluginVersion, 'info' | 'hooks' | 'config'>>>({ max: COMPILE_CACHE_ENTRIES });
+
+/** Modules the compile cache holds (for tests). */
+export function compileCacheSize(): number {
+  return compileCache.size;
+}
 
 async function compile(bytes: Uint8Array, memoryMaxBytes: number): Promise<Omit<PluginVersion, 'info' | 'hooks' | 'config'>> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');

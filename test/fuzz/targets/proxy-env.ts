@@ -3,9 +3,10 @@
  * (HTTP/1.1 and HTTP/2 prior knowledge) in front of an echo origin, with a headers filter and
  * a WebSocket route, and short header/request timeouts so a half-sent request ends quickly.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
+import { rssOf } from '../../../bench/lib/endurance.ts';
 import { startOrigin } from '../../helpers/origin.ts';
 import { runWeir } from '../../helpers/process.ts';
 import { freePort } from '../../helpers/servers.ts';
@@ -65,13 +66,7 @@ observability { logging { level "info"; access-log #false; } }
       });
       if (status !== 200) throw new Error(`a valid request got ${status}; status: ${await statusOf(port)}`);
     },
-    memory: () => {
-      try {
-        return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p.child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-      } catch {
-        return 0;
-      }
-    },
+    memory: () => rssOf(p.child.pid!),
     close: async () => {
       p.kill();
       await p.exited(5000);
