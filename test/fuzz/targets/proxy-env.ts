@@ -44,7 +44,14 @@ observability { logging { level "info"; access-log #false; } }
 `);
   // A capped old space: memory that grows without bound ends the process, which alive() reports.
   const p = runWeir(['run', '-c', file], { env: { NODE_OPTIONS: `--max-old-space-size=${HEAP_CAP_MB}` } });
-  await p.waitFor(/weir started/, 60_000);
+  try {
+    await p.waitFor(/weir started/, 60_000);
+  } catch (e) {
+    // A proxy that never started must not outlive the fuzzer.
+    p.kill();
+    await origin.close();
+    throw e;
+  }
   let seen = 0;
   return {
     port,
