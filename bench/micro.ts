@@ -19,7 +19,7 @@ import { wasm } from '../plugin-abi/src/abi/wasm.ts';
 import { loadComponent } from '../plugin-abi/src/loader/load-component.ts';
 import { execFileSync } from 'node:child_process';
 import { findRustToolchain } from '../host/src/plugin-tool/rust.ts';
-import type { RequestHead } from '../plugin-abi/generated/types.ts';
+import type { WireRequestHead as RequestHead } from '../plugin-abi/src/runtime/exchange.ts';
 import { RecordingHost, codecEcho, jcoEcho } from '../test/plugin-abi/harness.ts';
 import { Router } from '../host/src/router/router.ts';
 import type { RouteConfig } from '../host/src/config/types.ts';
@@ -105,37 +105,45 @@ function routes(n: number): RouteConfig[] {
  * process (the compilers' heaps and threads would slow every figure measured after them),
  * and instantiates it like the proxy does (no metering).
  */
-async function benchPlugin(name: string): Promise<CoreInstance> {
+async function benchPlugin(name: string, host: QuietHost): Promise<CoreInstance> {
   const out = join(mkdtempSync(join(tmpdir(), 'weir-micro-')), `${name}.wasm`);
   execFileSync(process.execPath, [new URL('../host/bin/weir.ts', import.meta.url).pathname, 'plugin', 'build', new URL(`./plugins/${name}/`, import.meta.url).pathname, '--out', out], { stdio: 'ignore' });
   const loaded = await loadComponent(readFileSync(out));
   const mem = new GuestMemory();
-  const instance = await wasm.instantiate(loaded.core, hostImports(new QuietHost(), mem));
+  const instance = await wasm.instantiate(loaded.core, hostImports(host, mem));
   return bindCoreInstance(mem, instance.exports);
 }
 
 /** One on-request-headers call of a real SDK plugin that reads one header and sets one (the ABI's per-hook floor). */
-function readSetCase(inst: CoreInstance, lang: string, B: number, P: number): MicroResult {
+async function readSetCase(name: string, lang: string, B: number, P: number): Promise<MicroResult> {
+  const host = new QuietHost();
+  const inst = await benchPlugin(name, host);
   const h = head('/pass');
+  // The exchange the hook reads (the proxy sets the request's context the same way).
+  host.setExchange(h);
   let ctx = 0n;
-  const d = callOnRequestHeaders(inst, ++ctx, h);
+  const d = callOnRequestHeaders(inst, ++ctx);
   if (d.tag !== 'mutate' || d.val[0]?.tag !== 'set-header' || d.val[0].val.value !== HEADERS[5]![1]) throw new Error(`read-set (${lang}): wrong decision ${JSON.stringify(d)}`);
-  return { name: `read 1 header + set 1, 10 headers: ${lang} SDK plugin (inline)`, medianNs: measure(() => callOnRequestHeaders(inst, ++ctx, h), B, P), note: 'target ≤ 1 µs' };
+  return { name: `read 1 header + set 1, 10 headers: ${lang} SDK plugin (inline)`, medianNs: measure(() => callOnRequestHeaders(inst, ++ctx), B, P), note: 'target ≤ 1 µs' };
 }
 
 export async function runMicro(quick = false): Promise<MicroResult[]> {
   const B = quick ? 40 : 200;
   const P = quick ? 200 : 500;
   const out: MicroResult[] = [];
-  const ours = await codecEcho(new QuietHost());
-  const ref = await jcoEcho(new QuietHost());
+  const oursHost = new QuietHost();
+  const refHost = new QuietHost();
+  const ours = await codecEcho(oursHost);
+  const ref = await jcoEcho(refHost);
   const h = head('/pass');
+  oursHost.setExchange(h);
+  refHost.setExchange(h);
   let ctx = 0n;
-  out.push({ name: 'on-request-headers, 10 headers: our codec (inline)', medianNs: measure(() => callOnRequestHeaders(ours, ++ctx, h), B, P), note: 'target ≤ 1.5 µs' });
-  out.push(readSetCase(await benchPlugin('read-set'), 'AssemblyScript', B, P));
-  if (await findRustToolchain()) out.push(readSetCase(await benchPlugin('read-set-rust'), 'Rust', B, P));
+  out.push({ name: 'on-request-headers, 10 headers, guest reads the path: our codec (inline)', medianNs: measure(() => callOnRequestHeaders(ours, ++ctx), B, P), note: 'target ≤ 1.5 µs' });
+  out.push(await readSetCase('read-set', 'AssemblyScript', B, P));
+  if (await findRustToolchain()) out.push(await readSetCase('read-set-rust', 'Rust', B, P));
   else out.push({ name: 'read 1 header + set 1, 10 headers: Rust SDK plugin (inline)', medianNs: NaN, note: 'n/a: no wasm32 Rust toolchain' });
-  out.push({ name: 'on-request-headers, 10 headers: jco transpiled glue', medianNs: measure(() => ref['onRequestHeaders']!(++ctx, h), B, P) });
+  out.push({ name: 'on-request-headers, 10 headers, guest reads the path: jco transpiled glue', medianNs: measure(() => ref['onRequestHeaders']!(++ctx), B, P) });
   // A piscina round trip carrying the same head: the floor of isolation "worker".
   const pool = new Piscina({ filename: new URL('./echo-worker.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
   out.push({ name: 'piscina round trip with the same head (no plugin)', medianNs: await measureAsync(() => pool.run(h), quick ? 500 : 3000), note: 'a phase of isolation "worker" before the channel' });

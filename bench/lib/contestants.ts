@@ -190,6 +190,7 @@ export const CONTESTANTS: readonly Contestant[] = [
   // Against the row above: what tracing costs when every request is recorded and exported.
   weirRow('weir-tracing', 'Weir, no filters, tracing on (sample ratio 1.0, OTLP/HTTP export)', 'weir-tracing.kdl', { quick: true }),
   weirRow('weir-plugins-inline', 'Weir, 3 request + 1 response header WASM plugins, inline', 'weir-plugins-inline.kdl'),
+  weirRow('weir-scaffold-inline', 'Weir, 4 scaffolded AssemblyScript plugins (weir plugin new), inline', 'weir-scaffold-inline.kdl'),
   weirRow('weir-plugins-worker', 'Weir, the same 4 plugins, worker-isolated', 'weir-plugins-worker.kdl'),
   // Against the no-filter row: four scaffolded AssemblyScript plugins in one worker run (one round trip a phase).
   weirRow('weir-scaffold-worker', 'Weir, 4 scaffolded AssemblyScript plugins, worker-isolated', 'weir-scaffold-worker.kdl'),

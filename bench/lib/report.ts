@@ -100,6 +100,8 @@ function targets(rows: Map<string, Row>): Target[] {
   ratioTarget('Weir no-filter vs @fastify/http-proxy (req/s)', 'weir', 'fastify', 1.3);
   ratioTarget('Weir no-filter vs nginx proxy (req/s)', 'weir', 'nginx', 0.6);
   ratioTarget('Weir plugins inline vs Weir no-filter (req/s)', 'weir-plugins-inline', 'weir', 0.85);
+  ratioTarget('Weir 4 scaffolded AS plugins inline vs Weir no-filter (req/s)', 'weir-scaffold-inline', 'weir', 0.85);
+  ratioTarget('Weir rate-limit + geo + LB vs Weir no-filter (req/s)', 'weir-first-party', 'weir', 0.8);
   ratioTarget('Weir 4 scaffolded AS plugins worker-isolated vs Weir no-filter (req/s)', 'weir-scaffold-worker', 'weir', 0.5);
   const lat = weir?.latency;
   out.push(

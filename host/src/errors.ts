@@ -63,6 +63,7 @@ export const ERRORS = {
   WEIR_ERR_PLUGIN_UNAVAILABLE: { status: 503, source: 'plugin', message: 'the plugin is backing off after repeated crashes' },
   WEIR_ERR_PLUGIN_LOAD: { status: 0, source: 'plugin', message: 'the plugin could not be loaded' },
   WEIR_ERR_PLUGIN_WORLD_MISMATCH: { status: 0, source: 'plugin', message: 'the component does not match the weir:proxy plugin world' },
+  WEIR_ERR_PLUGIN_ABI_VERSION: { status: 0, source: 'plugin', message: 'the plugin was built for another weir:proxy ABI version; rebuild it with the current SDK' },
   WEIR_ERR_PLUGIN_CONFIG: { status: 0, source: 'plugin', message: 'the plugin rejected its configuration' },
 
   // config: the KDL file is wrong

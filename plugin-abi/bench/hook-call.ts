@@ -1,7 +1,7 @@
 /**
  * One on-request-headers call with 10 headers: our generated codec vs jco's transpiled glue,
- * on the same echo test plugin. Two cases: `/pass` (the guest returns continue at once, so
- * this is the cost of lowering the head and crossing) and a full echo (the guest returns
+ * on the same echo test plugin. Two cases: `/pass` (the guest reads the path through the
+ * exchange functions and returns continue, so this is the cost of crossing) and a full echo (the guest returns
  * 20 mutations and calls two host imports).
  *
  *   node_modules/.bin/node plugin-abi/bench/hook-call.ts
@@ -9,7 +9,7 @@
  * Reports the median per-call time over batches, after warm-up.
  */
 import { callOnRequestHeaders } from '../generated/codec.ts';
-import type { RequestHead } from '../generated/types.ts';
+import type { WireRequestHead as RequestHead } from '../src/runtime/exchange.ts';
 import { GuestMemory } from '../src/abi/guest-memory.ts';
 import { RecordingHost, codecEcho, jcoEcho } from '../../test/plugin-abi/harness.ts';
 
@@ -51,16 +51,20 @@ function measure(fn: () => unknown, batches = 200, per = 500): number {
 const fmt = (ns: number): string => (ns < 1000 ? `${ns.toFixed(0)} ns` : `${(ns / 1000).toFixed(2)} µs`);
 
 export async function run(): Promise<Record<string, number>> {
-  const ours = await codecEcho(new QuietHost());
-  const ref = await jcoEcho(new QuietHost());
+  const oursHost = new QuietHost();
+  const refHost = new QuietHost();
+  const ours = await codecEcho(oursHost);
+  const ref = await jcoEcho(refHost);
   const results: Record<string, number> = {};
   for (const path of ['/pass', '/echo']) {
     const h = head(path);
+    oursHost.setExchange(h);
+    refHost.setExchange(h);
     let ctx = 0n;
     current = `codec ${path}`;
-    results[current] = measure(() => callOnRequestHeaders(ours, ++ctx, h));
+    results[current] = measure(() => callOnRequestHeaders(ours, ++ctx));
     current = `jco   ${path}`;
-    results[current] = measure(() => ref['onRequestHeaders']!(++ctx, h));
+    results[current] = measure(() => ref['onRequestHeaders']!(++ctx));
   }
   // How GuestMemory decodes strings: a JS loop for short ASCII, Buffer#toString otherwise.
   const mem = new GuestMemory();

@@ -9,10 +9,9 @@ import type {
   ContextId,
   Header,
   Property,
-  RequestHead,
-  ResponseHead,
   LocalReply,
   Mutation,
+  PauseDecision,
   Decision,
   BodyDecision,
   Target,
@@ -41,13 +40,13 @@ export interface CoreFunctions {
   describePost: ((r: number) => void) | undefined;
   configure: (a0: number, a1: number) => number;
   configurePost: ((r: number) => void) | undefined;
-  onRequestHeaders: (a0: number) => number;
+  onRequestHeaders: (a0: bigint) => number;
   onRequestHeadersPost: ((r: number) => void) | undefined;
   onRequestBody: (a0: bigint, a1: number, a2: number, a3: number) => number;
   onRequestBodyPost: ((r: number) => void) | undefined;
-  selectUpstream: (a0: number) => number;
+  selectUpstream: (a0: bigint, a1: number, a2: number, a3: number, a4: number, a5: number, a6: number, a7: number, a8: number, a9: number) => number;
   selectUpstreamPost: ((r: number) => void) | undefined;
-  onResponseHeaders: (a0: number) => number;
+  onResponseHeaders: (a0: bigint) => number;
   onResponseHeadersPost: ((r: number) => void) | undefined;
   onResponseBody: (a0: bigint, a1: number, a2: number, a3: number) => number;
   onResponseBodyPost: ((r: number) => void) | undefined;
@@ -156,6 +155,42 @@ export interface HostImports {
    * JSON); a signature that does not verify is ok(false).
    */
   verifySignature(algorithm: SignatureAlgorithm, jwk: string, data: Uint8Array, signature: Uint8Array): Result<boolean, string>;
+  /** Request method, uppercase (`GET`). */
+  requestMethod(): string;
+  /** `http` or `https` as seen by the client. */
+  requestScheme(): string;
+  /** Host header or `:authority`. */
+  requestAuthority(): string;
+  /** Path without the query string, not decoded. */
+  requestPath(): string;
+  /** Query string without `?`; empty if none. */
+  requestQuery(): string;
+  /** First value of request header `name` (any case); none if absent. */
+  requestHeader(name: string): string | undefined;
+  /** Every value of request header `name` (any case), in arrival order. */
+  requestHeaderValues(name: string): string[];
+  /** Every request header in arrival order; names lowercase, a repeated header once per value. */
+  requestHeaders(): Header[];
+  /** Client IP address (v4 dotted or v6 textual). */
+  clientAddress(): string;
+  /** Client TCP port. */
+  clientPort(): number;
+  /** Name of the route that matched. */
+  routeName(): string;
+  /** `1.0`, `1.1` or `2`. */
+  httpVersion(): string;
+  /** Request property `key` set so far on this request; none if unset. */
+  requestProperty(key: string): string | undefined;
+  /** Every request property set so far. */
+  requestProperties(): Property[];
+  /** Response status; 0 before the response head exists (request hooks). */
+  responseStatus(): number;
+  /** First value of response header `name` (any case); none if absent or no response yet. */
+  responseHeader(name: string): string | undefined;
+  /** Every value of response header `name` (any case), in arrival order. */
+  responseHeaderValues(name: string): string[];
+  /** Every response header in arrival order; empty before the response head exists. */
+  responseHeaders(): Header[];
 }
 
 /**
@@ -276,8 +311,8 @@ export function hostImports(host: HostImports, m: GuestMemory, jspi = false): Wa
         host.spanAddEvent(m.readString(a0, a1), liftlist_list_property(m, a2, a3, 16));
       },
   };
-  imports["cm32p2|weir:proxy/host@0.1"] = hostFns;
-  imports["weir:proxy/host@0.1.0"] = hostFns;
+  imports["cm32p2|weir:proxy/host@0.2"] = hostFns;
+  imports["weir:proxy/host@0.2.0"] = hostFns;
   const cryptoFns = {
       'digest': (a0: number, a1: number, a2: number, a3: number): void => {
         m.sync();
@@ -315,8 +350,118 @@ export function hostImports(host: HostImports, m: GuestMemory, jspi = false): Wa
         store_result_bool_string(m, r, a7);
       },
   };
-  imports["cm32p2|weir:proxy/crypto@0.1"] = cryptoFns;
-  imports["weir:proxy/crypto@0.1.0"] = cryptoFns;
+  imports["cm32p2|weir:proxy/crypto@0.2"] = cryptoFns;
+  imports["weir:proxy/crypto@0.2.0"] = cryptoFns;
+  const exchangeFns = {
+      'request-method': (a0: number): void => {
+        m.sync();
+        const r = host.requestMethod();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'request-scheme': (a0: number): void => {
+        m.sync();
+        const r = host.requestScheme();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'request-authority': (a0: number): void => {
+        m.sync();
+        const r = host.requestAuthority();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'request-path': (a0: number): void => {
+        m.sync();
+        const r = host.requestPath();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'request-query': (a0: number): void => {
+        m.sync();
+        const r = host.requestQuery();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'request-header': (a0: number, a1: number, a2: number): void => {
+        m.sync();
+        const r = host.requestHeader(m.readString(a0, a1));
+        m.sync();
+        store_option_string(m, r, a2);
+      },
+      'request-header-values': (a0: number, a1: number, a2: number): void => {
+        m.sync();
+        const r = host.requestHeaderValues(m.readString(a0, a1));
+        m.sync();
+        store_list_string(m, r, a2);
+      },
+      'request-headers': (a0: number): void => {
+        m.sync();
+        const r = host.requestHeaders();
+        m.sync();
+        store_list_header(m, r, a0);
+      },
+      'client-address': (a0: number): void => {
+        m.sync();
+        const r = host.clientAddress();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'client-port': (): number => {
+        m.sync();
+        const r = host.clientPort();
+        return r;
+      },
+      'route-name': (a0: number): void => {
+        m.sync();
+        const r = host.routeName();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'http-version': (a0: number): void => {
+        m.sync();
+        const r = host.httpVersion();
+        m.sync();
+        { const sp = m.writeString(r); m.dv.setUint32(a0, sp, true); m.dv.setUint32(a0 + 4, m.len, true); }
+      },
+      'request-property': (a0: number, a1: number, a2: number): void => {
+        m.sync();
+        const r = host.requestProperty(m.readString(a0, a1));
+        m.sync();
+        store_option_string(m, r, a2);
+      },
+      'request-properties': (a0: number): void => {
+        m.sync();
+        const r = host.requestProperties();
+        m.sync();
+        store_list_property(m, r, a0);
+      },
+      'response-status': (): number => {
+        m.sync();
+        const r = host.responseStatus();
+        return r;
+      },
+      'response-header': (a0: number, a1: number, a2: number): void => {
+        m.sync();
+        const r = host.responseHeader(m.readString(a0, a1));
+        m.sync();
+        store_option_string(m, r, a2);
+      },
+      'response-header-values': (a0: number, a1: number, a2: number): void => {
+        m.sync();
+        const r = host.responseHeaderValues(m.readString(a0, a1));
+        m.sync();
+        store_list_string(m, r, a2);
+      },
+      'response-headers': (a0: number): void => {
+        m.sync();
+        const r = host.responseHeaders();
+        m.sync();
+        store_list_header(m, r, a0);
+      },
+  };
+  imports["cm32p2|weir:proxy/exchange@0.2"] = exchangeFns;
+  imports["weir:proxy/exchange@0.2.0"] = exchangeFns;
   return imports;
 }
 
@@ -364,13 +509,12 @@ export async function callConfigureAsync(inst: CoreInstance, config: ConfigNode[
   return out;
 }
 
-/** The request head is parsed and a route matched. Default: continue. */
-export function callOnRequestHeaders(inst: CoreInstance, ctx: ContextId, head: RequestHead): Decision {
+/** The request head is parsed and a route matched; read it through `exchange`. Default: continue. */
+export function callOnRequestHeaders(inst: CoreInstance, ctx: ContextId): Decision {
   const m = inst.mem;
-  const a = m.alloc(96, 8);
-  m.dv.setBigUint64(a + 0, ctx, true);
-  store_request_head(m, head, a + 8);
-  const r = inst.fns.onRequestHeaders(a);
+  let a0: bigint = 0n;
+  a0 = ctx;
+  const r = inst.fns.onRequestHeaders(a0);
   m.sync();
   const out = load_decision(m, r);
   if (inst.fns.onRequestHeadersPost !== undefined) inst.fns.onRequestHeadersPost(r);
@@ -378,12 +522,11 @@ export function callOnRequestHeaders(inst: CoreInstance, ctx: ContextId, head: R
 }
 
 /** callOnRequestHeaders for an instance whose host imports suspend (JSPI); one call in flight per instance. */
-export async function callOnRequestHeadersAsync(inst: CoreInstance, ctx: ContextId, head: RequestHead): Promise<Decision> {
+export async function callOnRequestHeadersAsync(inst: CoreInstance, ctx: ContextId): Promise<Decision> {
   const m = inst.mem;
-  const a = m.alloc(96, 8);
-  m.dv.setBigUint64(a + 0, ctx, true);
-  store_request_head(m, head, a + 8);
-  const r = await inst.promising.onRequestHeaders(a);
+  let a0: bigint = 0n;
+  a0 = ctx;
+  const r = await inst.promising.onRequestHeaders(a0);
   m.sync();
   const out = load_decision(m, r);
   if (inst.fns.onRequestHeadersPost !== undefined) inst.fns.onRequestHeadersPost(r);
@@ -419,14 +562,16 @@ export async function callOnRequestBodyAsync(inst: CoreInstance, ctx: ContextId,
 }
 
 /** Choose a target for this attempt; none defers to the upstream's algorithm. */
-export function callSelectUpstream(inst: CoreInstance, ctx: ContextId, head: RequestHead, upstream: UpstreamInfo, targets: Target[]): number | undefined {
+export function callSelectUpstream(inst: CoreInstance, ctx: ContextId, upstream: UpstreamInfo, targets: Target[]): number | undefined {
   const m = inst.mem;
-  const a = m.alloc(128, 8);
-  m.dv.setBigUint64(a + 0, ctx, true);
-  store_request_head(m, head, a + 8);
-  store_upstream_info(m, upstream, a + 92);
-  store_list_target(m, targets, a + 120);
-  const r = inst.fns.selectUpstream(a);
+  let a0: bigint = 0n, a1: number = 0, a2: number = 0, a3: number = 0, a4: number = 0, a5: number = 0, a6: number = 0, a7: number = 0, a8: number = 0, a9: number = 0;
+  a0 = ctx;
+  a1 = m.writeString(upstream.name); a2 = m.len;
+  a3 = m.writeString(upstream.localZone); a4 = m.len;
+  a5 = upstream.attempt;
+  if (upstream.previous === undefined) { a6 = 0; } else { a6 = 1; a7 = upstream.previous; }
+  { const cell1 = m.alloc(8, 4); store_list_target(m, targets, cell1); a8 = m.dv.getUint32(cell1, true); a9 = m.dv.getUint32(cell1 + 4, true); }
+  const r = inst.fns.selectUpstream(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
   m.sync();
   const out = load_option_u32(m, r);
   if (inst.fns.selectUpstreamPost !== undefined) inst.fns.selectUpstreamPost(r);
@@ -434,28 +579,28 @@ export function callSelectUpstream(inst: CoreInstance, ctx: ContextId, head: Req
 }
 
 /** callSelectUpstream for an instance whose host imports suspend (JSPI); one call in flight per instance. */
-export async function callSelectUpstreamAsync(inst: CoreInstance, ctx: ContextId, head: RequestHead, upstream: UpstreamInfo, targets: Target[]): Promise<number | undefined> {
+export async function callSelectUpstreamAsync(inst: CoreInstance, ctx: ContextId, upstream: UpstreamInfo, targets: Target[]): Promise<number | undefined> {
   const m = inst.mem;
-  const a = m.alloc(128, 8);
-  m.dv.setBigUint64(a + 0, ctx, true);
-  store_request_head(m, head, a + 8);
-  store_upstream_info(m, upstream, a + 92);
-  store_list_target(m, targets, a + 120);
-  const r = await inst.promising.selectUpstream(a);
+  let a0: bigint = 0n, a1: number = 0, a2: number = 0, a3: number = 0, a4: number = 0, a5: number = 0, a6: number = 0, a7: number = 0, a8: number = 0, a9: number = 0;
+  a0 = ctx;
+  a1 = m.writeString(upstream.name); a2 = m.len;
+  a3 = m.writeString(upstream.localZone); a4 = m.len;
+  a5 = upstream.attempt;
+  if (upstream.previous === undefined) { a6 = 0; } else { a6 = 1; a7 = upstream.previous; }
+  { const cell1 = m.alloc(8, 4); store_list_target(m, targets, cell1); a8 = m.dv.getUint32(cell1, true); a9 = m.dv.getUint32(cell1 + 4, true); }
+  const r = await inst.promising.selectUpstream(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9);
   m.sync();
   const out = load_option_u32(m, r);
   if (inst.fns.selectUpstreamPost !== undefined) inst.fns.selectUpstreamPost(r);
   return out;
 }
 
-/** The response head arrived. Default: continue. */
-export function callOnResponseHeaders(inst: CoreInstance, ctx: ContextId, request: RequestHead, response: ResponseHead): Decision {
+/** The response head arrived; read it (and the request) through `exchange`. Default: continue. */
+export function callOnResponseHeaders(inst: CoreInstance, ctx: ContextId): Decision {
   const m = inst.mem;
-  const a = m.alloc(104, 8);
-  m.dv.setBigUint64(a + 0, ctx, true);
-  store_request_head(m, request, a + 8);
-  store_response_head(m, response, a + 92);
-  const r = inst.fns.onResponseHeaders(a);
+  let a0: bigint = 0n;
+  a0 = ctx;
+  const r = inst.fns.onResponseHeaders(a0);
   m.sync();
   const out = load_decision(m, r);
   if (inst.fns.onResponseHeadersPost !== undefined) inst.fns.onResponseHeadersPost(r);
@@ -463,13 +608,11 @@ export function callOnResponseHeaders(inst: CoreInstance, ctx: ContextId, reques
 }
 
 /** callOnResponseHeaders for an instance whose host imports suspend (JSPI); one call in flight per instance. */
-export async function callOnResponseHeadersAsync(inst: CoreInstance, ctx: ContextId, request: RequestHead, response: ResponseHead): Promise<Decision> {
+export async function callOnResponseHeadersAsync(inst: CoreInstance, ctx: ContextId): Promise<Decision> {
   const m = inst.mem;
-  const a = m.alloc(104, 8);
-  m.dv.setBigUint64(a + 0, ctx, true);
-  store_request_head(m, request, a + 8);
-  store_response_head(m, response, a + 92);
-  const r = await inst.promising.onResponseHeaders(a);
+  let a0: bigint = 0n;
+  a0 = ctx;
+  const r = await inst.promising.onResponseHeaders(a0);
   m.sync();
   const out = load_decision(m, r);
   if (inst.fns.onResponseHeadersPost !== undefined) inst.fns.onResponseHeadersPost(r);
@@ -793,68 +936,6 @@ function store_list_header(m: GuestMemory, v: Header[], p: number): void {
   m.dv.setUint32(p + 4, n, true);
 }
 
-/** Property: 16 bytes, align 4. */
-function load_property(m: GuestMemory, p: number): Property {
-  return {
-    key: m.readString(m.dv.getUint32(p + 0, true), m.dv.getUint32(p + 0 + 4, true)),
-    value: m.readString(m.dv.getUint32(p + 8, true), m.dv.getUint32(p + 8 + 4, true)),
-  };
-}
-
-function store_property(m: GuestMemory, v: Property, p: number): void {
-  { const sp = m.writeString(v.key); m.dv.setUint32(p + 0, sp, true); m.dv.setUint32(p + 0 + 4, m.len, true); }
-  { const sp = m.writeString(v.value); m.dv.setUint32(p + 8, sp, true); m.dv.setUint32(p + 8 + 4, m.len, true); }
-}
-
-/** Property[]: 8 bytes, align 4. */
-function load_list_property(m: GuestMemory, p: number): Property[] {
-  const base = m.dv.getUint32(p, true);
-  const n = m.dv.getUint32(p + 4, true);
-  m.checkList(base, n, 16);
-  const out: Property[] = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = load_property(m, base + i * 16);
-  return out;
-}
-
-function store_list_property(m: GuestMemory, v: Property[], p: number): void {
-  const n = v.length;
-  const base = n === 0 ? 4 : m.alloc(n * 16, 4);
-  for (let i = 0; i < n; i++) store_property(m, v[i]!, base + i * 16);
-  m.dv.setUint32(p, base, true);
-  m.dv.setUint32(p + 4, n, true);
-}
-
-/** RequestHead: 84 bytes, align 4. */
-function load_request_head(m: GuestMemory, p: number): RequestHead {
-  return {
-    method: m.readString(m.dv.getUint32(p + 0, true), m.dv.getUint32(p + 0 + 4, true)),
-    scheme: m.readString(m.dv.getUint32(p + 8, true), m.dv.getUint32(p + 8 + 4, true)),
-    authority: m.readString(m.dv.getUint32(p + 16, true), m.dv.getUint32(p + 16 + 4, true)),
-    path: m.readString(m.dv.getUint32(p + 24, true), m.dv.getUint32(p + 24 + 4, true)),
-    query: m.readString(m.dv.getUint32(p + 32, true), m.dv.getUint32(p + 32 + 4, true)),
-    headers: load_list_header(m, p + 40),
-    clientAddress: m.readString(m.dv.getUint32(p + 48, true), m.dv.getUint32(p + 48 + 4, true)),
-    clientPort: m.dv.getUint16(p + 56, true),
-    routeName: m.readString(m.dv.getUint32(p + 60, true), m.dv.getUint32(p + 60 + 4, true)),
-    properties: load_list_property(m, p + 68),
-    httpVersion: m.readString(m.dv.getUint32(p + 76, true), m.dv.getUint32(p + 76 + 4, true)),
-  };
-}
-
-function store_request_head(m: GuestMemory, v: RequestHead, p: number): void {
-  { const sp = m.writeString(v.method); m.dv.setUint32(p + 0, sp, true); m.dv.setUint32(p + 0 + 4, m.len, true); }
-  { const sp = m.writeString(v.scheme); m.dv.setUint32(p + 8, sp, true); m.dv.setUint32(p + 8 + 4, m.len, true); }
-  { const sp = m.writeString(v.authority); m.dv.setUint32(p + 16, sp, true); m.dv.setUint32(p + 16 + 4, m.len, true); }
-  { const sp = m.writeString(v.path); m.dv.setUint32(p + 24, sp, true); m.dv.setUint32(p + 24 + 4, m.len, true); }
-  { const sp = m.writeString(v.query); m.dv.setUint32(p + 32, sp, true); m.dv.setUint32(p + 32 + 4, m.len, true); }
-  store_list_header(m, v.headers, p + 40);
-  { const sp = m.writeString(v.clientAddress); m.dv.setUint32(p + 48, sp, true); m.dv.setUint32(p + 48 + 4, m.len, true); }
-  m.dv.setUint16(p + 56, v.clientPort, true);
-  { const sp = m.writeString(v.routeName); m.dv.setUint32(p + 60, sp, true); m.dv.setUint32(p + 60 + 4, m.len, true); }
-  store_list_property(m, v.properties, p + 68);
-  { const sp = m.writeString(v.httpVersion); m.dv.setUint32(p + 76, sp, true); m.dv.setUint32(p + 76 + 4, m.len, true); }
-}
-
 /** Uint8Array: 8 bytes, align 4. */
 function load_list_u8(m: GuestMemory, p: number): Uint8Array {
   return m.readBytes(m.dv.getUint32(p, true), m.dv.getUint32(p + 4, true));
@@ -879,6 +960,19 @@ function store_local_reply(m: GuestMemory, v: LocalReply, p: number): void {
   m.dv.setUint16(p + 0, v.status, true);
   store_list_header(m, v.headers, p + 4);
   store_list_u8(m, v.body, p + 12);
+}
+
+/** Property: 16 bytes, align 4. */
+function load_property(m: GuestMemory, p: number): Property {
+  return {
+    key: m.readString(m.dv.getUint32(p + 0, true), m.dv.getUint32(p + 0 + 4, true)),
+    value: m.readString(m.dv.getUint32(p + 8, true), m.dv.getUint32(p + 8 + 4, true)),
+  };
+}
+
+function store_property(m: GuestMemory, v: Property, p: number): void {
+  { const sp = m.writeString(v.key); m.dv.setUint32(p + 0, sp, true); m.dv.setUint32(p + 0 + 4, m.len, true); }
+  { const sp = m.writeString(v.value); m.dv.setUint32(p + 8, sp, true); m.dv.setUint32(p + 8 + 4, m.len, true); }
 }
 
 /** Mutation: 20 bytes, align 4. */
@@ -934,12 +1028,26 @@ function store_list_mutation(m: GuestMemory, v: Mutation[], p: number): void {
   m.dv.setUint32(p + 4, n, true);
 }
 
+/** PauseDecision: 12 bytes, align 4. */
+function load_pause_decision(m: GuestMemory, p: number): PauseDecision {
+  return {
+    ms: m.dv.getUint32(p + 0, true),
+    mutations: load_list_mutation(m, p + 4),
+  };
+}
+
+function store_pause_decision(m: GuestMemory, v: PauseDecision, p: number): void {
+  m.dv.setUint32(p + 0, v.ms, true);
+  store_list_mutation(m, v.mutations, p + 4);
+}
+
 /** Decision: 24 bytes, align 4. */
 function load_decision(m: GuestMemory, p: number): Decision {
   switch (m.dv.getUint8(p)) {
       case 0: return { tag: 'continue' };
       case 1: return { tag: 'respond', val: load_local_reply(m, p + 4) };
       case 2: return { tag: 'mutate', val: load_list_mutation(m, p + 4) };
+      case 3: return { tag: 'pause', val: load_pause_decision(m, p + 4) };
       default: throw new AbiTrap('invalid decision discriminant ' + m.dv.getUint8(p));
     }
 }
@@ -949,6 +1057,7 @@ function store_decision(m: GuestMemory, v: Decision, p: number): void {
       case 'continue': m.dv.setUint8(p, 0); break;
       case 'respond': m.dv.setUint8(p, 1); store_local_reply(m, v.val, p + 4); break;
       case 'mutate': m.dv.setUint8(p, 2); store_list_mutation(m, v.val, p + 4); break;
+      case 'pause': m.dv.setUint8(p, 3); store_pause_decision(m, v.val, p + 4); break;
       default: throw new TypeError('invalid decision tag: ' + String((v as { tag: unknown }).tag));
     }
 }
@@ -970,23 +1079,6 @@ function store_body_decision(m: GuestMemory, v: BodyDecision, p: number): void {
       case 'respond': m.dv.setUint8(p, 2); store_local_reply(m, v.val, p + 4); break;
       default: throw new TypeError('invalid body-decision tag: ' + String((v as { tag: unknown }).tag));
     }
-}
-
-/** UpstreamInfo: 28 bytes, align 4. */
-function load_upstream_info(m: GuestMemory, p: number): UpstreamInfo {
-  return {
-    name: m.readString(m.dv.getUint32(p + 0, true), m.dv.getUint32(p + 0 + 4, true)),
-    localZone: m.readString(m.dv.getUint32(p + 8, true), m.dv.getUint32(p + 8 + 4, true)),
-    attempt: m.dv.getUint32(p + 16, true),
-    previous: load_option_u32(m, p + 20),
-  };
-}
-
-function store_upstream_info(m: GuestMemory, v: UpstreamInfo, p: number): void {
-  { const sp = m.writeString(v.name); m.dv.setUint32(p + 0, sp, true); m.dv.setUint32(p + 0 + 4, m.len, true); }
-  { const sp = m.writeString(v.localZone); m.dv.setUint32(p + 8, sp, true); m.dv.setUint32(p + 8 + 4, m.len, true); }
-  m.dv.setUint32(p + 16, v.attempt, true);
-  store_option_u32(m, v.previous, p + 20);
 }
 
 /** Target: 72 bytes, align 8. */
@@ -1036,19 +1128,6 @@ function store_list_target(m: GuestMemory, v: Target[], p: number): void {
   for (let i = 0; i < n; i++) store_target(m, v[i]!, base + i * 72);
   m.dv.setUint32(p, base, true);
   m.dv.setUint32(p + 4, n, true);
-}
-
-/** ResponseHead: 12 bytes, align 4. */
-function load_response_head(m: GuestMemory, p: number): ResponseHead {
-  return {
-    status: m.dv.getUint16(p + 0, true),
-    headers: load_list_header(m, p + 4),
-  };
-}
-
-function store_response_head(m: GuestMemory, v: ResponseHead, p: number): void {
-  m.dv.setUint16(p + 0, v.status, true);
-  store_list_header(m, v.headers, p + 4);
 }
 
 const LOG_LEVEL_CASES = ["trace","debug","info","warn","error"] as const;
@@ -1207,6 +1286,24 @@ function load_result_callout_response_string(m: GuestMemory, p: number): Result<
 
 function store_result_callout_response_string(m: GuestMemory, v: Result<CalloutResponse, string>, p: number): void {
   if (v.tag === 'ok') { m.dv.setUint8(p, 0); store_callout_response(m, v.val, p + 4); } else { m.dv.setUint8(p, 1); { const sp = m.writeString(v.val); m.dv.setUint32(p + 4, sp, true); m.dv.setUint32(p + 4 + 4, m.len, true); } }
+}
+
+/** Property[]: 8 bytes, align 4. */
+function load_list_property(m: GuestMemory, p: number): Property[] {
+  const base = m.dv.getUint32(p, true);
+  const n = m.dv.getUint32(p + 4, true);
+  m.checkList(base, n, 16);
+  const out: Property[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = load_property(m, base + i * 16);
+  return out;
+}
+
+function store_list_property(m: GuestMemory, v: Property[], p: number): void {
+  const n = v.length;
+  const base = n === 0 ? 4 : m.alloc(n * 16, 4);
+  for (let i = 0; i < n; i++) store_property(m, v[i]!, base + i * 16);
+  m.dv.setUint32(p, base, true);
+  m.dv.setUint32(p + 4, n, true);
 }
 
 function liftlist_list_property(m: GuestMemory, base: number, n: number, size: number): Property[] {

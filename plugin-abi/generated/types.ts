@@ -27,40 +27,6 @@ export interface Property {
   value: string;
 }
 
-/** The request as the client sent it, after earlier filters' mutations. */
-export interface RequestHead {
-  /** Method, uppercase (`GET`). */
-  method: string;
-  /** `http` or `https` as seen by the client. */
-  scheme: string;
-  /** Host header or `:authority`. */
-  authority: string;
-  /** Path without the query string, not decoded. */
-  path: string;
-  /** Query string without `?`; empty if none. */
-  query: string;
-  /** Request headers in arrival order. */
-  headers: Header[];
-  /** Client IP address (v4 dotted or v6 textual). */
-  clientAddress: string;
-  /** Client TCP port. */
-  clientPort: number;
-  /** Name of the route that matched. */
-  routeName: string;
-  /** Properties set so far on this request. */
-  properties: Property[];
-  /** `1.0`, `1.1` or `2`. */
-  httpVersion: string;
-}
-
-/** The response head from the upstream (or a local reply). */
-export interface ResponseHead {
-  /** HTTP status code. */
-  status: number;
-  /** Response headers in arrival order. */
-  headers: Header[];
-}
-
 /** A response the proxy sends itself instead of forwarding. */
 export interface LocalReply {
   /** HTTP status code (100..=599). */
@@ -99,6 +65,14 @@ export type Mutation =
    */
   | { tag: 'set-upstream'; val: string };
 
+/** A hold on the request: apply the mutations, wait, then go on. */
+export interface PauseDecision {
+  /** How long to hold the request, in ms (the host caps it; see docs/plugin-abi.md). */
+  ms: number;
+  /** Mutations applied in order before the hold, as with `mutate`. */
+  mutations: Mutation[];
+}
+
 /** What a header hook decides. */
 export type Decision =
   /** Go on with the next filter, unchanged. */
@@ -106,7 +80,12 @@ export type Decision =
   /** Stop the chain and send this reply to the client. */
   | { tag: 'respond'; val: LocalReply }
   /** Apply these mutations in order, then go on with the next filter. */
-  | { tag: 'mutate'; val: Mutation[] };
+  | { tag: 'mutate'; val: Mutation[] }
+  /**
+   * Apply the mutations, hold the request for `ms`, then go on (on-request-headers only;
+   * since 0.2.0).
+   */
+  | { tag: 'pause'; val: PauseDecision };
 
 /** What a body hook decides about one chunk. */
 export type BodyDecision =

@@ -12,7 +12,7 @@ export interface WorldSpec {
 }
 
 export const PLUGIN_WORLD: WorldSpec = {
-  "package": "weir:proxy@0.1.0",
+  "package": "weir:proxy@0.2.0",
   "world": "plugin",
   "exports": [
     {
@@ -52,7 +52,7 @@ export const PLUGIN_WORLD: WorldSpec = {
     },
     {
       "name": "on-request-headers",
-      "wit": "func(ctx: context-id, head: request-head) -> decision",
+      "wit": "func(ctx: context-id) -> decision",
       "coreNames": [
         "cm32p2||on-request-headers",
         "on-request-headers"
@@ -62,7 +62,7 @@ export const PLUGIN_WORLD: WorldSpec = {
         "cabi_post_on-request-headers"
       ],
       "params": [
-        "i32"
+        "i64"
       ],
       "results": [
         "i32"
@@ -91,7 +91,7 @@ export const PLUGIN_WORLD: WorldSpec = {
     },
     {
       "name": "select-upstream",
-      "wit": "func(ctx: context-id, head: request-head, upstream: upstream-info, targets: list<target>) -> option<u32>",
+      "wit": "func(ctx: context-id, upstream: upstream-info, targets: list<target>) -> option<u32>",
       "coreNames": [
         "cm32p2||select-upstream",
         "select-upstream"
@@ -101,6 +101,15 @@ export const PLUGIN_WORLD: WorldSpec = {
         "cabi_post_select-upstream"
       ],
       "params": [
+        "i64",
+        "i32",
+        "i32",
+        "i32",
+        "i32",
+        "i32",
+        "i32",
+        "i32",
+        "i32",
         "i32"
       ],
       "results": [
@@ -109,7 +118,7 @@ export const PLUGIN_WORLD: WorldSpec = {
     },
     {
       "name": "on-response-headers",
-      "wit": "func(ctx: context-id, request: request-head, response: response-head) -> decision",
+      "wit": "func(ctx: context-id) -> decision",
       "coreNames": [
         "cm32p2||on-response-headers",
         "on-response-headers"
@@ -119,7 +128,7 @@ export const PLUGIN_WORLD: WorldSpec = {
         "cabi_post_on-response-headers"
       ],
       "params": [
-        "i32"
+        "i64"
       ],
       "results": [
         "i32"
@@ -178,10 +187,10 @@ export const PLUGIN_WORLD: WorldSpec = {
   ],
   "imports": [
     {
-      "interface": "weir:proxy/host@0.1.0",
+      "interface": "weir:proxy/host@0.2.0",
       "coreModules": [
-        "cm32p2|weir:proxy/host@0.1",
-        "weir:proxy/host@0.1.0"
+        "cm32p2|weir:proxy/host@0.2",
+        "weir:proxy/host@0.2.0"
       ],
       "funcs": [
         {
@@ -334,10 +343,10 @@ export const PLUGIN_WORLD: WorldSpec = {
       ]
     },
     {
-      "interface": "weir:proxy/crypto@0.1.0",
+      "interface": "weir:proxy/crypto@0.2.0",
       "coreModules": [
-        "cm32p2|weir:proxy/crypto@0.1",
-        "weir:proxy/crypto@0.1.0"
+        "cm32p2|weir:proxy/crypto@0.2",
+        "weir:proxy/crypto@0.2.0"
       ],
       "funcs": [
         {
@@ -402,6 +411,151 @@ export const PLUGIN_WORLD: WorldSpec = {
             "i32",
             "i32",
             "i32",
+            "i32"
+          ],
+          "results": []
+        }
+      ]
+    },
+    {
+      "interface": "weir:proxy/exchange@0.2.0",
+      "coreModules": [
+        "cm32p2|weir:proxy/exchange@0.2",
+        "weir:proxy/exchange@0.2.0"
+      ],
+      "funcs": [
+        {
+          "name": "request-method",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-scheme",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-authority",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-path",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-query",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-header",
+          "params": [
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-header-values",
+          "params": [
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-headers",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "client-address",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "client-port",
+          "params": [],
+          "results": [
+            "i32"
+          ]
+        },
+        {
+          "name": "route-name",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "http-version",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-property",
+          "params": [
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "request-properties",
+          "params": [
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "response-status",
+          "params": [],
+          "results": [
+            "i32"
+          ]
+        },
+        {
+          "name": "response-header",
+          "params": [
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "response-header-values",
+          "params": [
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
+        },
+        {
+          "name": "response-headers",
+          "params": [
             "i32"
           ],
           "results": []

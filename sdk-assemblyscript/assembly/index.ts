@@ -360,78 +360,144 @@ function buildConfig(nodes: abi.ConfigNode[], errors: ConfigErrors): Config {
 }
 
 // ---- views ----
+//
+// Since ABI 0.2 a hook receives no head: the views below read the request and response
+// through the host's `exchange` functions when asked, so only what a plugin reads is copied.
+// Changes queue mutations in the hook's batch; later reads in the same hook see them.
 
-function findHeader(list: Header[], name: string): i32 {
-  for (let i = 0; i < list.length; i++) if (list[i].name == name) return i;
-  return -1;
+/** Values of header `n` (lowercase) after the batch's header mutations on top of `base`. */
+function overlayValues(base: string[], batch: abi.Mutation[], n: string): string[] {
+  let out = base;
+  for (let i = 0; i < batch.length; i++) {
+    const m = unchecked(batch[i]);
+    if (m.tag == abi.MutationTag.SetHeader && m.asSetHeader!.name == n) out = [m.asSetHeader!.value];
+    else if (m.tag == abi.MutationTag.AddHeader && m.asAddHeader!.name == n) out.push(m.asAddHeader!.value);
+    else if (m.tag == abi.MutationTag.RemoveHeader && m.asRemoveHeader! == n) out = [];
+  }
+  return out;
 }
 
-/** Headers of a request or response, read and changed in place; changes join the batch. */
+/** Whether the batch changes header `n` (lowercase). */
+function touches(batch: abi.Mutation[], n: string): bool {
+  for (let i = 0; i < batch.length; i++) {
+    const m = unchecked(batch[i]);
+    if ((m.tag == abi.MutationTag.SetHeader && m.asSetHeader!.name == n) || (m.tag == abi.MutationTag.AddHeader && m.asAddHeader!.name == n) || (m.tag == abi.MutationTag.RemoveHeader && m.asRemoveHeader! == n)) return true;
+  }
+  return false;
+}
+
+// Mutation records (and their header/property payloads) are reused from call to call: the
+// batch is rebuilt by every hook and the host has copied the previous one out by then, so
+// the common hook allocates no records (measured in bench/micro.ts: collections were most
+// of an SDK hook's cost).
+const mutPool = new Array<abi.Mutation>(0);
+const hdrPool = new Array<Header>(0);
+const propPool = new Array<Property>(0);
+
+/** Appends a pooled mutation with `tag` to the batch. */
+function pushMutation(batch: abi.Mutation[], tag: abi.MutationTag): abi.Mutation {
+  const i = batch.length;
+  let m: abi.Mutation;
+  if (i < mutPool.length) m = unchecked(mutPool[i]);
+  else {
+    m = new abi.Mutation();
+    mutPool.push(m);
+    hdrPool.push(new Header());
+    propPool.push(new Property());
+  }
+  m.tag = tag;
+  batch.push(m);
+  return m;
+}
+
+function pushHeader(batch: abi.Mutation[], tag: abi.MutationTag, name: string, value: string): void {
+  const m = pushMutation(batch, tag);
+  const slot = unchecked(hdrPool[batch.length - 1]);
+  slot.name = lowerName(name);
+  slot.value = value;
+  if (tag == abi.MutationTag.SetHeader) m.asSetHeader = slot;
+  else m.asAddHeader = slot;
+}
+
+function lowerName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 65 && c <= 90) return name.toLowerCase();
+  }
+  return name;
+}
+
+/** Headers of the request or the response, read from the host on access; changes join the batch. */
 export class Headers {
-  constructor(private list: Header[], private batch: abi.Mutation[], private writable: bool, private what: string) {}
+  constructor(private response: bool, private batch: abi.Mutation[], public writable: bool, private what: string) {}
 
   private check(): void {
     if (!this.writable) abort(this.what + " headers cannot be changed in this hook");
   }
 
+  private hostAll(n: string): string[] {
+    return this.response ? abi.exchangeResponseHeaderValues(n) : abi.exchangeRequestHeaderValues(n);
+  }
+
   /** The first value of `name`, or null. */
   get(name: string): string | null {
-    const i = findHeader(this.list, name.toLowerCase());
-    return i < 0 ? null : this.list[i].value;
+    const n = lowerName(name);
+    if (this.batch.length != 0 && touches(this.batch, n)) {
+      const all = overlayValues(this.hostAll(n), this.batch, n);
+      return all.length == 0 ? null : all[0];
+    }
+    return this.response ? abi.exchangeResponseHeader(n) : abi.exchangeRequestHeader(n);
   }
 
   /** Every value of `name`, in order. */
   getAll(name: string): string[] {
-    const n = name.toLowerCase();
-    const out = new Array<string>(0);
-    for (let i = 0; i < this.list.length; i++) if (this.list[i].name == n) out.push(this.list[i].value);
-    return out;
+    const n = lowerName(name);
+    const base = this.hostAll(n);
+    return this.batch.length != 0 ? overlayValues(base, this.batch, n) : base;
   }
 
   has(name: string): bool {
-    return findHeader(this.list, name.toLowerCase()) >= 0;
+    return this.get(name) !== null;
   }
 
   /** Every header in order (names lowercase; a repeated header once per value). */
   entries(): Header[] {
-    return this.list.slice(0);
+    let list = this.response ? abi.exchangeResponseHeaders() : abi.exchangeRequestHeaders();
+    for (let i = 0; i < this.batch.length; i++) {
+      const m = unchecked(this.batch[i]);
+      if (m.tag == abi.MutationTag.SetHeader || m.tag == abi.MutationTag.RemoveHeader) {
+        const n = m.tag == abi.MutationTag.SetHeader ? m.asSetHeader!.name : m.asRemoveHeader!;
+        const kept = new Array<Header>(0);
+        for (let j = 0; j < list.length; j++) if (list[j].name != n) kept.push(list[j]);
+        if (m.tag == abi.MutationTag.SetHeader) kept.push(header(n, m.asSetHeader!.value));
+        list = kept;
+      } else if (m.tag == abi.MutationTag.AddHeader) list.push(header(m.asAddHeader!.name, m.asAddHeader!.value));
+    }
+    return list;
   }
 
   /** Replaces every value of `name` with `value`. */
   set(name: string, value: string): void {
     this.check();
-    const h = header(name, value);
-    this.drop(h.name);
-    this.list.push(h);
-    this.batch.push(abi.Mutation.setHeader(h));
+    pushHeader(this.batch, abi.MutationTag.SetHeader, name, value);
   }
 
   /** Appends a value, keeping existing ones. */
   add(name: string, value: string): void {
     this.check();
-    const h = header(name, value);
-    this.list.push(h);
-    this.batch.push(abi.Mutation.addHeader(h));
+    pushHeader(this.batch, abi.MutationTag.AddHeader, name, value);
   }
 
   /** Removes every value of `name`. */
   remove(name: string): void {
     this.check();
-    const n = name.toLowerCase();
-    this.drop(n);
-    this.batch.push(abi.Mutation.removeHeader(n));
-  }
-
-  private drop(n: string): void {
-    const kept = new Array<Header>(0);
-    for (let i = 0; i < this.list.length; i++) if (this.list[i].name != n) kept.push(this.list[i]);
-    this.list = kept;
+    pushMutation(this.batch, abi.MutationTag.RemoveHeader).asRemoveHeader = lowerName(name);
   }
 }
 
-/** Request properties (shared along the plugin chain), changed through the batch. */
+/** Request properties (shared along the plugin chain), read from the host; changes join the batch. */
 export class Properties {
-  constructor(private list: Property[], private batch: abi.Mutation[], private writable: bool) {}
+  constructor(private batch: abi.Mutation[], public writable: bool) {}
 
   private check(): void {
     if (!this.writable) abort("properties cannot be changed in select-upstream");
@@ -439,47 +505,76 @@ export class Properties {
 
   /** The value of `key`, or null. */
   get(key: string): string | null {
-    for (let i = 0; i < this.list.length; i++) if (this.list[i].key == key) return this.list[i].value;
-    return null;
+    for (let i = this.batch.length - 1; i >= 0; i--) {
+      const m = unchecked(this.batch[i]);
+      if (m.tag == abi.MutationTag.SetProperty && m.asSetProperty!.key == key) return m.asSetProperty!.value;
+      if (m.tag == abi.MutationTag.RemoveProperty && m.asRemoveProperty! == key) return null;
+    }
+    return abi.exchangeRequestProperty(key);
   }
 
   entries(): Property[] {
-    return this.list.slice(0);
+    let list = abi.exchangeRequestProperties();
+    for (let i = 0; i < this.batch.length; i++) {
+      const m = unchecked(this.batch[i]);
+      if (m.tag != abi.MutationTag.SetProperty && m.tag != abi.MutationTag.RemoveProperty) continue;
+      const k = m.tag == abi.MutationTag.SetProperty ? m.asSetProperty!.key : m.asRemoveProperty!;
+      const kept = new Array<Property>(0);
+      for (let j = 0; j < list.length; j++) if (list[j].key != k) kept.push(list[j]);
+      if (m.tag == abi.MutationTag.SetProperty) {
+        const p = new Property();
+        p.key = k;
+        p.value = m.asSetProperty!.value;
+        kept.push(p);
+      }
+      list = kept;
+    }
+    return list;
   }
 
   set(key: string, value: string): void {
     this.check();
-    const p = new Property();
+    const m = pushMutation(this.batch, abi.MutationTag.SetProperty);
+    const p = unchecked(propPool[this.batch.length - 1]);
     p.key = key;
     p.value = value;
-    this.remove_(key);
-    this.list.push(p);
-    this.batch.push(abi.Mutation.setProperty(p));
+    m.asSetProperty = p;
   }
 
   remove(key: string): void {
     this.check();
-    this.remove_(key);
-    this.batch.push(abi.Mutation.removeProperty(key));
-  }
-
-  private remove_(key: string): void {
-    const kept = new Array<Property>(0);
-    for (let i = 0; i < this.list.length; i++) if (this.list[i].key != key) kept.push(this.list[i]);
-    this.list = kept;
+    pushMutation(this.batch, abi.MutationTag.RemoveProperty).asRemoveProperty = key;
   }
 }
 
 /**
- * The request as this plugin sees it. In on-request-headers its setters queue mutations that
- * the host applies after the hook; elsewhere the request is read-only except for properties.
+ * The request as this plugin sees it, read from the host on access. In on-request-headers its
+ * setters queue mutations that the host applies after the hook; elsewhere the request is
+ * read-only except for properties. One object per instance, reused by every hook call.
  */
 export class Request {
   readonly headers: Headers;
   readonly properties: Properties;
-  constructor(private head: abi.RequestHead, private batch: abi.Mutation[], private writable: bool, propertiesWritable: bool = true) {
-    this.headers = new Headers(head.headers, batch, writable, "request");
-    this.properties = new Properties(head.properties, batch, propertiesWritable);
+  private method_: string | null = null;
+  private path_: string | null = null;
+  private query_: string | null = null;
+  private authority_: string | null = null;
+  writable: bool = false;
+
+  constructor(private batch: abi.Mutation[]) {
+    this.headers = new Headers(false, batch, false, "request");
+    this.properties = new Properties(batch, true);
+  }
+
+  /** Prepares the view for one hook call (no allocation). */
+  reset(writable: bool, propertiesWritable: bool): void {
+    this.writable = writable;
+    this.headers.writable = writable;
+    this.properties.writable = propertiesWritable;
+    this.method_ = null;
+    this.path_ = null;
+    this.query_ = null;
+    this.authority_ = null;
   }
 
   private check(): void {
@@ -487,22 +582,22 @@ export class Request {
   }
 
   /** Method, uppercase. */
-  get method(): string { return this.head.method; }
+  get method(): string { const v = this.method_; return v !== null ? v : abi.exchangeRequestMethod(); }
   /** `http` or `https` as seen by the client. */
-  get scheme(): string { return this.head.scheme; }
+  get scheme(): string { return abi.exchangeRequestScheme(); }
   /** Host header or `:authority`. */
-  get authority(): string { return this.head.authority; }
+  get authority(): string { const v = this.authority_; return v !== null ? v : abi.exchangeRequestAuthority(); }
   /** Path without the query string, not decoded. */
-  get path(): string { return this.head.path; }
+  get path(): string { const v = this.path_; return v !== null ? v : abi.exchangeRequestPath(); }
   /** Query string without `?`; empty if none. */
-  get query(): string { return this.head.query; }
+  get query(): string { const v = this.query_; return v !== null ? v : abi.exchangeRequestQuery(); }
   /** Client IP address. */
-  get clientAddress(): string { return this.head.clientAddress; }
-  get clientPort(): u16 { return this.head.clientPort; }
+  get clientAddress(): string { return abi.exchangeClientAddress(); }
+  get clientPort(): u16 { return abi.exchangeClientPort(); }
   /** Name of the route that matched. */
-  get routeName(): string { return this.head.routeName; }
+  get routeName(): string { return abi.exchangeRouteName(); }
   /** `1.0`, `1.1` or `2`. */
-  get httpVersion(): string { return this.head.httpVersion; }
+  get httpVersion(): string { return abi.exchangeHttpVersion(); }
 
   /** Shorthands for headers.get / set / add / remove. */
   header(name: string): string | null { return this.headers.get(name); }
@@ -516,7 +611,7 @@ export class Request {
 
   /** The value of query parameter `name` (not decoded), or null. */
   queryParam(name: string): string | null {
-    const parts = this.head.query.split("&");
+    const parts = this.query.split("&");
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i];
       const eq = p.indexOf("=");
@@ -528,43 +623,49 @@ export class Request {
 
   setMethod(method: string): void {
     this.check();
-    this.head.method = method;
-    this.batch.push(abi.Mutation.setMethod(method));
+    this.method_ = method.toUpperCase();
+    pushMutation(this.batch, abi.MutationTag.SetMethod).asSetMethod = method;
   }
 
   setPath(path: string): void {
     this.check();
-    this.head.path = path;
-    this.batch.push(abi.Mutation.setPath(path));
+    this.path_ = path;
+    pushMutation(this.batch, abi.MutationTag.SetPath).asSetPath = path;
   }
 
   setQuery(query: string): void {
     this.check();
-    this.head.query = query;
-    this.batch.push(abi.Mutation.setQuery(query));
+    this.query_ = query;
+    pushMutation(this.batch, abi.MutationTag.SetQuery).asSetQuery = query;
   }
 
   setAuthority(authority: string): void {
     this.check();
-    this.head.authority = authority;
-    this.batch.push(abi.Mutation.setAuthority(authority));
+    this.authority_ = authority;
+    pushMutation(this.batch, abi.MutationTag.SetAuthority).asSetAuthority = authority;
   }
 
   /** Send the request to another upstream of the config, by name (canary, header routing). */
   setUpstream(name: string): void {
     this.check();
-    this.batch.push(abi.Mutation.setUpstream(name));
+    pushMutation(this.batch, abi.MutationTag.SetUpstream).asSetUpstream = name;
   }
 }
 
-/** The response head in on-response-headers; setters queue mutations. */
+/** The response head in on-response-headers, read from the host on access; setters queue mutations. */
 export class Response {
   readonly headers: Headers;
-  constructor(private head: abi.ResponseHead, private batch: abi.Mutation[]) {
-    this.headers = new Headers(head.headers, batch, true, "response");
+  private status_: i32 = -1;
+  constructor(private batch: abi.Mutation[]) {
+    this.headers = new Headers(true, batch, true, "response");
   }
 
-  get status(): u16 { return this.head.status; }
+  /** Prepares the view for one hook call (no allocation). */
+  reset(): void {
+    this.status_ = -1;
+  }
+
+  get status(): u16 { return this.status_ >= 0 ? <u16>this.status_ : abi.exchangeResponseStatus(); }
 
   header(name: string): string | null { return this.headers.get(name); }
   setHeader(name: string, value: string): void { this.headers.set(name, value); }
@@ -572,20 +673,20 @@ export class Response {
   removeHeader(name: string): void { this.headers.remove(name); }
 
   setStatus(status: u16): void {
-    this.head.status = status;
-    this.batch.push(abi.Mutation.setStatus(status));
+    this.status_ = status;
+    pushMutation(this.batch, abi.MutationTag.SetStatus).asSetStatus = status;
   }
 }
 
 // ---- decisions ----
 
-/** What a header hook decides. Changes made through the views go with `continue`. */
+/** What a header hook decides. Changes made through the views go with `continue` and `pause`. */
 export class Decision {
-  constructor(public readonly reply: abi.LocalReply | null) {}
+  constructor(public readonly reply: abi.LocalReply | null, public readonly pauseMs: i64 = -1) {}
 
   /** Go on with the next filter, applying the changes made through the views. */
   static continue(): Decision {
-    return new Decision(null);
+    return CONTINUE;
   }
 
   /** Stop the chain and send this reply; changes made through the views are dropped. */
@@ -601,12 +702,33 @@ export class Decision {
     return new Decision(r);
   }
 
+  /**
+   * Hold the request for `ms` milliseconds, then go on (on-request-headers only); the changes
+   * made through the views apply first. The host caps the hold (60 s per request in total).
+   */
+  static pause(ms: u32): Decision {
+    return new Decision(null, <i64>ms);
+  }
+
   toAbi(batch: abi.Mutation[]): abi.Decision {
     const reply = this.reply;
     if (reply !== null) return abi.Decision.respond(reply);
-    return batch.length == 0 ? abi.Decision.continue() : abi.Decision.mutate(batch);
+    if (this.pauseMs >= 0) {
+      const p = new abi.PauseDecision();
+      p.ms = <u32>this.pauseMs;
+      p.mutations = batch;
+      return abi.Decision.pause(p);
+    }
+    if (batch.length == 0) return ABI_CONTINUE;
+    ABI_MUTATE.asMutate = batch;
+    return ABI_MUTATE;
   }
 }
+
+// Reused by every call: the common decisions allocate nothing.
+const CONTINUE = new Decision(null);
+const ABI_CONTINUE = abi.Decision.continue();
+const ABI_MUTATE = abi.Decision.mutate(new Array<abi.Mutation>(0));
 
 /** What a body hook decides about one chunk. */
 export class BodyDecision {
@@ -709,8 +831,17 @@ export class RootContext {
 /** Adapts a Plugin to the generated ABI glue: context table, views and decisions. */
 class Dispatcher extends abi.Guest {
   contexts: Map<u64, HttpContext> = new Map<u64, HttpContext>();
+  /** The hook's mutations, emptied at the start of each call (the host has read the last one by then). */
+  batch: abi.Mutation[];
+  request: Request;
+  response: Response;
+  private single: bool = false;
   constructor(public root: RootContext) {
     super();
+    const batch = new Array<abi.Mutation>(0);
+    this.batch = batch;
+    this.request = new Request(batch);
+    this.response = new Response(batch);
   }
 
   context(id: u64): HttpContext {
@@ -734,8 +865,9 @@ class Dispatcher extends abi.Guest {
     // on-log is where a request's context is dropped: without it every context would live as
     // long as the instance (and slow every collection). So it is listed, unless the context
     // lives for a single call anyway (then no on-log call per request is needed).
+    this.single = this.ephemeral();
     const hooks = r.hooks.slice();
-    if (!hooks.includes(Hook.OnLog) && !this.ephemeral()) hooks.push(Hook.OnLog);
+    if (!hooks.includes(Hook.OnLog) && !this.single) hooks.push(Hook.OnLog);
     info.hooks = hooks;
     info.requestBody = r.requestBody;
     info.responseBody = r.responseBody;
@@ -754,26 +886,33 @@ class Dispatcher extends abi.Guest {
     return abi.ResultUnitConfigError.err(ce);
   }
 
-  onRequestHeaders(ctx: u64, head: abi.RequestHead): abi.Decision {
-    const batch = new Array<abi.Mutation>(0);
-    const d = this.context(ctx).onRequestHeaders(new Request(head, batch, true)).toAbi(batch);
-    if (this.ephemeral()) this.contexts.delete(ctx);
-    return d;
+  /** The context of a single-hook plugin is never kept: no table lookups for it. */
+  private ctxFor(id: u64): HttpContext {
+    return this.single ? this.root.createHttpContext(id) : this.context(id);
+  }
+
+  onRequestHeaders(ctx: u64): abi.Decision {
+    this.batch.length = 0;
+    this.request.reset(true, true);
+    return this.ctxFor(ctx).onRequestHeaders(this.request).toAbi(this.batch);
   }
 
   onRequestBody(ctx: u64, chunk: Uint8Array, end: bool): abi.BodyDecision {
     return this.context(ctx).onRequestBody(chunk, end).toAbi();
   }
 
-  selectUpstream(ctx: u64, head: abi.RequestHead, upstream: UpstreamInfo, targets: Target[]): Box<u32> | null {
-    const t = this.context(ctx).selectUpstream(new Request(head, [], false, false), upstream, targets);
-    if (this.ephemeral()) this.contexts.delete(ctx);
+  selectUpstream(ctx: u64, upstream: UpstreamInfo, targets: Target[]): Box<u32> | null {
+    this.batch.length = 0;
+    this.request.reset(false, false);
+    const t = this.ctxFor(ctx).selectUpstream(this.request, upstream, targets);
     return t === null ? null : new Box<u32>(t.index);
   }
 
-  onResponseHeaders(ctx: u64, request: abi.RequestHead, response: abi.ResponseHead): abi.Decision {
-    const batch = new Array<abi.Mutation>(0);
-    return this.context(ctx).onResponseHeaders(new Request(request, batch, false), new Response(response, batch)).toAbi(batch);
+  onResponseHeaders(ctx: u64): abi.Decision {
+    this.batch.length = 0;
+    this.request.reset(false, true);
+    this.response.reset();
+    return this.context(ctx).onResponseHeaders(this.request, this.response).toAbi(this.batch);
   }
 
   onResponseBody(ctx: u64, chunk: Uint8Array, end: bool): abi.BodyDecision {

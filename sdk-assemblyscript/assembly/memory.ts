@@ -29,6 +29,7 @@ function alignUp(p: usize, align: usize): usize {
 
 /** Allocates `size` bytes aligned to `align` (a power of two ≤ 16) that live until reset. */
 export function arenaAlloc(size: usize, align: usize): usize {
+  arenaBytes += size;
   if (chunk == 0) {
     chunk = heap.alloc(CHUNK_SIZE);
     chunkEnd = chunk + CHUNK_SIZE;
@@ -68,18 +69,24 @@ export function arenaReset(): void {
   top = chunk;
   last = 0;
   if (ASC_RUNTIME == RUNTIME_MINIMAL) {
-    // A full collection costs time in proportion to the live heap, so not after every call:
-    // after the heap had to grow (garbage is crowding it) or every COLLECT_EVERY calls.
+    // A full collection costs time in proportion to the heap, so not after every call: after
+    // the heap had to grow (garbage is crowding it), after COLLECT_BYTES went through the arena
+    // (what calls lift into managed objects is about what the arena held), or every
+    // COLLECT_EVERY calls. A small hook then pays for a collection every few thousand calls
+    // (measured in bench/micro.ts: every 256 calls was half of a one-header hook's time).
     const pages = <i32>memory.size();
-    if (pages > pagesAtCollect || ++resetsSinceCollect >= COLLECT_EVERY) {
+    if (pages > pagesAtCollect || arenaBytes >= COLLECT_BYTES || ++resetsSinceCollect >= COLLECT_EVERY) {
       __collect();
       resetsSinceCollect = 0;
+      arenaBytes = 0;
       pagesAtCollect = <i32>memory.size();
     }
   }
 }
 
-const COLLECT_EVERY = 256;
+const COLLECT_EVERY = 4096;
+const COLLECT_BYTES: usize = 256 * 1024;
+let arenaBytes: usize = 0;
 let resetsSinceCollect = 0;
 let pagesAtCollect = 0;
 

@@ -2,7 +2,7 @@
 // plugin-abi/generated/layout.json — do not edit.
 // Regenerate: node_modules/.bin/node sdk-rust-guest/gen/gen-rust.ts
 //
-// Canonical-ABI glue for the weir:proxy@0.1.0 world `plugin`: the WIT types as Rust
+// Canonical-ABI glue for the weir:proxy@0.2.0 world `plugin`: the WIT types as Rust
 // types, their lifting/lowering, the host imports with safe wrappers, and the exports.
 #![allow(dead_code, unused_unsafe, unused_mut, unused_parens, clippy::all)]
 
@@ -133,7 +133,7 @@ pub unsafe fn cabi_realloc(old: i32, old_size: i32, align: i32, new_size: i32) -
     p as usize as i32
 }
 
-/// Types of `weir:proxy@0.1.0` interface `types`.
+/// Types of `weir:proxy@0.2.0` interface `types`.
 pub mod types {
     use super::*;
 
@@ -185,98 +185,6 @@ pub mod types {
         wr_pair(p.add(8), (&v.value).as_ptr(), (&v.value).len());
     }
 
-    /// The request as the client sent it, after earlier filters' mutations.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct RequestHead {
-        /// Method, uppercase (`GET`).
-        pub method: String,
-        /// `http` or `https` as seen by the client.
-        pub scheme: String,
-        /// Host header or `:authority`.
-        pub authority: String,
-        /// Path without the query string, not decoded.
-        pub path: String,
-        /// Query string without `?`; empty if none.
-        pub query: String,
-        /// Request headers in arrival order.
-        pub headers: Vec<Header>,
-        /// Client IP address (v4 dotted or v6 textual).
-        pub client_address: String,
-        /// Client TCP port.
-        pub client_port: u16,
-        /// Name of the route that matched.
-        pub route_name: String,
-        /// Properties set so far on this request.
-        pub properties: Vec<Property>,
-        /// `1.0`, `1.1` or `2`.
-        pub http_version: String,
-    }
-
-    pub(crate) unsafe fn lift_request_head(p: *const u8) -> RequestHead {
-        RequestHead {
-            method: lift_string(rd::<i32>(p.add(0)), rd::<i32>(p.add(0).add(4))),
-            scheme: lift_string(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4))),
-            authority: lift_string(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4))),
-            path: lift_string(rd::<i32>(p.add(24)), rd::<i32>(p.add(24).add(4))),
-            query: lift_string(rd::<i32>(p.add(32)), rd::<i32>(p.add(32).add(4))),
-            headers: lift_list(rd::<i32>(p.add(40)), rd::<i32>(p.add(40).add(4)), 16, 4, |e4| lift_header(e4)),
-            client_address: lift_string(rd::<i32>(p.add(48)), rd::<i32>(p.add(48).add(4))),
-            client_port: rd::<u16>(p.add(56)),
-            route_name: lift_string(rd::<i32>(p.add(60)), rd::<i32>(p.add(60).add(4))),
-            properties: lift_list(rd::<i32>(p.add(68)), rd::<i32>(p.add(68).add(4)), 16, 4, |e5| lift_property(e5)),
-            http_version: lift_string(rd::<i32>(p.add(76)), rd::<i32>(p.add(76).add(4))),
-        }
-    }
-
-    pub(crate) unsafe fn lower_request_head(v: &RequestHead, p: *mut u8, keep: &mut Keep) {
-        let _ = &keep;
-        wr_pair(p.add(0), (&v.method).as_ptr(), (&v.method).len());
-        wr_pair(p.add(8), (&v.scheme).as_ptr(), (&v.scheme).len());
-        wr_pair(p.add(16), (&v.authority).as_ptr(), (&v.authority).len());
-        wr_pair(p.add(24), (&v.path).as_ptr(), (&v.path).len());
-        wr_pair(p.add(32), (&v.query).as_ptr(), (&v.query).len());
-        let b6 = keep.alloc((&v.headers).len() * 16);
-        for (i7, e8) in (&v.headers).iter().enumerate() {
-            lower_header(e8, b6.add(i7 * 16), keep);
-        }
-        wr_pair(p.add(40), b6 as *const u8, (&v.headers).len());
-        wr_pair(p.add(48), (&v.client_address).as_ptr(), (&v.client_address).len());
-        wr::<u16>(p.add(56), *&v.client_port);
-        wr_pair(p.add(60), (&v.route_name).as_ptr(), (&v.route_name).len());
-        let b9 = keep.alloc((&v.properties).len() * 16);
-        for (i10, e11) in (&v.properties).iter().enumerate() {
-            lower_property(e11, b9.add(i10 * 16), keep);
-        }
-        wr_pair(p.add(68), b9 as *const u8, (&v.properties).len());
-        wr_pair(p.add(76), (&v.http_version).as_ptr(), (&v.http_version).len());
-    }
-
-    /// The response head from the upstream (or a local reply).
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct ResponseHead {
-        /// HTTP status code.
-        pub status: u16,
-        /// Response headers in arrival order.
-        pub headers: Vec<Header>,
-    }
-
-    pub(crate) unsafe fn lift_response_head(p: *const u8) -> ResponseHead {
-        ResponseHead {
-            status: rd::<u16>(p.add(0)),
-            headers: lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 16, 4, |e12| lift_header(e12)),
-        }
-    }
-
-    pub(crate) unsafe fn lower_response_head(v: &ResponseHead, p: *mut u8, keep: &mut Keep) {
-        let _ = &keep;
-        wr::<u16>(p.add(0), *&v.status);
-        let b13 = keep.alloc((&v.headers).len() * 16);
-        for (i14, e15) in (&v.headers).iter().enumerate() {
-            lower_header(e15, b13.add(i14 * 16), keep);
-        }
-        wr_pair(p.add(4), b13 as *const u8, (&v.headers).len());
-    }
-
     /// A response the proxy sends itself instead of forwarding.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct LocalReply {
@@ -291,7 +199,7 @@ pub mod types {
     pub(crate) unsafe fn lift_local_reply(p: *const u8) -> LocalReply {
         LocalReply {
             status: rd::<u16>(p.add(0)),
-            headers: lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 16, 4, |e16| lift_header(e16)),
+            headers: lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 16, 4, |e4| lift_header(e4)),
             body: lift_bytes(rd::<i32>(p.add(12)), rd::<i32>(p.add(12).add(4))),
         }
     }
@@ -299,11 +207,11 @@ pub mod types {
     pub(crate) unsafe fn lower_local_reply(v: &LocalReply, p: *mut u8, keep: &mut Keep) {
         let _ = &keep;
         wr::<u16>(p.add(0), *&v.status);
-        let b17 = keep.alloc((&v.headers).len() * 16);
-        for (i18, e19) in (&v.headers).iter().enumerate() {
-            lower_header(e19, b17.add(i18 * 16), keep);
+        let b5 = keep.alloc((&v.headers).len() * 16);
+        for (i6, e7) in (&v.headers).iter().enumerate() {
+            lower_header(e7, b5.add(i6 * 16), keep);
         }
-        wr_pair(p.add(4), b17 as *const u8, (&v.headers).len());
+        wr_pair(p.add(4), b5 as *const u8, (&v.headers).len());
         wr_pair(p.add(12), (&v.body).as_ptr(), (&v.body).len());
     }
 
@@ -379,54 +287,80 @@ pub mod types {
     pub(crate) unsafe fn lower_mutation(v: &Mutation, p: *mut u8, keep: &mut Keep) {
         let _ = &keep;
         match v {
-            Mutation::SetHeader { name: f20, value: f21 } => {
+            Mutation::SetHeader { name: f8, value: f9 } => {
                 wr::<u8>(p, 0);
-                wr_pair(p.add(4), (f20).as_ptr(), (f20).len());
-                wr_pair(p.add(12), (f21).as_ptr(), (f21).len());
+                wr_pair(p.add(4), (f8).as_ptr(), (f8).len());
+                wr_pair(p.add(12), (f9).as_ptr(), (f9).len());
             }
-            Mutation::AddHeader { name: f22, value: f23 } => {
+            Mutation::AddHeader { name: f10, value: f11 } => {
                 wr::<u8>(p, 1);
-                wr_pair(p.add(4), (f22).as_ptr(), (f22).len());
-                wr_pair(p.add(12), (f23).as_ptr(), (f23).len());
+                wr_pair(p.add(4), (f10).as_ptr(), (f10).len());
+                wr_pair(p.add(12), (f11).as_ptr(), (f11).len());
             }
-            Mutation::RemoveHeader(x24) => {
+            Mutation::RemoveHeader(x12) => {
                 wr::<u8>(p, 2);
-                wr_pair(p.add(4), (x24).as_ptr(), (x24).len());
+                wr_pair(p.add(4), (x12).as_ptr(), (x12).len());
             }
-            Mutation::SetPath(x25) => {
+            Mutation::SetPath(x13) => {
                 wr::<u8>(p, 3);
-                wr_pair(p.add(4), (x25).as_ptr(), (x25).len());
+                wr_pair(p.add(4), (x13).as_ptr(), (x13).len());
             }
-            Mutation::SetQuery(x26) => {
+            Mutation::SetQuery(x14) => {
                 wr::<u8>(p, 4);
-                wr_pair(p.add(4), (x26).as_ptr(), (x26).len());
+                wr_pair(p.add(4), (x14).as_ptr(), (x14).len());
             }
-            Mutation::SetMethod(x27) => {
+            Mutation::SetMethod(x15) => {
                 wr::<u8>(p, 5);
-                wr_pair(p.add(4), (x27).as_ptr(), (x27).len());
+                wr_pair(p.add(4), (x15).as_ptr(), (x15).len());
             }
-            Mutation::SetAuthority(x28) => {
+            Mutation::SetAuthority(x16) => {
                 wr::<u8>(p, 6);
-                wr_pair(p.add(4), (x28).as_ptr(), (x28).len());
+                wr_pair(p.add(4), (x16).as_ptr(), (x16).len());
             }
-            Mutation::SetStatus(x29) => {
+            Mutation::SetStatus(x17) => {
                 wr::<u8>(p, 7);
-                wr::<u16>(p.add(4), *x29);
+                wr::<u16>(p.add(4), *x17);
             }
-            Mutation::SetProperty { key: f30, value: f31 } => {
+            Mutation::SetProperty { key: f18, value: f19 } => {
                 wr::<u8>(p, 8);
-                wr_pair(p.add(4), (f30).as_ptr(), (f30).len());
-                wr_pair(p.add(12), (f31).as_ptr(), (f31).len());
+                wr_pair(p.add(4), (f18).as_ptr(), (f18).len());
+                wr_pair(p.add(12), (f19).as_ptr(), (f19).len());
             }
-            Mutation::RemoveProperty(x32) => {
+            Mutation::RemoveProperty(x20) => {
                 wr::<u8>(p, 9);
-                wr_pair(p.add(4), (x32).as_ptr(), (x32).len());
+                wr_pair(p.add(4), (x20).as_ptr(), (x20).len());
             }
-            Mutation::SetUpstream(x33) => {
+            Mutation::SetUpstream(x21) => {
                 wr::<u8>(p, 10);
-                wr_pair(p.add(4), (x33).as_ptr(), (x33).len());
+                wr_pair(p.add(4), (x21).as_ptr(), (x21).len());
             }
         }
+    }
+
+    /// A hold on the request: apply the mutations, wait, then go on.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct PauseDecision {
+        /// How long to hold the request, in ms (the host caps it; see docs/plugin-abi.md).
+        pub ms: u32,
+        /// Mutations applied in order before the hold, as with `mutate`.
+        pub mutations: Vec<Mutation>,
+    }
+
+    pub(crate) unsafe fn lift_pause_decision(p: *const u8) -> PauseDecision {
+        PauseDecision {
+            ms: rd::<u32>(p.add(0)),
+            mutations: lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 20, 4, |e22| lift_mutation(e22)),
+        }
+    }
+
+    pub(crate) unsafe fn lower_pause_decision(v: &PauseDecision, p: *mut u8, keep: &mut Keep) {
+        let _ = &keep;
+        wr::<u32>(p.add(0), *&v.ms);
+        let b23 = keep.alloc((&v.mutations).len() * 20);
+        for (i24, e25) in (&v.mutations).iter().enumerate() {
+            lower_mutation(e25, b23.add(i24 * 20), keep);
+        }
+        wr_pair(p.add(4), b23 as *const u8, (&v.mutations).len());
     }
 
     /// What a header hook decides.
@@ -445,6 +379,14 @@ pub mod types {
         },
         /// Apply these mutations in order, then go on with the next filter.
         Mutate(Vec<Mutation>),
+        /// Apply the mutations, hold the request for `ms`, then go on (on-request-headers only;
+        /// since 0.2.0).
+        Pause {
+            /// How long to hold the request, in ms (the host caps it; see docs/plugin-abi.md).
+            ms: u32,
+            /// Mutations applied in order before the hold, as with `mutate`.
+            mutations: Vec<Mutation>,
+        },
     }
 
     pub(crate) unsafe fn lift_decision(p: *const u8) -> Decision {
@@ -452,10 +394,14 @@ pub mod types {
             0 => Decision::Continue,
             1 => Decision::Respond {
                 status: rd::<u16>(p.add(4)),
-                headers: lift_list(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4)), 16, 4, |e34| lift_header(e34)),
+                headers: lift_list(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4)), 16, 4, |e26| lift_header(e26)),
                 body: lift_bytes(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4))),
             },
-            2 => Decision::Mutate(lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 20, 4, |e35| lift_mutation(e35))),
+            2 => Decision::Mutate(lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 20, 4, |e27| lift_mutation(e27))),
+            3 => Decision::Pause {
+                ms: rd::<u32>(p.add(4)),
+                mutations: lift_list(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4)), 20, 4, |e28| lift_mutation(e28)),
+            },
             _ => trap(),
         }
     }
@@ -464,23 +410,32 @@ pub mod types {
         let _ = &keep;
         match v {
             Decision::Continue => wr::<u8>(p, 0),
-            Decision::Respond { status: f36, headers: f37, body: f38 } => {
+            Decision::Respond { status: f29, headers: f30, body: f31 } => {
                 wr::<u8>(p, 1);
-                wr::<u16>(p.add(4), *f36);
-                let b39 = keep.alloc((f37).len() * 16);
-                for (i40, e41) in (f37).iter().enumerate() {
-                    lower_header(e41, b39.add(i40 * 16), keep);
+                wr::<u16>(p.add(4), *f29);
+                let b32 = keep.alloc((f30).len() * 16);
+                for (i33, e34) in (f30).iter().enumerate() {
+                    lower_header(e34, b32.add(i33 * 16), keep);
                 }
-                wr_pair(p.add(8), b39 as *const u8, (f37).len());
-                wr_pair(p.add(16), (f38).as_ptr(), (f38).len());
+                wr_pair(p.add(8), b32 as *const u8, (f30).len());
+                wr_pair(p.add(16), (f31).as_ptr(), (f31).len());
             }
-            Decision::Mutate(x42) => {
+            Decision::Mutate(x35) => {
                 wr::<u8>(p, 2);
-                let b43 = keep.alloc((x42).len() * 20);
-                for (i44, e45) in (x42).iter().enumerate() {
-                    lower_mutation(e45, b43.add(i44 * 20), keep);
+                let b36 = keep.alloc((x35).len() * 20);
+                for (i37, e38) in (x35).iter().enumerate() {
+                    lower_mutation(e38, b36.add(i37 * 20), keep);
                 }
-                wr_pair(p.add(4), b43 as *const u8, (x42).len());
+                wr_pair(p.add(4), b36 as *const u8, (x35).len());
+            }
+            Decision::Pause { ms: f39, mutations: f40 } => {
+                wr::<u8>(p, 3);
+                wr::<u32>(p.add(4), *f39);
+                let b41 = keep.alloc((f40).len() * 20);
+                for (i42, e43) in (f40).iter().enumerate() {
+                    lower_mutation(e43, b41.add(i42 * 20), keep);
+                }
+                wr_pair(p.add(8), b41 as *const u8, (f40).len());
             }
         }
     }
@@ -509,7 +464,7 @@ pub mod types {
             1 => BodyDecision::Replace(lift_bytes(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)))),
             2 => BodyDecision::Respond {
                 status: rd::<u16>(p.add(4)),
-                headers: lift_list(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4)), 16, 4, |e46| lift_header(e46)),
+                headers: lift_list(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4)), 16, 4, |e44| lift_header(e44)),
                 body: lift_bytes(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4))),
             },
             _ => trap(),
@@ -520,19 +475,19 @@ pub mod types {
         let _ = &keep;
         match v {
             BodyDecision::Continue => wr::<u8>(p, 0),
-            BodyDecision::Replace(x47) => {
+            BodyDecision::Replace(x45) => {
                 wr::<u8>(p, 1);
-                wr_pair(p.add(4), (x47).as_ptr(), (x47).len());
+                wr_pair(p.add(4), (x45).as_ptr(), (x45).len());
             }
-            BodyDecision::Respond { status: f48, headers: f49, body: f50 } => {
+            BodyDecision::Respond { status: f46, headers: f47, body: f48 } => {
                 wr::<u8>(p, 2);
-                wr::<u16>(p.add(4), *f48);
-                let b51 = keep.alloc((f49).len() * 16);
-                for (i52, e53) in (f49).iter().enumerate() {
-                    lower_header(e53, b51.add(i52 * 16), keep);
+                wr::<u16>(p.add(4), *f46);
+                let b49 = keep.alloc((f47).len() * 16);
+                for (i50, e51) in (f47).iter().enumerate() {
+                    lower_header(e51, b49.add(i50 * 16), keep);
                 }
-                wr_pair(p.add(8), b51 as *const u8, (f49).len());
-                wr_pair(p.add(16), (f50).as_ptr(), (f50).len());
+                wr_pair(p.add(8), b49 as *const u8, (f47).len());
+                wr_pair(p.add(16), (f48).as_ptr(), (f48).len());
             }
         }
     }
@@ -624,9 +579,9 @@ pub mod types {
         wr::<u32>(p.add(16), *&v.attempt);
         match &v.previous {
             None => wr::<u8>(p.add(20), 0),
-            Some(x54) => {
+            Some(x52) => {
                 wr::<u8>(p.add(20), 1);
-                wr::<u32>(p.add(20).add(4), *x54);
+                wr::<u32>(p.add(20).add(4), *x52);
             }
         }
     }
@@ -699,9 +654,9 @@ pub mod types {
         match v {
             BodyMode::None => wr::<u8>(p, 0),
             BodyMode::Streamed => wr::<u8>(p, 1),
-            BodyMode::Buffered(x55) => {
+            BodyMode::Buffered(x53) => {
                 wr::<u8>(p, 2);
-                wr::<u32>(p.add(4), *x55);
+                wr::<u32>(p.add(4), *x53);
             }
         }
     }
@@ -727,7 +682,7 @@ pub mod types {
         PluginInfo {
             name: lift_string(rd::<i32>(p.add(0)), rd::<i32>(p.add(0).add(4))),
             version: lift_string(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4))),
-            hooks: lift_list(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4)), 1, 1, |e56| lift_hook(e56)),
+            hooks: lift_list(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4)), 1, 1, |e54| lift_hook(e54)),
             request_body: lift_body_mode(p.add(24)),
             response_body: lift_body_mode(p.add(32)),
             config_schema: lift_string(rd::<i32>(p.add(40)), rd::<i32>(p.add(40).add(4))),
@@ -738,11 +693,11 @@ pub mod types {
         let _ = &keep;
         wr_pair(p.add(0), (&v.name).as_ptr(), (&v.name).len());
         wr_pair(p.add(8), (&v.version).as_ptr(), (&v.version).len());
-        let b57 = keep.alloc((&v.hooks).len() * 1);
-        for (i58, e59) in (&v.hooks).iter().enumerate() {
-            lower_hook(e59, b57.add(i58 * 1), keep);
+        let b55 = keep.alloc((&v.hooks).len() * 1);
+        for (i56, e57) in (&v.hooks).iter().enumerate() {
+            lower_hook(e57, b55.add(i56 * 1), keep);
         }
-        wr_pair(p.add(16), b57 as *const u8, (&v.hooks).len());
+        wr_pair(p.add(16), b55 as *const u8, (&v.hooks).len());
         lower_body_mode(&v.request_body, p.add(24), keep);
         lower_body_mode(&v.response_body, p.add(32), keep);
         wr_pair(p.add(40), (&v.config_schema).as_ptr(), (&v.config_schema).len());
@@ -777,21 +732,21 @@ pub mod types {
     pub(crate) unsafe fn lower_config_value(v: &ConfigValue, p: *mut u8, keep: &mut Keep) {
         let _ = &keep;
         match v {
-            ConfigValue::Text(x60) => {
+            ConfigValue::Text(x58) => {
                 wr::<u8>(p, 0);
-                wr_pair(p.add(8), (x60).as_ptr(), (x60).len());
+                wr_pair(p.add(8), (x58).as_ptr(), (x58).len());
             }
-            ConfigValue::Integer(x61) => {
+            ConfigValue::Integer(x59) => {
                 wr::<u8>(p, 1);
-                wr::<i64>(p.add(8), *x61);
+                wr::<i64>(p.add(8), *x59);
             }
-            ConfigValue::Float(x62) => {
+            ConfigValue::Float(x60) => {
                 wr::<u8>(p, 2);
-                wr::<f64>(p.add(8), *x62);
+                wr::<f64>(p.add(8), *x60);
             }
-            ConfigValue::Boolean(x63) => {
+            ConfigValue::Boolean(x61) => {
                 wr::<u8>(p, 3);
-                wr::<u8>(p.add(8), *x63 as u8);
+                wr::<u8>(p.add(8), *x61 as u8);
             }
             ConfigValue::Null => wr::<u8>(p, 4),
         }
@@ -837,8 +792,8 @@ pub mod types {
         ConfigNode {
             name: lift_string(rd::<i32>(p.add(0)), rd::<i32>(p.add(0).add(4))),
             parent: match rd::<u8>(p.add(8)) { 0 => None, 1 => Some(rd::<u32>(p.add(8).add(4))), _ => trap() },
-            args: lift_list(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4)), 16, 8, |e64| lift_config_value(e64)),
-            props: lift_list(rd::<i32>(p.add(24)), rd::<i32>(p.add(24).add(4)), 24, 8, |e65| lift_config_prop(e65)),
+            args: lift_list(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4)), 16, 8, |e62| lift_config_value(e62)),
+            props: lift_list(rd::<i32>(p.add(24)), rd::<i32>(p.add(24).add(4)), 24, 8, |e63| lift_config_prop(e63)),
         }
     }
 
@@ -847,21 +802,21 @@ pub mod types {
         wr_pair(p.add(0), (&v.name).as_ptr(), (&v.name).len());
         match &v.parent {
             None => wr::<u8>(p.add(8), 0),
-            Some(x66) => {
+            Some(x64) => {
                 wr::<u8>(p.add(8), 1);
-                wr::<u32>(p.add(8).add(4), *x66);
+                wr::<u32>(p.add(8).add(4), *x64);
             }
         }
-        let b67 = keep.alloc((&v.args).len() * 16);
-        for (i68, e69) in (&v.args).iter().enumerate() {
-            lower_config_value(e69, b67.add(i68 * 16), keep);
+        let b65 = keep.alloc((&v.args).len() * 16);
+        for (i66, e67) in (&v.args).iter().enumerate() {
+            lower_config_value(e67, b65.add(i66 * 16), keep);
         }
-        wr_pair(p.add(16), b67 as *const u8, (&v.args).len());
-        let b70 = keep.alloc((&v.props).len() * 24);
-        for (i71, e72) in (&v.props).iter().enumerate() {
-            lower_config_prop(e72, b70.add(i71 * 24), keep);
+        wr_pair(p.add(16), b65 as *const u8, (&v.args).len());
+        let b68 = keep.alloc((&v.props).len() * 24);
+        for (i69, e70) in (&v.props).iter().enumerate() {
+            lower_config_prop(e70, b68.add(i69 * 24), keep);
         }
-        wr_pair(p.add(24), b70 as *const u8, (&v.props).len());
+        wr_pair(p.add(24), b68 as *const u8, (&v.props).len());
     }
 
     /// Why configure refused the config.
@@ -885,9 +840,9 @@ pub mod types {
         wr_pair(p.add(0), (&v.message).as_ptr(), (&v.message).len());
         match &v.node {
             None => wr::<u8>(p.add(8), 0),
-            Some(x73) => {
+            Some(x71) => {
                 wr::<u8>(p.add(8), 1);
-                wr::<u32>(p.add(8).add(4), *x73);
+                wr::<u32>(p.add(8).add(4), *x71);
             }
         }
     }
@@ -1033,7 +988,7 @@ pub mod types {
         CalloutRequest {
             method: lift_string(rd::<i32>(p.add(0)), rd::<i32>(p.add(0).add(4))),
             url: lift_string(rd::<i32>(p.add(8)), rd::<i32>(p.add(8).add(4))),
-            headers: lift_list(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4)), 16, 4, |e74| lift_header(e74)),
+            headers: lift_list(rd::<i32>(p.add(16)), rd::<i32>(p.add(16).add(4)), 16, 4, |e72| lift_header(e72)),
             body: lift_bytes(rd::<i32>(p.add(24)), rd::<i32>(p.add(24).add(4))),
             timeout_ms: rd::<u32>(p.add(32)),
         }
@@ -1043,11 +998,11 @@ pub mod types {
         let _ = &keep;
         wr_pair(p.add(0), (&v.method).as_ptr(), (&v.method).len());
         wr_pair(p.add(8), (&v.url).as_ptr(), (&v.url).len());
-        let b75 = keep.alloc((&v.headers).len() * 16);
-        for (i76, e77) in (&v.headers).iter().enumerate() {
-            lower_header(e77, b75.add(i76 * 16), keep);
+        let b73 = keep.alloc((&v.headers).len() * 16);
+        for (i74, e75) in (&v.headers).iter().enumerate() {
+            lower_header(e75, b73.add(i74 * 16), keep);
         }
-        wr_pair(p.add(16), b75 as *const u8, (&v.headers).len());
+        wr_pair(p.add(16), b73 as *const u8, (&v.headers).len());
         wr_pair(p.add(24), (&v.body).as_ptr(), (&v.body).len());
         wr::<u32>(p.add(32), *&v.timeout_ms);
     }
@@ -1066,7 +1021,7 @@ pub mod types {
     pub(crate) unsafe fn lift_callout_response(p: *const u8) -> CalloutResponse {
         CalloutResponse {
             status: rd::<u16>(p.add(0)),
-            headers: lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 16, 4, |e78| lift_header(e78)),
+            headers: lift_list(rd::<i32>(p.add(4)), rd::<i32>(p.add(4).add(4)), 16, 4, |e76| lift_header(e76)),
             body: lift_bytes(rd::<i32>(p.add(12)), rd::<i32>(p.add(12).add(4))),
         }
     }
@@ -1074,11 +1029,11 @@ pub mod types {
     pub(crate) unsafe fn lower_callout_response(v: &CalloutResponse, p: *mut u8, keep: &mut Keep) {
         let _ = &keep;
         wr::<u16>(p.add(0), *&v.status);
-        let b79 = keep.alloc((&v.headers).len() * 16);
-        for (i80, e81) in (&v.headers).iter().enumerate() {
-            lower_header(e81, b79.add(i80 * 16), keep);
+        let b77 = keep.alloc((&v.headers).len() * 16);
+        for (i78, e79) in (&v.headers).iter().enumerate() {
+            lower_header(e79, b77.add(i78 * 16), keep);
         }
-        wr_pair(p.add(4), b79 as *const u8, (&v.headers).len());
+        wr_pair(p.add(4), b77 as *const u8, (&v.headers).len());
         wr_pair(p.add(12), (&v.body).as_ptr(), (&v.body).len());
     }
 
@@ -1121,16 +1076,16 @@ pub mod types {
         wr::<u16>(p.add(0), *&v.status);
         match &v.error_code {
             None => wr::<u8>(p.add(4), 0),
-            Some(x82) => {
+            Some(x80) => {
                 wr::<u8>(p.add(4), 1);
-                wr_pair(p.add(4).add(4), (x82).as_ptr(), (x82).len());
+                wr_pair(p.add(4).add(4), (x80).as_ptr(), (x80).len());
             }
         }
         match &v.upstream_address {
             None => wr::<u8>(p.add(16), 0),
-            Some(x83) => {
+            Some(x81) => {
                 wr::<u8>(p.add(16), 1);
-                wr_pair(p.add(16).add(4), (x83).as_ptr(), (x83).len());
+                wr_pair(p.add(16).add(4), (x81).as_ptr(), (x81).len());
             }
         }
         wr::<u64>(p.add(32), *&v.bytes_received);
@@ -1138,9 +1093,9 @@ pub mod types {
         wr::<f64>(p.add(48), *&v.duration_ms);
         match &v.upstream_duration_ms {
             None => wr::<u8>(p.add(56), 0),
-            Some(x84) => {
+            Some(x82) => {
                 wr::<u8>(p.add(56), 1);
-                wr::<f64>(p.add(56).add(8), *x84);
+                wr::<f64>(p.add(56).add(8), *x82);
             }
         }
         wr::<u32>(p.add(72), *&v.attempts);
@@ -1234,7 +1189,7 @@ pub mod host {
     use super::*;
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "log"]
         fn raw_log(a0: i32, a1: i32, a2: i32);
@@ -1251,7 +1206,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "define-metric"]
         fn raw_define_metric(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32) -> i32;
@@ -1266,17 +1221,17 @@ pub mod host {
         unsafe {
             let mut keep_ = Keep::new();
             let keep = &mut keep_;
-            let b85 = keep.alloc((label_names).len() * 8);
-            for (i86, e87) in (label_names).iter().enumerate() {
-                wr_pair(b85.add(i86 * 8), (e87).as_ptr(), (e87).len());
+            let b83 = keep.alloc((label_names).len() * 8);
+            for (i84, e85) in (label_names).iter().enumerate() {
+                wr_pair(b83.add(i84 * 8), (e85).as_ptr(), (e85).len());
             }
-            let r = raw_define_metric((name).as_ptr() as usize as i32, (name).len() as i32, (kind) as i32, (help).as_ptr() as usize as i32, (help).len() as i32, b85 as usize as i32, (label_names).len() as i32);
+            let r = raw_define_metric((name).as_ptr() as usize as i32, (name).len() as i32, (kind) as i32, (help).as_ptr() as usize as i32, (help).len() as i32, b83 as usize as i32, (label_names).len() as i32);
             (r as u32)
         }
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "record-metric"]
         fn raw_record_metric(a0: i32, a1: f64, a2: i32, a3: i32);
@@ -1290,16 +1245,16 @@ pub mod host {
         unsafe {
             let mut keep_ = Keep::new();
             let keep = &mut keep_;
-            let b88 = keep.alloc((label_values).len() * 8);
-            for (i89, e90) in (label_values).iter().enumerate() {
-                wr_pair(b88.add(i89 * 8), (e90).as_ptr(), (e90).len());
+            let b86 = keep.alloc((label_values).len() * 8);
+            for (i87, e88) in (label_values).iter().enumerate() {
+                wr_pair(b86.add(i87 * 8), (e88).as_ptr(), (e88).len());
             }
-            raw_record_metric((id) as i32, (value) as f64, b88 as usize as i32, (label_values).len() as i32);
+            raw_record_metric((id) as i32, (value) as f64, b86 as usize as i32, (label_values).len() as i32);
         }
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "counter-add"]
         fn raw_counter_add(a0: i32, a1: i32, a2: i64, a3: i64) -> i64;
@@ -1318,7 +1273,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "token-bucket-take"]
         fn raw_token_bucket_take(a0: i32, a1: i32, a2: f64, a3: i32, a4: i32, a5: i32);
@@ -1338,7 +1293,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "kv-get"]
         fn raw_kv_get(a0: i32, a1: i32, a2: i32);
@@ -1358,7 +1313,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "kv-cas"]
         fn raw_kv_cas(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i64, a6: i64, a7: i32);
@@ -1371,19 +1326,19 @@ pub mod host {
     /// `ttl-ms` 0 keeps the value forever. Returns the new version, or none on a conflict.
     pub fn kv_cas(key: &str, value: &[u8], expected_version: Option<u64>, ttl_ms: u64) -> Option<u64> {
         unsafe {
-            let (o92, o93) = match &(expected_version) {
+            let (o90, o91) = match &(expected_version) {
                 None => (0i32, 0i64),
-                Some(x91) => (1i32, ((*x91)) as i64),
+                Some(x89) => (1i32, ((*x89)) as i64),
             };
             let mut ret = [0u64; 2];
             let rp = ret.as_mut_ptr() as *mut u8;
-            raw_kv_cas((key).as_ptr() as usize as i32, (key).len() as i32, (value).as_ptr() as usize as i32, (value).len() as i32, o92, o93, (ttl_ms) as i64, rp as usize as i32);
+            raw_kv_cas((key).as_ptr() as usize as i32, (key).len() as i32, (value).as_ptr() as usize as i32, (value).len() as i32, o90, o91, (ttl_ms) as i64, rp as usize as i32);
             match rd::<u8>(rp) { 0 => None, 1 => Some(rd::<u64>(rp.add(8))), _ => trap() }
         }
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "geo-country"]
         fn raw_geo_country(a0: i32, a1: i32, a2: i32);
@@ -1403,7 +1358,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "now-ms"]
         fn raw_now_ms() -> i64;
@@ -1421,7 +1376,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "monotonic-ns"]
         fn raw_monotonic_ns() -> i64;
@@ -1439,7 +1394,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "random-u64"]
         fn raw_random_u64() -> i64;
@@ -1457,7 +1412,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "http-callout"]
         fn raw_http_callout(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32, a7: i32, a8: i32, a9: i32);
@@ -1471,19 +1426,19 @@ pub mod host {
         unsafe {
             let mut keep_ = Keep::new();
             let keep = &mut keep_;
-            let b94 = keep.alloc((request.headers).len() * 16);
-            for (i95, e96) in (request.headers).iter().enumerate() {
-                lower_header(e96, b94.add(i95 * 16), keep);
+            let b92 = keep.alloc((request.headers).len() * 16);
+            for (i93, e94) in (request.headers).iter().enumerate() {
+                lower_header(e94, b92.add(i93 * 16), keep);
             }
             let mut ret = [0u64; 3];
             let rp = ret.as_mut_ptr() as *mut u8;
-            raw_http_callout((request.method).as_ptr() as usize as i32, (request.method).len() as i32, (request.url).as_ptr() as usize as i32, (request.url).len() as i32, b94 as usize as i32, (request.headers).len() as i32, (request.body).as_ptr() as usize as i32, (request.body).len() as i32, (request.timeout_ms) as i32, rp as usize as i32);
+            raw_http_callout((request.method).as_ptr() as usize as i32, (request.method).len() as i32, (request.url).as_ptr() as usize as i32, (request.url).len() as i32, b92 as usize as i32, (request.headers).len() as i32, (request.body).as_ptr() as usize as i32, (request.body).len() as i32, (request.timeout_ms) as i32, rp as usize as i32);
             match rd::<u8>(rp) { 0 => Ok(lift_callout_response(rp.add(4))), 1 => Err(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
         }
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "span-set-attribute"]
         fn raw_span_set_attribute(a0: i32, a1: i32, a2: i32, a3: i32);
@@ -1503,7 +1458,7 @@ pub mod host {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/host@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/host@0.2.0")]
     extern "C" {
         #[link_name = "span-add-event"]
         fn raw_span_add_event(a0: i32, a1: i32, a2: i32, a3: i32);
@@ -1518,11 +1473,11 @@ pub mod host {
         unsafe {
             let mut keep_ = Keep::new();
             let keep = &mut keep_;
-            let b97 = keep.alloc((attributes).len() * 16);
-            for (i98, e99) in (attributes).iter().enumerate() {
-                lower_property(e99, b97.add(i98 * 16), keep);
+            let b95 = keep.alloc((attributes).len() * 16);
+            for (i96, e97) in (attributes).iter().enumerate() {
+                lower_property(e97, b95.add(i96 * 16), keep);
             }
-            raw_span_add_event((name).as_ptr() as usize as i32, (name).len() as i32, b97 as usize as i32, (attributes).len() as i32);
+            raw_span_add_event((name).as_ptr() as usize as i32, (name).len() as i32, b95 as usize as i32, (attributes).len() as i32);
         }
     }
 }
@@ -1532,7 +1487,7 @@ pub mod crypto {
     use super::*;
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.2.0")]
     extern "C" {
         #[link_name = "digest"]
         fn raw_digest(a0: i32, a1: i32, a2: i32, a3: i32);
@@ -1552,7 +1507,7 @@ pub mod crypto {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.2.0")]
     extern "C" {
         #[link_name = "hmac"]
         fn raw_hmac(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32);
@@ -1572,7 +1527,7 @@ pub mod crypto {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.2.0")]
     extern "C" {
         #[link_name = "constant-time-equal"]
         fn raw_constant_time_equal(a0: i32, a1: i32, a2: i32, a3: i32) -> i32;
@@ -1590,7 +1545,7 @@ pub mod crypto {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.2.0")]
     extern "C" {
         #[link_name = "base64url-encode"]
         fn raw_base64url_encode(a0: i32, a1: i32, a2: i32);
@@ -1610,7 +1565,7 @@ pub mod crypto {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.2.0")]
     extern "C" {
         #[link_name = "base64url-decode"]
         fn raw_base64url_decode(a0: i32, a1: i32, a2: i32);
@@ -1630,7 +1585,7 @@ pub mod crypto {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[link(wasm_import_module = "weir:proxy/crypto@0.1.0")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.2.0")]
     extern "C" {
         #[link_name = "verify-signature"]
         fn raw_verify_signature(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32, a7: i32);
@@ -1648,6 +1603,367 @@ pub mod crypto {
             let rp = ret.as_mut_ptr() as *mut u8;
             raw_verify_signature((algorithm) as i32, (jwk).as_ptr() as usize as i32, (jwk).len() as i32, (data).as_ptr() as usize as i32, (data).len() as i32, (signature).as_ptr() as usize as i32, (signature).len() as i32, rp as usize as i32);
             match rd::<u8>(rp) { 0 => Ok((rd::<u8>(rp.add(4)) != 0)), 1 => Err(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
+        }
+    }
+}
+
+/// Functions the host offers (`weir:proxy/exchange`). Each raw import sits above its safe wrapper.
+pub mod exchange {
+    use super::*;
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-method"]
+        fn raw_request_method(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_method(_: i32) {
+        outside_weir("request-method")
+    }
+    /// Request method, uppercase (`GET`).
+    pub fn request_method() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_method(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-scheme"]
+        fn raw_request_scheme(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_scheme(_: i32) {
+        outside_weir("request-scheme")
+    }
+    /// `http` or `https` as seen by the client.
+    pub fn request_scheme() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_scheme(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-authority"]
+        fn raw_request_authority(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_authority(_: i32) {
+        outside_weir("request-authority")
+    }
+    /// Host header or `:authority`.
+    pub fn request_authority() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_authority(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-path"]
+        fn raw_request_path(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_path(_: i32) {
+        outside_weir("request-path")
+    }
+    /// Path without the query string, not decoded.
+    pub fn request_path() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_path(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-query"]
+        fn raw_request_query(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_query(_: i32) {
+        outside_weir("request-query")
+    }
+    /// Query string without `?`; empty if none.
+    pub fn request_query() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_query(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-header"]
+        fn raw_request_header(a0: i32, a1: i32, a2: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_header(_: i32, _: i32, _: i32) {
+        outside_weir("request-header")
+    }
+    /// First value of request header `name` (any case); none if absent.
+    pub fn request_header(name: &str) -> Option<String> {
+        unsafe {
+            let mut ret = [0u64; 2];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_header((name).as_ptr() as usize as i32, (name).len() as i32, rp as usize as i32);
+            match rd::<u8>(rp) { 0 => None, 1 => Some(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-header-values"]
+        fn raw_request_header_values(a0: i32, a1: i32, a2: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_header_values(_: i32, _: i32, _: i32) {
+        outside_weir("request-header-values")
+    }
+    /// Every value of request header `name` (any case), in arrival order.
+    pub fn request_header_values(name: &str) -> Vec<String> {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_header_values((name).as_ptr() as usize as i32, (name).len() as i32, rp as usize as i32);
+            lift_list(rd::<i32>(rp), rd::<i32>(rp.add(4)), 8, 4, |e98| lift_string(rd::<i32>(e98), rd::<i32>(e98.add(4))))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-headers"]
+        fn raw_request_headers(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_headers(_: i32) {
+        outside_weir("request-headers")
+    }
+    /// Every request header in arrival order; names lowercase, a repeated header once per value.
+    pub fn request_headers() -> Vec<Header> {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_headers(rp as usize as i32);
+            lift_list(rd::<i32>(rp), rd::<i32>(rp.add(4)), 16, 4, |e99| lift_header(e99))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "client-address"]
+        fn raw_client_address(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_client_address(_: i32) {
+        outside_weir("client-address")
+    }
+    /// Client IP address (v4 dotted or v6 textual).
+    pub fn client_address() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_client_address(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "client-port"]
+        fn raw_client_port() -> i32;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_client_port() -> i32 {
+        outside_weir("client-port")
+    }
+    /// Client TCP port.
+    pub fn client_port() -> u16 {
+        unsafe {
+            let r = raw_client_port();
+            (r as u16)
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "route-name"]
+        fn raw_route_name(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_route_name(_: i32) {
+        outside_weir("route-name")
+    }
+    /// Name of the route that matched.
+    pub fn route_name() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_route_name(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "http-version"]
+        fn raw_http_version(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_http_version(_: i32) {
+        outside_weir("http-version")
+    }
+    /// `1.0`, `1.1` or `2`.
+    pub fn http_version() -> String {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_http_version(rp as usize as i32);
+            lift_string(rd::<i32>(rp), rd::<i32>(rp.add(4)))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-property"]
+        fn raw_request_property(a0: i32, a1: i32, a2: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_property(_: i32, _: i32, _: i32) {
+        outside_weir("request-property")
+    }
+    /// Request property `key` set so far on this request; none if unset.
+    pub fn request_property(key: &str) -> Option<String> {
+        unsafe {
+            let mut ret = [0u64; 2];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_property((key).as_ptr() as usize as i32, (key).len() as i32, rp as usize as i32);
+            match rd::<u8>(rp) { 0 => None, 1 => Some(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "request-properties"]
+        fn raw_request_properties(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_request_properties(_: i32) {
+        outside_weir("request-properties")
+    }
+    /// Every request property set so far.
+    pub fn request_properties() -> Vec<Property> {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_request_properties(rp as usize as i32);
+            lift_list(rd::<i32>(rp), rd::<i32>(rp.add(4)), 16, 4, |e100| lift_property(e100))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "response-status"]
+        fn raw_response_status() -> i32;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_response_status() -> i32 {
+        outside_weir("response-status")
+    }
+    /// Response status; 0 before the response head exists (request hooks).
+    pub fn response_status() -> u16 {
+        unsafe {
+            let r = raw_response_status();
+            (r as u16)
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "response-header"]
+        fn raw_response_header(a0: i32, a1: i32, a2: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_response_header(_: i32, _: i32, _: i32) {
+        outside_weir("response-header")
+    }
+    /// First value of response header `name` (any case); none if absent or no response yet.
+    pub fn response_header(name: &str) -> Option<String> {
+        unsafe {
+            let mut ret = [0u64; 2];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_response_header((name).as_ptr() as usize as i32, (name).len() as i32, rp as usize as i32);
+            match rd::<u8>(rp) { 0 => None, 1 => Some(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "response-header-values"]
+        fn raw_response_header_values(a0: i32, a1: i32, a2: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_response_header_values(_: i32, _: i32, _: i32) {
+        outside_weir("response-header-values")
+    }
+    /// Every value of response header `name` (any case), in arrival order.
+    pub fn response_header_values(name: &str) -> Vec<String> {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_response_header_values((name).as_ptr() as usize as i32, (name).len() as i32, rp as usize as i32);
+            lift_list(rd::<i32>(rp), rd::<i32>(rp.add(4)), 8, 4, |e101| lift_string(rd::<i32>(e101), rd::<i32>(e101.add(4))))
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/exchange@0.2.0")]
+    extern "C" {
+        #[link_name = "response-headers"]
+        fn raw_response_headers(a0: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_response_headers(_: i32) {
+        outside_weir("response-headers")
+    }
+    /// Every response header in arrival order; empty before the response head exists.
+    pub fn response_headers() -> Vec<Header> {
+        unsafe {
+            let mut ret = [0u64; 1];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_response_headers(rp as usize as i32);
+            lift_list(rd::<i32>(rp), rd::<i32>(rp.add(4)), 16, 4, |e102| lift_header(e102))
         }
     }
 }
@@ -1699,13 +2015,11 @@ pub unsafe fn post_configure(_ret: i32) {
     *POST_RETURN.get() = None;
 }
 
-/// The request head is parsed and a route matched. Default: continue.
+/// The request head is parsed and a route matched; read it through `exchange`. Default: continue.
 #[doc(hidden)]
-pub unsafe fn export_on_request_headers(root: crate::RootFactory, a0: i32) -> i32 {
-    let p_ctx = rd::<u64>((a0 as u32 as usize as *const u8).add(0));
-    let p_head = lift_request_head((a0 as u32 as usize as *const u8).add(8));
-    free(a0 as u32 as usize as *mut u8, 96, 8);
-    let result: Decision = crate::dispatch::on_request_headers(root, p_ctx, p_head);
+pub unsafe fn export_on_request_headers(root: crate::RootFactory, a0: i64) -> i32 {
+    let p_ctx = (a0 as u64);
+    let result: Decision = crate::dispatch::on_request_headers(root, p_ctx);
     let rp = RET_AREA.get() as *mut u8;
     let mut keep_ = Keep::new();
     let keep = &mut keep_;
@@ -1743,13 +2057,11 @@ pub unsafe fn post_on_request_body(_ret: i32) {
 
 /// Choose a target for this attempt; none defers to the upstream's algorithm.
 #[doc(hidden)]
-pub unsafe fn export_select_upstream(root: crate::RootFactory, a0: i32) -> i32 {
-    let p_ctx = rd::<u64>((a0 as u32 as usize as *const u8).add(0));
-    let p_head = lift_request_head((a0 as u32 as usize as *const u8).add(8));
-    let p_upstream = lift_upstream_info((a0 as u32 as usize as *const u8).add(92));
-    let p_targets = lift_list(rd::<i32>((a0 as u32 as usize as *const u8).add(120)), rd::<i32>((a0 as u32 as usize as *const u8).add(120).add(4)), 72, 8, |e2| lift_target(e2));
-    free(a0 as u32 as usize as *mut u8, 128, 8);
-    let result: Option<u32> = crate::dispatch::select_upstream(root, p_ctx, p_head, p_upstream, p_targets);
+pub unsafe fn export_select_upstream(root: crate::RootFactory, a0: i64, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32, a7: i32, a8: i32, a9: i32) -> i32 {
+    let p_ctx = (a0 as u64);
+    let p_upstream = UpstreamInfo { name: lift_string(a1, a2), local_zone: lift_string(a3, a4), attempt: (a5 as u32), previous: match a6 { 0 => None, 1 => Some((a7 as u32)), _ => trap() } };
+    let p_targets = lift_list(a8, a9, 72, 8, |e2| lift_target(e2));
+    let result: Option<u32> = crate::dispatch::select_upstream(root, p_ctx, p_upstream, p_targets);
     let rp = RET_AREA.get() as *mut u8;
     let mut keep_ = Keep::new();
     let keep = &mut keep_;
@@ -1770,14 +2082,11 @@ pub unsafe fn post_select_upstream(_ret: i32) {
     *POST_RETURN.get() = None;
 }
 
-/// The response head arrived. Default: continue.
+/// The response head arrived; read it (and the request) through `exchange`. Default: continue.
 #[doc(hidden)]
-pub unsafe fn export_on_response_headers(root: crate::RootFactory, a0: i32) -> i32 {
-    let p_ctx = rd::<u64>((a0 as u32 as usize as *const u8).add(0));
-    let p_request = lift_request_head((a0 as u32 as usize as *const u8).add(8));
-    let p_response = lift_response_head((a0 as u32 as usize as *const u8).add(92));
-    free(a0 as u32 as usize as *mut u8, 104, 8);
-    let result: Decision = crate::dispatch::on_response_headers(root, p_ctx, p_request, p_response);
+pub unsafe fn export_on_response_headers(root: crate::RootFactory, a0: i64) -> i32 {
+    let p_ctx = (a0 as u64);
+    let result: Decision = crate::dispatch::on_response_headers(root, p_ctx);
     let rp = RET_AREA.get() as *mut u8;
     let mut keep_ = Keep::new();
     let keep = &mut keep_;
@@ -1847,7 +2156,7 @@ macro_rules! __weir_abi_exports {
             $crate::abi::post_configure(a0)
         }
         #[export_name = "on-request-headers"]
-        pub unsafe extern "C" fn __weir_export_on_request_headers(a0: i32) -> i32 {
+        pub unsafe extern "C" fn __weir_export_on_request_headers(a0: i64) -> i32 {
             $crate::abi::export_on_request_headers($root, a0)
         }
         #[export_name = "cabi_post_on-request-headers"]
@@ -1863,15 +2172,15 @@ macro_rules! __weir_abi_exports {
             $crate::abi::post_on_request_body(a0)
         }
         #[export_name = "select-upstream"]
-        pub unsafe extern "C" fn __weir_export_select_upstream(a0: i32) -> i32 {
-            $crate::abi::export_select_upstream($root, a0)
+        pub unsafe extern "C" fn __weir_export_select_upstream(a0: i64, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32, a7: i32, a8: i32, a9: i32) -> i32 {
+            $crate::abi::export_select_upstream($root, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
         }
         #[export_name = "cabi_post_select-upstream"]
         pub unsafe extern "C" fn __weir_post_select_upstream(a0: i32) {
             $crate::abi::post_select_upstream(a0)
         }
         #[export_name = "on-response-headers"]
-        pub unsafe extern "C" fn __weir_export_on_response_headers(a0: i32) -> i32 {
+        pub unsafe extern "C" fn __weir_export_on_response_headers(a0: i64) -> i32 {
             $crate::abi::export_on_response_headers($root, a0)
         }
         #[export_name = "cabi_post_on-response-headers"]

@@ -36,6 +36,7 @@ mod config;
 pub mod crypto;
 mod views;
 
+pub use abi::exchange;
 pub use abi::host;
 pub use abi::types::*;
 pub use config::{Config, Node};
@@ -168,6 +169,12 @@ impl Decision {
     pub fn respond(status: u16, body: &[u8]) -> Decision {
         Decision::Respond { status, headers: Vec::new(), body: body.to_vec() }
     }
+
+    /// Hold the request for `ms` milliseconds, then go on (`on_request_headers` only); the
+    /// view's changes apply first. The host caps the hold (60 s per request in total).
+    pub fn pause(ms: u32) -> Decision {
+        Decision::Pause { ms, mutations: Vec::new() }
+    }
 }
 
 impl BodyDecision {
@@ -206,6 +213,8 @@ macro_rules! weir_plugin {
 struct Runtime {
     root: Box<dyn RootContext>,
     contexts: BTreeMap<ContextId, Box<dyn HttpContext>>,
+    /// The plugin's one hook runs once per request (see `ephemeral`): contexts are not kept.
+    single: bool,
 }
 
 static RUNTIME: abi::Global<Option<Runtime>> = abi::Global::new(None);
@@ -216,7 +225,7 @@ fn runtime(make: RootFactory) -> &'static mut Runtime {
     if slot.is_none() {
         // Panics abort the instance; log the message first so the operator sees why.
         std::panic::set_hook(Box::new(|info| host::log(LogLevel::Error, &info.to_string())));
-        *slot = Some(Runtime { root: make(), contexts: BTreeMap::new() });
+        *slot = Some(Runtime { root: make(), contexts: BTreeMap::new(), single: false });
     }
     match slot {
         Some(rt) => rt,
@@ -229,6 +238,15 @@ impl Runtime {
         let root = &mut self.root;
         self.contexts.entry(ctx).or_insert_with(|| root.create_http_context(ctx))
     }
+
+    /// Runs `f` on the request's context; a single-hook plugin's context lives for this call only.
+    fn with_context<T>(&mut self, ctx: ContextId, f: impl FnOnce(&mut dyn HttpContext) -> T) -> T {
+        if self.single {
+            let mut c = self.root.create_http_context(ctx);
+            return f(c.as_mut());
+        }
+        f(self.context(ctx).as_mut())
+    }
 }
 
 /// Merges the mutations a view recorded into the hook's decision.
@@ -240,6 +258,11 @@ fn with_mutations(recorded: Vec<Mutation>, decision: Decision) -> Decision {
             let mut all = recorded;
             all.extend(more);
             Decision::Mutate(all)
+        }
+        Decision::Pause { ms, mutations } => {
+            let mut all = recorded;
+            all.extend(mutations);
+            Decision::Pause { ms, mutations: all }
         }
         reply => reply,
     }
@@ -256,7 +279,9 @@ pub mod dispatch {
     use super::*;
 
     pub fn describe(make: RootFactory) -> PluginInfo {
-        let root = &runtime(make).root;
+        let rt = runtime(make);
+        rt.single = ephemeral(&rt.root.hooks());
+        let root = &rt.root;
         let mut request_body = root.request_body();
         let mut response_body = root.response_body();
         let mut listed = root.hooks();
@@ -297,9 +322,9 @@ pub mod dispatch {
         }
     }
 
-    pub fn on_request_headers(make: RootFactory, ctx: ContextId, head: RequestHead) -> Decision {
-        let mut request = Request::new(ctx, head);
-        let decision = runtime(make).context(ctx).on_request_headers(&mut request);
+    pub fn on_request_headers(make: RootFactory, ctx: ContextId) -> Decision {
+        let mut request = Request::new(ctx);
+        let decision = runtime(make).with_context(ctx, |c| c.on_request_headers(&mut request));
         with_mutations(request.into_mutations(), decision)
     }
 
@@ -307,14 +332,14 @@ pub mod dispatch {
         runtime(make).context(ctx).on_request_body(&chunk, end)
     }
 
-    pub fn select_upstream(make: RootFactory, ctx: ContextId, head: RequestHead, upstream: UpstreamInfo, targets: Vec<Target>) -> Option<u32> {
-        let request = Request::new(ctx, head);
-        runtime(make).context(ctx).select_upstream(&request, &upstream, &targets)
+    pub fn select_upstream(make: RootFactory, ctx: ContextId, upstream: UpstreamInfo, targets: Vec<Target>) -> Option<u32> {
+        let request = Request::new(ctx);
+        runtime(make).with_context(ctx, |c| c.select_upstream(&request, &upstream, &targets))
     }
 
-    pub fn on_response_headers(make: RootFactory, ctx: ContextId, request: RequestHead, response: ResponseHead) -> Decision {
-        let request = Request::new(ctx, request);
-        let mut response = Response::new(ctx, response);
+    pub fn on_response_headers(make: RootFactory, ctx: ContextId) -> Decision {
+        let request = Request::new(ctx);
+        let mut response = Response::new(ctx);
         let decision = runtime(make).context(ctx).on_response_headers(&request, &mut response);
         with_mutations(response.into_mutations(), decision)
     }
@@ -341,5 +366,6 @@ mod tests {
         assert_eq!(with_mutations(vec![m("/a")], Decision::Continue), Decision::Mutate(vec![m("/a")]));
         assert_eq!(with_mutations(vec![m("/a")], Decision::Mutate(vec![m("/b")])), Decision::Mutate(vec![m("/a"), m("/b")]));
         assert_eq!(with_mutations(vec![m("/a")], Decision::respond(403, b"no")), Decision::respond(403, b"no"));
+        assert_eq!(with_mutations(vec![m("/a")], Decision::pause(5)), Decision::Pause { ms: 5, mutations: vec![m("/a")] });
     }
 }

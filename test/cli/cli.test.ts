@@ -90,3 +90,18 @@ test('weir run without -c starts the demo: the printed URL proxies to the demo b
     child.kill('SIGTERM');
   }
 });
+
+test('weir validate refuses a plugin built for ABI v0.1 with WEIR_ERR_PLUGIN_ABI_VERSION and what to do', () => {
+  const v01 = new URL('../fixtures/plugins/v0.1/hello-v01.wasm', import.meta.url).pathname;
+  const r = weir('validate', file(`schema-version "1.0"
+listeners { listener "main" { address "127.0.0.1:0"; } }
+plugins { plugin "old" { path "${v01}"; } }
+filters { filter "old" { type "wasm"; plugin "old"; } }
+routes { route "all" { matches { path-prefix "/"; }; upstream "backend"; filters "old"; } }
+upstreams { upstream "backend" { target "127.0.0.1:9001"; } }
+`));
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /WEIR_ERR_PLUGIN_ABI_VERSION/);
+  assert.match(r.stderr, /built for weir:proxy@0\.1\.0/);
+  assert.match(r.stderr, /rebuild the plugin with the v0\.2 SDK/);
+});

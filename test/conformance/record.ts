@@ -102,7 +102,7 @@ export class Recorder {
         headers: headers({ host: rq.authority ?? 'example.test', ...rq.headers }), httpVersion: '1.1',
       },
       response: undefined, upstream: { name: 'test-upstream', target: undefined },
-      properties: new Map(), filterState: new Map(), error: undefined, bytesIn: 0, bytesOut: 0, attempts: 0, previousTarget: undefined, upstreamMs: undefined,
+      properties: new Map(), filterState: new Map(), error: undefined, bytesIn: 0, bytesOut: 0, attempts: 0, previousTarget: undefined, upstreamMs: undefined, pauseMs: 0,
     };
     const o: Outcome = {};
     let local: LocalReply | undefined;

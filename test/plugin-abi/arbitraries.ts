@@ -1,8 +1,9 @@
 /** fast-check generators for the WIT types, biased towards the edge cases of the codec. */
 import fc from 'fast-check';
 import type {
-  ConfigNode, ConfigValue, Header, LogSummary, Property, RequestHead, ResponseHead, Target, UpstreamInfo,
+  ConfigNode, ConfigValue, Header, LogSummary, Property, Target, UpstreamInfo,
 } from '../../plugin-abi/generated/types.ts';
+import type { WireRequestHead as RequestHead, WireResponseHead as ResponseHead } from '../../plugin-abi/src/runtime/exchange.ts';
 
 /** Strings: empty, ASCII, non-ASCII, emoji, lone surrogates, long. */
 export const str = fc.oneof(

@@ -8,16 +8,60 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bindCoreInstance, hostImports, type CoreInstance, type HostImports } from '../../plugin-abi/generated/codec.ts';
-import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Property, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
+import type { CalloutRequest, CalloutResponse, Header, KvEntry, LogLevel, MetricKind, Property, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
 import { GuestMemory } from '../../plugin-abi/src/abi/guest-memory.ts';
 import { wasm } from '../../plugin-abi/src/abi/wasm.ts';
 import { loadComponent } from '../../plugin-abi/src/loader/load-component.ts';
 import { buildEchoComponent } from '../fixtures/plugins/build.ts';
 import { hostCrypto } from '../../plugin-abi/src/runtime/host-crypto.ts';
+import { exchangeImports, viewOfWire, type ExchangeView, type WireRequestHead, type WireResponseHead } from '../../plugin-abi/src/runtime/exchange.ts';
+
+type ExchangeFns = ReturnType<typeof exchangeImports>;
+
+/** The exchange half of a test host: answers from the head a test sets before each hook call. */
+export class ExchangeHost {
+  readonly calls: unknown[][] = [];
+  /** The exchange the next hook call reads (set by the test before each call). */
+  private scope: { exchange?: ExchangeView | undefined } = {};
+  private readonly ex: ExchangeFns = exchangeImports(this.scope);
+
+  /** Sets the request (and response) the exchange functions answer from. */
+  setExchange(head: WireRequestHead | undefined, response?: WireResponseHead): void {
+    this.scope.exchange = head ? viewOfWire(head, response) : undefined;
+  }
+
+  /** Whether exchange reads are recorded (the differential test compares them). */
+  protected readonly recordExchange: boolean;
+  constructor(recordExchange = false) {
+    this.recordExchange = recordExchange;
+  }
+
+  private x<K extends keyof ExchangeFns>(name: K, ...args: Parameters<ExchangeFns[K]>): ReturnType<ExchangeFns[K]> {
+    if (this.recordExchange) this.calls.push([name, ...args]);
+    return (this.ex[name] as (...a: unknown[]) => ReturnType<ExchangeFns[K]>)(...args);
+  }
+  requestMethod(): string { return this.x('requestMethod'); }
+  requestScheme(): string { return this.x('requestScheme'); }
+  requestAuthority(): string { return this.x('requestAuthority'); }
+  requestPath(): string { return this.x('requestPath'); }
+  requestQuery(): string { return this.x('requestQuery'); }
+  requestHeader(name: string): string | undefined { return this.x('requestHeader', name); }
+  requestHeaderValues(name: string): string[] { return this.x('requestHeaderValues', name); }
+  requestHeaders(): Header[] { return this.x('requestHeaders'); }
+  clientAddress(): string { return this.x('clientAddress'); }
+  clientPort(): number { return this.x('clientPort'); }
+  routeName(): string { return this.x('routeName'); }
+  httpVersion(): string { return this.x('httpVersion'); }
+  requestProperty(key: string): string | undefined { return this.x('requestProperty', key); }
+  requestProperties(): Property[] { return this.x('requestProperties'); }
+  responseStatus(): number { return this.x('responseStatus'); }
+  responseHeader(name: string): string | undefined { return this.x('responseHeader', name); }
+  responseHeaderValues(name: string): string[] { return this.x('responseHeaderValues', name); }
+  responseHeaders(): Header[] { return this.x('responseHeaders'); }
+}
 
 /** A host whose answers depend only on its inputs and earlier calls, recording every call. */
-export class RecordingHost implements HostImports {
-  readonly calls: unknown[][] = [];
+export class RecordingHost extends ExchangeHost implements HostImports {
   private readonly counters = new Map<string, bigint>();
   private readonly kv = new Map<string, KvEntry>();
   private tick = 0n;
@@ -125,5 +169,5 @@ export async function jcoEcho(host: HostImports): Promise<JcoEcho> {
     if (r.tag === 'err') throw r.val;
     return r.val;
   };
-  return mod.instantiate((p) => wasm.compile(readFileSync(join(dir, p))), { 'weir:proxy/host': adapted });
+  return mod.instantiate((p) => wasm.compile(readFileSync(join(dir, p))), { 'weir:proxy/host': adapted, 'weir:proxy/exchange': adapted });
 }

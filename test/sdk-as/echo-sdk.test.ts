@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import {
-  callConfigure, callDescribe, callOnLog, callOnRequestBody, callOnRequestHeaders, callOnResponseBody, callOnResponseHeaders, callSelectUpstream,
+  callConfigure, callDescribe, callOnLog, callOnRequestBody, callOnResponseBody,
 } from '../../plugin-abi/generated/codec.ts';
-import type { ConfigNode, ConfigValue, Mutation, RequestHead, Target } from '../../plugin-abi/generated/types.ts';
+import type { ConfigNode, ConfigValue, Mutation, Target } from '../../plugin-abi/generated/types.ts';
 import type { LoadedComponent } from '../../plugin-abi/src/loader/load-component.ts';
 import { buildOnce, ECHO_SDK_DIR, instantiate, RecordingHost, type Running } from './helpers.ts';
+import { onRequestHeaders, selectUpstream, onResponseHeaders, type RequestHead } from '../plugin-abi/with-head.ts';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -67,7 +68,7 @@ describe('echo-sdk: describe and configure', () => {
       ['log', 'info', 'configured prefix=x-ü- limit=3 verbose=true ratio=0.25 headers=2'],
     ]);
     host.calls.length = 0;
-    const d = callOnRequestHeaders(inst, 1n, head());
+    const d = onRequestHeaders(inst, 1n, head());
     assert.equal(d.tag, 'mutate');
     const muts = d.tag === 'mutate' ? d.val : [];
     assert.deepEqual(muts.filter((m) => m.tag === 'add-header' && m.val.name.startsWith('x-extra')), [addH('x-extra', 'v1 — ok'), addH('x-extra2', '-')]);
@@ -92,7 +93,7 @@ describe('echo-sdk: describe and configure', () => {
 describe('echo-sdk: on-request-headers', () => {
   test('mutations from the request view, and every host function in order', async () => {
     const { inst, host } = await fresh();
-    const d = callOnRequestHeaders(inst, 7n, head({
+    const d = onRequestHeaders(inst, 7n, head({
       query: 'path=/new&z=1',
       headers: [
         { name: 'accept', value: '*/*' }, { name: 'x-name', value: 'Ünïcødé ✓ 😀' },
@@ -123,22 +124,22 @@ describe('echo-sdk: on-request-headers', () => {
   test('host answers flow back: counters, buckets and a non-ASCII country', async () => {
     const { inst } = await fresh();
     // The recording host answers by length: '1.2.3.4' (7) → `Ω1.`; 'tb:1.2.3.4' (10, even) → allowed.
-    callOnRequestHeaders(inst, 1n, head({ clientAddress: '1.2.3.4' }));
-    const d = callOnRequestHeaders(inst, 2n, head({ clientAddress: '1.2.3.4' }));
+    onRequestHeaders(inst, 1n, head({ clientAddress: '1.2.3.4' }));
+    const d = onRequestHeaders(inst, 2n, head({ clientAddress: '1.2.3.4' }));
     const adds = d.tag === 'mutate' ? d.val.filter((m) => m.tag === 'add-header').map((m) => m.val) : [];
     assert.deepEqual(adds.slice(0, 3), [{ name: 'x-count', value: '2' }, { name: 'x-bucket', value: 'allowed 3 10000' }, { name: 'x-country', value: 'Ω1.' }]);
   });
 
   test('respond with a non-ASCII body and header value', async () => {
     const { inst, host } = await fresh();
-    const d = callOnRequestHeaders(inst, 1n, head({ path: '/deny' }));
+    const d = onRequestHeaders(inst, 1n, head({ path: '/deny' }));
     assert.deepEqual(d, { tag: 'respond', val: { status: 403, headers: [{ name: 'x-reason', value: 'nicht erlaubt — ü' }], body: enc.encode('denied 10.0.0.1 ✗') } });
     assert.deepEqual(host.calls, []);
   });
 
   test('an abort logs its message and location, then traps', async () => {
     const { inst, host } = await fresh();
-    assert.throws(() => callOnRequestHeaders(inst, 1n, head({ path: '/trap' })), /unreachable/);
+    assert.throws(() => onRequestHeaders(inst, 1n, head({ path: '/trap' })), /unreachable/);
     assert.equal(host.calls.length, 1);
     const [fn, level, message] = host.calls[0] as [string, string, string];
     assert.deepEqual([fn, level], ['log', 'error']);
@@ -147,7 +148,7 @@ describe('echo-sdk: on-request-headers', () => {
 
   test('kv-get and kv-cas: insert, then compare-and-swap on the version read', async () => {
     const { inst, host } = await fresh();
-    const kv = (val: string) => callOnRequestHeaders(inst, 1n, head({ path: '/kv', query: 'a', headers: [{ name: 'x-val', value: val }] }));
+    const kv = (val: string) => onRequestHeaders(inst, 1n, head({ path: '/kv', query: 'a', headers: [{ name: 'x-val', value: val }] }));
     assert.deepEqual(kv('v1'), { tag: 'mutate', val: [setH('x-kv-old', 'none'), setH('x-kv-version', '1')] });
     assert.deepEqual(kv('v2 ✓'), { tag: 'mutate', val: [setH('x-kv-old', 'v1@1'), setH('x-kv-version', '2')] });
     assert.deepEqual(host.calls, [
@@ -165,16 +166,16 @@ describe('echo-sdk: on-request-headers', () => {
       }
     }
     const { inst } = await fresh([], new ConflictHost());
-    assert.deepEqual(callOnRequestHeaders(inst, 1n, head({ path: '/kv', query: 'b' })), { tag: 'mutate', val: [setH('x-kv-old', 'none'), setH('x-kv-version', 'conflict')] });
+    assert.deepEqual(onRequestHeaders(inst, 1n, head({ path: '/kv', query: 'b' })), { tag: 'mutate', val: [setH('x-kv-old', 'none'), setH('x-kv-version', 'conflict')] });
   });
 
   test('http-callout: response relayed, error reported', async () => {
     const { inst, host } = await fresh();
-    assert.deepEqual(callOnRequestHeaders(inst, 1n, head({ path: '/callout', query: 'ok' })), {
+    assert.deepEqual(onRequestHeaders(inst, 1n, head({ path: '/callout', query: 'ok' })), {
       tag: 'respond', val: { status: 202, headers: [{ name: 'x-from', value: 'POST' }, { name: 'x-a', value: '1' }, { name: 'x-b', value: 'ß' }], body: enc.encode('pingπ') },
     });
     assert.deepEqual(host.calls, [['httpCallout', { method: 'POST', url: 'http://backend.test/ok', headers: [{ name: 'x-a', value: '1' }, { name: 'x-b', value: 'ß' }], body: enc.encode('ping'), timeoutMs: 250 }]]);
-    assert.deepEqual(callOnRequestHeaders(inst, 2n, head({ path: '/callout', query: 'fail' })), {
+    assert.deepEqual(onRequestHeaders(inst, 2n, head({ path: '/callout', query: 'fail' })), {
       tag: 'respond', val: { status: 502, headers: [], body: enc.encode('WEIR_ERR_UPSTREAM_CONNECT http://backend.test/fail') },
     });
   });
@@ -218,23 +219,23 @@ describe('echo-sdk: select-upstream and response headers', () => {
   test('picks the least busy healthy target in the local zone, skipping the previous one', async () => {
     const { inst } = await fresh();
     const targets = [t(0, { inFlight: 1 }), t(1, { healthy: false, inFlight: 0 }), t(2, { inFlight: 1, ewmaLatencyMs: 2.5 }), t(3, { zone: 'b', inFlight: 0 }), t(4, { inFlight: 3 })];
-    assert.equal(callSelectUpstream(inst, 1n, head(), { name: 'api', localZone: 'a', attempt: 0, previous: undefined }, targets), 2);
-    assert.equal(callSelectUpstream(inst, 1n, head(), { name: 'api', localZone: 'a', attempt: 1, previous: 2 }, targets), 0);
-    assert.equal(callSelectUpstream(inst, 1n, head(), { name: 'api', localZone: '', attempt: 0, previous: undefined }, targets), 3);
-    assert.equal(callSelectUpstream(inst, 1n, head(), { name: 'defer', localZone: 'a', attempt: 0, previous: undefined }, targets), undefined);
-    assert.equal(callSelectUpstream(inst, 1n, head(), { name: 'api', localZone: 'a', attempt: 0, previous: undefined }, []), undefined);
+    assert.equal(selectUpstream(inst, 1n, head(), { name: 'api', localZone: 'a', attempt: 0, previous: undefined }, targets), 2);
+    assert.equal(selectUpstream(inst, 1n, head(), { name: 'api', localZone: 'a', attempt: 1, previous: 2 }, targets), 0);
+    assert.equal(selectUpstream(inst, 1n, head(), { name: 'api', localZone: '', attempt: 0, previous: undefined }, targets), 3);
+    assert.equal(selectUpstream(inst, 1n, head(), { name: 'defer', localZone: 'a', attempt: 0, previous: undefined }, targets), undefined);
+    assert.equal(selectUpstream(inst, 1n, head(), { name: 'api', localZone: 'a', attempt: 0, previous: undefined }, []), undefined);
   });
 
   test('response mutations, status change seen by the view, and respond', async () => {
     const { inst } = await fresh();
     const res = { status: 503, headers: [{ name: 'server', value: 'x' }, { name: 'content-type', value: 'text/plain; charset=utf-8' }] };
-    assert.deepEqual(callOnResponseHeaders(inst, 1n, head({ query: 'a=ü' }), res), {
+    assert.deepEqual(onResponseHeaders(inst, 1n, head({ query: 'a=ü' }), res), {
       tag: 'mutate', val: [
         setH('x-upstream-status', '503'), addH('x-req-path', '/x?a=ü'), { tag: 'remove-header', val: 'server' },
         { tag: 'set-status', val: 502 }, { tag: 'set-property', val: { key: 'echo.status', value: '502' } },
       ],
     });
-    assert.deepEqual(callOnResponseHeaders(inst, 2n, head(), { status: 200, headers: [{ name: 'x-respond', value: '1' }] }), {
+    assert.deepEqual(onResponseHeaders(inst, 2n, head(), { status: 200, headers: [{ name: 'x-respond', value: '1' }] }), {
       tag: 'respond', val: { status: 418, headers: [], body: enc.encode('teapot') },
     });
   });
@@ -263,7 +264,7 @@ describe('echo-sdk: on-log and per-request state', () => {
     const h = head({ headers: Array.from({ length: 20 }, (_, i) => ({ name: `h${i}`, value: 'v'.repeat(100) })) });
     const run = (from: number, n: number) => {
       for (let i = from; i < from + n; i++) {
-        callOnRequestHeaders(inst, BigInt(i), h);
+        onRequestHeaders(inst, BigInt(i), h);
         callOnRequestBody(inst, BigInt(i), enc.encode('x'.repeat(4096)), true);
         callOnLog(inst, BigInt(i), { status: 200, errorCode: undefined, upstreamAddress: undefined, bytesReceived: 0n, bytesSent: 0n, durationMs: 1, upstreamDurationMs: undefined, attempts: 1 });
       }

@@ -20,12 +20,16 @@ test('AssemblyScript bindings are up to date with wit/weir.wit', () => {
 test('every host function has a wrapper and every export a core function', () => {
   const { 'abi.ts': abi, 'exports.ts': exportsTs } = generate(readFileSync(WIT_PATH, 'utf8'));
   const layout = JSON.parse(readFileSync(new URL('../../plugin-abi/generated/layout.json', import.meta.url), 'utf8')) as {
-    imports: { funcs: { name: string }[] }[]; exports: { name: string; result: unknown }[];
+    package: string; imports: { interface: string; funcs: { name: string }[] }[]; exports: { name: string; result: unknown }[];
   };
   const camel = (s: string) => s.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-  for (const f of layout.imports[0]!.funcs) {
-    assert.match(abi, new RegExp(`@external\\("weir:proxy/host@0\\.1\\.0", "${f.name}"\\)`));
-    assert.match(abi, new RegExp(`export function host${camel(`-${f.name}`)}\\(`));
+  const version = layout.package.replace(/.*@/, '').replace(/\./g, '\\.');
+  assert.ok(layout.imports.length >= 2, 'host and exchange');
+  for (const i of layout.imports) {
+    for (const f of i.funcs) {
+      assert.match(abi, new RegExp(`@external\\("weir:proxy/${i.interface}@${version}", "${f.name}"\\)`));
+      assert.match(abi, new RegExp(`export function ${i.interface}${camel(`-${f.name}`)}\\(`));
+    }
   }
   for (const e of layout.exports) {
     const snake = e.name.replace(/-/g, '_');

@@ -12,6 +12,7 @@ import { wasm, type WasmMemory } from '../../plugin-abi/src/abi/wasm.ts';
 import { loadComponent, type LoadedComponent } from '../../plugin-abi/src/loader/load-component.ts';
 import { buildPlugin, type BuildResult } from '../../host/src/plugin-tool/build.ts';
 import { RecordingHost } from '../plugin-abi/harness.ts';
+import { withHost } from '../plugin-abi/with-head.ts';
 
 export const ECHO_SDK_DIR = fileURLToPath(new URL('../fixtures/as/echo-sdk/', import.meta.url));
 
@@ -47,7 +48,7 @@ export interface Running {
 export async function instantiate(loaded: LoadedComponent, host = new RecordingHost()): Promise<Running> {
   const mem = new GuestMemory();
   const instance = await wasm.instantiate(loaded.core, hostImports(host, mem));
-  const inst = bindCoreInstance(mem, instance.exports);
+  const inst = withHost(bindCoreInstance(mem, instance.exports), host);
   return { inst, host, memory: instance.exports['memory'] as WasmMemory };
 }
 

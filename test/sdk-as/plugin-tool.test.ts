@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { callConfigure, callDescribe, callOnRequestHeaders } from '../../plugin-abi/generated/codec.ts';
+import {
+  callConfigure, callDescribe,
+} from '../../plugin-abi/generated/codec.ts';
 import { loadComponent } from '../../plugin-abi/src/loader/load-component.ts';
 import { renameExports } from '../../plugin-abi/src/loader/wasm-binary.ts';
 import { buildPlugin, detectLang, projectInfo } from '../../host/src/plugin-tool/build.ts';
@@ -15,6 +17,7 @@ import { componentize, PluginToolError, validateComponent, WIT_PATH } from '../.
 import { pluginCommand } from '../../host/src/plugin-tool/cli.ts';
 import { newPlugin, SDK_RUST_DIR } from '../../host/src/plugin-tool/new.ts';
 import { buildOnce, ECHO_SDK_DIR, instantiate, tempDir } from './helpers.ts';
+import { onRequestHeaders } from '../plugin-abi/with-head.ts';
 
 /** Runs `weir plugin ARGS…` in `cwd`, capturing output. */
 async function weirPlugin(args: string[], cwd: string): Promise<{ out: string; err: string; code: number }> {
@@ -56,15 +59,15 @@ describe('weir plugin new --lang as → weir plugin build', () => {
     console.log(`# scaffold build: ${Math.round(ms)} ms, component ${component.length} bytes`);
 
     const loaded = await loadComponent(component);
-    assert.deepEqual([...loaded.hostFunctions].sort(), ['log']);
+    assert.deepEqual([...loaded.hostFunctions].sort(), ['log', 'request-path']);
     const { inst } = await instantiate(loaded);
     assert.equal(callDescribe(inst).name, 'hello-x');
     const cases = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as { config: string };
     assert.equal(cases.config, 'greeting "hello"');
     assert.deepEqual(callConfigure(inst, [{ name: 'greeting', parent: undefined, args: [{ tag: 'text', val: 'hello' }], props: [] }]), { tag: 'ok', val: undefined });
     const head = { method: 'GET', scheme: 'http', authority: 'a', path: '/', query: '', headers: [{ name: 'accept', value: '*/*' }], clientAddress: '127.0.0.1', clientPort: 1, routeName: 'r', properties: [], httpVersion: '1.1' };
-    assert.deepEqual(callOnRequestHeaders(inst, 1n, head), { tag: 'mutate', val: [{ tag: 'set-header', val: { name: 'x-hello-x', value: 'hello' } }] });
-    assert.equal(callOnRequestHeaders(inst, 2n, { ...head, path: '/blocked' }).tag, 'respond');
+    assert.deepEqual(onRequestHeaders(inst, 1n, head), { tag: 'mutate', val: [{ tag: 'set-header', val: { name: 'x-hello-x', value: 'hello' } }] });
+    assert.equal(onRequestHeaders(inst, 2n, { ...head, path: '/blocked' }).tag, 'respond');
     // …and `weir plugin test` runs the scaffold's own cases against it.
     const tested = await weirPlugin(['test', outFile, join(dir, 'cases.json')], parent);
     assert.equal(tested.code, 0, tested.out + tested.err);
@@ -95,8 +98,8 @@ describe('sdk-assemblyscript/README.md', () => {
     const text = (val: string) => ({ tag: 'text' as const, val });
     assert.deepEqual(callConfigure(inst, [{ name: 'keys', parent: undefined, args: [text('k1'), text('k2')], props: [] }]), { tag: 'ok', val: undefined });
     const head = { method: 'GET', scheme: 'http', authority: 'a', path: '/', query: '', headers: [{ name: 'x-api-key', value: 'k2' }], clientAddress: '127.0.0.1', clientPort: 1, routeName: 'r', properties: [], httpVersion: '1.1' };
-    assert.deepEqual(callOnRequestHeaders(inst, 1n, head), { tag: 'mutate', val: [{ tag: 'remove-header', val: 'x-api-key' }, { tag: 'set-property', val: { key: 'auth.subject', value: 'k2' } }] });
-    assert.equal(callOnRequestHeaders(inst, 2n, { ...head, headers: [] }).tag, 'respond');
+    assert.deepEqual(onRequestHeaders(inst, 1n, head), { tag: 'mutate', val: [{ tag: 'remove-header', val: 'x-api-key' }, { tag: 'set-property', val: { key: 'auth.subject', value: 'k2' } }] });
+    assert.equal(onRequestHeaders(inst, 2n, { ...head, headers: [] }).tag, 'respond');
     assert.deepEqual(host.calls.at(-1), ['recordMetric', 14, 1, ['unknown']]);
     assert.deepEqual(callConfigure((await instantiate(await loadComponent(readFileSync(r.outFile)))).inst, []), { tag: 'err', val: { message: 'keys: at least one key is needed', node: undefined } });
   });
@@ -121,7 +124,7 @@ describe('weir plugin build: errors', () => {
   test('a core module missing an export is refused with the export named', async () => {
     const { loaded } = await buildOnce(ECHO_SDK_DIR);
     const core = renameExports(loaded.coreBytes, (n) => (n === 'on-log' ? 'on-log-gone' : undefined));
-    await assert.rejects(componentize(core), (err: Error) => err instanceof PluginToolError && err.message.includes('`on-log`') && err.message.includes('weir:proxy@0.1.0'));
+    await assert.rejects(componentize(core), (err: Error) => err instanceof PluginToolError && err.message.includes('`on-log`') && err.message.includes('weir:proxy@0.2.0'));
   });
 
   test('a component of another world is refused by the proxy loader, naming the export', async () => {
@@ -166,8 +169,8 @@ describe('weir plugin new --lang rust', () => {
     assert.equal(callDescribe(inst).name, 'rusty');
     assert.deepEqual(callConfigure(inst, [{ name: 'greeting', parent: undefined, args: [{ tag: 'text', val: 'hi' }], props: [] }]), { tag: 'ok', val: undefined });
     const head = { method: 'GET', scheme: 'http', authority: 'a', path: '/', query: '', headers: [], clientAddress: '127.0.0.1', clientPort: 1, routeName: 'r', properties: [], httpVersion: '1.1' };
-    assert.deepEqual(callOnRequestHeaders(inst, 1n, head), { tag: 'mutate', val: [{ tag: 'set-header', val: { name: 'x-rusty', value: 'hi' } }] });
-    assert.equal(callOnRequestHeaders(inst, 2n, { ...head, path: '/blocked' }).tag, 'respond');
+    assert.deepEqual(onRequestHeaders(inst, 1n, head), { tag: 'mutate', val: [{ tag: 'set-header', val: { name: 'x-rusty', value: 'hi' } }] });
+    assert.equal(onRequestHeaders(inst, 2n, { ...head, path: '/blocked' }).tag, 'respond');
     // …and `weir plugin test` runs the scaffold's own cases against it.
     const tested = await weirPlugin(['test', r.outFile, join(dir, 'cases.json')], dir);
     assert.equal(tested.code, 0, tested.out + tested.err);

@@ -5,14 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { bindCoreInstance, callConfigure, callDescribe, callOnLog, callOnRequestHeaders, hostImports } from '../../plugin-abi/generated/codec.ts';
-import type { RequestHead } from '../../plugin-abi/generated/types.ts';
+import {
+  bindCoreInstance, callConfigure, callDescribe, callOnLog, hostImports,
+} from '../../plugin-abi/generated/codec.ts';
+
 import { GuestMemory } from '../../plugin-abi/src/abi/guest-memory.ts';
 import { wasm } from '../../plugin-abi/src/abi/wasm.ts';
 import { loadComponent } from '../../plugin-abi/src/loader/load-component.ts';
 import { compileRust } from '../../host/src/plugin-tool/rust.ts';
 import { componentize } from '../fixtures/plugins/build.ts';
 import { TestHost, skipReason } from './rust-echo.ts';
+import { onRequestHeaders, withHost, type RequestHead } from '../plugin-abi/with-head.ts';
 
 const SDK = fileURLToPath(new URL('../../sdk-rust-guest/', import.meta.url));
 
@@ -31,7 +34,7 @@ test('README example plugin', { skip: await skipReason() }, async () => {
   const fresh = async () => {
     const host = new TestHost();
     const mem = new GuestMemory();
-    return { host, inst: bindCoreInstance(mem, (await wasm.instantiate(loaded.core, hostImports(host, mem))).exports) };
+    return { host, inst: withHost(bindCoreInstance(mem, (await wasm.instantiate(loaded.core, hostImports(host, mem))).exports), host) };
   };
 
   let { inst, host } = await fresh();
@@ -46,13 +49,13 @@ test('README example plugin', { skip: await skipReason() }, async () => {
     routeName: 'r', properties: [], httpVersion: '1.1',
   });
   const keyed = head([{ name: 'x-api-key', value: 'k1' }]);
-  assert.deepEqual(callOnRequestHeaders(inst, 1n, head([])), { tag: 'respond', val: { status: 401, headers: [], body: new TextEncoder().encode('missing API key') } });
-  assert.deepEqual(callOnRequestHeaders(inst, 2n, keyed), {
+  assert.deepEqual(onRequestHeaders(inst, 1n, head([])), { tag: 'respond', val: { status: 401, headers: [], body: new TextEncoder().encode('missing API key') } });
+  assert.deepEqual(onRequestHeaders(inst, 2n, keyed), {
     tag: 'mutate', val: [{ tag: 'remove-header', val: 'x-api-key' }, { tag: 'set-property', val: { key: 'quota.key', value: 'k1' } }],
   });
   callOnLog(inst, 2n, { status: 204, errorCode: undefined, upstreamAddress: undefined, bytesReceived: 0n, bytesSent: 0n, durationMs: 1, upstreamDurationMs: undefined, attempts: 1 });
-  assert.equal(callOnRequestHeaders(inst, 3n, keyed).tag, 'mutate');
-  const third = callOnRequestHeaders(inst, 4n, keyed);
+  assert.equal(onRequestHeaders(inst, 3n, keyed).tag, 'mutate');
+  const third = onRequestHeaders(inst, 4n, keyed);
   assert.equal(third.tag === 'respond' && third.val.status, 429);
   assert.deepEqual(host.of('log'), [['debug', 'k1 -> 204']]);
 });

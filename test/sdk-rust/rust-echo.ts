@@ -3,6 +3,8 @@
  * componentizes it, checks it with loadComponent, and hands out fresh instances bound to
  * the generated codec with a deterministic recording host.
  */
+import { ExchangeHost } from '../plugin-abi/harness.ts';
+import { withHost } from '../plugin-abi/with-head.ts';
 import { fileURLToPath } from 'node:url';
 import { bindCoreInstance, hostImports, type CoreInstance, type HostImports } from '../../plugin-abi/generated/codec.ts';
 import type { CalloutRequest, CalloutResponse, KvEntry, LogLevel, MetricKind, Property, Result, TokenBucketResult } from '../../plugin-abi/generated/types.ts';
@@ -16,8 +18,7 @@ import { componentize } from '../fixtures/plugins/build.ts';
 export const ECHO_DIR = fileURLToPath(new URL('../fixtures/rust/echo/', import.meta.url));
 
 /** Answers depend only on inputs and earlier calls; every call is recorded. */
-export class TestHost implements HostImports {
-  readonly calls: unknown[][] = [];
+export class TestHost extends ExchangeHost implements HostImports {
   readonly kv = new Map<string, KvEntry>();
   private readonly counters = new Map<string, bigint>();
   private tick = 0n;
@@ -106,5 +107,5 @@ export async function freshEcho(): Promise<Echo> {
   const host = new TestHost();
   const mem = new GuestMemory();
   const instance = await wasm.instantiate(core, hostImports(host, mem));
-  return { inst: bindCoreInstance(mem, instance.exports), host, mem };
+  return { inst: withHost(bindCoreInstance(mem, instance.exports), host), host, mem };
 }

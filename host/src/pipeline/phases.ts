@@ -153,6 +153,8 @@ export interface RequestContext {
   previousTarget: number | undefined;
   /** Time spent waiting for the upstream over all attempts, in ms: dispatch to response head (or to the failure); undefined if none was sent. */
   upstreamMs: number | undefined;
+  /** How long to hold the request before it goes upstream, in ms (plugins' `pause` decisions, summed and capped). */
+  pauseMs: number;
 }
 
 /** Whether a filter wants bodies, and how. */

@@ -55,9 +55,6 @@ export interface TunnelOpener {
   open(ex: Exchange, up: Upstream, target: Target): void;
 }
 
-/** Property a filter sets to hold the request before it goes upstream (ms). */
-export const DELAY_PROPERTY = 'weir.delay-ms';
-const MAX_DELAY_MS = 60_000;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const VIA = '1.1 weir';
 const EMPTY = new Uint8Array(0);
@@ -207,6 +204,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       attempts: 0,
       previousTarget: undefined,
       upstreamMs: undefined,
+      pauseMs: 0,
     };
     const tracing = snap.tracing;
     if (tracing !== undefined) {
@@ -259,15 +257,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private afterRequestHeaders(reply: HeadersResult): void {
     if (this.finished) return;
     if (reply !== undefined) return this.localReply(reply);
-    const props = this.ctx.properties;
-    if (props.size !== 0 && props.has(DELAY_PROPERTY)) {
-      // A filter asked to hold the request (rate-limit's on-limit "delay").
-      const ms = Math.min(Number(props.get(DELAY_PROPERTY)) || 0, MAX_DELAY_MS);
-      props.delete(DELAY_PROPERTY);
-      if (ms > 0) {
-        setTimeout(() => this.afterRequestHeaders(undefined), ms);
-        return;
-      }
+    if (this.ctx.pauseMs > 0) {
+      // A plugin's `pause` decision (rate-limit's on-limit "delay"): hold, then go on. A client
+      // that leaves meanwhile finishes the exchange, and the check above ends the hold.
+      const ms = this.ctx.pauseMs;
+      this.ctx.pauseMs = 0;
+      setTimeout(() => this.afterRequestHeaders(undefined), ms);
+      return;
     }
     const upName = this.ctx.upstream?.name ?? this.route!.config.upstream;
     const up = upName === undefined ? undefined : this.snap.upstreams.get(upName);

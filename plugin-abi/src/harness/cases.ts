@@ -230,6 +230,7 @@ export class PluginTester {
       attempts: 0,
       previousTarget: undefined,
       upstreamMs: undefined,
+      pauseMs: 0,
     };
     let local: LocalReply | undefined;
     let upstreamBody = Buffer.from(rq.body ?? '');

@@ -104,10 +104,31 @@ export function checkCoreModule(info: CoreModuleInfo): { problems: string[]; hos
   return { problems, hostFunctions };
 }
 
+/** The `weir:proxy` versions a component's WIT imports and uses (`0.1.0`, …). */
+export function abiVersions(wit: string): string[] {
+  const pkg = PLUGIN_WORLD.package.replace(/@.*/, '');
+  const found = new Set<string>();
+  for (const m of wit.matchAll(/\b([a-z][a-z0-9-]*:[a-z][a-z0-9-]*)\/[a-z0-9-]+@(\d+\.\d+\.\d+)/g)) if (m[1] === pkg) found.add(m[2]!);
+  return [...found];
+}
+
+/**
+ * A component built for another version of the ABI is refused with its own code, before the
+ * world check (whose list of differences would not tell the author what to do). Weir keeps no
+ * adapter for v0.1: its hooks received the whole head, which is what 0.2 stopped doing.
+ */
+export function checkAbiVersion(wit: string): void {
+  const ours = PLUGIN_WORLD.package.replace(/.*@/, '');
+  const other = abiVersions(wit).find((v) => v !== ours);
+  if (other === undefined) return;
+  throw new WeirError('WEIR_ERR_PLUGIN_ABI_VERSION', `built for ${PLUGIN_WORLD.package.replace(/@.*/, '')}@${other}; this Weir runs ${PLUGIN_WORLD.package}: rebuild the plugin with the v${ours.replace(/\.0$/, '')} SDK (weir plugin build)`, { detail: { version: other, expected: ours } });
+}
+
 /**
  * Checks a component against the plugin world and returns its compiled main core module.
- * Throws WEIR_ERR_PLUGIN_WORLD_MISMATCH naming every mismatch, or WEIR_ERR_PLUGIN_LOAD when
- * the bytes are not a loadable component.
+ * Throws WEIR_ERR_PLUGIN_ABI_VERSION for a component of another ABI version,
+ * WEIR_ERR_PLUGIN_WORLD_MISMATCH naming every mismatch, or WEIR_ERR_PLUGIN_LOAD when the bytes
+ * are not a loadable component.
  */
 export async function loadComponent(bytes: Uint8Array): Promise<LoadedComponent> {
   let cores: Uint8Array[];
@@ -119,6 +140,7 @@ export async function loadComponent(bytes: Uint8Array): Promise<LoadedComponent>
   } catch (err) {
     throw new WeirError('WEIR_ERR_PLUGIN_LOAD', `not a valid component: ${(err as Error).message}`, { cause: err });
   }
+  checkAbiVersion(wit);
   const problems = checkWorldWit(wit);
   const mains = cores.map((b) => ({ b, info: coreModuleInfo(b) }))
     .filter((m) => m.info.exports.some((e) => e.kind === 'memory' && (e.name === 'memory' || e.name === 'cm32p2_memory')));

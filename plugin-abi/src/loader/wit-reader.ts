@@ -46,6 +46,9 @@ function scheduleExit(): void {
   idle = setTimeout(() => {
     const w = worker;
     worker = undefined;
+    // Its exit comes later, maybe after a new thread took new requests: it must not fail them.
+    w?.removeAllListeners('exit');
+    w?.removeAllListeners('error');
     void w?.terminate();
   }, IDLE_MS);
   idle.unref();

@@ -1,6 +1,6 @@
 /**
- * Between the host's request context and the WIT types: building the request head a hook
- * receives, and validating + applying the mutations a plugin returns. A plugin's output is
+ * Between the host's request context and the WIT types: header and property lists, what
+ * select-upstream and on-log receive, and validating + applying the mutations a plugin returns. A plugin's output is
  * untrusted: nothing it returns reaches the wire unchecked (no CR/LF/NUL in headers, valid
  * tokens and statuses, size limits) — an invalid mutation is a plugin error.
  */
@@ -47,32 +47,10 @@ export function headerList(headers: HeaderMap): W.Header[] {
   return out;
 }
 
-export function propertyList(props: Map<string, string>): W.Property[] {
+export function propertyList(props: ReadonlyMap<string, string>): W.Property[] {
   const out: W.Property[] = [];
   for (const [key, value] of props) out.push({ key, value });
   return out;
-}
-
-export function requestHead(ctx: RequestContext): W.RequestHead {
-  const r = ctx.request;
-  return {
-    method: r.method,
-    scheme: r.scheme,
-    authority: r.authority,
-    path: r.path,
-    query: r.query,
-    headers: headerList(r.headers),
-    clientAddress: ctx.client.address,
-    clientPort: ctx.client.port,
-    routeName: ctx.routeName,
-    properties: propertyList(ctx.properties),
-    httpVersion: r.httpVersion,
-  };
-}
-
-export function responseHead(ctx: RequestContext): W.ResponseHead {
-  const r = ctx.response!;
-  return { status: r.status, headers: headerList(r.headers) };
 }
 
 /** What on-log receives about a finished exchange. */
@@ -245,4 +223,30 @@ export function localReply(plugin: string, r: W.LocalReply): LocalReply {
     headers[n] = headers[n] === undefined ? v : `${headers[n]}, ${v}`;
   }
   return { status: r.status, headers, body: r.body };
+}
+
+/** Longest hold one request gets from `pause` decisions, summed over its filters (ms). */
+export const MAX_PAUSE_MS = 60_000;
+
+/**
+ * Applies a header hook's decision to the request: mutations (also those of `pause`, whose
+ * hold the proxy starts once the request-header chain has run), or a validated local reply.
+ */
+export function applyDecision(plugin: string, ctx: RequestContext, target: 'request' | 'response', d: W.Decision): LocalReply | undefined {
+  switch (d.tag) {
+    case 'continue':
+      return undefined;
+    case 'respond':
+      return localReply(plugin, d.val);
+    case 'mutate':
+      applyMutations(plugin, ctx, target, d.val);
+      return undefined;
+    case 'pause':
+      if (target !== 'request') throw invalid(plugin, 'pause in a response hook');
+      applyMutations(plugin, ctx, target, d.val.mutations);
+      ctx.pauseMs = Math.min(MAX_PAUSE_MS, ctx.pauseMs + d.val.ms);
+      return undefined;
+    default:
+      throw invalid(plugin, `unknown decision ${(d as { tag: string }).tag}`);
+  }
 }

@@ -92,6 +92,12 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
       scope.deadline += performance.now() - t0;
     }).then(resumed);
   };
+  const listed = <T extends Array<{ name: string; value: string } | { key: string; value: string }>>(list: T): T => {
+    let n = 0;
+    for (const e of list) n += ('name' in e ? e.name.length : e.key.length) + e.value.length;
+    charge(bytes(n));
+    return list;
+  };
   const maybeAsync = <T>(r: T | Promise<T>): T | Promise<T> => (r instanceof Promise ? storeWait(r) : r);
   return {
     log: (level, message) => {
@@ -128,5 +134,24 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
       if (r.tag === 'ok') charge(bytes(r.val.body.length));
       return r;
     },
+    // Exchange reads: the fixed charge, plus the bytes copied out for the whole-list ones.
+    requestMethod: () => (charge(0), host.requestMethod()),
+    requestScheme: () => (charge(0), host.requestScheme()),
+    requestAuthority: () => (charge(0), host.requestAuthority()),
+    requestPath: () => (charge(0), host.requestPath()),
+    requestQuery: () => (charge(0), host.requestQuery()),
+    requestHeader: (name) => (charge(0), host.requestHeader(name)),
+    requestHeaderValues: (name) => (charge(0), host.requestHeaderValues(name)),
+    requestHeaders: () => listed(host.requestHeaders()),
+    clientAddress: () => (charge(0), host.clientAddress()),
+    clientPort: () => (charge(0), host.clientPort()),
+    routeName: () => (charge(0), host.routeName()),
+    httpVersion: () => (charge(0), host.httpVersion()),
+    requestProperty: (key) => (charge(0), host.requestProperty(key)),
+    requestProperties: () => listed(host.requestProperties()),
+    responseStatus: () => (charge(0), host.responseStatus()),
+    responseHeader: (name) => (charge(0), host.responseHeader(name)),
+    responseHeaderValues: (name) => (charge(0), host.responseHeaderValues(name)),
+    responseHeaders: () => listed(host.responseHeaders()),
   };
 }

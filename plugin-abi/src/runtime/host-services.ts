@@ -14,6 +14,7 @@ import type { HostImports } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
 import { hostCrypto } from './host-crypto.ts';
 import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
+import { exchangeImports, type ExchangeView } from './exchange.ts';
 
 type AnyMetric = Counter<string> | Gauge<string> | Histogram<string>;
 
@@ -51,6 +52,8 @@ export interface CallScope {
   lastError?: string;
   /** The calling request's trace span (span-set-attribute, span-add-event); undefined when not traced. */
   trace?: RequestSpan | undefined;
+  /** The exchange the current hook runs for (what the `exchange` host functions read). */
+  exchange?: ExchangeView | undefined;
 }
 
 export class HostServices {
@@ -123,6 +126,7 @@ export class HostServices {
         for (const a of attributes) attrs[a.key] = a.value;
         scope.trace.addEvent(name, attrs);
       },
+      ...exchangeImports(scope),
     };
   }
 

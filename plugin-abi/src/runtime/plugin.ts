@@ -397,6 +397,7 @@ export class WasmPlugin {
     inst.fuel.value = this.fuelBudget;
     inst.scope.requestId = ctx.id;
     inst.scope.trace = ctx.trace?.sampled ? ctx.trace : undefined;
+    inst.scope.exchange = ctx;
     inst.scope.lastError = undefined;
     inst.scope.pendingFuel = 0;
     const timeoutMs = this.config.timeoutMs;
@@ -411,6 +412,7 @@ export class WasmPlugin {
       throw e;
     } finally {
       inst.scope.trace = undefined;
+      inst.scope.exchange = undefined;
     }
     stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
     const ms = performance.now() - t0;
@@ -436,6 +438,7 @@ export class WasmPlugin {
       inst.fuel.value = this.fuelBudget;
       inst.scope.requestId = ctx.id;
       inst.scope.trace = ctx.trace?.sampled ? ctx.trace : undefined;
+      inst.scope.exchange = ctx;
       inst.scope.lastError = undefined;
       inst.scope.pendingFuel = 0;
       const timeoutMs = this.config.timeoutMs;
@@ -475,6 +478,7 @@ export class WasmPlugin {
         inst.inflight = undefined;
         inst.scope.signal = undefined;
         inst.scope.trace = undefined;
+        inst.scope.exchange = undefined;
         this.stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
       }
       // Store waits moved the deadline; whatever is past it beyond them was the guest's.

@@ -1,6 +1,7 @@
 /**
  * A WASM plugin as a `Phase`: the pipeline calls it like any built-in filter. Each hook
- * passes the whole head in one call and applies the returned decision; only the hooks the
+ * passes only the context id (the guest reads the head through the `exchange` host
+ * functions, exchange.ts) and applies the returned decision; only the hooks the
  * plugin's `describe` lists are defined, so the chain never calls an empty hook.
  */
 import type { FilterConfig } from '../../../host/src/config/types.ts';
@@ -11,7 +12,7 @@ import {
   callOnResponseBody, callOnResponseBodyAsync, callOnResponseHeaders, callOnResponseHeadersAsync, callSelectUpstream, callSelectUpstreamAsync,
 } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
-import { applyMutations, localReply, logSummary, requestHead, responseHead, targets, upstreamInfo } from './convert.ts';
+import { applyDecision, localReply, logSummary, targets, upstreamInfo } from './convert.ts';
 import type { Hold, WasmPlugin } from './plugin.ts';
 
 function bodyMode(m: W.BodyMode): BodyMode {
@@ -44,13 +45,11 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
   const decide = (ctx: RequestContext, target: 'request' | 'response', d: W.Decision): HeadersResult => {
     if (d.tag === 'continue') return undefined;
     try {
-      if (d.tag === 'respond') return localReply(name, d.val);
-      applyMutations(name, ctx, target, d.val);
+      return applyDecision(name, ctx, target, d);
     } catch (err) {
       plugin.refused(target === 'request' ? 'on-request-headers' : 'on-response-headers');
       throw err;
     }
-    return undefined;
   };
 
   const body = (d: W.BodyDecision): BodyResult => {
@@ -62,8 +61,8 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
   const jspi = v.jspi;
   if (hooks.has('on-request-headers')) {
     phase.onRequestHeaders = jspi
-      ? async (ctx) => decide(ctx, 'request', await plugin.callAsync(hold(ctx), ctx, 'on-request-headers', (c, id) => callOnRequestHeadersAsync(c, id, requestHead(ctx))))
-      : (ctx) => decide(ctx, 'request', plugin.call(hold(ctx), ctx, 'on-request-headers', (c, id) => callOnRequestHeaders(c, id, requestHead(ctx))));
+      ? async (ctx) => decide(ctx, 'request', await plugin.callAsync(hold(ctx), ctx, 'on-request-headers', callOnRequestHeadersAsync))
+      : (ctx) => decide(ctx, 'request', plugin.call(hold(ctx), ctx, 'on-request-headers', callOnRequestHeaders));
   }
   if (hooks.has('on-request-body')) {
     phase.onRequestBody = jspi
@@ -75,13 +74,13 @@ export function wasmPhase(filter: FilterConfig, plugin: WasmPlugin): Phase {
     const localZone = process.env['WEIR_ZONE'] ?? '';
     const info = (ctx: RequestContext): W.UpstreamInfo => upstreamInfo(ctx, localZone);
     phase.selectUpstream = jspi
-      ? (ctx, list: readonly TargetStats[]) => plugin.callAsync(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstreamAsync(c, id, requestHead(ctx), info(ctx), targets(list)))
-      : (ctx, list: readonly TargetStats[]) => plugin.call(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstream(c, id, requestHead(ctx), info(ctx), targets(list)));
+      ? (ctx, list: readonly TargetStats[]) => plugin.callAsync(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstreamAsync(c, id, info(ctx), targets(list)))
+      : (ctx, list: readonly TargetStats[]) => plugin.call(hold(ctx), ctx, 'select-upstream', (c, id) => callSelectUpstream(c, id, info(ctx), targets(list)));
   }
   if (hooks.has('on-response-headers')) {
     phase.onResponseHeaders = jspi
-      ? async (ctx) => decide(ctx, 'response', await plugin.callAsync(hold(ctx), ctx, 'on-response-headers', (c, id) => callOnResponseHeadersAsync(c, id, requestHead(ctx), responseHead(ctx))))
-      : (ctx) => decide(ctx, 'response', plugin.call(hold(ctx), ctx, 'on-response-headers', (c, id) => callOnResponseHeaders(c, id, requestHead(ctx), responseHead(ctx))));
+      ? async (ctx) => decide(ctx, 'response', await plugin.callAsync(hold(ctx), ctx, 'on-response-headers', callOnResponseHeadersAsync))
+      : (ctx) => decide(ctx, 'response', plugin.call(hold(ctx), ctx, 'on-response-headers', callOnResponseHeaders));
   }
   if (hooks.has('on-response-body')) {
     phase.onResponseBody = jspi

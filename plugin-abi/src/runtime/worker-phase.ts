@@ -18,7 +18,8 @@ import type { Logger } from '../../../host/src/observability/logger.ts';
 import type { BodyChunk, BodyMode, BodyResult, HeadersResult, Phase, RequestContext, TargetStats } from '../../../host/src/pipeline/phases.ts';
 import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 import type * as W from '../../generated/types.ts';
-import { applyMutations, localReply, logSummary, requestHead, responseHead, targets, upstreamInfo } from './convert.ts';
+import { applyDecision, localReply, logSummary, targets, upstreamInfo } from './convert.ts';
+import { wireRequestHead, wireResponseHead } from './exchange.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
 import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
@@ -321,13 +322,8 @@ function composite(members: WorkerMemberPhase[], logger: Logger, pool: WorkerPoo
     const list = byHook(hook);
     if (list.length === 0) return undefined;
     return async (ctx: RequestContext): Promise<HeadersResult> => {
-      const extra = (): Partial<WorkerTask> => (target === 'request' ? { head: requestHead(ctx) } : { head: requestHead(ctx), response: responseHead(ctx) });
-      return drive(ctx, hook, list, extra, (m, r) => {
-        const d = r.decision!;
-        if (d.tag === 'respond') return localReply(m.worker.plugin.name, d.val);
-        if (d.tag === 'mutate') applyMutations(m.worker.plugin.name, ctx, target, d.val);
-        return undefined;
-      });
+      const extra = (): Partial<WorkerTask> => (target === 'request' ? { head: wireRequestHead(ctx) } : { head: wireRequestHead(ctx), response: wireResponseHead(ctx) });
+      return drive(ctx, hook, list, extra, (m, r) => applyDecision(m.worker.plugin.name, ctx, target, r.decision!));
     };
   };
 
@@ -354,7 +350,7 @@ function composite(members: WorkerMemberPhase[], logger: Logger, pool: WorkerPoo
   if (sel.length) {
     phase.selectUpstream = async (ctx: RequestContext, list: readonly TargetStats[]) => {
       const info: W.UpstreamInfo = upstreamInfo(ctx, process.env['WEIR_ZONE'] ?? '');
-      return drive(ctx, 'select-upstream', sel, () => ({ head: requestHead(ctx), upstream: info, targets: targets(list) }), (_m, r) => r.index);
+      return drive(ctx, 'select-upstream', sel, () => ({ head: wireRequestHead(ctx), upstream: info, targets: targets(list) }), (_m, r) => r.index);
     };
   }
   for (const k of ['onRequestHeaders', 'onResponseHeaders', 'onRequestBody', 'onResponseBody'] as const) if (phase[k] === undefined) delete phase[k];

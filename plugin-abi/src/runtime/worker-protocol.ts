@@ -7,6 +7,7 @@ import type { PluginConfig } from '../../../host/src/config/types.ts';
 import type * as W from '../../generated/types.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion } from './plugin.ts';
+import type { WireRequestHead, WireResponseHead } from './exchange.ts';
 
 export interface WorkerMember {
   /** Identity of the plugin config (the worker caches loaded plugins by it). */
@@ -45,8 +46,8 @@ export interface WorkerTask {
   readonly requestId: string;
   /** The chain members implementing `hook`, in call order. */
   readonly members: readonly WorkerMember[];
-  readonly head?: W.RequestHead;
-  readonly response?: W.ResponseHead;
+  readonly head?: WireRequestHead;
+  readonly response?: WireResponseHead;
   readonly chunk?: Uint8Array;
   readonly end?: boolean;
   readonly targets?: W.Target[];

@@ -29,6 +29,7 @@ import { WasmPlugin, type Hold } from './plugin.ts';
 import { ChannelMemory, serveChannel, type ChannelProgress } from './worker-channel.ts';
 import type { TraceOp, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerTask } from './worker-protocol.ts';
 import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
+import { viewOfWire, type WireRequestHead } from './exchange.ts';
 
 // The proxy passes its log level (piscina's workerData); WEIR_WORKER_LOG_LEVEL overrides it.
 const data = workerData as { logLevel?: string; logChannel?: string; storeSab?: SharedArrayBuffer } | undefined;
@@ -81,7 +82,7 @@ async function load(task: WorkerLoad): Promise<void> {
 }
 
 /** Applies a plugin's mutations to the head the next member sees (the proxy re-validates all). */
-function preview(head: W.RequestHead, muts: readonly W.Mutation[]): W.RequestHead {
+function preview(head: WireRequestHead, muts: readonly W.Mutation[]): WireRequestHead {
   const h = { ...head, headers: [...head.headers] };
   for (const m of muts) {
     if (m.tag === 'set-header' || m.tag === 'remove-header') {
@@ -143,14 +144,17 @@ function tracedProgress(progress: ChannelProgress, ops: TraceOp[]): ChannelProgr
 async function run(task: WorkerTask, channel: ChannelProgress): Promise<void> {
   const missing = task.members.filter((m) => !plugins.has(m.key)).map((m) => m.key);
   if (missing.length) return channel.answer({ missing });
-  const ctx = { id: task.requestId } as RequestContext;
   let progress = channel;
+  let trace: RequestSpan | undefined;
   if (task.traced === true) {
     const ops: TraceOp[] = [];
-    ctx.trace = traceCollector(ops);
+    trace = traceCollector(ops);
     progress = tracedProgress(channel, ops);
   }
   let head = task.head;
+  // What the exchange functions read: the shipped head, rebuilt after each member's mutations.
+  const view = (): RequestContext => ({ id: task.requestId, trace, ...(head ? viewOfWire(head, task.response) : {}) }) as unknown as RequestContext;
+  let ctx = view();
   let chunk = task.chunk;
   for (let i = 0; i < task.members.length; i++) {
     const m = task.members[i]!;
@@ -166,16 +170,17 @@ async function run(task: WorkerTask, channel: ChannelProgress): Promise<void> {
       switch (task.hook) {
         case 'on-request-headers': {
           const h = head!;
-          const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnRequestHeaders(c, id, h), (c, id) => codec.callOnRequestHeadersAsync(c, id, h));
+          const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnRequestHeaders(c, id), (c, id) => codec.callOnRequestHeadersAsync(c, id));
           progress.answer({ i, key: m.key, decision: d });
           if (d.tag === 'respond') return;
-          if (d.tag === 'mutate') head = preview(head!, d.val);
+          if (d.tag === 'mutate' || d.tag === 'pause') {
+            head = preview(h, d.tag === 'mutate' ? d.val : d.val.mutations);
+            ctx = view();
+          }
           break;
         }
         case 'on-response-headers': {
-          const h = head!;
-          const r = task.response!;
-          const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnResponseHeaders(c, id, h, r), (c, id) => codec.callOnResponseHeadersAsync(c, id, h, r));
+          const d = await invoke(p, hold, ctx, task.hook, (c, id) => codec.callOnResponseHeaders(c, id), (c, id) => codec.callOnResponseHeadersAsync(c, id));
           progress.answer({ i, key: m.key, decision: d });
           if (d.tag === 'respond') return;
           break;
@@ -194,10 +199,9 @@ async function run(task: WorkerTask, channel: ChannelProgress): Promise<void> {
           break;
         }
         case 'select-upstream': {
-          const h = head!;
           const index = await invoke(p, hold, ctx, task.hook,
-            (c, id) => codec.callSelectUpstream(c, id, h, task.upstream!, task.targets!),
-            (c, id) => codec.callSelectUpstreamAsync(c, id, h, task.upstream!, task.targets!));
+            (c, id) => codec.callSelectUpstream(c, id, task.upstream!, task.targets!),
+            (c, id) => codec.callSelectUpstreamAsync(c, id, task.upstream!, task.targets!));
           if (index !== undefined) {
             progress.answer({ i, key: m.key, index });
             return;

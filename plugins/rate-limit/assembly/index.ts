@@ -138,7 +138,7 @@ class Limit extends HttpContext {
     return this.reject(r.retryAfterMs);
   }
 
-  /** on-limit "delay": reserve a slot; the host holds the request until it (weir.delay-ms). */
+  /** on-limit "delay": reserve a slot; a `pause` decision holds the request until it. */
   delay(request: Request): Decision {
     const root = this.root;
     const r = reserve("rl-gcra:" + root.filter + ":" + root.keyFor(request), root.maxRps, root.burst, root.delayMaxMs);
@@ -154,8 +154,7 @@ class Limit extends HttpContext {
     }
     this.limited = true;
     recordMetric(root.decisions, 1, [root.filter, "delayed"]);
-    request.setProperty("weir.delay-ms", r.waitMs.toString());
-    return Decision.continue();
+    return Decision.pause(<u32>r.waitMs);
   }
 
   reject(retryAfterMs: u64): Decision {

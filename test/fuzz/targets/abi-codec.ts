@@ -54,12 +54,17 @@ function jcoResult(fn: () => unknown): unknown {
 function run(env: CodecEnv, c: Call): [unknown, unknown] {
   const { ours, ref } = env;
   const a = c.args as unknown as never[];
+  // Since ABI 0.2 the head is read through the exchange functions: both hosts answer from it.
+  const exchange = (head: never, response?: never): void => {
+    env.oursHost.setExchange(head, response);
+    env.refHost.setExchange(head, response);
+  };
   switch (c.hook) {
     case 'configure': return [callConfigure(ours, a[0]), jcoResult(() => ref['configure']!(a[0]))];
-    case 'on-request-headers': return [callOnRequestHeaders(ours, a[0], a[1]), ref['onRequestHeaders']!(a[0], a[1])];
+    case 'on-request-headers': exchange(a[1]); return [callOnRequestHeaders(ours, a[0]), ref['onRequestHeaders']!(a[0])];
     case 'on-request-body': return [callOnRequestBody(ours, a[0], a[1], a[2]), ref['onRequestBody']!(a[0], a[1], a[2])];
-    case 'select-upstream': return [callSelectUpstream(ours, a[0], a[1], a[2], a[3]), ref['selectUpstream']!(a[0], a[1], a[2], a[3])];
-    case 'on-response-headers': return [callOnResponseHeaders(ours, a[0], a[1], a[2]), ref['onResponseHeaders']!(a[0], a[1], a[2])];
+    case 'select-upstream': exchange(a[1]); return [callSelectUpstream(ours, a[0], a[2], a[3]), ref['selectUpstream']!(a[0], a[2], a[3])];
+    case 'on-response-headers': exchange(a[1], a[2]); return [callOnResponseHeaders(ours, a[0]), ref['onResponseHeaders']!(a[0])];
     case 'on-response-body': return [callOnResponseBody(ours, a[0], a[1], a[2]), ref['onResponseBody']!(a[0], a[1], a[2])];
     case 'on-log': return [callOnLog(ours, a[0], a[1]), ref['onLog']!(a[0], a[1])];
   }
@@ -72,8 +77,8 @@ export const abiCodec: FuzzTarget<Call> = {
   description: 'random values of every WIT type through each hook: our generated codec (lower, call the core module, lift) against jco\'s glue on the same echo component',
   ext: 'json',
   setup: async (): Promise<CodecEnv> => {
-    const oursHost = new RecordingHost();
-    const refHost = new RecordingHost();
+    const oursHost = new RecordingHost(true);
+    const refHost = new RecordingHost(true);
     const ours = await codecEcho(oursHost);
     const ref = await jcoEcho(refHost);
     const gc = (globalThis as { gc?: () => void }).gc;
