@@ -81,7 +81,7 @@ test('a trapping plugin: 503 with the code and table message; the trap text is o
 });
 
 test('a plugin out of fuel: no budget numbers in the body', async () => {
-  const r = await call('/loop');
+  const r = await call('/loop', { 'x-loop': '1' });
   assert.equal(r.status, 503);
   assert.deepEqual(JSON.parse(r.text), expected('WEIR_ERR_PLUGIN_FUEL', r.id));
   assert.ok(!r.text.includes('100000'));
