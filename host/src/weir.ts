@@ -329,8 +329,8 @@ export class Weir {
     await this.adminServer?.close();
     this.plugins.close();
     await this.core.close();
-    if (this.core.accessLog && this.opts.accessLog === undefined) closeLogger(this.core.accessLog);
-    this.audit.close();
+    if (this.core.accessLog && this.opts.accessLog === undefined) await closeLogger(this.core.accessLog);
+    await this.audit.close();
     this.logger.flush?.();
   }
 

@@ -103,9 +103,11 @@ export class AuditLog {
     };
   }
 
-  close(): void {
-    if (this.logger && this.target !== 'custom') closeLogger(this.logger);
+  /** Settles once every audit line is written (shutdown awaits it). */
+  async close(): Promise<void> {
+    const logger = this.logger;
     this.logger = undefined;
+    if (logger && this.target !== 'custom') await closeLogger(logger);
   }
 }
 

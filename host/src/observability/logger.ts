@@ -23,6 +23,9 @@ export interface LoggerOptions {
   readonly errors?: SinkErrorCounter;
 }
 
+/** Longest a shutdown waits for a log file's last write and close. */
+const CLOSE_WAIT_MS = 2000;
+
 const destinations = new WeakMap<Logger, { dest: Destination; unguard: () => void }>();
 
 export function createLogger(opts: LoggerOptions): Logger {
@@ -55,16 +58,29 @@ export function loggerReady(logger: Logger, what: string): Promise<void> {
   return d ? whenOpen(d.dest, what) : Promise.resolve();
 }
 
-/** Flushes and closes a logger made by createLogger (a replaced access log). */
-export function closeLogger(logger: Logger): void {
+/**
+ * Flushes and closes a logger made by createLogger (a replaced access log, shutdown). The
+ * promise settles once buffered lines are written and the file is closed, so a shutdown that
+ * awaits it loses no line; callers that only swap a logger need not await.
+ */
+export function closeLogger(logger: Logger): Promise<void> {
   const d = destinations.get(logger);
-  if (!d) return;
+  if (!d) return Promise.resolve();
   d.unguard();
-  try {
-    (d.dest as unknown as { end(): void }).end();
-  } catch {
-    // already closed
-  }
+  const dest = d.dest as unknown as { end(): void; once(ev: string, fn: () => void): void; destroyed?: boolean };
+  return new Promise<void>((resolve) => {
+    if (dest.destroyed) return resolve();
+    dest.once('close', resolve);
+    // A file that never opened never closes either: do not hold a shutdown on it.
+    setTimeout(resolve, CLOSE_WAIT_MS).unref();
+    // A failing target closes with an error; the guard has already reported it.
+    dest.once('error', resolve);
+    try {
+      dest.end();
+    } catch {
+      resolve();
+    }
+  });
 }
 
 /** The access log is its own logger so it can go elsewhere than the event log. */
