@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildPlugin } from '../host/src/plugin-tool/build.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const FIRST_PARTY = ['rate-limit', 'geo', 'lb'] as const;
+export const FIRST_PARTY = ['rate-limit', 'geo', 'lb', 'api-key'] as const;
 
 /** Newest modification time of a project's sources (build output and node_modules aside). */
 export function newest(dir: string): number {
@@ -23,7 +23,8 @@ export function newest(dir: string): number {
 }
 
 export async function buildFirstPartyPlugins(opts: { force?: boolean; log?: (s: string) => void } = {}): Promise<void> {
-  const sdk = newest(join(ROOT, 'sdk-assemblyscript'));
+  // plugins/shared holds helpers the plugins import: a change there rebuilds them all.
+  const sdk = Math.max(newest(join(ROOT, 'sdk-assemblyscript')), newest(join(ROOT, 'plugins', 'shared')));
   for (const name of FIRST_PARTY) {
     const dir = join(ROOT, 'plugins', name);
     const out = join(dir, 'build', `${name}.wasm`);

@@ -35,6 +35,8 @@ export const ERRORS = {
   WEIR_ERR_CACHE_ONLY_IF_CACHED: { status: 504, source: 'downstream', message: 'the request asked for only-if-cached and the cache holds no usable response' },
   WEIR_ERR_DECOMPRESSION_LIMIT: { status: 413, source: 'downstream', message: 'the request body inflates past the decompression size or ratio limit' },
   WEIR_ERR_BODY_ENCODING: { status: 415, source: 'downstream', message: 'the request body has a Content-Encoding Weir does not decode, or its data is not valid for it' },
+  WEIR_ERR_AUTH_MISSING: { status: 401, source: 'downstream', message: 'the route needs a credential (API key, basic auth or bearer token) and the request has none' },
+  WEIR_ERR_AUTH_INVALID: { status: 401, source: 'downstream', message: 'the credential is not valid: unknown key, wrong password, malformed token or bad signature' },
   WEIR_ERR_ADMIN_UNAUTHORIZED: { status: 401, source: 'downstream', message: 'the admin API needs a valid credential' },
   WEIR_ERR_ADMIN_FORBIDDEN: { status: 403, source: 'downstream', message: 'this admin credential may only read' },
   WEIR_ERR_ADMIN_NOT_FOUND: { status: 404, source: 'downstream', message: 'no such admin API path, upstream, route or plugin' },

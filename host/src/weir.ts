@@ -18,6 +18,7 @@ import { planListeners } from './server/listener-set.ts';
 import { planMetricsServer, type MetricsServer } from './server/metrics-server.ts';
 import type { FilterRegistry } from './filters/registry.ts';
 import { PluginRuntime } from '../../plugin-abi/src/runtime/runtime.ts';
+import { dataFiles } from '../../plugin-abi/src/runtime/first-party.ts';
 import type { Store } from './store/store.ts';
 import { AuditLog } from './observability/audit.ts';
 import type { AdminHost, ApplyOutcome, DrainOutcome, ProxyState, PurgeSpec, ReloadRecord } from './admin/host.ts';
@@ -283,7 +284,8 @@ export class Weir {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.opts.configPath === undefined || this.opts.watch === false) return;
-    this.watchers = watchConfigFiles(config.files, () => void this.reload('file'), this.logger);
+    // An auth filter's keys-file, htpasswd or jwks-file changing reloads like a config file.
+    this.watchers = watchConfigFiles([...config.files, ...dataFiles(config.filters.values())], () => void this.reload('file'), this.logger);
   }
 
   private installSignals(): void {

@@ -42,6 +42,8 @@ const SNI = t(TLS, 'SNI picks the certificate: exact name, wildcard (one label),
 const MTLS = t(TLS, 'mTLS: no client certificate, no connection');
 const RATE_LIMIT = t(FIRST_PARTY, 'rate-limit: token bucket per client, 429 with Retry-After and RateLimit-* headers');
 const GEO = t(FIRST_PARTY, 'geo: block and allow by country');
+const AUTH = 'test/plugins/auth.test.ts';
+const API_KEY = t(AUTH, 'api-key: keys-file (plain and salted SHA-256), key from env, strip');
 const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
@@ -240,7 +242,12 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter[wasm].plugin': [PLUGIN_BASICS],
   'filters.filter[rate-limit].max-rps': [RATE_LIMIT],
   'filters.filter[rate-limit].burst': [RATE_LIMIT],
-  'filters.filter[rate-limit].key': [t(FIRST_PARTY, 'rate-limit: key header:NAME keeps separate buckets')],
+  'filters.filter[rate-limit].key': [t(FIRST_PARTY, 'rate-limit: key header:NAME keeps separate buckets'), API_KEY],
+  'filters.filter[api-key].header': [API_KEY],
+  'filters.filter[api-key].keys-file': [API_KEY, t(AUTH, 'api-key: weir validate gives file:line:column')],
+  'filters.filter[api-key].key': [API_KEY],
+  'filters.filter[api-key].key.label=': [API_KEY],
+  'filters.filter[api-key].strip': [API_KEY],
   'filters.filter[rate-limit].on-limit': [t(FIRST_PARTY, 'log-only never rejects; delay holds the request')],
   'filters.filter[rate-limit].backend': [REDIS, MEMCACHED],
   'filters.filter[rate-limit].redis-url': [REDIS],

@@ -485,7 +485,7 @@ const headerOps: KeySpec[] = [
 const rateLimitKeys: KeySpec[] = [
   val('max-rps', 'number', 'Requests per second allowed per key.', { min: 0, required: true }),
   val('burst', 'integer', 'Extra requests allowed in a burst; default: `max-rps`.', { min: 1, max: 1_000_000_000 }),
-  str('key', 'What is limited: `client-ip`, `header:<name>`, `path`, `route`, `client-ip-and-path`.', { default: D.rateLimit.key }),
+  str('key', 'What is limited: `client-ip`, `header:<name>`, `property:<name>` (e.g. `property:auth.subject`, set by an auth filter before it), `path`, `route`, `client-ip-and-path`.', { default: D.rateLimit.key }),
   oneOf('on-limit', ['reject', 'delay', 'log-only'], 'What happens over the limit.', { default: D.rateLimit.onLimit }),
   oneOf('backend', ['local', 'redis', 'memcached'], 'Where counters live.', { default: D.rateLimit.backend }),
   str('redis-url', 'e.g. `redis://127.0.0.1:6379`.'),
@@ -518,6 +518,13 @@ const geoKeys: KeySpec[] = [
   str('client-ip-header', 'Take the client address from a request header.', { unsupported: 'any client could pick its country with it; geo looks up the client address Weir computes, so put the load balancer in the listener\'s `trusted-proxies` instead.' }),
 ];
 
+const apiKeyKeys: KeySpec[] = [
+  str('header', 'Request header carrying the key.', { default: 'x-api-key' }),
+  val('keys-file', 'path', 'Accepted keys, one `LABEL KEY` or `LABEL sha256:SALT:HEX` a line (`#` comments); changes apply on reload and when the file changes.'),
+  { name: 'key', doc: 'One accepted key (or `sha256:SALT:HEX`), e.g. `key "${SERVICE_KEY}" label="billing"`.', repeatable: true, args: [{ name: 'key', type: 'string' }], props: { label: { type: 'string', doc: 'Name of the key: the request property `auth.subject`.' } } },
+  val('strip', 'boolean', 'Remove the key header before the upstream.', { default: true }),
+];
+
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'url-rewrite': [
     str('prefix', 'Only paths starting with this prefix are rewritten.'),
@@ -533,6 +540,7 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'grpc-web': [],
   'rate-limit': rateLimitKeys,
   geo: geoKeys,
+  'api-key': apiKeyKeys,
 };
 
 /**

@@ -279,6 +279,8 @@ export class ProxyCore {
         path: ctx.request.path,
         query: ctx.request.query || undefined,
         route,
+        // The identity an auth filter verified (API-key label, basic-auth user, JWT sub).
+        user: ctx.properties.get('auth.subject'),
         upstream: ctx.upstream?.name,
         target: ctx.upstream?.target,
         status,

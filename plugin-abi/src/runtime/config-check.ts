@@ -1,6 +1,6 @@
 /**
  * `weir validate` (and `weir run` before it listens) loads every plugin a config names —
- * `plugins {}` entries and the first-party plugins behind `rate-limit` / `geo` filters and
+ * `plugins {}` entries and the first-party plugins behind `rate-limit`, `geo`, `jwt`… filters and
  * `load-balancing` — and runs its `configure` with its config block, through the same loader
  * the proxy uses. A plugin's refusal becomes a diagnostic at the node it names, else at the
  * block it was given, so a config error is found before anything starts.
@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import type { ConfigDiagnostic, ConfigNode, PluginConfig, SourceLocation, WeirConfig } from '../../../host/src/config/types.ts';
 import { isWeirError } from '../../../host/src/errors.ts';
 import { createLogger } from '../../../host/src/observability/logger.ts';
-import { balancerPluginConfig, filterPluginConfig } from './first-party.ts';
+import { FIRST_PARTY_FILTERS, balancerPluginConfig, filterPluginConfig } from './first-party.ts';
 import { flatConfigNodes } from './config-schema.ts';
 import { WasmPlugin } from './plugin.ts';
 import { PluginRuntime } from './runtime.ts';
@@ -26,7 +26,7 @@ export async function pluginDiagnostics(config: WeirConfig): Promise<ConfigDiagn
   const subjects: Subject[] = [];
   for (const pc of config.plugins.values()) subjects.push({ build: () => pc, loc: pc.configLoc ?? pc.loc });
   for (const f of config.filters.values()) {
-    if (f.type === 'rate-limit' || f.type === 'geo') subjects.push({ build: () => filterPluginConfig(f), loc: f.loc });
+    if (FIRST_PARTY_FILTERS.has(f.type)) subjects.push({ build: () => filterPluginConfig(f), loc: f.loc });
   }
   for (const u of config.upstreams.values()) subjects.push({ build: () => balancerPluginConfig(u), loc: u.loc });
   if (subjects.length === 0) return [];

@@ -1,16 +1,46 @@
 /**
- * First-party plugins behind built-in config keys: `type "rate-limit"` and `type "geo"`
- * filters, and an upstream's `load-balancing`. They are ordinary components
+ * First-party plugins behind built-in config keys: filters of the FIRST_PARTY_FILTERS types
+ * (`type "rate-limit"`, `type "jwt"`, …), and an upstream's `load-balancing`. They are ordinary components
  * (plugins/NAME, built with the AssemblyScript SDK) on the same ABI users get; this module
  * only turns their config blocks into plugin configs.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { firstPartyPluginPath } from '../../../host/src/assets.ts';
 import type { ConfigNode, FilterConfig, PluginConfig, UpstreamConfig } from '../../../host/src/config/types.ts';
 import { WeirError } from '../../../host/src/errors.ts';
 
 /** Load-balancing algorithms the lb plugin implements; the others fall back to round robin for now. */
 export const LB_ALGORITHMS = new Set(['round_robin', 'p2c']);
+
+/** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
+export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key']);
+
+/**
+ * Keys naming a file a plugin needs the contents of (plugins read no files): the host reads
+ * it and adds its text as the node's `text` property. A reload (SIGHUP, or the file changing:
+ * see dataFiles) reads it again, and new contents make a new plugin config.
+ */
+const FILE_KEYS: Readonly<Record<string, readonly string[]>> = { 'api-key': ['keys-file'] };
+
+/** Files the first-party filters of a config read (watched with the config files). */
+export function dataFiles(filters: Iterable<FilterConfig>): string[] {
+  const out: string[] = [];
+  for (const f of filters) {
+    for (const c of f.settings.children) if (FILE_KEYS[f.type]?.includes(c.name) && typeof c.args[0] === 'string') out.push(c.args[0]);
+  }
+  return out;
+}
+
+function withFileText(type: string, c: ConfigNode): ConfigNode {
+  if (!FILE_KEYS[type]?.includes(c.name) || typeof c.args[0] !== 'string') return c;
+  let text: string;
+  try {
+    text = readFileSync(c.args[0], 'utf8');
+  } catch (err) {
+    throw new WeirError('WEIR_ERR_CONFIG_FILE', `${c.name}: cannot read ${c.args[0]}: ${(err as Error).message}`, { detail: { loc: c.loc } });
+  }
+  return { ...c, props: { ...c.props, text } };
+}
 
 /** Filter keys the host reads itself and the plugin never sees. */
 const HOST_KEYS = new Set(['type', 'failure-mode', 'database-path']);
@@ -27,9 +57,9 @@ function node(name: string, value: string, loc: ConfigNode['loc']): ConfigNode {
   return { name, args: [value], props: {}, children: [], loc };
 }
 
-/** The plugin config of a `rate-limit` or `geo` filter: its block minus the host's keys. */
+/** The plugin config of a first-party filter (FIRST_PARTY_FILTERS): its block minus the host's keys, files read. */
 export function filterPluginConfig(filter: FilterConfig): PluginConfig {
-  const config = [...filter.settings.children.filter((c) => !HOST_KEYS.has(c.name)), node('filter-name', filter.name, filter.loc)];
+  const config = [...filter.settings.children.filter((c) => !HOST_KEYS.has(c.name)).map((c) => withFileText(filter.type, c)), node('filter-name', filter.name, filter.loc)];
   const db = filter.settings.children.find((c) => c.name === 'database-path')?.args[0];
   const dbType = filter.settings.children.find((c) => c.name === 'database-type')?.args[0] ?? 'mmdb';
   return {

@@ -25,7 +25,7 @@ import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin } from './plugin.ts';
 import { wasmPhase } from './wasm-phase.ts';
-import { LB_ALGORITHMS, balancerPluginConfig, filterPluginConfig } from './first-party.ts';
+import { FIRST_PARTY_FILTERS, LB_ALGORITHMS, balancerPluginConfig, filterPluginConfig } from './first-party.ts';
 import { WorkerPool, combineWorkerPhases, workerMemberPhase, type WorkerMemberPhase } from './worker-phase.ts';
 
 export interface RuntimeOptions {
@@ -95,7 +95,7 @@ export class PluginRuntime {
   register(filters: FilterRegistry): void {
     filters.register('wasm', (filter, env) => this.phaseFor(filter, env.config));
     filters.combine = (phases) => combineWorkerPhases(phases, this.logger, (run) => this.runPool(run));
-    for (const type of ['rate-limit', 'geo']) {
+    for (const type of FIRST_PARTY_FILTERS) {
       // A rate-limit filter's backend keys choose its store (local, shared, Redis, memcached).
       filters.register(type, async (filter) => wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined)), {
         // geo tags requests with the country it looked up; a client must not be able to.
@@ -211,7 +211,7 @@ export class PluginRuntime {
   private firstPartyConfigs(config: WeirConfig): PluginConfig[] {
     const out: PluginConfig[] = [];
     try {
-      for (const f of config.filters.values()) if (f.type === 'rate-limit' || f.type === 'geo') out.push(filterPluginConfig(f));
+      for (const f of config.filters.values()) if (FIRST_PARTY_FILTERS.has(f.type)) out.push(filterPluginConfig(f));
       for (const u of config.upstreams.values()) {
         const pc = balancerPluginConfig(u);
         if (pc) out.push(pc);

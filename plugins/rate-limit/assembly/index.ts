@@ -13,6 +13,7 @@ class RateLimit extends RootContext {
   maxRps: f64 = 0;
   burst: u32 = 0;
   key: string = "client-ip";
+  propertyKey: string = "";
   headerKey: string = "";
   onLimit: string = "reject";
   status: u16 = 429;
@@ -35,8 +36,11 @@ class RateLimit extends RootContext {
     if (this.key.startsWith("header:")) {
       this.headerKey = this.key.slice(7).toLowerCase();
       if (this.headerKey.length == 0) config.error("key header:NAME needs a header name");
+    } else if (this.key.startsWith("property:")) {
+      this.propertyKey = this.key.slice(9);
+      if (this.propertyKey.length == 0) config.error("key property:NAME needs a property name");
     } else if (!KEYS.includes(this.key)) {
-      config.error("key must be client-ip, path, route, header:NAME or client-ip-and-path");
+      config.error("key must be client-ip, path, route, header:NAME, property:NAME or client-ip-and-path");
     }
     this.onLimit = config.getString("on-limit", "reject");
     if (this.onLimit != "reject" && this.onLimit != "delay" && this.onLimit != "log-only") config.error("on-limit must be reject, delay or log-only");
@@ -55,6 +59,11 @@ class RateLimit extends RootContext {
     if (this.headerKey.length > 0) {
       const v = request.header(this.headerKey);
       return "h:" + this.headerKey + ":" + (v === null ? "-" : v);
+    }
+    if (this.propertyKey.length > 0) {
+      // Set by an earlier filter (an auth filter's `auth.subject`): one bucket per identity.
+      const v = request.property(this.propertyKey);
+      return "prop:" + this.propertyKey + ":" + (v === null ? "-" : v);
     }
     if (this.key == "path") return "p:" + request.path;
     if (this.key == "route") return "r:" + request.routeName;

@@ -1,0 +1,147 @@
+// The first-party auth plugins (plugins/api-key, plugins/basic-auth, plugins/jwt) through the
+// real proxy over real sockets, configured the way users write them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { request } from 'undici';
+import { buildFirstPartyPlugins } from '../../plugins/build.ts';
+import { runPluginTests } from '../../plugin-abi/src/harness/cases.ts';
+import { firstPartyPluginPath } from '../../host/src/assets.ts';
+import { echo, startOrigin, type Origin } from '../helpers/origin.ts';
+import { startWeirWith, tmpDir } from '../helpers/weir.ts';
+import type { StartOptions, Weir } from '../../host/src/weir.ts';
+
+let origin: Origin;
+const weirs: Weir[] = [];
+
+before(async () => {
+  await buildFirstPartyPlugins();
+  origin = await startOrigin(echo);
+});
+
+after(async () => {
+  for (const w of weirs) await w.close();
+  await origin.close();
+});
+
+async function weirOn(filters: string, routes: string, opts: Partial<StartOptions> = {}): Promise<{ url: string; weir: Weir }> {
+  const { weir, url } = await startWeirWith(`listeners { listener "m" { address "127.0.0.1:0"; } }
+filters { ${filters} }
+routes { ${routes} }
+upstreams { upstream "o" { target "127.0.0.1:${origin.port}"; } }`, opts);
+  weirs.push(weir);
+  return { url, weir };
+}
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const before = origin.seen.length;
+  const res = await request(url, { headers });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, seen: origin.seen.length > before ? origin.seen.at(-1) : undefined };
+}
+
+function errorCode(text: string): string {
+  return (JSON.parse(text) as { error: { code: string } }).error.code;
+}
+
+async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`${what}: not within ${ms} ms`);
+}
+
+test('api-key: keys-file (plain and salted SHA-256), key from env, strip, 401 codes, label as auth.subject for rate-limit and the access log, file change reloads', async () => {
+  const dir = tmpDir();
+  const keys = join(dir, 'keys.txt');
+  const salted = `sha256:s4lt:${createHash('sha256').update('s4lt' + 'hashed-secret').digest('hex')}`;
+  writeFileSync(keys, `# label key\nalice alice-key-123\nbob\t${salted}\n`);
+  process.env['WEIR_TEST_SERVICE_KEY'] = 'svc-key-from-env';
+  const access: Record<string, unknown>[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { for (const line of chunk.toString().split('\n')) if (line) access.push(JSON.parse(line) as Record<string, unknown>); cb(); } });
+  const { url } = await weirOn(`
+    filter "keys" { type "api-key"; header "x-api-key"; keys-file "${keys}"; key "\${WEIR_TEST_SERVICE_KEY}" label="svc"; strip #true; }
+    filter "keep" { type "api-key"; keys-file "${keys}"; strip #false; }
+    filter "per-key" { type "rate-limit"; max-rps 0.001; burst 1; key "property:auth.subject"; }`, `
+    route "limited" { matches { path-prefix "/limited"; }; upstream "o"; filters "keys" "per-key"; }
+    route "keep" { matches { path-prefix "/keep"; }; upstream "o"; filters "keep"; }
+    route "r" { matches { path-prefix "/"; }; upstream "o"; filters "keys"; }`, { accessLog: pino({ level: 'info' }, sink), watch: true });
+
+  const ok = await get(`${url}/a`, { 'x-api-key': 'alice-key-123' });
+  assert.equal(ok.status, 200);
+  assert.equal(ok.seen!.headers['x-api-key'], undefined, 'strip #true: the upstream never sees the key');
+  assert.equal((await get(`${url}/a`, { 'x-api-key': 'hashed-secret' })).status, 200, 'salted hash');
+  assert.equal((await get(`${url}/a`, { 'x-api-key': 'svc-key-from-env' })).status, 200, 'key from the environment');
+  assert.equal((await get(`${url}/keep`, { 'x-api-key': 'alice-key-123' })).seen!.headers['x-api-key'], 'alice-key-123', 'strip #false');
+
+  const missing = await get(`${url}/a`);
+  assert.equal(missing.status, 401);
+  assert.equal(missing.headers['www-authenticate'], 'ApiKey header="x-api-key"');
+  assert.equal(errorCode(missing.text), 'WEIR_ERR_AUTH_MISSING');
+  assert.equal(missing.seen, undefined, 'no upstream call');
+  for (const wrong of ['alice-key-124', 'alice-key-12', 'sha256:s4lt:' + salted.slice(12), 'hashed-secretx']) {
+    const r = await get(`${url}/a`, { 'x-api-key': wrong });
+    assert.equal(r.status, 401, wrong);
+    assert.equal(errorCode(r.text), 'WEIR_ERR_AUTH_INVALID');
+  }
+
+  // The label is the rate-limit key: one bucket per key, whoever sends it.
+  assert.equal((await get(`${url}/limited`, { 'x-api-key': 'alice-key-123' })).status, 200);
+  assert.equal((await get(`${url}/limited`, { 'x-api-key': 'alice-key-123' })).status, 429);
+  assert.equal((await get(`${url}/limited`, { 'x-api-key': 'hashed-secret' })).status, 200, 'bob has his own bucket');
+  const line = access.find((l) => l['path'] === '/limited' && l['status'] === 200);
+  assert.equal(line?.['user'], 'alice', 'the access log names the key label');
+  assert.equal(access.find((l) => l['status'] === 401)?.['user'], undefined);
+
+  // Hot reload: the file changing is enough (watched with the config files).
+  writeFileSync(keys, `carol carol-key-456\n`);
+  await eventually('new key accepted after the file changed', async () => (await get(`${url}/a`, { 'x-api-key': 'carol-key-456' })).status === 200);
+  assert.equal((await get(`${url}/a`, { 'x-api-key': 'alice-key-123' })).status, 401, 'a removed key stops working');
+  assert.equal((await get(`${url}/a`, { 'x-api-key': 'svc-key-from-env' })).status, 200);
+});
+
+const WEIR = new URL('../../host/bin/weir.ts', import.meta.url).pathname;
+
+/** `weir validate` on a config around `filters` (one route using the filter "f"); stderr and status. */
+function validate(filters: string): { status: number | null; stderr: string; file: string } {
+  const file = join(tmpDir(), 'weir.kdl');
+  writeFileSync(file, `listeners { listener "m" { address "127.0.0.1:0"; } }
+filters {
+${filters}
+}
+routes { route "r" { matches { path-prefix "/"; }; upstream "o"; filters "f"; } }
+upstreams { upstream "o" { target "127.0.0.1:9"; } }
+`);
+  const r = spawnSync(process.execPath, [WEIR, 'validate', file], { encoding: 'utf8' });
+  return { status: r.status, stderr: r.stderr, file };
+}
+
+for (const name of ['api-key']) {
+  test(`${name}: the weir plugin test cases in plugins/${name}/cases.json pass`, async () => {
+    const out: string[] = [];
+    const failed = await runPluginTests(firstPartyPluginPath(name), new URL(`../../plugins/${name}/cases.json`, import.meta.url).pathname, (s) => out.push(s));
+    assert.equal(failed, 0, out.join(''));
+    assert.match(out.join(''), /[1-9]\d* passed, 0 failed/);
+  });
+}
+
+test('api-key: weir validate gives file:line:column for a bad keys-file line, an unreadable file and a wrong type', () => {
+  const keys = join(tmpDir(), 'keys.txt');
+  writeFileSync(keys, 'alice k1\nbob sha256:salt:nothex\n');
+  const badLine = validate(`    filter "f" {\n        type "api-key"\n        keys-file "${keys}"\n    }`);
+  assert.equal(badLine.status, 1);
+  assert.match(badLine.stderr, new RegExp(`${badLine.file}:5:9: error WEIR_ERR_PLUGIN_CONFIG: .*keys-file entry 2: a hashed key is sha256:SALT:HEX`));
+  const gone = validate(`    filter "f" { type "api-key"; keys-file "/nonexistent/keys.txt"; }`);
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /weir\.kdl:3:\d+: error WEIR_ERR_CONFIG_FILE/);
+  const type = validate(`    filter "f" { type "api-key"; key "k" label="a"; strip "yes"; }`);
+  assert.equal(type.status, 1);
+  assert.match(type.stderr, /weir\.kdl:3:\d+: error WEIR_ERR_CONFIG_TYPE/);
+});
