@@ -195,6 +195,7 @@ export const CONTESTANTS: readonly Contestant[] = [
   // Against the no-filter row: four scaffolded AssemblyScript plugins in one worker run (one round trip a phase).
   weirRow('weir-scaffold-worker', 'Weir, 4 scaffolded AssemblyScript plugins, worker-isolated', 'weir-scaffold-worker.kdl'),
   weirRow('weir-first-party', 'Weir, rate-limit + geo + p2c LB (first-party)', 'weir-first-party.kdl'),
+  weirRow('weir-cors', 'Weir, the cors filter (first-party), allowed Origin on every request', 'weir-cors.kdl', { headers: ['Origin: https://a.example.org'] }),
   // Feature rows, each against nginx doing the same in the same run: a cache hit from memory
   // (every request after the first is a hit) and gzip of an 8 KiB text response.
   nginxProxy('nginx-cache', 'nginx proxy_cache, every request a hit', 1, 'single', false, false, { name: 'cache' }),

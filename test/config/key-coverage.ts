@@ -44,6 +44,9 @@ const RATE_LIMIT = t(FIRST_PARTY, 'rate-limit: token bucket per client, 429 with
 const GEO = t(FIRST_PARTY, 'geo: block and allow by country');
 const AUTH = 'test/plugins/auth.test.ts';
 const API_KEY = t(AUTH, 'api-key: keys-file (plain and salted SHA-256), key from env, strip');
+const CORS = 'test/plugins/cors.test.ts';
+const CORS_PREFLIGHT = t(CORS, 'cors: a preflight from an allowed origin is answered 204 by the proxy');
+const CORS_ACTUAL = t(CORS, 'cors: actual requests from allowed origins get the origin echoed');
 const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
@@ -272,6 +275,12 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter[geo].block-message': [GEO],
   'filters.filter[geo].cache-ttl-secs': [t(INTEGRITY, "'geo cache-ttl-secs'")],
   'filters.filter[geo].client-ip-header': [t(TRUST, 'geo: client-ip-header is refused')],
+  'filters.filter[cors].allow-origins': [CORS_PREFLIGHT, t(CORS, 'cors: wildcard subdomains match'), t(CORS, 'cors: allow-origins "*" without credentials answers *')],
+  'filters.filter[cors].allow-methods': [CORS_PREFLIGHT, t(CORS, 'cors: preflights from a disallowed origin, or asking for a method or header outside the lists')],
+  'filters.filter[cors].allow-headers': [CORS_PREFLIGHT, t(CORS, 'allow-headers "*" answers what was asked, except authorization')],
+  'filters.filter[cors].expose-headers': [CORS_ACTUAL],
+  'filters.filter[cors].allow-credentials': [CORS_PREFLIGHT, CORS_ACTUAL],
+  'filters.filter[cors].max-age-secs': [CORS_PREFLIGHT],
   filter: [SHORTHANDS],
 
   plugins: [PLUGIN_BASICS],

@@ -525,6 +525,15 @@ const apiKeyKeys: KeySpec[] = [
   val('strip', 'boolean', 'Remove the key header before the upstream.', { default: true }),
 ];
 
+const corsKeys: KeySpec[] = [
+  { name: 'allow-origins', doc: 'Origins (`scheme://host[:port]`) allowed to read responses: exact, `https://*.example.org` for any subdomain (not `example.org` itself), or `"*"` (not with credentials).', required: true, rest: { name: 'origin', type: 'string' } },
+  { name: 'allow-methods', doc: 'Methods a preflight may ask for; default: `GET HEAD POST`; `"*"` = any.', rest: { name: 'method', type: 'string' } },
+  { name: 'allow-headers', doc: 'Request headers a preflight may ask for (case-insensitive); `"*"` = any but `authorization`.', rest: { name: 'header', type: 'string' } },
+  { name: 'expose-headers', doc: 'Response headers scripts may read (Access-Control-Expose-Headers).', rest: { name: 'header', type: 'string' } },
+  val('allow-credentials', 'boolean', 'Allow cookies and HTTP auth: Access-Control-Allow-Credentials, and the origin echoed (never `*`).', { default: false }),
+  val('max-age-secs', 'integer', 'How long browsers may cache a preflight (Access-Control-Max-Age); unset: not sent.', { min: 0, max: 86400 }),
+];
+
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'url-rewrite': [
     str('prefix', 'Only paths starting with this prefix are rewritten.'),
@@ -541,6 +550,7 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'rate-limit': rateLimitKeys,
   geo: geoKeys,
   'api-key': apiKeyKeys,
+  cors: corsKeys,
 };
 
 /**

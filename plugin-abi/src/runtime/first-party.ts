@@ -13,7 +13,7 @@ import { WeirError } from '../../../host/src/errors.ts';
 export const LB_ALGORITHMS = new Set(['round_robin', 'p2c']);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
-export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key']);
+export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors']);
 
 /**
  * Keys naming a file a plugin needs the contents of (plugins read no files): the host reads
