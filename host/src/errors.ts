@@ -38,6 +38,7 @@ export const ERRORS = {
   WEIR_ERR_AUTH_MISSING: { status: 401, source: 'downstream', message: 'the route needs a credential (API key, basic auth or bearer token) and the request has none' },
   WEIR_ERR_AUTH_INVALID: { status: 401, source: 'downstream', message: 'the credential is not valid: unknown key, wrong password, malformed token or bad signature' },
   WEIR_ERR_CORS_PREFLIGHT_REFUSED: { status: 403, source: 'downstream', message: 'the CORS preflight asks for an origin, method or header this route does not allow' },
+  WEIR_ERR_WAF_BLOCKED: { status: 403, source: 'downstream', message: 'the web application firewall blocked the request' },
   WEIR_ERR_ADMIN_UNAUTHORIZED: { status: 401, source: 'downstream', message: 'the admin API needs a valid credential' },
   WEIR_ERR_ADMIN_FORBIDDEN: { status: 403, source: 'downstream', message: 'this admin credential may only read' },
   WEIR_ERR_ADMIN_NOT_FOUND: { status: 404, source: 'downstream', message: 'no such admin API path, upstream, route or plugin' },

@@ -127,7 +127,7 @@ test('full.kdl: upstreams', async () => {
 
 test('full.kdl: filters and plugins', async () => {
   const c = await loadFull();
-  assert.deepEqual([...c.filters.keys()], ['strip', 'rewrite', 'hdrs', 'auth', 'limit', 'limit-mc', 'geo', 'cors']);
+  assert.deepEqual([...c.filters.keys()], ['strip', 'rewrite', 'hdrs', 'auth', 'limit', 'limit-mc', 'geo', 'cors', 'waf']);
   assert.equal(c.filters.get('hdrs')!.failureMode, 'open');
   assert.equal(c.filters.get('rewrite')!.failureMode, 'closed');
   assert.equal(c.filters.get('auth')!.plugin, 'auth');

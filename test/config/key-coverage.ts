@@ -51,7 +51,14 @@ const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
 const REFUSED_DISCOVERY = t(INTEGRITY, "'discovery \"kubernetes\"'");
-const REFUSED_WAF = t(INTEGRITY, "'waf block'");
+const WAF = 'test/waf/waf.test.ts';
+const WAF_BLOCK = t(WAF, 'waf block mode: SQLi in a JSON body, XSS in a query');
+const WAF_DETECT = t(WAF, 'waf detect mode passes matching requests');
+const WAF_EXCLUDE = t(WAF, 'waf exclusions: by rule and parameter on one route');
+const WAF_TOP = t(WAF, 'waf top-level block: every route gets it');
+const WAF_LEVELS = t(WAF, 'waf paranoia-level and anomaly-threshold gate and score rules');
+const WAF_BODY = t(WAF, 'waf body inspection: gzip bodies are decompressed and inspected');
+const WAF_SEED = t(WAF, 'the Sentinel seed waf block works as written');
 const ADMIN = 'test/admin/api.test.ts';
 const ADMIN_LISTENER = 'test/admin/listener.test.ts';
 const ADMIN_AUTH = t(ADMIN, 'admin API auth: 401 without or with a wrong token');
@@ -351,14 +358,34 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'cache.purge.allow': [CACHE_PURGE],
   'cache.purge.token': [CACHE_PURGE],
 
-  waf: [REFUSED_WAF],
-  'waf.enabled': [REFUSED_WAF],
-  'waf.body-inspection': [REFUSED_WAF],
-  'waf.body-inspection.inspect-request-body': [REFUSED_WAF],
-  'waf.body-inspection.decompress': [REFUSED_WAF],
-  'waf.body-inspection.max-decompression-ratio': [REFUSED_WAF],
-  'waf.body-inspection.max-body-inspection-bytes': [REFUSED_WAF],
-  'waf.body-inspection.content-types': [REFUSED_WAF],
+  waf: [WAF_TOP, WAF_SEED],
+  'waf.enabled': [WAF_TOP],
+  'waf.mode': [WAF_TOP],
+  'waf.paranoia-level': [WAF_TOP],
+  'waf.anomaly-threshold': [WAF_TOP],
+  'waf.body-inspection': [WAF_SEED],
+  'waf.body-inspection.inspect-request-body': [WAF_SEED],
+  'waf.body-inspection.decompress': [WAF_SEED],
+  'waf.body-inspection.max-decompression-ratio': [WAF_SEED],
+  'waf.body-inspection.max-body-inspection-bytes': [WAF_SEED],
+  'waf.body-inspection.content-types': [WAF_SEED],
+  'waf.exclude': [WAF_TOP],
+  'waf.exclude.rule=': [WAF_TOP],
+  'waf.exclude.route=': [WAF_TOP],
+  'waf.exclude.parameter=': [WAF_TOP],
+  'filters.filter[waf].mode': [WAF_BLOCK, WAF_DETECT],
+  'filters.filter[waf].paranoia-level': [WAF_LEVELS],
+  'filters.filter[waf].anomaly-threshold': [WAF_LEVELS],
+  'filters.filter[waf].body-inspection': [WAF_BODY],
+  'filters.filter[waf].body-inspection.inspect-request-body': [WAF_BODY],
+  'filters.filter[waf].body-inspection.decompress': [WAF_BODY],
+  'filters.filter[waf].body-inspection.max-decompression-ratio': [WAF_BODY],
+  'filters.filter[waf].body-inspection.max-body-inspection-bytes': [WAF_BODY],
+  'filters.filter[waf].body-inspection.content-types': [WAF_BODY],
+  'filters.filter[waf].exclude': [WAF_EXCLUDE],
+  'filters.filter[waf].exclude.rule=': [WAF_EXCLUDE],
+  'filters.filter[waf].exclude.route=': [WAF_EXCLUDE],
+  'filters.filter[waf].exclude.parameter=': [WAF_EXCLUDE],
   'admin-api': [ADMIN_AUTH, ADMIN_REMOTE],
   'admin-api.enabled': [ADMIN_REMOTE],
   'admin-api.address': [ADMIN_AUTH, ADMIN_CONSTRAINTS],

@@ -110,6 +110,14 @@ export const DEFAULTS = {
     statusCode: 403,
     blockMessage: 'Access denied',
   },
+  waf: {
+    mode: 'block',
+    paranoiaLevel: 1,
+    anomalyThreshold: 5,
+    maxBodyInspectionBytes: 1 * MiB,
+    maxDecompressionRatio: 100,
+    contentTypes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
+  },
   plugin: {
     isolation: 'inline',
     // ≈ 30 ms of CPU for a typical guest.

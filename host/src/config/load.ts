@@ -15,6 +15,7 @@ import { checkConstraints } from './constraints.ts';
 import { checkLogTargets } from './log-target.ts';
 import { buildListenerEdge } from './edge.ts';
 import { didYouMean, expandEnv, parseAddress, parseSize } from './values.ts';
+import { WAF_GLOBAL_FILTER, globalWafFilter, wafBody, wafExcludedRoutes } from './waf.ts';
 import type {
   BuiltinHandler, ConfigDiagnostic, ConfigNode, ConfigScalar, FilterConfig, HeaderMatch, HealthCheckConfig,
   LimitsConfig, ListenerConfig, ListenerProtocol, ObservabilityConfig, PluginConfig, QueryMatch, RetryPolicy,
@@ -393,9 +394,11 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
     }
     filters.set(f.name, f);
   }
+  const globalWaf = globalWafFilter(top('waf'));
+  if (globalWaf) filters.set(WAF_GLOBAL_FILTER, globalWaf);
 
   const routes: RouteConfig[] = [];
-  for (const n of checkUnique(collect(nodes, 'routes', 'route'), 'route', diags)) routes.push(buildRoute(n, upstreams, filters, diags));
+  for (const n of checkUnique(collect(nodes, 'routes', 'route'), 'route', diags)) routes.push(buildRoute(n, upstreams, filters, diags, globalWaf));
   // Array.prototype.sort is stable: equal priorities keep their written order.
   routes.sort((a, b) => b.priority - a.priority);
 
@@ -518,7 +521,25 @@ function requestDecompression(n: ConfigNode | undefined): RoutePolicies['request
   return { maxBytes: getSize(n, 'max-bytes') ?? 10 * 1024 * 1024, maxRatio: getNum(n, 'max-ratio') ?? 100 };
 }
 
-function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: ReadonlyMap<string, FilterConfig>, diags: ConfigDiagnostic[]): RouteConfig {
+/**
+ * A route's WAF filters: its own `type "waf"` filters, else the top-level `waf {}` block's
+ * (put first) unless an exclusion takes the WAF off the route. A WAF that decompresses
+ * bodies gives the route `request-decompression` with its caps when the route sets none.
+ */
+function routeWaf(route: string, filterNames: string[], filters: ReadonlyMap<string, FilterConfig>, globalWaf: FilterConfig | undefined): RoutePolicies['requestDecompression'] {
+  const wafs = filterNames.map((f) => filters.get(f)).filter((f) => f?.type === 'waf') as FilterConfig[];
+  if (wafs.length === 0 && globalWaf && !wafExcludedRoutes(globalWaf.settings).has(route)) {
+    filterNames.unshift(WAF_GLOBAL_FILTER);
+    wafs.push(globalWaf);
+  }
+  for (const f of wafs) {
+    const body = wafBody(f.settings);
+    if (body.inspect && body.decompress) return { maxBytes: body.maxBytes, maxRatio: body.maxRatio };
+  }
+  return undefined;
+}
+
+function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: ReadonlyMap<string, FilterConfig>, diags: ConfigDiagnostic[], globalWaf?: FilterConfig): RouteConfig {
   const name = label(n);
   const upstream = getStr(n, 'upstream');
   const upNode = last(n, 'upstream');
@@ -533,6 +554,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
       filterNames.push(a);
     });
   }
+  const wafDecompression = routeWaf(name, filterNames, filters, globalWaf);
   const builtinHandler = getStr(n, 'builtin-handler') as BuiltinHandler | undefined;
   if (builtinHandler && upstream !== undefined) {
     diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `route \`${name}\` has both \`upstream\` and \`builtin-handler\``, loc: last(n, 'builtin-handler')!.loc, hint: 'keep one of them' });
@@ -569,7 +591,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     retry,
     maxBodySize: getSize(p, 'max-body-size'),
     allowWebsocket: getBool(p, 'websocket') ?? D.policies.allowWebsocket,
-    requestDecompression: requestDecompression(last(p, 'request-decompression')),
+    requestDecompression: requestDecompression(last(p, 'request-decompression')) ?? wafDecompression,
   };
   return {
     name,

@@ -534,6 +534,34 @@ const corsKeys: KeySpec[] = [
   val('max-age-secs', 'integer', 'How long browsers may cache a preflight (Access-Control-Max-Age); unset: not sent.', { min: 0, max: 86400 }),
 ];
 
+/** Keys of the WAF (plugins/waf), in a `type "waf"` filter and in the top-level `waf` block. */
+const wafKeys: KeySpec[] = [
+  oneOf('mode', ['block', 'detect'], '`block`: a request whose anomaly score reaches `anomaly-threshold` gets 403 `WEIR_ERR_WAF_BLOCKED`; `detect`: it goes on, and its matches are logged and audited.', { default: D.waf.mode }),
+  val('paranoia-level', 'integer', 'Rules run: 1 = high-confidence rules only, up to 4 = every rule (more false positives); see docs/waf.md.', { min: 1, max: 4, default: D.waf.paranoiaLevel }),
+  val('anomaly-threshold', 'integer', 'Score at which a request is blocked; each match adds its severity (critical 5, error 4, warning 3, notice 2).', { min: 1, default: D.waf.anomalyThreshold }),
+  {
+    name: 'body-inspection',
+    doc: 'Inspection of request bodies (form-urlencoded, JSON, multipart).',
+    children: [
+      val('inspect-request-body', 'boolean', '`#false`: bodies are neither buffered nor inspected.', { default: true }),
+      val('decompress', 'boolean', 'Undo gzip, deflate, br and zstd request bodies before inspection (as `policies { request-decompression }`, which a route may set itself); the decoded body goes upstream. `#false`: an encoded body is not inspected (rule 1006).', { default: true }),
+      val('max-decompression-ratio', 'number', 'A body that inflates more than this many times its size is refused with 413 `WEIR_ERR_DECOMPRESSION_LIMIT` (zip bombs).', { min: 1, default: D.waf.maxDecompressionRatio }),
+      val('max-body-inspection-bytes', 'size', 'Largest body inspected, after decompression; a larger one is refused with 413 (`WEIR_ERR_BODY_TOO_LARGE` or `WEIR_ERR_DECOMPRESSION_LIMIT`), never passed uninspected.', { default: '1MiB' }),
+      { name: 'content-types', doc: 'Content types whose bodies are inspected: a type naming `json` is parsed as JSON (keys and string values), `application/x-www-form-urlencoded` and `multipart/form-data` by field; any other listed type is inspected as one text. Bodies of unlisted types are not inspected (rule 1005 at paranoia 2).', rest: { name: 'type', type: 'string' }, default: D.waf.contentTypes.join(' ') },
+    ],
+  },
+  {
+    name: 'exclude',
+    doc: 'Turn rules off: `exclude rule=7001 route="search" parameter="query:q"`. Each property narrows it; `rule` is a rule id or a class (`sqli`, `xss`, `traversal`, `rfi`, `rce`, `protocol`, `scanner`). An exclusion with only `route` takes the WAF off that route.',
+    repeatable: true,
+    props: {
+      rule: { type: 'scalar', doc: 'A rule id (`7001`) or a class (`sqli`); default: every rule.' },
+      route: { type: 'string', doc: 'A route name; default: every route.' },
+      parameter: { type: 'string', doc: '`path`, `query:NAME`, `body:NAME` (a form or multipart field, or a JSON key path such as `user.bio`), `header:NAME` or `cookie:NAME`; a trailing `*` matches a prefix; default: every parameter.' },
+    },
+  },
+];
+
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'url-rewrite': [
     str('prefix', 'Only paths starting with this prefix are rewritten.'),
@@ -551,13 +579,14 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   geo: geoKeys,
   'api-key': apiKeyKeys,
   cors: corsKeys,
+  waf: wafKeys,
 };
 
 /**
  * Sentinel's external agents (its agent protocol over a Unix socket or gRPC) are not spoken:
  * each kind has a WASM plugin or a built-in instead.
  */
-const AGENTS_INSTEAD = 'Weir does not speak the Sentinel agent protocol; run the logic in-process instead: rate limiting = `filter type "rate-limit"` (plugins/rate-limit), geo blocking = `type "geo"` (plugins/geo), header changes = `type "headers"`, auth, WAF and custom agents = a `type "wasm"` filter with your plugin (see docs/plugin-abi.md).';
+const AGENTS_INSTEAD = 'Weir does not speak the Sentinel agent protocol; run the logic in-process instead: rate limiting = `filter type "rate-limit"` (plugins/rate-limit), geo blocking = `type "geo"` (plugins/geo), WAF = `type "waf"` (plugins/waf), header changes = `type "headers"`, auth and custom agents = a `type "wasm"` filter with your plugin (see docs/plugin-abi.md).';
 
 const filter: KeySpec = {
   name: 'filter',
@@ -702,21 +731,10 @@ const cache: KeySpec = {
 
 const waf: KeySpec = {
   name: 'waf',
-  doc: 'Web application firewall.',
-  unsupported: 'Weir has no built-in WAF; inspect requests in a `wasm` filter plugin, or run a WAF in front of Weir.',
+  doc: 'The web application firewall (plugins/waf, docs/waf.md) on every route, ahead of the route\'s own filters; a route that lists a `type "waf"` filter of its own gets that one instead.',
   children: [
-    val('enabled', 'boolean', 'Turn the WAF on.'),
-    {
-      name: 'body-inspection',
-      doc: 'Inspection of request bodies.',
-      children: [
-        val('inspect-request-body', 'boolean', 'Inspect request bodies.'),
-        val('decompress', 'boolean', 'Decompress bodies before inspection.'),
-        val('max-decompression-ratio', 'number', 'Refuse bodies that inflate more than this (zip bombs).', { min: 1 }),
-        val('max-body-inspection-bytes', 'size', 'Bytes of a body inspected.'),
-        { name: 'content-types', doc: 'Content types inspected.', rest: { name: 'type', type: 'string' } },
-      ],
-    },
+    val('enabled', 'boolean', '`#false`: the block is ignored (no route gets the WAF).', { default: true }),
+    ...wafKeys,
   ],
 };
 

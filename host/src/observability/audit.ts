@@ -6,6 +6,11 @@
  * Filters do not write it themselves: a local reply with 401 or 403 from a route's chain
  * is recorded by the exchange (proxy/exchange.ts → `AuditLog.denial`), so every auth or
  * WAF plugin is covered without calling anything.
+ *
+ * A plugin adds entries of its own (the WAF: one per rule match, in detect mode too) by
+ * setting request properties named `audit.<name>` whose value is a JSON object: when the
+ * exchange ends, each becomes one line `{"type":"audit","event":"plugin","entry":"<name>",
+ * …the object's fields, then requestId, client, route, method, host, path}` (`pluginEntries`).
  */
 import type { ObservabilityConfig } from '../config/types.ts';
 import { closeLogger, createLogger, loggerReady, type Logger } from './logger.ts';
@@ -45,6 +50,19 @@ export interface DenialAuditEvent {
   readonly code?: string;
 }
 
+/** Prefix of the request properties that are audit entries (see the module comment). */
+export const AUDIT_PROPERTY_PREFIX = 'audit.';
+
+/** The request an audit entry of a plugin belongs to. */
+export interface AuditRequest {
+  readonly requestId: string;
+  readonly client: string;
+  readonly route: string;
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+}
+
 export class AuditLog {
   private logger: Logger | undefined;
   private target: boolean | string;
@@ -82,6 +100,25 @@ export class AuditLog {
   /** A request denied with 401/403 by a filter (auth, WAF) or by Weir (purge). */
   denial(e: DenialAuditEvent): void {
     this.logger?.info({ type: 'audit', event: 'denial', ...e });
+  }
+
+  /**
+   * One line per `audit.<name>` property a plugin set on the request; a value that is not a
+   * JSON object is recorded as `{"value": "<text>"}`. Weir's fields win over the plugin's.
+   */
+  pluginEntries(properties: ReadonlyMap<string, string>, req: AuditRequest): void {
+    if (!this.logger) return;
+    for (const [key, value] of properties) {
+      if (!key.startsWith(AUDIT_PROPERTY_PREFIX)) continue;
+      let fields: Record<string, unknown>;
+      try {
+        const v: unknown = JSON.parse(value);
+        fields = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : { value };
+      } catch {
+        fields = { value };
+      }
+      this.logger.info({ ...fields, type: 'audit', event: 'plugin', entry: key.slice(AUDIT_PROPERTY_PREFIX.length), ...req });
+    }
   }
 
   /**

@@ -919,6 +919,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
     audit.denial({ requestId: ctx.id, client: ctx.client.address, route: ctx.routeName || '(none)', method: ctx.request.method, host: ctx.request.authority, path: ctx.request.path, status });
   }
 
+  /** `audit.<name>` properties plugins set become audit lines (observability/audit.ts). */
+  private auditPluginEntries(): void {
+    const ctx = this.ctx;
+    this.core.audit.pluginEntries(ctx.properties, { requestId: ctx.id, client: ctx.client.address, route: ctx.routeName || '(none)', method: ctx.request.method, host: ctx.request.authority, path: ctx.request.path });
+  }
+
   /** Sends a reply made by the proxy; response header filters see it too (Envoy's local replies do). */
   sendLocal(reply: LocalReply, runFilters: boolean): void {
     if (this.finished) return;
@@ -1037,6 +1043,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.core.admission.leaveClient(this.ctx.client.address);
     }
     this.core.finish(this);
+    if (this.core.audit.enabled && this.ctx.properties.size > 0) this.auditPluginEntries();
     const chain = this.chain;
     if (chain && chain.onLog.length > 0) runLogHooks(chain.onLog, this.ctx, this.core.logger);
     if (this.balancer) runLogHooks([this.balancer], this.ctx, this.core.logger);

@@ -7,13 +7,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { firstPartyPluginPath } from '../../../host/src/assets.ts';
 import type { ConfigNode, FilterConfig, PluginConfig, UpstreamConfig } from '../../../host/src/config/types.ts';
+import type { WafBody } from '../../../host/src/config/waf.ts';
 import { WeirError } from '../../../host/src/errors.ts';
+import type { Phase } from '../../../host/src/pipeline/phases.ts';
+import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 
 /** Load-balancing algorithms the lb plugin implements; the others fall back to round robin for now. */
 export const LB_ALGORITHMS = new Set(['round_robin', 'p2c']);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
-export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors']);
+export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf']);
 
 /**
  * Keys naming a file a plugin needs the contents of (plugins read no files): the host reads
@@ -46,6 +49,8 @@ function withFileText(type: string, c: ConfigNode): ConfigNode {
 const HOST_KEYS = new Set(['type', 'failure-mode', 'database-path']);
 
 const BASE = { isolation: 'inline' as const, fuel: 10_000_000, memoryLimitBytes: 16 * 1024 * 1024, timeoutMs: 100, poolSize: 4 };
+/** The WAF tokenizes whole bodies (up to max-body-inspection-bytes): more fuel, time and memory per call. */
+const WAF_BUDGET = { fuel: 2_000_000_000, memoryLimitBytes: 64 * 1024 * 1024, timeoutMs: 2000 };
 
 function pluginPath(name: string): string {
   const path = firstPartyPluginPath(name);
@@ -64,6 +69,7 @@ export function filterPluginConfig(filter: FilterConfig): PluginConfig {
   const dbType = filter.settings.children.find((c) => c.name === 'database-type')?.args[0] ?? 'mmdb';
   return {
     ...BASE,
+    ...(filter.type === 'waf' ? WAF_BUDGET : {}),
     name: `${filter.type}:${filter.name}`,
     path: pluginPath(filter.type),
     config,
@@ -77,4 +83,17 @@ export function balancerPluginConfig(up: UpstreamConfig): PluginConfig | undefin
   // One target: nothing to choose, no plugin call on the hot path.
   if (up.targets.length < 2 || !LB_ALGORITHMS.has(up.loadBalancing)) return undefined;
   return { ...BASE, name: `lb:${up.loadBalancing}`, path: pluginPath('lb'), config: [node('algorithm', up.loadBalancing, up.loc)], loc: up.loc };
+}
+
+/**
+ * A WAF filter's phase: its request body is buffered whole up to `max-body-inspection-bytes`
+ * (a larger one is refused with 413, never passed uninspected); with `inspect-request-body
+ * #false` it has no body hook, so nothing is buffered.
+ */
+export function wafPhase(phase: Phase, body: WafBody): Phase {
+  if (!body.inspect) {
+    const { onRequestBody: _, ...rest } = phase;
+    return { ...rest, requestBody: NO_BODY };
+  }
+  return { ...phase, requestBody: { mode: 'buffered', limit: body.maxBytes } };
 }

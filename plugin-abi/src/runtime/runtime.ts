@@ -25,7 +25,8 @@ import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin } from './plugin.ts';
 import { wasmPhase } from './wasm-phase.ts';
-import { FIRST_PARTY_FILTERS, LB_ALGORITHMS, balancerPluginConfig, filterPluginConfig } from './first-party.ts';
+import { FIRST_PARTY_FILTERS, LB_ALGORITHMS, balancerPluginConfig, filterPluginConfig, wafPhase } from './first-party.ts';
+import { wafBody } from '../../../host/src/config/waf.ts';
 import { WorkerPool, combineWorkerPhases, workerMemberPhase, type WorkerMemberPhase } from './worker-phase.ts';
 
 export interface RuntimeOptions {
@@ -97,7 +98,11 @@ export class PluginRuntime {
     filters.combine = (phases) => combineWorkerPhases(phases, this.logger, (run) => this.runPool(run));
     for (const type of FIRST_PARTY_FILTERS) {
       // A rate-limit filter's backend keys choose its store (local, shared, Redis, memcached).
-      filters.register(type, async (filter) => wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined)), {
+      filters.register(type, async (filter) => {
+        const phase = wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined));
+        // The WAF buffers request bodies as its body-inspection block says.
+        return type === 'waf' ? wafPhase(phase, wafBody(filter.settings)) : phase;
+      }, {
         // geo tags requests with the country it looked up; a client must not be able to.
         assertsRequestHeaders: type === 'geo' ? ['x-geoip-country'] : [],
       });
