@@ -54,7 +54,9 @@ export const ERRORS = {
   WEIR_ERR_UPSTREAM_TIMEOUT: { status: 504, source: 'upstream', message: 'the upstream did not answer in time' },
   WEIR_ERR_UPSTREAM_PROTOCOL: { status: 502, source: 'upstream', message: 'the upstream sent an invalid response' },
   WEIR_ERR_UPSTREAM_TLS: { status: 502, source: 'upstream', message: 'TLS handshake with the upstream failed' },
-  WEIR_ERR_CIRCUIT_OPEN: { status: 503, source: 'upstream', message: 'the circuit breaker for the upstream is open' },
+  WEIR_ERR_CIRCUIT_OPEN: { status: 503, source: 'upstream', message: 'the circuit breaker of the upstream or route is open (or half-open with its probes in flight)' },
+  WEIR_ERR_UPSTREAM_MAX_REQUESTS: { status: 503, source: 'upstream', message: 'the upstream has connection-pool max-requests requests in flight' },
+  WEIR_ERR_UPSTREAM_MAX_PENDING: { status: 503, source: 'upstream', message: 'the upstream has connection-pool max-pending-requests requests waiting for a connection' },
   WEIR_ERR_RETRY_BUDGET: { status: 502, source: 'upstream', message: 'the retry budget is exhausted' },
 
   // plugin: a filter or WASM plugin failed

@@ -367,11 +367,14 @@ export class Weir {
       inFlight: this.core.inFlight,
       upstreams: [...snap.upstreams.values()].map((u) => ({
         name: u.name,
+        ...(u.breaker ? { circuit: u.breaker.state() } : {}),
+        ...(u.outlier ? { panic: u.panicking() } : {}),
         targets: u.targets.map((t) => ({
           address: t.address,
-          weight: t.weight,
+          weight: t.configuredWeight,
           healthy: t.healthy,
           ejected: t.ejected,
+          ...(t.outlierState ? { ejections: t.outlierState.ejections, ejectionReason: t.outlierState.reason } : {}),
           draining: u.draining.has(t.address),
           inFlight: t.inFlight,
           requests: t.totalRequests,

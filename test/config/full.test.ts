@@ -97,6 +97,7 @@ test('full.kdl: routes', async () => {
   assert.equal(api.upstream, 'backend');
   assert.deepEqual(api.filters, ['rewrite', 'hdrs', 'auth', 'limit', 'geo']);
   assert.equal(api.builtinHandler, undefined);
+  assert.deepEqual(api.circuitBreaker, { failureThreshold: 10, successThreshold: 3, timeoutMs: 15_000, halfOpenMaxRequests: 2 });
   assert.deepEqual(api.policies, {
     timeoutMs: 2500,
     failureMode: 'open',
@@ -119,9 +120,15 @@ test('full.kdl: upstreams', async () => {
   ]);
   assert.equal(b.loadBalancing, 'p2c');
   assert.equal(b.protocol, 'h2');
-  assert.deepEqual(b.connectionPool, { maxConnections: 64, idleTimeoutMs: 30_000, queueTimeoutMs: 2500, maxLifetimeMs: 600_000 });
+  assert.deepEqual(b.connectionPool, { maxConnections: 64, idleTimeoutMs: 30_000, queueTimeoutMs: 2500, maxLifetimeMs: 600_000, maxRequests: 1000, maxPendingRequests: 50 });
+  assert.deepEqual(b.circuitBreaker, { failureThreshold: 5, successThreshold: 2, timeoutMs: 30_000, halfOpenMaxRequests: 1 });
+  assert.deepEqual(b.outlierDetection, {
+    consecutive5xx: 7, consecutiveGatewayErrors: 3, successRate: { minHosts: 3, minRequests: 50, stdevFactor: 1.5 },
+    intervalMs: 5000, baseEjectionMs: 20_000, maxEjectionPercent: 34, panicThreshold: 25,
+  });
+  assert.equal(b.slowStartMs, 12_000);
   assert.deepEqual(b.timeouts, { connectMs: 2000, requestMs: 30_000, readMs: 10_000, writeMs: 10_500 });
-  assert.deepEqual(b.healthCheck, { type: 'http', path: '/healthz', service: 'weir.example.Api', intervalMs: 5000, timeoutMs: 1000, healthyThreshold: 3, unhealthyThreshold: 4, expectedStatus: [200, 204] });
+  assert.deepEqual(b.healthCheck, { type: 'http', path: '/healthz', method: 'HEAD', host: 'backend.internal', bodyMatch: 'ok', jitterMs: 500, service: 'weir.example.Api', intervalMs: 5000, timeoutMs: 1000, healthyThreshold: 3, unhealthyThreshold: 4, expectedStatus: [200, 204] });
   assert.deepEqual(b.tls, { sni: 'backend.internal', caFile: fixture('files', 'upstream-ca.crt'), clientCert: fixture('files', 'client.crt'), clientKey: fixture('files', 'client.key'), verify: false });
 });
 

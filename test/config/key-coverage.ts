@@ -36,6 +36,16 @@ const SYSTEM_CAP = t(INTEGRITY, 'caps connections over all listeners');
 const ROUTING_MATRIX = t(ROUTING, 'routing matrix: priorities, hosts, wildcards, methods, regex, headers, query');
 const HEADER_FILTERS = t(FILTERS, 'url-rewrite (prefix and regex) and headers filters');
 const RETRIES = t(SEMANTICS, 'retries idempotent requests on connect failure to another target');
+const HEALTH_FILE = 'test/proxy/health.test.ts';
+const UP_BREAKER = t(HEALTH_FILE, 'upstream circuit-breaker: failure-threshold opens it, timeout-seconds later half-open-max-requests probes go through, success-threshold closes it');
+const ROUTE_BREAKER = t(HEALTH_FILE, 'route circuit-breaker: the breaker of one route opens while another route to the same upstream keeps going, and closes after its probes succeed');
+const POOL_CAPS = t(HEALTH_FILE, 'connection-pool max-requests and max-pending-requests: 503 with their codes at once');
+const OD_5XX = t(HEALTH_FILE, 'outlier-detection consecutive-5xx: ejected, longer each time, never past max-ejection-percent');
+const OD_GATEWAY = t(HEALTH_FILE, 'outlier-detection consecutive-gateway-errors: 502, 503 and 504 in a row eject, 500s do not');
+const OD_SUCCESS = t(HEALTH_FILE, 'outlier-detection success-rate: a target far below the success rate of the fleet is ejected');
+const OD_PANIC = t(HEALTH_FILE, 'outlier-detection panic-threshold: with too few targets available requests go to every target');
+const HC_MORE = t(HEALTH_FILE, 'health-check method, host and body-match decide health; interval-jitter-secs spreads the checks');
+const SLOW_START = t(HEALTH_FILE, 'slow-start-secs: a target whose health check passes again gets a growing share of its weight');
 const HEALTH = t(EFFECTS, 'health-check: type http, path, interval-secs, timeout-secs, thresholds and expected-status');
 const TIMEOUTS = t(EFFECTS, 'upstream timeouts: connect (TLS handshake never completes), request (headers too late), read (body stalls)');
 const SNI = t(TLS, 'SNI picks the certificate: exact name, wildcard (one label), default without SNI');
@@ -220,6 +230,34 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.health-check.healthy-threshold': [HEALTH],
   'upstreams.upstream.health-check.unhealthy-threshold': [HEALTH],
   'upstreams.upstream.health-check.expected-status': [HEALTH],
+  'upstreams.upstream.circuit-breaker': [UP_BREAKER],
+  'upstreams.upstream.circuit-breaker.failure-threshold': [UP_BREAKER],
+  'upstreams.upstream.circuit-breaker.success-threshold': [UP_BREAKER],
+  'upstreams.upstream.circuit-breaker.timeout-seconds': [UP_BREAKER],
+  'upstreams.upstream.circuit-breaker.half-open-max-requests': [UP_BREAKER],
+  'routes.route.circuit-breaker': [ROUTE_BREAKER],
+  'routes.route.circuit-breaker.failure-threshold': [ROUTE_BREAKER],
+  'routes.route.circuit-breaker.success-threshold': [ROUTE_BREAKER],
+  'routes.route.circuit-breaker.timeout-seconds': [ROUTE_BREAKER],
+  'routes.route.circuit-breaker.half-open-max-requests': [ROUTE_BREAKER],
+  'upstreams.upstream.connection-pool.max-requests': [POOL_CAPS],
+  'upstreams.upstream.connection-pool.max-pending-requests': [POOL_CAPS],
+  'upstreams.upstream.outlier-detection': [OD_5XX],
+  'upstreams.upstream.outlier-detection.consecutive-5xx': [OD_5XX, OD_GATEWAY],
+  'upstreams.upstream.outlier-detection.consecutive-gateway-errors': [OD_GATEWAY],
+  'upstreams.upstream.outlier-detection.success-rate': [OD_SUCCESS],
+  'upstreams.upstream.outlier-detection.success-rate.min-hosts': [OD_SUCCESS],
+  'upstreams.upstream.outlier-detection.success-rate.min-requests': [OD_SUCCESS],
+  'upstreams.upstream.outlier-detection.success-rate.stdev-factor': [OD_SUCCESS],
+  'upstreams.upstream.outlier-detection.interval': [OD_SUCCESS],
+  'upstreams.upstream.outlier-detection.base-ejection-time': [OD_5XX],
+  'upstreams.upstream.outlier-detection.max-ejection-percent': [OD_5XX, OD_PANIC],
+  'upstreams.upstream.outlier-detection.panic-threshold': [OD_PANIC],
+  'upstreams.upstream.slow-start-secs': [SLOW_START],
+  'upstreams.upstream.health-check.method': [HC_MORE],
+  'upstreams.upstream.health-check.host': [HC_MORE],
+  'upstreams.upstream.health-check.body-match': [HC_MORE],
+  'upstreams.upstream.health-check.interval-jitter-secs': [HC_MORE],
   'upstreams.upstream.tls': [t(UP_TLS, 'verification is on by default: an unknown CA is refused')],
   'upstreams.upstream.tls.sni': [t(UP_TLS, 'sni names the upstream: sent in the handshake and checked against the certificate')],
   'upstreams.upstream.tls.ca-file': [t(UP_TLS, 'ca-file verifies the upstream')],
@@ -429,7 +467,6 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'listeners.listener.max-concurrent-streams': [SENT_REFUSED],
   'listeners.listener.keepalive-max-requests': [SENT_REFUSED],
   'listeners.listener.default-route': [SENT_REFUSED],
-  'routes.route.circuit-breaker': [SENT_REFUSED],
   'routes.route.service-type': [SENT_REFUSED],
   'routes.route.rewrite-path': [SENT_REFUSED],
   'routes.route.policies.request-headers': [SENT_REFUSED],
@@ -437,7 +474,6 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.rate-limit': [SENT_REFUSED],
   'routes.route.policies.buffer-requests': [SENT_REFUSED],
   'routes.route.policies.buffer-responses': [SENT_REFUSED],
-  'upstreams.upstream.circuit-breaker': [SENT_REFUSED],
   'agents': [SENT_REFUSED],
   'limits.max-connections-per-client': [SENT_REFUSED],
   'limits.max-total-connections': [SENT_REFUSED],

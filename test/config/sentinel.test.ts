@@ -311,8 +311,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['working-directory', 'system {\nworking-directory "/srv"\n}', 'WorkingDirectory='],
     ['agents', 'schema-version "1.0"\nagents { agent "waf" { type "waf"; unix-socket path="/run/waf.sock"; }; }', 'type "wasm"'],
     ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
-    ['circuit-breaker', 'upstream "o" { target "127.0.0.1:1";\ncircuit-breaker { failure-threshold 5; }; }', 'WEIR_ERR_CIRCUIT_OPEN'],
-    ['circuit-breaker', 'route "r" { upstream "o";\ncircuit-breaker { failure-threshold 5; }; }\nupstream "o" { target "127.0.0.1:1"; }', 'per upstream'],
     ['max-concurrent-streams', 'listeners { listener "h" {\nmax-concurrent-streams 100; }; }', 'http2'],
     ['keepalive-max-requests', 'listeners { listener "h" {\nkeepalive-max-requests 100; }; }', 'max-requests-per-connection'],
     ['default-route', 'listeners { listener "h" {\ndefault-route "web"; }; }', 'priority'],

@@ -154,6 +154,8 @@ async function upstreams(c: Call): Promise<Answer> {
       upstreams: state.upstreams.map((u) => ({
         id: u.name,
         loadBalancing: config.upstreams.get(u.name)?.loadBalancing,
+        ...(u.circuit !== undefined ? { circuit: u.circuit } : {}),
+        ...(u.panic !== undefined ? { panic: u.panic } : {}),
         targets: u.targets,
       })),
     },

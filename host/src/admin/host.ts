@@ -16,8 +16,12 @@ export interface TargetState {
   readonly weight: number;
   /** Active health checks pass and the target is not ejected. */
   readonly healthy: boolean;
-  /** Passively ejected after repeated connect failures. */
+  /** Passively ejected: by `outlier-detection`, or without it after repeated connect failures. */
   readonly ejected: boolean;
+  /** `outlier-detection` only: ejections so far (summed over proxy threads). */
+  readonly ejections?: number;
+  /** `outlier-detection` only: why it was last ejected (`consecutive-5xx`, `consecutive-gateway-errors`, `success-rate`). */
+  readonly ejectionReason?: string;
   readonly draining: boolean;
   /** Requests in flight to the target, over every proxy thread. */
   readonly inFlight: number;
@@ -27,6 +31,10 @@ export interface TargetState {
 
 export interface UpstreamState {
   readonly name: string;
+  /** `circuit-breaker` only: `closed`, `open` or `half-open` (open if any proxy thread's is). */
+  readonly circuit?: string;
+  /** `outlier-detection` only: too few targets available, so requests go to all. */
+  readonly panic?: boolean;
   readonly targets: readonly TargetState[];
 }
 

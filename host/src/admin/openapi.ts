@@ -36,6 +36,7 @@ export const OPENAPI = {
         type: 'object',
         properties: {
           address: { type: 'string' }, weight: { type: 'integer' }, healthy: { type: 'boolean' }, ejected: { type: 'boolean' }, draining: { type: 'boolean' },
+          ejections: { type: 'integer', description: '`outlier-detection` only: ejections so far.' }, ejectionReason: { type: 'string', description: '`outlier-detection` only: why it was last ejected.' },
           inFlight: { type: 'integer' }, requests: { type: 'integer' }, failures: { type: 'integer' },
         },
       },
@@ -59,7 +60,7 @@ export const OPENAPI = {
       get: { summary: 'Readiness, config generation, unhealthy targets, the last reloads', responses: { ...ok('Status'), ...read } },
     },
     '/api/v1/upstreams': {
-      get: { summary: 'Upstreams with their targets: weight, health, ejection, draining, in-flight', responses: { ...ok('Upstreams', { type: 'object', properties: { upstreams: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, loadBalancing: { type: 'string' }, targets: { type: 'array', items: ref('TargetState') } } } } } }), ...read } },
+      get: { summary: 'Upstreams with their targets: weight, health, ejection, draining, in-flight', responses: { ...ok('Upstreams', { type: 'object', properties: { upstreams: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, loadBalancing: { type: 'string' }, circuit: { type: 'string', enum: ['closed', 'open', 'half-open'], description: '`circuit-breaker` only.' }, panic: { type: 'boolean', description: '`outlier-detection` only: too few targets available, requests go to all.' }, targets: { type: 'array', items: ref('TargetState') } } } } } }), ...read } },
       post: {
         summary: 'Add an upstream',
         requestBody: body({ type: 'object', required: ['id', 'targets'], additionalProperties: false, properties: { id: { type: 'string' }, targets: { type: 'array', items: ref('Target'), minItems: 1 } } }),

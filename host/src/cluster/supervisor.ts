@@ -423,7 +423,12 @@ function mergeStates(all: readonly ProxyState[], threads: number): ProxyState {
         const k = `${u.name}\u0000${t.address}`;
         const prev = byTarget.get(k);
         byTarget.set(k, prev
-          ? { ...prev, draining: prev.draining || t.draining, inFlight: prev.inFlight + t.inFlight, requests: prev.requests + t.requests, failures: prev.failures + t.failures }
+          ? {
+              ...prev, draining: prev.draining || t.draining, inFlight: prev.inFlight + t.inFlight, requests: prev.requests + t.requests, failures: prev.failures + t.failures,
+              // Outlier detection is per thread: ejected on any, ejections summed.
+              ejected: prev.ejected || t.ejected, healthy: prev.healthy && t.healthy,
+              ...(t.ejections !== undefined ? { ejections: (prev.ejections ?? 0) + t.ejections, ejectionReason: t.ejectionReason ?? prev.ejectionReason } : {}),
+            }
           : t);
       }
     }
@@ -433,8 +438,22 @@ function mergeStates(all: readonly ProxyState[], threads: number): ProxyState {
     ready: all.length === threads && all.every((s) => s.ready && s.generation === first!.generation),
     threads,
     inFlight: all.reduce((n, s) => n + s.inFlight, 0),
-    upstreams: (first?.upstreams ?? []).map((u) => ({ name: u.name, targets: u.targets.map((t) => byTarget.get(`${u.name}\u0000${t.address}`) ?? t) })),
+    upstreams: (first?.upstreams ?? []).map((u) => {
+      const circuit = u.circuit === undefined ? undefined : worstCircuit(all.map((s) => s.upstreams.find((x) => x.name === u.name)?.circuit));
+      const panic = all.some((s) => s.upstreams.find((x) => x.name === u.name)?.panic === true);
+      return {
+        name: u.name,
+        ...(circuit !== undefined ? { circuit } : {}),
+        ...(u.panic !== undefined ? { panic } : {}),
+        targets: u.targets.map((t) => byTarget.get(`${u.name}\u0000${t.address}`) ?? t),
+      };
+    }),
   };
+}
+
+/** Each thread has its own breaker: open if any is, else half-open if any is. */
+function worstCircuit(states: ReadonlyArray<string | undefined>): string {
+  return states.includes('open') ? 'open' : states.includes('half-open') ? 'half-open' : 'closed';
 }
 
 export function startCluster(opts: ClusterOptions): Promise<Cluster> {

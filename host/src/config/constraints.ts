@@ -78,7 +78,7 @@ export function checkConstraints(nodes: readonly ConfigNode[], config: WeirConfi
     if (!hc) continue;
     const type = child(hc, 'type')?.args[0] ?? 'http';
     for (const c of hc.children) {
-      const needs = c.name === 'path' || c.name === 'expected-status' ? 'http' : undefined;
+      const needs = ['path', 'expected-status', 'method', 'host', 'body-match'].includes(c.name) ? 'http' : undefined;
       if (needs && needs !== type) push(`health-check \`${c.name}\` has no effect with \`type "${String(type)}"\``, c.loc, `use \`type "${needs}"\`, or remove \`${c.name}\``);
     }
   }

@@ -65,6 +65,9 @@ export const DEFAULTS = {
     // Wait for a free connection of a full pool at most this long (then 503).
     queueTimeoutMs: 10_000,
     maxLifetimeMs: 3_600_000,
+    // 0 = no cap (Envoy's circuit-breaker limits, off unless written).
+    maxRequests: 0,
+    maxPendingRequests: 0,
   },
   timeouts: {
     connectMs: 5_000,
@@ -76,12 +79,31 @@ export const DEFAULTS = {
   healthCheck: {
     type: 'http',
     path: '/health',
+    method: 'GET',
     service: '',
     intervalMs: 10_000,
     timeoutMs: 2_000,
     healthyThreshold: 2,
     unhealthyThreshold: 3,
     expectedStatus: [200],
+  },
+  // Sentinel's breaker defaults.
+  circuitBreaker: {
+    failureThreshold: 5,
+    successThreshold: 2,
+    timeoutMs: 30_000,
+    halfOpenMaxRequests: 1,
+  },
+  // Envoy's outlier detection defaults, except max-ejection-percent (Envoy: 10, which never
+  // ejects from an upstream of fewer than 10 targets) and gateway errors (on, like 5xx).
+  outlier: {
+    consecutive5xx: 5,
+    consecutiveGatewayErrors: 5,
+    successRate: { minHosts: 5, minRequests: 100, stdevFactor: 1.9 },
+    intervalMs: 10_000,
+    baseEjectionMs: 30_000,
+    maxEjectionPercent: 50,
+    panicThreshold: 50,
   },
   upstreamTls: {
     verify: true,

@@ -17,7 +17,7 @@ import { buildListenerEdge } from './edge.ts';
 import { didYouMean, expandEnv, parseAddress, parseSize } from './values.ts';
 import { WAF_GLOBAL_FILTER, globalWafFilter, wafBody, wafExcludedRoutes } from './waf.ts';
 import type {
-  BuiltinHandler, ConfigDiagnostic, ConfigNode, ConfigScalar, FilterConfig, HeaderMatch, HealthCheckConfig,
+  BuiltinHandler, ConfigDiagnostic, ConfigNode, ConfigScalar, FilterConfig, HeaderMatch, HealthCheckConfig, CircuitBreakerConfig, OutlierDetectionConfig,
   LimitsConfig, ListenerConfig, ListenerProtocol, ObservabilityConfig, PluginConfig, QueryMatch, RetryPolicy,
   RouteConfig, RouteMatch, RoutePolicies, SniCertConfig, SourceLocation, SystemConfig, TargetConfig, TlsConfig,
   TracingConfig, UpstreamConfig, UpstreamTlsConfig, WeirConfig,
@@ -602,8 +602,37 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     filters: filterNames,
     builtinHandler,
     policies,
+    circuitBreaker: circuitBreaker(last(n, 'circuit-breaker')),
     node: n,
     loc: n.loc,
+  };
+}
+
+function circuitBreaker(cb: ConfigNode | undefined): CircuitBreakerConfig | undefined {
+  return cb && {
+    failureThreshold: getNum(cb, 'failure-threshold') ?? D.circuitBreaker.failureThreshold,
+    successThreshold: getNum(cb, 'success-threshold') ?? D.circuitBreaker.successThreshold,
+    timeoutMs: getSecsMs(cb, 'timeout-seconds') ?? D.circuitBreaker.timeoutMs,
+    halfOpenMaxRequests: getNum(cb, 'half-open-max-requests') ?? D.circuitBreaker.halfOpenMaxRequests,
+  };
+}
+
+function outlierDetection(od: ConfigNode | undefined): OutlierDetectionConfig | undefined {
+  if (!od) return undefined;
+  const sr = last(od, 'success-rate');
+  const O = D.outlier;
+  return {
+    consecutive5xx: getNum(od, 'consecutive-5xx') ?? O.consecutive5xx,
+    consecutiveGatewayErrors: getNum(od, 'consecutive-gateway-errors') ?? O.consecutiveGatewayErrors,
+    successRate: sr && {
+      minHosts: getNum(sr, 'min-hosts') ?? O.successRate.minHosts,
+      minRequests: getNum(sr, 'min-requests') ?? O.successRate.minRequests,
+      stdevFactor: getNum(sr, 'stdev-factor') ?? O.successRate.stdevFactor,
+    },
+    intervalMs: getSecsMs(od, 'interval') ?? O.intervalMs,
+    baseEjectionMs: getSecsMs(od, 'base-ejection-time') ?? O.baseEjectionMs,
+    maxEjectionPercent: getNum(od, 'max-ejection-percent') ?? O.maxEjectionPercent,
+    panicThreshold: getNum(od, 'panic-threshold') ?? O.panicThreshold,
   };
 }
 
@@ -633,6 +662,10 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
   const healthCheck: HealthCheckConfig | undefined = hc && {
     type: (getStr(hc, 'type') as 'http' | 'tcp' | 'grpc' | undefined) ?? D.healthCheck.type,
     path: getStr(hc, 'path') ?? D.healthCheck.path,
+    method: getStr(hc, 'method') ?? D.healthCheck.method,
+    host: getStr(hc, 'host'),
+    bodyMatch: getStr(hc, 'body-match'),
+    jitterMs: getSecsMs(hc, 'interval-jitter-secs') ?? 0,
     service: getStr(hc, 'service') ?? D.healthCheck.service,
     intervalMs: getSecsMs(hc, 'interval-secs') ?? D.healthCheck.intervalMs,
     timeoutMs: getSecsMs(hc, 'timeout-secs') ?? D.healthCheck.timeoutMs,
@@ -667,6 +700,8 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
       idleTimeoutMs: getSecsMs(cp, 'idle-timeout') ?? D.connectionPool.idleTimeoutMs,
       queueTimeoutMs: getSecsMs(cp, 'queue-timeout') ?? D.connectionPool.queueTimeoutMs,
       maxLifetimeMs: getSecsMs(cp, 'max-lifetime') ?? D.connectionPool.maxLifetimeMs,
+      maxRequests: getNum(cp, 'max-requests') ?? D.connectionPool.maxRequests,
+      maxPendingRequests: getNum(cp, 'max-pending-requests') ?? D.connectionPool.maxPendingRequests,
     },
     timeouts: {
       connectMs: getSecsMs(to, 'connect') ?? D.timeouts.connectMs,
@@ -675,6 +710,9 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
       writeMs: getSecsMs(to, 'write') ?? D.timeouts.writeMs,
     },
     healthCheck,
+    circuitBreaker: circuitBreaker(last(n, 'circuit-breaker')),
+    outlierDetection: outlierDetection(last(n, 'outlier-detection')),
+    slowStartMs: getSecsMs(n, 'slow-start-secs') ?? 0,
     tls,
     loc: n.loc,
   };

@@ -344,12 +344,39 @@ const retry: KeySpec = {
   ],
 };
 
-/** Sentinel's `circuit-breaker` block (routes and upstreams). */
-const circuitBreaker: KeySpec = {
+/** Sentinel's `circuit-breaker` block (routes and upstreams; host/src/upstream/breaker.ts). */
+const circuitBreaker = (scope: 'route' | 'upstream'): KeySpec => ({
   name: 'circuit-breaker',
-  doc: 'Thresholds of the circuit breaker.',
-  anyChildren: true,
-  unsupported: 'Weir\'s breaker is per upstream with fixed thresholds: a target is ejected after 5 connect failures in a row (5 s, doubling), the upstream fails fast with 503 `WEIR_ERR_CIRCUIT_OPEN` while every target is ejected, and one success closes it; remove `circuit-breaker`.',
+  doc: `A circuit breaker over this ${scope}'s upstream attempts (see docs/health.md). A failure is an attempt that got no response (connect failure, reset, timeout) or a 5xx; any other response is a success. Closed: \`failure-threshold\` failures in a row open it. Open: every request fails fast with 503 \`WEIR_ERR_CIRCUIT_OPEN\` for \`timeout-seconds\`. Half-open: up to \`half-open-max-requests\` attempts at once go through (others get the 503); \`success-threshold\` successes in a row close it, one failure opens it again. Without this block ${scope === 'upstream' ? 'the upstream fails fast only while every target is ejected' : 'the route has no breaker of its own'}.`,
+  children: [
+    val('failure-threshold', 'integer', 'Failures in a row that open the breaker.', { min: 1, default: D.circuitBreaker.failureThreshold }),
+    val('success-threshold', 'integer', 'Successes in a row, half-open, that close it.', { min: 1, default: D.circuitBreaker.successThreshold }),
+    val('timeout-seconds', 'secs', 'How long it stays open before letting probes through (half-open).', { min: 0, default: secs(D.circuitBreaker.timeoutMs) }),
+    val('half-open-max-requests', 'integer', 'Attempts in flight at once while half-open.', { min: 1, default: D.circuitBreaker.halfOpenMaxRequests }),
+  ],
+});
+
+/** Passive outlier detection per upstream (host/src/upstream/outlier.ts). */
+const outlierDetection: KeySpec = {
+  name: 'outlier-detection',
+  doc: 'Eject targets that fail from the responses they give (see docs/health.md): on `consecutive-5xx` or `consecutive-gateway-errors` in a row, or a success rate below the fleet\'s. An ejected target takes no request for `base-ejection-time` times the number of times it was ejected. Replaces the default ejection after 5 connect failures in a row. Each proxy thread judges from the requests it carries.',
+  children: [
+    val('consecutive-5xx', 'integer', '5xx responses, or attempts without a response (connect failure, reset, timeout), in a row that eject a target; 0 = off.', { min: 0, default: D.outlier.consecutive5xx }),
+    val('consecutive-gateway-errors', 'integer', '502, 503 and 504 responses, or attempts without a response, in a row that eject a target; 0 = off.', { min: 0, default: D.outlier.consecutiveGatewayErrors }),
+    {
+      name: 'success-rate',
+      doc: 'Every `interval`, eject the targets whose success rate (responses below 500 over attempts) is below the mean of the fleet minus `stdev-factor` standard deviations. Without this block success rates are not compared.',
+      children: [
+        val('min-hosts', 'integer', 'Targets with at least `min-requests` attempts in the interval needed to compare them.', { min: 1, default: D.outlier.successRate.minHosts }),
+        val('min-requests', 'integer', 'Attempts a target needs in the interval to be judged.', { min: 1, default: D.outlier.successRate.minRequests }),
+        val('stdev-factor', 'number', 'Standard deviations below the mean that eject.', { min: 0, default: D.outlier.successRate.stdevFactor }),
+      ],
+    },
+    val('interval', 'secs', 'Seconds between success-rate sweeps; each sweep also lowers by one the ejection count of a target not ejected.', { min: 0.001, default: secs(D.outlier.intervalMs) }),
+    val('base-ejection-time', 'secs', 'Seconds of the first ejection; the n-th ejection lasts n times this.', { min: 0.001, default: secs(D.outlier.baseEjectionMs) }),
+    val('max-ejection-percent', 'number', 'Most targets ejected at once, as a percent of the upstream\'s targets; an ejection past it does not happen.', { min: 0, max: 100, default: D.outlier.maxEjectionPercent }),
+    val('panic-threshold', 'number', 'When fewer than this percent of targets are available (not ejected and, with `health-check`, healthy), requests go to every target, ignoring health (panic mode); 0 = never.', { min: 0, max: 100, default: D.outlier.panicThreshold }),
+  ],
 };
 
 const route: KeySpec = {
@@ -365,7 +392,7 @@ const route: KeySpec = {
     str('upstream', 'Name of the upstream in `upstreams` to forward to.'),
     { name: 'filters', doc: 'Names of filters in `filters`, run in order.', rest: { name: 'filter', type: 'string' }, repeatable: true },
     staticFiles,
-    circuitBreaker,
+    circuitBreaker('route'),
     oneOf('service-type', ['web', 'api', 'static', 'builtin', 'inference'], 'What the route serves (Sentinel picks error page formats by it).', { unsupported: 'Weir\'s error replies are always JSON with a `WEIR_ERR_*` code (docs/errors.md); leave `service-type` out, and use `static-files` or `builtin-handler` for those kinds of route.' }),
     str('rewrite-path', 'Path sent upstream instead of the request\'s.', { unsupported: 'rewrite with a `filter type "url-rewrite"` (`regex-rewrite "^.*$" "/index.html"`) listed in the route\'s `filters`.' }),
     oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found', 'cache-stats'], 'Answer from Weir itself instead of an upstream; `cache-stats` = the HTTP cache\'s entries, bytes and hit/miss totals as JSON.'),
@@ -412,7 +439,9 @@ const upstream: KeySpec = {
       args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED, valueAliases: LB_ALIASES }],
     },
     oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
-    circuitBreaker,
+    circuitBreaker('upstream'),
+    outlierDetection,
+    val('slow-start-secs', 'secs', 'A target that comes back (its health check passes again, or its ejection ends) gets a share of its `weight` that grows linearly from 1% to all of it over this many seconds; 0 = at once. Read by the built-in balancer and visible to `select-upstream` plugins as the target\'s weight.', { min: 0, default: 0 }),
     {
       name: 'connection-pool',
       doc: 'Connections kept to each target.',
@@ -422,6 +451,8 @@ const upstream: KeySpec = {
         val('idle-timeout', 'secs', 'Seconds an idle connection is kept.', { default: secs(D.connectionPool.idleTimeoutMs), aliases: ['idle-timeout-secs'] }),
         val('queue-timeout', 'secs', 'Seconds a request waits for a free connection when all `max-connections` of an `http1` target are busy; then 503 `WEIR_ERR_QUEUE_TIMEOUT`.', { default: secs(D.connectionPool.queueTimeoutMs) }),
         val('max-lifetime', 'secs', 'Seconds after which a connection is retired.', { default: secs(D.connectionPool.maxLifetimeMs), aliases: ['max-lifetime-secs'] }),
+        val('max-requests', 'integer', 'Most requests in flight to the whole upstream (all targets); one more gets 503 `WEIR_ERR_UPSTREAM_MAX_REQUESTS` at once. 0 = no cap.', { min: 0, default: D.connectionPool.maxRequests }),
+        val('max-pending-requests', 'integer', 'Most requests of the whole upstream waiting for a free connection (`http1` targets at `max-connections`); one more gets 503 `WEIR_ERR_UPSTREAM_MAX_PENDING` at once instead of waiting. 0 = no cap (each still waits at most `queue-timeout`).', { min: 0, default: D.connectionPool.maxPendingRequests }),
       ],
     },
     {
@@ -438,10 +469,14 @@ const upstream: KeySpec = {
       name: 'health-check',
       doc: 'Active health checking of each target.',
       children: [
-        oneOf('type', ['http', 'tcp', 'grpc'], 'HTTP request, plain TCP connect, or the gRPC health protocol (grpc.health.v1 Check; needs `protocol "h2"`). Sentinel\'s `type "http" { path; expected-status }` form is read as those keys of this block.', { default: D.healthCheck.type, hoistChildren: true }),
+        oneOf('type', ['http', 'tcp', 'grpc'], 'HTTP request, plain TCP connect, or the gRPC health protocol (grpc.health.v1 Check; needs `protocol "h2"`). Sentinel\'s `type "http" { path; expected-status; host }` form is read as those keys of this block.', { default: D.healthCheck.type, hoistChildren: true }),
         str('path', 'Path requested by `http` checks.', { default: D.healthCheck.path }),
+        oneOf('method', ['GET', 'HEAD', 'POST', 'OPTIONS'], 'Method of `http` checks.', { default: D.healthCheck.method }),
+        str('host', 'Host header of `http` checks; default: the target address.'),
+        val('body-match', 'regex', '`http` checks pass only when the response body (its first 64 KiB) matches this regular expression.'),
         str('service', 'Service named in `grpc` checks; empty = the server as a whole.', { default: D.healthCheck.service }),
         val('interval-secs', 'secs', 'Time between checks.', { default: secs(D.healthCheck.intervalMs) }),
+        val('interval-jitter-secs', 'secs', 'A random extra wait, from 0 to this, added to each interval (checks of many proxies do not arrive together).', { min: 0, default: 0 }),
         val('timeout-secs', 'secs', 'Deadline of one check.', { default: secs(D.healthCheck.timeoutMs) }),
         val('healthy-threshold', 'integer', 'Successes in a row to mark a target healthy.', { min: 1, default: D.healthCheck.healthyThreshold }),
         val('unhealthy-threshold', 'integer', 'Failures in a row to mark a target unhealthy.', { min: 1, default: D.healthCheck.unhealthyThreshold }),

@@ -153,6 +153,8 @@ export interface RouteConfig {
   readonly filters: readonly string[];
   readonly builtinHandler: BuiltinHandler | undefined;
   readonly policies: RoutePolicies;
+  /** The route's own `circuit-breaker` (over its upstream attempts), if written. */
+  readonly circuitBreaker?: CircuitBreakerConfig;
   /** The route block as written, for the host built-ins that read their own blocks (cache, compression, static files). */
   readonly node?: ConfigNode;
   readonly loc: SourceLocation;
@@ -172,6 +174,10 @@ export interface ConnectionPoolConfig {
   /** Longest wait for a free connection of a full HTTP/1 pool (then 503 WEIR_ERR_QUEUE_TIMEOUT). */
   readonly queueTimeoutMs: number;
   readonly maxLifetimeMs: number;
+  /** Requests in flight to the whole upstream (0 = no cap; over it 503 WEIR_ERR_UPSTREAM_MAX_REQUESTS). */
+  readonly maxRequests: number;
+  /** Requests of the whole upstream waiting for a connection (0 = no cap; over it 503 WEIR_ERR_UPSTREAM_MAX_PENDING). */
+  readonly maxPendingRequests: number;
 }
 
 export interface UpstreamTimeouts {
@@ -185,6 +191,13 @@ export interface UpstreamTimeouts {
 export interface HealthCheckConfig {
   readonly type: 'http' | 'tcp' | 'grpc';
   readonly path: string;
+  readonly method: string;
+  /** Host header of `http` checks (undefined: the target address). */
+  readonly host: string | undefined;
+  /** `http` checks pass only when the body matches (regex source). */
+  readonly bodyMatch: string | undefined;
+  /** Random extra wait, 0 to this, added to each interval. */
+  readonly jitterMs: number;
   /** The service a `grpc` check asks about ('' = the whole server). */
   readonly service: string;
   readonly intervalMs: number;
@@ -192,6 +205,25 @@ export interface HealthCheckConfig {
   readonly healthyThreshold: number;
   readonly unhealthyThreshold: number;
   readonly expectedStatus: readonly number[];
+}
+
+export interface CircuitBreakerConfig {
+  readonly failureThreshold: number;
+  readonly successThreshold: number;
+  readonly timeoutMs: number;
+  readonly halfOpenMaxRequests: number;
+}
+
+export interface OutlierDetectionConfig {
+  /** 0 = off. */
+  readonly consecutive5xx: number;
+  /** 0 = off. */
+  readonly consecutiveGatewayErrors: number;
+  readonly successRate: { readonly minHosts: number; readonly minRequests: number; readonly stdevFactor: number } | undefined;
+  readonly intervalMs: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionPercent: number;
+  readonly panicThreshold: number;
 }
 
 export interface UpstreamTlsConfig {
@@ -212,6 +244,12 @@ export interface UpstreamConfig {
   readonly connectionPool: ConnectionPoolConfig;
   readonly timeouts: UpstreamTimeouts;
   readonly healthCheck: HealthCheckConfig | undefined;
+  /** `circuit-breaker`; undefined: the upstream fails fast only while every target is ejected. */
+  readonly circuitBreaker: CircuitBreakerConfig | undefined;
+  /** `outlier-detection`; undefined: a target is ejected after 5 connect failures in a row. */
+  readonly outlierDetection: OutlierDetectionConfig | undefined;
+  /** A recovered target's weight ramps up over this long (0 = at once). */
+  readonly slowStartMs: number;
   readonly tls: UpstreamTlsConfig | undefined;
   readonly loc: SourceLocation;
 }

@@ -22,6 +22,7 @@ import { LOCAL_STREAM_PROPERTY } from '../pipeline/phases.ts';
 import type { HeaderMap, HeadersResult, LocalReply, RequestContext, RequestHead, ResponseHead, ClientInfo, Phase } from '../pipeline/phases.ts';
 import { hostOf, type CompiledRoute } from '../router/router.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
+import { routeBreaker, type BreakerTicket } from '../upstream/breaker.ts';
 import { appendHeader, firstHeader, headersFromRaw, stripHopByHop } from './headers.ts';
 import { contentCodings, inflateRequestBody, type InflateLimits } from '../compression/inflate-request.ts';
 import type { ProxyCore } from './core.ts';
@@ -478,7 +479,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private dispatchTo(index: number | undefined): void {
     if (this.finished) return;
     const up = this.upstreamRef!;
-    if (up.circuitOpen()) return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `every target of upstream ${up.name} is ejected after repeated connect failures`));
+    if (up.breaker === undefined && up.circuitOpen() && !up.panicking()) return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `every target of upstream ${up.name} is ejected after repeated connect failures`));
+    const pool = up.config.connectionPool;
+    if (pool.maxRequests > 0 && up.inFlight >= pool.maxRequests) return this.fail(new WeirError('WEIR_ERR_UPSTREAM_MAX_REQUESTS', `upstream ${up.name} has ${pool.maxRequests} requests in flight`));
+    // Circuit breakers: the upstream's, then the route's; each admitted attempt holds a ticket.
+    this.settleBreakers(undefined);
+    for (const [b, what] of [[up.breaker, `upstream ${up.name}`], [routeBreaker(this.core, this.route!.config), `route ${this.route!.config.name}`]] as const) {
+      if (b === undefined) continue;
+      const ticket = b.admit();
+      if (ticket === undefined) {
+        this.settleBreakers(undefined);
+        return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `the circuit breaker of ${what} is ${b.state()}`));
+      }
+      (this.tickets ??= []).push(ticket);
+    }
     const chosen = index !== undefined && !this.tried?.has(index) ? up.targets[index] : undefined;
     // A target being drained takes no new request, whoever chose it.
     const target = chosen !== undefined && !up.draining.has(chosen.address) ? chosen : up.pick(this.tried);
@@ -490,9 +504,43 @@ export class Exchange implements Dispatcher.DispatchHandler {
       if (!admission.enterClient(this.ctx.client.address, cap)) return this.fail(new WeirError('WEIR_ERR_CLIENT_LIMIT', `client ${this.ctx.client.address} has ${cap} upstream requests in flight`));
       this.clientCounted = true;
     }
-    const pool = up.config.connectionPool;
     if (up.config.protocol === 'h2') return this.send(target);
-    this.cancelWait = admission.whenFree(target, pool.maxConnections, pool.queueTimeoutMs, () => this.send(target), (e) => this.fail(e));
+    if (pool.maxPendingRequests > 0 && target.inFlight >= pool.maxConnections && up.pending >= pool.maxPendingRequests) {
+      return this.fail(new WeirError('WEIR_ERR_UPSTREAM_MAX_PENDING', `upstream ${up.name} has ${pool.maxPendingRequests} requests waiting for a connection`));
+    }
+    // Counted in up.pending while it waits (for max-pending-requests).
+    let queued = false;
+    let started = false;
+    const unqueue = (): void => {
+      if (queued) up.pending--;
+      queued = false;
+    };
+    const cancel = admission.whenFree(target, pool.maxConnections, pool.queueTimeoutMs, () => {
+      started = true;
+      unqueue();
+      this.send(target);
+    }, (e) => {
+      unqueue();
+      this.fail(e);
+    });
+    if (started || this.finished) return;
+    queued = true;
+    up.pending++;
+    this.cancelWait = () => {
+      unqueue();
+      cancel();
+    };
+  }
+
+  /** Circuit-breaker tickets of the attempt being made (breaker.ts). */
+  private tickets: BreakerTicket[] | undefined;
+
+  /** Reports the attempt's outcome to its breakers (undefined: none, e.g. the client left). */
+  private settleBreakers(ok: boolean | undefined): void {
+    const ts = this.tickets;
+    if (ts === undefined) return;
+    this.tickets = undefined;
+    for (const t of ts) t.breaker.settle(t, ok);
   }
 
   /** Counted in the client's upstream requests (admission.ts). */
@@ -592,6 +640,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     metrics.targetDuration.child(up.name, target.address).observe((now - this.dispatchedAt) / 1000);
     if (statusCode >= 500) metrics.targetErrors.child(up.name, target.address, '5xx').value++;
     target.recordSuccess(now - this.dispatchedAt);
+    this.settleBreakers(statusCode < 500);
+    this.observeOutlier(target, statusCode);
     this.upstreamStatus = statusCode;
     const retry = this.route!.config.policies.retry;
     if (statusCode >= 500 && this.canRetry() && (retry.retryOn.includes(String(statusCode)) || retry.retryOn.includes('5xx'))) {
@@ -789,6 +839,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.addWait(performance.now());
+    if (this.tickets !== undefined) {
+      const w = classifyUpstreamError(error);
+      this.settleBreakers(w.source === 'upstream' && w.code !== 'WEIR_ERR_CLIENT_ABORTED' ? false : undefined);
+    }
     this.releaseTarget();
     if (this.replaced) return;
     if (this.retrying) {
@@ -807,11 +861,22 @@ export class Exchange implements Dispatcher.DispatchHandler {
       m.targetErrors.child(up, target.address, werr.code).value++;
       const was = target.ejected;
       target.recordFailure(connectFailure || werr.code === 'WEIR_ERR_UPSTREAM_TIMEOUT');
+      // Without outlier-detection, recordFailure ejects after repeated connect failures.
       if (!was && target.ejected) m.targetEjections.child(up, target.address).value++;
+      this.observeOutlier(target, undefined);
     }
     if (!this.headSent && this.retryableError(werr) && this.canRetry()) return this.retry();
     if (this.headSent) return this.abortClient(werr);
     this.fail(werr);
+  }
+
+  /** Tells outlier detection one attempt's status (undefined: no response), counting an ejection it causes. */
+  private observeOutlier(target: Target, status: number | undefined): void {
+    const up = this.upstreamRef!;
+    if (up.outlier === undefined) return;
+    const was = target.ejected;
+    up.observe(target, status);
+    if (!was && target.ejected) this.core.metrics.targetEjections.child(up.name, target.address).value++;
   }
 
   /** This attempt's wait is already in ctx.upstreamMs (its head came, or it failed). */
@@ -830,6 +895,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Ends this exchange's count in its target's and upstream's in-flight numbers. */
   releaseTarget(): void {
     clearTimeout(this.attemptTimer);
+    this.settleBreakers(undefined);
     if (this.clientCounted) {
       this.clientCounted = false;
       this.core.admission.leaveClient(this.ctx.client.address);
@@ -1037,6 +1103,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     clearTimeout(this.attemptTimer);
     if (this.body !== null) endUnreadH2Body(this.req);
     this.cancelWait?.();
+    this.settleBreakers(undefined);
     this.stopBodyWatch?.();
     if (this.clientCounted) {
       this.clientCounted = false;

@@ -12,6 +12,8 @@ import type { Logger } from '../observability/logger.ts';
 import type { SharedTargetSlot, SharedTargetTable } from '../store/shared.ts';
 import { H2Client, type H2ClientOptions } from './h2-client.ts';
 import { grpcHealthProbe } from './grpc-health.ts';
+import { CircuitBreaker } from './breaker.ts';
+import { OutlierDetector, type OutlierState } from './outlier.ts';
 
 /** Consecutive connect failures after which a target is ejected for a while. */
 const EJECT_AFTER_FAILURES = 5;
@@ -37,7 +39,8 @@ export class Target implements TargetStats {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  readonly weight: number;
+  /** `target weight=` as written; `weight` is it ramped by slow start. */
+  readonly configuredWeight: number;
   readonly zone: string;
   readonly origin: string;
   /** The connection pool; replaced every max-lifetime (see rotate). */
@@ -57,13 +60,39 @@ export class Target implements TargetStats {
   private lastSampleMs = 0;
   /** Smooth weighted round robin state. */
   currentWeight = 0;
+  /** Set by the Upstream when it has `outlier-detection` (which then decides ejection). */
+  outlier: OutlierDetector | undefined;
+  private readonly slowStartMs: number;
+  /** When it last came back (health check passing again, ejection over); 0 = never left. */
+  private recoveredAt = 0;
+  private wasHealthy = true;
+
+  /** Outlier-detection state of this target, with `outlier-detection`. */
+  get outlierState(): OutlierState | undefined {
+    return this.outlier?.states[this.index];
+  }
+
+  /**
+   * The weight balancers use: `configuredWeight`, ramped linearly (from 1%) over
+   * `slow-start-secs` after the target comes back.
+   */
+  get weight(): number {
+    const w = this.configuredWeight;
+    if (this.slowStartMs <= 0 || w <= 0) return w;
+    const od = this.outlierState;
+    const back = Math.max(this.recoveredAt, od !== undefined && od.ejections > 0 && od.ejectedUntil <= Date.now() ? od.ejectedUntil : 0);
+    if (back === 0) return w;
+    const f = (Date.now() - back) / this.slowStartMs;
+    return f >= 1 ? w : w * Math.max(0.01, f);
+  }
 
   constructor(index: number, cfg: UpstreamConfig, t: UpstreamConfig['targets'][number]) {
     this.index = index;
     this.address = t.address;
     this.host = t.host;
     this.port = t.port;
-    this.weight = t.weight;
+    this.configuredWeight = t.weight;
+    this.slowStartMs = cfg.slowStartMs;
     this.zone = t.zone ?? '';
     this.shared = sharedTargets?.table.slot(cfg.name, t.address);
     const secure = cfg.tls !== undefined;
@@ -169,6 +198,8 @@ export class Target implements TargetStats {
 
   /** Passive ejection: unhealthy until this time (Date.now()). */
   get ejectedUntil(): number {
+    const od = this.outlierState;
+    if (od !== undefined) return od.ejectedUntil;
     return this.shared ? this.shared.ejectedUntil() : this.localEjectedUntil;
   }
 
@@ -179,9 +210,19 @@ export class Target implements TargetStats {
   }
 
   get healthy(): boolean {
-    if (!this.activeHealthy) return false;
     const until = this.ejectedUntil;
-    return until === 0 || until <= Date.now();
+    const ok = this.activeHealthy && (until === 0 || until <= Date.now());
+    // Seen coming back (by any thread's checks): slow start counts from here.
+    if (ok !== this.wasHealthy) {
+      this.wasHealthy = ok;
+      if (ok && this.activeHealthy) this.recoveredAt = Math.max(this.recoveredAt, Date.now());
+    }
+    return ok;
+  }
+
+  /** The active health check passed again after failing. */
+  markRecovered(): void {
+    this.recoveredAt = Date.now();
   }
 
   recordSuccess(latencyMs: number): void {
@@ -204,7 +245,8 @@ export class Target implements TargetStats {
     this.totalFailures++;
     const now = Date.now();
     this.lastFailureMs = now;
-    const eject = (streak: number): number => (connectFailure ? ejectionMs(streak) : 0);
+    // With outlier-detection, it alone ejects (Upstream.observe).
+    const eject = (streak: number): number => (connectFailure && this.outlier === undefined ? ejectionMs(streak) : 0);
     if (this.shared) {
       this.shared.failure(now, eject);
       return;
@@ -237,6 +279,11 @@ export class Upstream {
   inFlight = 0;
   /** Addresses being drained through the admin API: no new request goes to them. Shared by every Upstream of this name (ProxyCore.drainSet). */
   draining: ReadonlySet<string> = new Set();
+  /** Requests waiting for a connection (admission.ts), for `max-pending-requests`. */
+  pending = 0;
+  /** `circuit-breaker`, if written (else `circuitOpen` is the breaker). */
+  readonly breaker: CircuitBreaker | undefined;
+  readonly outlier: OutlierDetector | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly logger: Logger;
 
@@ -245,6 +292,12 @@ export class Upstream {
     this.config = config;
     this.targets = config.targets.map((t, i) => new Target(i, config, t));
     this.logger = logger.child({ upstream: config.name });
+    this.breaker = config.circuitBreaker ? new CircuitBreaker(config.circuitBreaker) : undefined;
+    const od = config.outlierDetection;
+    this.outlier = od
+      ? new OutlierDetector(od, this.targets.length, (i, reason, ms) => this.logger.warn({ target: this.targets[i]!.address, reason, ejectedMs: ms }, 'target ejected'))
+      : undefined;
+    for (const t of this.targets) t.outlier = this.outlier;
     if (config.healthCheck && (sharedTargets === undefined || sharedTargets.runHealthChecks)) this.startHealthChecks(config.healthCheck);
   }
 
@@ -258,17 +311,37 @@ export class Upstream {
   pick(exclude?: ReadonlySet<number>): Target | undefined {
     let best: Target | undefined;
     let total = 0;
-    for (const pass of [true, false]) {
+    // Panic mode (outlier-detection panic-threshold): too few available, so every target is.
+    const panic = this.panicking();
+    for (const pass of panic ? ['all'] : ['healthy', 'not-ejected']) {
       for (const t of this.targets) {
-        if (exclude?.has(t.index) || (pass ? !t.healthy : t.ejected) || t.weight <= 0 || this.draining.has(t.address)) continue;
-        t.currentWeight += t.weight;
-        total += t.weight;
+        if (exclude?.has(t.index) || t.weight <= 0 || this.draining.has(t.address)) continue;
+        if (pass === 'healthy' ? !t.healthy : pass === 'not-ejected' && t.ejected) continue;
+        const w = t.weight;
+        t.currentWeight += w;
+        total += w;
         if (best === undefined || t.currentWeight > best.currentWeight) best = t;
       }
       if (best) break;
     }
     if (best) best.currentWeight -= total;
     return best;
+  }
+
+  /** Fewer than `panic-threshold` percent of the targets are available (needs `outlier-detection`). */
+  panicking(): boolean {
+    const p = this.config.outlierDetection?.panicThreshold ?? 0;
+    if (p <= 0 || this.targets.length === 0) return false;
+    let available = 0;
+    for (const t of this.targets) if (t.healthy) available++;
+    return available * 100 < p * this.targets.length;
+  }
+
+  /** One attempt's outcome for outlier detection (a status, or undefined for no response). */
+  observe(target: Target, status: number | undefined): void {
+    if (this.outlier === undefined) return;
+    const outcome = status === undefined || status === 502 || status === 503 || status === 504 ? 'gateway' : status >= 500 ? '5xx' : 'success';
+    this.outlier.observe(target.index, outcome);
   }
 
   /**
@@ -282,29 +355,35 @@ export class Upstream {
 
   private startHealthChecks(hc: NonNullable<UpstreamConfig['healthCheck']>): void {
     const streaks = this.targets.map(() => 0);
+    const bodyMatch = hc.bodyMatch === undefined ? undefined : new RegExp(hc.bodyMatch);
     const run = async (): Promise<void> => {
       await Promise.all(
         this.targets.map(async (t, i) => {
           let ok = false;
+          const was = t.activeHealthy;
           try {
             if (hc.type === 'tcp') {
               ok = await tcpProbe(t.host, t.port, hc.timeoutMs);
             } else if (hc.type === 'grpc') {
               ok = await grpcHealthProbe(t.pool, hc.service, hc.timeoutMs);
             } else {
-              const res = await t.pool.request({ method: 'GET', path: hc.path, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs, headers: { 'user-agent': 'weir-health-check' } });
-              await res.body.dump();
+              const headers: Record<string, string> = { 'user-agent': 'weir-health-check' };
+              if (hc.host !== undefined) headers['host'] = hc.host;
+              const res = await t.pool.request({ method: hc.method as Dispatcher.HttpMethod, path: hc.path, headersTimeout: hc.timeoutMs, bodyTimeout: hc.timeoutMs, headers, signal: AbortSignal.timeout(hc.timeoutMs) });
               ok = hc.expectedStatus.length ? hc.expectedStatus.includes(res.statusCode) : res.statusCode < 400;
+              if (bodyMatch === undefined) await res.body.dump();
+              else ok = (await readPrefix(res.body, BODY_MATCH_BYTES)).match(bodyMatch) !== null && ok;
             }
           } catch {
             ok = false;
           }
           // streak > 0 counts successes, < 0 failures
           streaks[i] = ok ? Math.max(1, streaks[i]! + 1) : Math.min(-1, streaks[i]! - 1);
-          if (!t.activeHealthy && streaks[i]! >= hc.healthyThreshold) {
+          if (!was && streaks[i]! >= hc.healthyThreshold) {
             t.activeHealthy = true;
+            t.markRecovered();
             this.logger.info({ target: t.address }, 'target healthy');
-          } else if (t.activeHealthy && -streaks[i]! >= hc.unhealthyThreshold) {
+          } else if (was && -streaks[i]! >= hc.unhealthyThreshold) {
             t.activeHealthy = false;
             this.logger.warn({ target: t.address }, 'target unhealthy');
           }
@@ -313,7 +392,7 @@ export class Upstream {
     };
     const tick = (): void => {
       run().finally(() => {
-        if (this.healthTimer !== undefined) this.healthTimer = setTimeout(tick, hc.intervalMs).unref();
+        if (this.healthTimer !== undefined) this.healthTimer = setTimeout(tick, hc.intervalMs + Math.random() * hc.jitterMs).unref();
       });
     };
     this.healthTimer = setTimeout(tick, 0).unref();
@@ -323,8 +402,27 @@ export class Upstream {
     const timer = this.healthTimer;
     this.healthTimer = undefined;
     if (timer) clearTimeout(timer);
+    this.outlier?.close();
     await Promise.all(this.targets.map((t) => t.close()));
   }
+}
+
+/** How much of a check's response body `body-match` reads. */
+const BODY_MATCH_BYTES = 64 * 1024;
+
+/** The first `max` bytes of a body as text; the rest is discarded. */
+async function readPrefix(body: AsyncIterable<Buffer> & { destroy(): unknown }, max: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    parts.push(chunk);
+    n += chunk.length;
+    if (n >= max) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(parts).subarray(0, max).toString('utf8');
 }
 
 async function tcpProbe(host: string, port: number, timeoutMs: number): Promise<boolean> {
