@@ -842,6 +842,9 @@ class Dispatcher extends abi.Guest {
     this.batch = batch;
     this.request = new Request(batch);
     this.response = new Response(batch);
+    // Known from the root's hooks: describe runs on the load's probe instance only, so
+    // deciding it there left every serving instance keeping contexts forever.
+    this.single = this.ephemeral();
   }
 
   context(id: u64): HttpContext {
@@ -865,7 +868,6 @@ class Dispatcher extends abi.Guest {
     // on-log is where a request's context is dropped: without it every context would live as
     // long as the instance (and slow every collection). So it is listed, unless the context
     // lives for a single call anyway (then no on-log call per request is needed).
-    this.single = this.ephemeral();
     const hooks = r.hooks.slice();
     if (!hooks.includes(Hook.OnLog) && !this.single) hooks.push(Hook.OnLog);
     info.hooks = hooks;

@@ -225,7 +225,11 @@ fn runtime(make: RootFactory) -> &'static mut Runtime {
     if slot.is_none() {
         // Panics abort the instance; log the message first so the operator sees why.
         std::panic::set_hook(Box::new(|info| host::log(LogLevel::Error, &info.to_string())));
-        *slot = Some(Runtime { root: make(), contexts: BTreeMap::new(), single: false });
+        // `single` is known from the root's hooks: describe runs on the load's probe instance
+        // only, so deciding it there left every serving instance keeping contexts forever.
+        let root = make();
+        let single = ephemeral(&root.hooks());
+        *slot = Some(Runtime { root, contexts: BTreeMap::new(), single });
     }
     match slot {
         Some(rt) => rt,
@@ -280,7 +284,6 @@ pub mod dispatch {
 
     pub fn describe(make: RootFactory) -> PluginInfo {
         let rt = runtime(make);
-        rt.single = ephemeral(&rt.root.hooks());
         let root = &rt.root;
         let mut request_body = root.request_body();
         let mut response_body = root.response_body();

@@ -195,6 +195,8 @@ test('drain: no new request reaches the target, the call returns once the in-fli
   assert.deepEqual([d.json.drained, d.json.targets[0].inFlight], [true, 0]);
   const state = await a.call('GET', '/api/v1/upstreams');
   assert.equal(state.json.upstreams[0].targets[0].draining, true);
+  const drainingGauge = async (): Promise<string[]> => (await a.weir.metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('weir_upstream_target_draining{')).sort();
+  assert.deepEqual(await drainingGauge(), [`weir_upstream_target_draining{upstream="origin",target="${target}"} 1`, `weir_upstream_target_draining{upstream="origin",target="127.0.0.1:${other.port}"} 0`].sort());
   // A drain that times out says so.
   const timedOut = await a.call('POST', '/api/v1/upstreams/origin/drain', { target: `127.0.0.1:${other.port}`, 'timeout-ms': 0 });
   assert.equal(timedOut.json.drained, true, 'nothing in flight: drained at once');
@@ -203,6 +205,7 @@ test('drain: no new request reaches the target, the call returns once the in-fli
   const bodies = new Set<string>();
   for (let i = 0; i < 4; i++) bodies.add(await (await fetch(`${a.proxy}/x`)).text());
   assert.deepEqual([...bodies].sort(), ['a', 'b']);
+  assert.ok((await drainingGauge()).every((l) => l.endsWith(' 0')), 'no target drained after drain false');
 });
 
 test('drain timeout: the call returns after timeout-ms with drained false and the count still in flight', async (t) => {

@@ -176,3 +176,32 @@ upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; } }`);
   const us = await get(`${url}/us`);
   assert.equal(us.status, 200, 'no country: on-failure defaults to open; log-only tagging never blocks');
 });
+
+test('single-hook plugins (lb on select-upstream, geo on request headers) keep no per-request state: guest memory stays flat', async () => {
+  const url = await weirOn(`
+filters { filter "geo" { type "geo"; action "log-only"; } }
+routes {
+    route "metrics" { priority 10; matches { path "/_/metrics"; }; builtin-handler "metrics"; }
+    route "r" { matches { path-prefix "/"; }; upstream "o"; filters "geo"; }
+}
+upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; target "127.0.0.1:${origins[1]!.port}"; load-balancing "p2c"; } }`);
+  const memory = async (): Promise<Map<string, number>> => {
+    const text = await (await request(`${url}/_/metrics`)).body.text();
+    const out = new Map<string, number>();
+    for (const m of text.matchAll(/^weir_plugin_memory_bytes\{plugin="([^"]+)"\} (\d+)$/gm)) out.set(m[1]!, Number(m[2]));
+    return out;
+  };
+  const load = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i += 16) await Promise.all(Array.from({ length: 16 }, async () => assert.equal((await get(`${url}/x`)).status, 200)));
+  };
+  await load(3000);
+  const warm = await memory();
+  await load(12000);
+  const after = await memory();
+  for (const plugin of ['lb:p2c', 'geo:geo']) {
+    assert.ok(warm.get(plugin)! > 0, `${plugin} reports its memory`);
+    // A context kept per request (≈ 75 bytes each) would add ≈ 900 KB over 12,000 requests;
+    // the heap may still grow a little while its free lists settle.
+    assert.ok(after.get(plugin)! - warm.get(plugin)! <= 4 * 65536, `${plugin}: ${warm.get(plugin)} → ${after.get(plugin)} bytes over 12,000 requests`);
+  }
+});

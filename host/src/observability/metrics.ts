@@ -149,6 +149,8 @@ export interface TargetState {
   readonly address: string;
   readonly healthy: boolean;
   readonly inFlight: number;
+  /** Drained through the admin API: takes no new requests. */
+  readonly draining: boolean;
 }
 
 export class ProxyMetrics {
@@ -204,6 +206,14 @@ export class ProxyMetrics {
       collect() {
         this.reset();
         for (const t of metrics.targets()) this.labels(t.upstream, t.address).set(t.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'weir_upstream_target_draining', help: '1 while a target is drained through the admin API (no new requests; in-flight ones finish), else 0', labelNames: target, registers,
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const t of metrics.targets()) this.labels(t.upstream, t.address).set(t.draining ? 1 : 0);
       },
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'weir_process_' });

@@ -67,7 +67,7 @@ export class ProxyCore {
   private *targetStates(): Iterable<TargetState> {
     if (!this.current) return;
     for (const up of this.current.upstreams.values()) {
-      for (const t of up.targets) yield { upstream: up.name, address: t.address, healthy: t.healthy, inFlight: t.inFlight };
+      for (const t of up.targets) yield { upstream: up.name, address: t.address, healthy: t.healthy, inFlight: t.inFlight, draining: up.draining.has(t.address) };
     }
   }
 

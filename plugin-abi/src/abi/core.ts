@@ -28,9 +28,13 @@ export function suspending(fn: (...args: never[]) => Promise<unknown>): object {
   return new wasm.Suspending(fn);
 }
 
-/** JSPI-wrapped copies of every export function, made on first use (undefined ones stay undefined). */
+/**
+ * JSPI-wrapped copies of every export function, made on first use (undefined ones stay
+ * undefined). Post-returns are left out: they are always called synchronously, and the
+ * runtime may wrap them in JS (their own fuel budget), which JSPI cannot wrap.
+ */
 export function promising<T extends object>(fns: T): { readonly [K in keyof T]: PromisingFn } {
   const out: Record<string, PromisingFn | undefined> = {};
-  for (const [k, v] of Object.entries(fns)) out[k] = typeof v === 'function' ? wasm.promising(v) : undefined;
+  for (const [k, v] of Object.entries(fns)) out[k] = typeof v === 'function' && !k.endsWith('Post') ? wasm.promising(v) : undefined;
   return out as { readonly [K in keyof T]: PromisingFn };
 }

@@ -13,6 +13,8 @@ export class PluginStats {
   readonly fuel = new Float64Array(HOOKS.length);
   readonly errors = new Map<string, number>(); // `${hook}\0${kind}`
   instances = 0;
+  /** Linear memory of the serving instances (inline plugins), read at scrape time. */
+  memoryBytes: () => number = () => 0;
   reloads = 0;
   reloadFailures = 0;
 }
@@ -55,6 +57,12 @@ export class PluginMetrics {
       name: 'weir_plugin_instances', help: 'Live plugin instances', labelNames: ['plugin'], registers,
       collect() {
         for (const [plugin, s] of stats) this.set({ plugin }, s.instances);
+      },
+    });
+    new Gauge({
+      name: 'weir_plugin_memory_bytes', help: 'Linear memory of the serving instances of an inline plugin (a guest heap only grows, so a rising value under steady load is a guest leak)', labelNames: ['plugin'], registers,
+      collect() {
+        for (const [plugin, s] of stats) this.set({ plugin }, s.memoryBytes());
       },
     });
     new Counter({
