@@ -42,6 +42,7 @@ const ROUTE_BREAKER = t(HEALTH_FILE, 'route circuit-breaker: the breaker of one 
 const POOL_CAPS = t(HEALTH_FILE, 'connection-pool max-requests and max-pending-requests: 503 with their codes at once');
 const OD_5XX = t(HEALTH_FILE, 'outlier-detection consecutive-5xx: ejected, longer each time, never past max-ejection-percent');
 const OD_GATEWAY = t(HEALTH_FILE, 'outlier-detection consecutive-gateway-errors: 502, 503 and 504 in a row eject, 500s do not');
+const OD_NO_RESPONSE = t(HEALTH_FILE, 'outlier-detection: an attempt without a response (connect failure) counts as a gateway error');
 const OD_SUCCESS = t(HEALTH_FILE, 'outlier-detection success-rate: a target far below the success rate of the fleet is ejected');
 const OD_PANIC = t(HEALTH_FILE, 'outlier-detection panic-threshold: with too few targets available requests go to every target');
 const HC_MORE = t(HEALTH_FILE, 'health-check method, host and body-match decide health; interval-jitter-secs spreads the checks');
@@ -244,7 +245,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.connection-pool.max-pending-requests': [POOL_CAPS],
   'upstreams.upstream.outlier-detection': [OD_5XX],
   'upstreams.upstream.outlier-detection.consecutive-5xx': [OD_5XX, OD_GATEWAY],
-  'upstreams.upstream.outlier-detection.consecutive-gateway-errors': [OD_GATEWAY],
+  'upstreams.upstream.outlier-detection.consecutive-gateway-errors': [OD_GATEWAY, OD_NO_RESPONSE],
   'upstreams.upstream.outlier-detection.success-rate': [OD_SUCCESS],
   'upstreams.upstream.outlier-detection.success-rate.min-hosts': [OD_SUCCESS],
   'upstreams.upstream.outlier-detection.success-rate.min-requests': [OD_SUCCESS],

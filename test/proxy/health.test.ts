@@ -232,6 +232,29 @@ upstreams { upstream "o" {
   assert.equal(b.hits, hits);
 });
 
+test('outlier-detection: an attempt without a response (connect failure) counts as a gateway error', async () => {
+  const a = await controlled();
+  const gone = http.createServer();
+  gone.listen(0, '127.0.0.1');
+  await once(gone, 'listening');
+  const goneAt = (gone.address() as AddressInfo).port;
+  await new Promise((r) => gone.close(r));
+  const { url, weir } = await startWeirWith(`${LISTENER}routes { route "r" { upstream "o"; } }
+upstreams { upstream "o" {
+    target "${a.address}"
+    target "127.0.0.1:${goneAt}"
+    outlier-detection { consecutive-5xx 0; consecutive-gateway-errors 2; base-ejection-time 30; }
+} }
+`);
+  cleanups.push(() => weir.close());
+  const codes: Array<string | undefined> = [];
+  for (let i = 0; i < 4; i++) codes.push((await get(`${url}/x`)).code);
+  assert.deepEqual(codes.filter((c) => c !== undefined), ['WEIR_ERR_UPSTREAM_CONNECT', 'WEIR_ERR_UPSTREAM_CONNECT']);
+  const t = (await weir.state()).upstreams[0]!.targets[1]!;
+  assert.deepEqual([t.ejected, t.ejectionReason], [true, 'consecutive-gateway-errors'], 'ejected after 2, not the 5 connect failures of the default');
+  for (let i = 0; i < 4; i++) assert.equal((await get(`${url}/x`)).status, 200);
+});
+
 test('outlier-detection success-rate: a target far below the success rate of the fleet is ejected', async () => {
   const targets = await Promise.all([0, 1, 2, 3, 4].map(() => controlled()));
   const bad = targets[4]!;
