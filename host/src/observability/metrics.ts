@@ -190,7 +190,7 @@ export class ProxyMetrics {
     this.targetRequests = new FastCounter('weir_upstream_target_requests_total', 'Upstream attempts sent to each target (a retry counts again)', target, registry);
     this.targetErrors = new FastCounter('weir_upstream_target_errors_total', 'Failed attempts per target, by Weir error code (connect, reset, timeout...), and `5xx` for responses with a 5xx status', [...target, 'code'], registry);
     this.targetDuration = new FastHistogram('weir_upstream_target_duration_seconds', 'Time from dispatch to the response head, per target', target, LATENCY_BUCKETS, registry);
-    this.targetEjections = new FastCounter('weir_upstream_target_ejections_total', 'Times a target was ejected after repeated connect failures', target, registry);
+    this.targetEjections = new FastCounter('weir_upstream_target_ejections_total', 'Times a target was ejected: by outlier-detection, or without it after repeated connect failures', target, registry);
     const metrics = this;
     new Gauge({
       name: 'weir_upstream_target_healthy', help: '1 while a target takes requests (active health checks pass and it is not ejected), else 0', labelNames: target, registers,
