@@ -196,6 +196,7 @@ export const CONTESTANTS: readonly Contestant[] = [
   weirRow('weir-scaffold-worker', 'Weir, 4 scaffolded AssemblyScript plugins, worker-isolated', 'weir-scaffold-worker.kdl'),
   weirRow('weir-first-party', 'Weir, rate-limit + geo + p2c LB (first-party)', 'weir-first-party.kdl'),
   weirRow('weir-cors', 'Weir, the cors filter (first-party), allowed Origin on every request', 'weir-cors.kdl', { headers: ['Origin: https://a.example.org'] }),
+  weirRow('weir-ip-filter', 'Weir, the ip-filter (first-party), every request allowed', 'weir-ip-filter.kdl'),
   // Feature rows, each against nginx doing the same in the same run: a cache hit from memory
   // (every request after the first is a hit) and gzip of an 8 KiB text response.
   nginxProxy('nginx-cache', 'nginx proxy_cache, every request a hit', 1, 'single', false, false, { name: 'cache' }),

@@ -37,6 +37,7 @@ export const ERRORS = {
   WEIR_ERR_BODY_ENCODING: { status: 415, source: 'downstream', message: 'the request body has a Content-Encoding Weir does not decode, or its data is not valid for it' },
   WEIR_ERR_AUTH_MISSING: { status: 401, source: 'downstream', message: 'the route needs a credential (API key, basic auth or bearer token) and the request has none' },
   WEIR_ERR_AUTH_INVALID: { status: 401, source: 'downstream', message: 'the credential is not valid: unknown key, wrong password, malformed token or bad signature' },
+  WEIR_ERR_IP_DENIED: { status: 403, source: 'downstream', message: 'the client address is not allowed by the route\'s ip-filter' },
   WEIR_ERR_CORS_PREFLIGHT_REFUSED: { status: 403, source: 'downstream', message: 'the CORS preflight asks for an origin, method or header this route does not allow' },
   WEIR_ERR_WAF_BLOCKED: { status: 403, source: 'downstream', message: 'the web application firewall blocked the request' },
   WEIR_ERR_ADMIN_UNAUTHORIZED: { status: 401, source: 'downstream', message: 'the admin API needs a valid credential' },

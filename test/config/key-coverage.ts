@@ -58,6 +58,10 @@ const API_KEY = t(AUTH, 'api-key: keys-file (plain and salted SHA-256), key from
 const CORS = 'test/plugins/cors.test.ts';
 const CORS_PREFLIGHT = t(CORS, 'cors: a preflight from an allowed origin is answered 204 by the proxy');
 const CORS_ACTUAL = t(CORS, 'cors: actual requests from allowed origins get the origin echoed');
+const IP_FILTER = 'test/plugins/ip-filter.test.ts';
+const IP_SOCKET = t(IP_FILTER, 'ip-filter: allow and deny on the socket address (IPv4)');
+const IP_V6 = t(IP_FILTER, 'ip-filter: IPv6 allow and deny through a real listener on ::1');
+const IP_XFF = t(IP_FILTER, 'ip-filter: behind trusted-proxies the X-Forwarded-For client is filtered');
 const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
@@ -327,6 +331,8 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter[cors].expose-headers': [CORS_ACTUAL],
   'filters.filter[cors].allow-credentials': [CORS_PREFLIGHT, CORS_ACTUAL],
   'filters.filter[cors].max-age-secs': [CORS_PREFLIGHT],
+  'filters.filter[ip-filter].allow': [IP_SOCKET, IP_V6, IP_XFF],
+  'filters.filter[ip-filter].deny': [IP_SOCKET, IP_V6, IP_XFF],
   filter: [SHORTHANDS],
 
   plugins: [PLUGIN_BASICS],

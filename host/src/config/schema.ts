@@ -597,6 +597,11 @@ const wafKeys: KeySpec[] = [
   },
 ];
 
+const ipFilterKeys: KeySpec[] = [
+  { name: 'allow', doc: 'CIDRs (IPv4 or IPv6; a bare address is one host) of the client addresses let through; unset: every address not denied.', rest: { name: 'cidr', type: 'string' } },
+  { name: 'deny', doc: 'CIDRs refused with 403 `WEIR_ERR_IP_DENIED`; deny wins over allow.', rest: { name: 'cidr', type: 'string' } },
+];
+
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'url-rewrite': [
     str('prefix', 'Only paths starting with this prefix are rewritten.'),
@@ -615,6 +620,7 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'api-key': apiKeyKeys,
   cors: corsKeys,
   waf: wafKeys,
+  'ip-filter': ipFilterKeys,
 };
 
 /**

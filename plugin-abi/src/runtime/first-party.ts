@@ -16,7 +16,7 @@ import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 export const LB_ALGORITHMS = new Set(['round_robin', 'p2c']);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
-export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf']);
+export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf', 'ip-filter']);
 
 /**
  * Keys naming a file a plugin needs the contents of (plugins read no files): the host reads
