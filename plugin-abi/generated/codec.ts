@@ -52,6 +52,8 @@ export interface CoreFunctions {
   onResponseBodyPost: ((r: number) => void) | undefined;
   onLog: (a0: bigint, a1: number, a2: number, a3: number, a4: number, a5: number, a6: number, a7: number, a8: bigint, a9: bigint, a10: number, a11: number, a12: number, a13: number) => void;
   onLogPost: (() => void) | undefined;
+  onTick: (() => void) | undefined;
+  onTickPost: (() => void) | undefined;
 }
 
 /** One instantiated plugin core module, ready for the call* functions. */
@@ -87,6 +89,8 @@ export function bindCoreInstance(mem: GuestMemory, exports: WasmExports): CoreIn
     onResponseBodyPost: find(exports, ["cm32p2||on-response-body_post","cabi_post_on-response-body"]) as CoreFunctions['onResponseBodyPost'],
     onLog: need(exports, ["cm32p2||on-log","on-log"]) as CoreFunctions['onLog'],
     onLogPost: find(exports, ["cm32p2||on-log_post","cabi_post_on-log"]) as CoreFunctions['onLogPost'],
+    onTick: find(exports, ["cm32p2||on-tick","on-tick"]) as CoreFunctions['onTick'],
+    onTickPost: find(exports, ["cm32p2||on-tick_post","cabi_post_on-tick"]) as CoreFunctions['onTickPost'],
   };
   let wrapped: CoreInstance['promising'] | undefined;
   return { mem, fns, get promising() { return (wrapped ??= promising(fns)); } };
@@ -681,14 +685,34 @@ export async function callOnLogAsync(inst: CoreInstance, ctx: ContextId, summary
   if (inst.fns.onLogPost !== undefined) inst.fns.onLogPost();
 }
 
+/**
+ * A timer: called every `tick-ms` of the plugin's config block, outside any request (the
+ * `exchange` functions answer empty), on one instance of each thread's set, under the same
+ * fuel and deadline as a hook. Only when describe lists `on-tick`; a component may leave
+ * this export out (then it never ticks). Use it to refresh what requests read from the
+ * store (a JWKS fetched with http-callout and kept with kv-cas) or flush counters.
+ */
+export function callOnTick(inst: CoreInstance): void {
+  const m = inst.mem;
+  inst.fns.onTick!();
+  if (inst.fns.onTickPost !== undefined) inst.fns.onTickPost();
+}
+
+/** callOnTick for an instance whose host imports suspend (JSPI); one call in flight per instance. */
+export async function callOnTickAsync(inst: CoreInstance): Promise<void> {
+  const m = inst.mem;
+  await inst.promising.onTick!();
+  if (inst.fns.onTickPost !== undefined) inst.fns.onTickPost();
+}
+
 // ---- per-type load/store helpers ----
 
-const HOOK_CASES = ["on-request-headers","on-request-body","select-upstream","on-response-headers","on-response-body","on-log"] as const;
+const HOOK_CASES = ["on-request-headers","on-request-body","select-upstream","on-response-headers","on-response-body","on-log","on-tick"] as const;
 
 /** Hook: 1 bytes, align 1. */
 function load_hook(m: GuestMemory, p: number): Hook {
   const d = m.dv.getUint8(p);
-  if (d >= 6) throw new AbiTrap('invalid hook discriminant ' + d);
+  if (d >= 7) throw new AbiTrap('invalid hook discriminant ' + d);
   return HOOK_CASES[d]!;
 }
 
@@ -700,6 +724,7 @@ function store_hook(m: GuestMemory, v: Hook, p: number): void {
     case 'on-response-headers': m.dv.setUint8(p, 3); break;
     case 'on-response-body': m.dv.setUint8(p, 4); break;
     case 'on-log': m.dv.setUint8(p, 5); break;
+    case 'on-tick': m.dv.setUint8(p, 6); break;
     default: throw new TypeError('invalid hook: ' + String(v));
   }
 }

@@ -147,7 +147,9 @@ export type Hook =
   /** See the world's on-response-body. */
   | 'on-response-body'
   /** See the world's on-log. */
-  | 'on-log';
+  | 'on-log'
+  /** See the world's on-tick (since 0.2.0; not a request phase). */
+  | 'on-tick';
 
 /** Whether and how a plugin wants a body. */
 export type BodyMode =

@@ -7,7 +7,7 @@ export type CoreValType = 'i32' | 'i64' | 'f32' | 'f64';
 export interface WorldSpec {
   readonly package: string;
   readonly world: string;
-  readonly exports: readonly { readonly name: string; readonly wit: string; readonly coreNames: readonly string[]; readonly postNames: readonly string[]; readonly params: readonly CoreValType[]; readonly results: readonly CoreValType[] }[];
+  readonly exports: readonly { readonly name: string; readonly wit: string; readonly coreNames: readonly string[]; readonly postNames: readonly string[]; readonly params: readonly CoreValType[]; readonly results: readonly CoreValType[]; readonly optional?: true }[];
   readonly imports: readonly { readonly interface: string; readonly coreModules: readonly string[]; readonly funcs: readonly { readonly name: string; readonly params: readonly CoreValType[]; readonly results: readonly CoreValType[] }[] }[];
 }
 
@@ -183,6 +183,21 @@ export const PLUGIN_WORLD: WorldSpec = {
         "i32"
       ],
       "results": []
+    },
+    {
+      "name": "on-tick",
+      "wit": "func()",
+      "coreNames": [
+        "cm32p2||on-tick",
+        "on-tick"
+      ],
+      "postNames": [
+        "cm32p2||on-tick_post",
+        "cabi_post_on-tick"
+      ],
+      "params": [],
+      "results": [],
+      "optional": true
     }
   ],
   "imports": [

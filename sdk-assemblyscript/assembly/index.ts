@@ -808,6 +808,7 @@ export class HttpContext {
 export class RootContext {
   /** Hooks the host calls; set to the ones you implement (default: every hook). */
   hooks: Hook[] = [Hook.OnRequestHeaders, Hook.OnRequestBody, Hook.SelectUpstream, Hook.OnResponseHeaders, Hook.OnResponseBody, Hook.OnLog];
+  // on-tick is not in the default list: a plugin that overrides onTick lists Hook.OnTick.
   /** Whether and how to receive the request body (default: never). */
   requestBody: BodyMode = BodyMode.none();
   /** Whether and how to receive the response body (default: never). */
@@ -826,6 +827,14 @@ export class RootContext {
   createHttpContext(id: u64): HttpContext {
     return new HttpContext(id);
   }
+
+  /**
+   * The plugin's timer: called every `tick-ms` (the plugin block's key) outside any request,
+   * when `hooks` lists Hook.OnTick. Refresh what requests read from the store here (a JWKS
+   * through httpCallout + kvCas) or flush counters. Requests may run on other instances of
+   * the plugin: share state through the store, not fields.
+   */
+  onTick(): void {}
 }
 
 /** Adapts a Plugin to the generated ABI glue: context table, views and decisions. */
@@ -856,7 +865,8 @@ class Dispatcher extends abi.Guest {
 
   /** The plugin has one hook that runs at most once per request: its context lives for that call only. */
   ephemeral(): bool {
-    const h = this.root.hooks;
+    // on-tick is no request hook: it does not make contexts outlive a call.
+    const h = this.root.hooks.filter((x: Hook): bool => x != Hook.OnTick);
     return h.length == 1 && (h[0] == Hook.OnRequestHeaders || h[0] == Hook.SelectUpstream);
   }
 
@@ -924,6 +934,10 @@ class Dispatcher extends abi.Guest {
   onLog(ctx: u64, summary: LogSummary): void {
     this.context(ctx).onLog(summary);
     this.contexts.delete(ctx);
+  }
+
+  onTick(): void {
+    this.root.onTick();
   }
 }
 

@@ -602,11 +602,13 @@ pub mod types {
         OnResponseBody = 4,
         /// See the world's on-log.
         OnLog = 5,
+        /// See the world's on-tick (since 0.2.0; not a request phase).
+        OnTick = 6,
     }
 
     impl Hook {
         /// Every case, in WIT order.
-        pub const ALL: [Hook; 6] = [Hook::OnRequestHeaders, Hook::OnRequestBody, Hook::SelectUpstream, Hook::OnResponseHeaders, Hook::OnResponseBody, Hook::OnLog];
+        pub const ALL: [Hook; 7] = [Hook::OnRequestHeaders, Hook::OnRequestBody, Hook::SelectUpstream, Hook::OnResponseHeaders, Hook::OnResponseBody, Hook::OnLog, Hook::OnTick];
 
         pub(crate) fn from_index(i: u32) -> Hook {
             match i {
@@ -616,6 +618,7 @@ pub mod types {
                 3 => Hook::OnResponseHeaders,
                 4 => Hook::OnResponseBody,
                 5 => Hook::OnLog,
+                6 => Hook::OnTick,
                 _ => trap(),
             }
         }
@@ -2130,6 +2133,16 @@ pub unsafe fn export_on_log(root: crate::RootFactory, a0: i64, a1: i32, a2: i32,
     crate::dispatch::on_log(root, p_ctx, p_summary);
 }
 
+/// A timer: called every `tick-ms` of the plugin's config block, outside any request (the
+/// `exchange` functions answer empty), on one instance of each thread's set, under the same
+/// fuel and deadline as a hook. Only when describe lists `on-tick`; a component may leave
+/// this export out (then it never ticks). Use it to refresh what requests read from the
+/// store (a JWKS fetched with http-callout and kept with kv-cas) or flush counters.
+#[doc(hidden)]
+pub unsafe fn export_on_tick(root: crate::RootFactory) {
+    crate::dispatch::on_tick(root);
+}
+
 /// Defines the core exports in the plugin's own crate; used by `weir_plugin!`.
 #[doc(hidden)]
 #[macro_export]
@@ -2198,6 +2211,10 @@ macro_rules! __weir_abi_exports {
         #[export_name = "on-log"]
         pub unsafe extern "C" fn __weir_export_on_log(a0: i64, a1: i32, a2: i32, a3: i32, a4: i32, a5: i32, a6: i32, a7: i32, a8: i64, a9: i64, a10: f64, a11: i32, a12: f64, a13: i32) {
             $crate::abi::export_on_log($root, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13)
+        }
+        #[export_name = "on-tick"]
+        pub unsafe extern "C" fn __weir_export_on_tick() {
+            $crate::abi::export_on_tick($root)
         }
     };
 }

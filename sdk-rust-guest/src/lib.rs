@@ -103,6 +103,12 @@ pub trait RootContext {
 
     /// Makes the state of one request; called at the first hook of each context id.
     fn create_http_context(&mut self, context_id: ContextId) -> Box<dyn HttpContext>;
+
+    /// The plugin's timer: called every `tick-ms` (the plugin block's key) outside any
+    /// request, when [`hooks`](RootContext::hooks) lists `Hook::OnTick`. Refresh what requests
+    /// read from the store here (a JWKS through `host::http_callout` + `host::kv_cas`) or flush
+    /// counters. Requests may run on other instances: share state through the store.
+    fn on_tick(&mut self) {}
 }
 
 /// Per-request state and hooks. Every hook defaults to "continue, unchanged".
@@ -275,7 +281,12 @@ fn with_mutations(recorded: Vec<Mutation>, decision: Decision) -> Decision {
 /// A plugin whose only hook runs at most once per request: its context lives for that call.
 #[doc(hidden)]
 pub fn ephemeral(hooks: &[Hook]) -> bool {
-    hooks.len() == 1 && (hooks[0] == Hook::OnRequestHeaders || hooks[0] == Hook::SelectUpstream)
+    // on-tick is no request hook: it does not make contexts outlive a call.
+    let mut request = hooks.iter().filter(|h| **h != Hook::OnTick);
+    match (request.next(), request.next()) {
+        (Some(h), None) => *h == Hook::OnRequestHeaders || *h == Hook::SelectUpstream,
+        _ => false,
+    }
 }
 
 #[doc(hidden)]
@@ -355,6 +366,10 @@ pub mod dispatch {
         let rt = runtime(make);
         rt.context(ctx).on_log(&summary);
         rt.contexts.remove(&ctx);
+    }
+
+    pub fn on_tick(make: RootFactory) {
+        runtime(make).root.on_tick();
     }
 }
 

@@ -343,6 +343,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'plugins.plugin.memory-limit': [t(RUNTIME, 'a memory hog hits its cap')],
   'plugins.plugin.timeout-ms': [t('test/plugins/deadlines.test.ts', 'inline: a loop with a huge fuel budget ends at its deadline'), t(RUNTIME, 'worker isolation: an infinite loop is stopped by the deadline')],
   'plugins.plugin.pool-size': [t('test/plugins/deadlines.test.ts', 'a callout stuck when its client goes away is aborted')],
+  'plugins.plugin.tick-ms': [t('test/plugins/on-tick.test.ts', 'on-tick runs every tick-ms and counts in the store; after a hot swap only the new version ticks')],
   'plugins.plugin.config': [PLUGIN_BASICS, SHORTHANDS],
   plugin: [SHORTHANDS],
 

@@ -740,6 +740,7 @@ function buildPlugin(n: ConfigNode): PluginConfig {
     memoryLimitBytes: getSize(n, 'memory-limit') ?? D.plugin.memoryLimitBytes,
     timeoutMs: getNum(n, 'timeout-ms') ?? D.plugin.timeoutMs,
     poolSize: getNum(n, 'pool-size') ?? D.plugin.poolSize,
+    ...(getNum(n, 'tick-ms') !== undefined ? { tickMs: getNum(n, 'tick-ms') } : {}),
     config: all(n, 'config').flatMap((c) => c.children),
     loc: n.loc,
     configLoc: last(n, 'config')?.loc,

@@ -653,6 +653,7 @@ const plugin: KeySpec = {
     val('memory-limit', 'size', 'Largest linear memory.', { default: '64MiB' }),
     val('timeout-ms', 'ms', 'Wall-clock deadline per call.', { default: D.plugin.timeoutMs }),
     val('pool-size', 'integer', 'Instances kept ready.', { min: 1, default: D.plugin.poolSize }),
+    val('tick-ms', 'ms', 'Period of the plugin\'s `on-tick` timer (its describe must list on-tick); none: no timer.', { min: 10 }),
     { name: 'config', doc: 'Free-form block handed to the plugin\'s `configure`.', anyChildren: true },
   ],
 };

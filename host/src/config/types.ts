@@ -277,6 +277,8 @@ export interface PluginConfig {
   readonly memoryLimitBytes: number;
   readonly timeoutMs: number;
   readonly poolSize: number;
+  /** Period of the plugin's on-tick timer in ms; undefined: no timer. */
+  readonly tickMs?: number;
   /** The `config {}` block handed to the plugin's `configure`. */
   readonly config: readonly ConfigNode[];
   /** MaxMind database answering this plugin's geo-country calls (default: the bundled one). */

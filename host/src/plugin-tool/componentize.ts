@@ -19,10 +19,30 @@ export class PluginToolError extends Error {
   }
 }
 
-/** Exports of the plugin world the core module lacks (names as the WIT spells them). */
-export function missingExports(core: Uint8Array): string[] {
+/** Exports of the plugin world the core module lacks (names as the WIT spells them), optional ones included. */
+function absentExports(core: Uint8Array): typeof PLUGIN_WORLD.exports {
   const names = new Set(coreModuleInfo(core).exports.map((e) => e.name));
-  return PLUGIN_WORLD.exports.filter((e) => !e.coreNames.some((n) => names.has(n))).map((e) => e.name);
+  return PLUGIN_WORLD.exports.filter((e) => !e.coreNames.some((n) => names.has(n)));
+}
+
+/** Required exports of the plugin world the core module lacks (names as the WIT spells them). */
+export function missingExports(core: Uint8Array): string[] {
+  return absentExports(core).filter((e) => !e.optional).map((e) => e.name);
+}
+
+/**
+ * The WIT to embed for `core`: the world without the optional exports the module leaves out
+ * (on-tick), since wit-component requires every export of the world it embeds.
+ */
+export function witForCore(core: Uint8Array, witSource: string): string {
+  let wit = witSource;
+  for (const e of absentExports(core)) {
+    if (!e.optional) continue;
+    // The export with its doc comment and @since gate.
+    const item = new RegExp(`(?:[ \\t]*///[^\\n]*\\n)*(?:[ \\t]*@since\\([^)]*\\)\\n)?[ \\t]*export ${e.name}: [^;]*;\\n`);
+    wit = wit.replace(item, '');
+  }
+  return wit;
 }
 
 /** Wraps a core module that follows the canonical ABI into a `weir:proxy/plugin` component. */
@@ -32,7 +52,7 @@ export async function componentize(core: Uint8Array, witSource = readFileSync(WI
   if (missing.length) throw new PluginToolError(`core module does not export ${missing.map((m) => `\`${m}\``).join(', ')} required by ${PLUGIN_WORLD.package} world ${PLUGIN_WORLD.world}`);
   const { componentEmbed, componentNew } = await import('@bytecodealliance/jco-transpile/wasm-tools');
   try {
-    const embedded = await componentEmbed({ binary: core, witSource, world: PLUGIN_WORLD.world, stringEncoding: 'utf8' });
+    const embedded = await componentEmbed({ binary: core, witSource: witForCore(core, witSource), world: PLUGIN_WORLD.world, stringEncoding: 'utf8' });
     return await componentNew(embedded);
   } catch (err) {
     throw new PluginToolError(`cannot make a component: ${(err as Error).message ?? String(err)}`, { cause: err });

@@ -372,6 +372,12 @@ export interface Generated {
 }
 
 /** Core-module names of one export under both naming schemes `jco new` accepts. */
+/**
+ * Exports a component may leave out: on-tick came after the first 0.2 plugins were built,
+ * and a plugin that has no timer needs none. The codec resolves them to undefined.
+ */
+export const OPTIONAL_EXPORTS: ReadonlySet<string> = new Set(['on-tick']);
+
 export function coreExportNames(f: Func): { fn: string[]; post: string[] } {
   return { fn: [`cm32p2||${f.name}`, f.name], post: [`cm32p2||${f.name}_post`, `cabi_post_${f.name}`] };
 }
@@ -401,9 +407,10 @@ export function emit(pkg: Package, world: World, opts: EmitOptions): Generated {
     const names = coreExportNames(f);
     const coreSig = `(${abi.coreParams.map((t, i) => `a${i}: ${CORE_TS[t]}`).join(', ')}) => ${abi.coreResults.length ? CORE_TS[abi.coreResults[0]!] : 'void'}`;
     // Post-return takes the result pointer, or nothing when the export has no result.
-    fnsFields.push(`  ${key}: ${coreSig};`, `  ${key}Post: ((${abi.coreResults.length ? 'r: number' : ''}) => void) | undefined;`);
+    const optional = OPTIONAL_EXPORTS.has(f.name);
+    fnsFields.push(`  ${key}: ${optional ? `(${coreSig}) | undefined` : coreSig};`, `  ${key}Post: ((${abi.coreResults.length ? 'r: number' : ''}) => void) | undefined;`);
     bindLines.push(
-      `    ${key}: need(exports, ${JSON.stringify(names.fn)}) as CoreFunctions['${key}'],`,
+      `    ${key}: ${optional ? 'find' : 'need'}(exports, ${JSON.stringify(names.fn)}) as CoreFunctions['${key}'],`,
       `    ${key}Post: find(exports, ${JSON.stringify(names.post)}) as CoreFunctions['${key}Post'],`,
     );
     const params = f.params.map((p) => `${camel(p.name)}: ${tsType(pkg, p.ty)}`);
@@ -426,7 +433,8 @@ export function emit(pkg: Package, world: World, opts: EmitOptions): Generated {
         i += n;
       }
     }
-    const callLine = (callee: string): string => `${f.result ? 'const r = ' : ''}${callee}(${args.join(', ')});`;
+    // An optional export the module lacks is never called: the host checks at load.
+    const callLine = (callee: string): string => `${f.result ? 'const r = ' : ''}${callee}${optional ? '!' : ''}(${args.join(', ')});`;
     const tail: string[] = [];
     if (f.result) {
       tail.push('m.sync();');

@@ -3,7 +3,7 @@
  * check — each export's WIT signature (as `componentWit` prints it) and core signature, and
  * each host import's core signature.
  */
-import { coreExportNames, coreImportModules } from './emit.ts';
+import { OPTIONAL_EXPORTS, coreExportNames, coreImportModules } from './emit.ts';
 import { funcAbi } from './layout.ts';
 import type { Func, Package, Ty, World } from './wit.ts';
 
@@ -29,7 +29,7 @@ export function worldTs(pkg: Package, world: World): string {
   const exports = world.exports.map((f) => {
     const abi = funcAbi(pkg, f.params.map((p) => p.ty), f.result, 'export');
     const n = coreExportNames(f);
-    return { name: f.name, wit: witFuncSig(f), coreNames: n.fn, postNames: n.post, params: abi.coreParams, results: abi.coreResults };
+    return { name: f.name, wit: witFuncSig(f), coreNames: n.fn, postNames: n.post, params: abi.coreParams, results: abi.coreResults, ...(OPTIONAL_EXPORTS.has(f.name) ? { optional: true } : {}) };
   });
   const imports = world.imports.map((name) => {
     const iface = pkg.interfaces.find((i) => i.name === name)!;
@@ -49,7 +49,7 @@ export function worldTs(pkg: Package, world: World): string {
     `export type CoreValType = 'i32' | 'i64' | 'f32' | 'f64';\n\n` +
     `export interface WorldSpec {\n` +
     `  readonly package: string;\n  readonly world: string;\n` +
-    `  readonly exports: readonly { readonly name: string; readonly wit: string; readonly coreNames: readonly string[]; readonly postNames: readonly string[]; readonly params: readonly CoreValType[]; readonly results: readonly CoreValType[] }[];\n` +
+    `  readonly exports: readonly { readonly name: string; readonly wit: string; readonly coreNames: readonly string[]; readonly postNames: readonly string[]; readonly params: readonly CoreValType[]; readonly results: readonly CoreValType[]; readonly optional?: true }[];\n` +
     `  readonly imports: readonly { readonly interface: string; readonly coreModules: readonly string[]; readonly funcs: readonly { readonly name: string; readonly params: readonly CoreValType[]; readonly results: readonly CoreValType[] }[] }[];\n}\n\n` +
     `export const PLUGIN_WORLD: WorldSpec = ${body};\n`;
 }

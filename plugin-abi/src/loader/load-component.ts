@@ -10,7 +10,8 @@
  *
  * The check has two levels:
  *  - WIT: the component's world (via wasm-tools' `componentWit`) must export every hook with
- *    the signature of `wit/weir.wit` and import only `weir:proxy` interfaces;
+ *    the signature of `wit/weir.wit` (on-tick may be left out) and import only `weir:proxy`
+ *    interfaces;
  *  - core: the main module must export each function with the core signature the codec
  *    calls, and may import only our host functions, with their core signatures.
  * Type definitions are compared by their flattening, not by name (wasm-tools prints names only).
@@ -61,7 +62,9 @@ export function checkWorldWit(wit: string): string[] {
   const pkg = PLUGIN_WORLD.package.replace(/@.*/, '');
   for (const e of PLUGIN_WORLD.exports) {
     const got = exports.get(e.name);
-    if (got === undefined) problems.push(`missing export ${e.name}: ${e.wit}`);
+    if (got === undefined) {
+      if (!e.optional) problems.push(`missing export ${e.name}: ${e.wit}`);
+    }
     else if (got !== e.wit) problems.push(`export ${e.name} has signature ${got}, expected ${e.wit}`);
   }
   for (const name of exports.keys()) {
@@ -88,6 +91,7 @@ export function checkCoreModule(info: CoreModuleInfo): { problems: string[]; hos
   }
   for (const e of PLUGIN_WORLD.exports) {
     const got = findExport(e.coreNames);
+    if (!got && e.optional) continue;
     if (!got || !got.sig) { problems.push(`missing core export ${e.coreNames.join(' or ')} for ${e.name}`); continue; }
     if (!sameSig(got.sig, e)) problems.push(`core export for ${e.name} is ${sigText(got.sig)}, expected ${sigText(e)}`);
     const post = findExport(e.postNames);

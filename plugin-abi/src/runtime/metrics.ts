@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export const HOOKS = ['describe', 'configure', 'on-request-headers', 'on-request-body', 'select-upstream', 'on-response-headers', 'on-response-body', 'on-log'] as const;
+export const HOOKS = ['describe', 'configure', 'on-request-headers', 'on-request-body', 'select-upstream', 'on-response-headers', 'on-response-body', 'on-log', 'on-tick'] as const;
 export type HookName = (typeof HOOKS)[number];
 
 export class PluginStats {

@@ -14,6 +14,10 @@
  * calls never interleave inside it. A plugin that imports an async host function (JSPI)
  * suspends mid-call, so each of its requests checks out an instance of its own from a pool.
  *
+ * `tick-ms` starts a timer per thread (startTicks, by whoever runs the hooks: the runtime for
+ * inline plugins, the worker thread for isolated ones) that calls on-tick on one instance of
+ * the set, as a hook without a request; after a hot swap the next tick runs the new version.
+ *
  * Every hook call has a deadline (`timeout-ms`, see deadline.ts): its fuel is capped by it,
  * host calls check it, and a suspended (JSPI) call is raced against a timer. A call given up
  * (deadline, client gone) kills its instance: a suspended or trapped instance is never
@@ -26,7 +30,7 @@ import type { ConfigNode as HostConfigNode, PluginConfig } from '../../../host/s
 import { WeirError, isWeirError, type ErrorCode } from '../../../host/src/errors.ts';
 import type { Logger } from '../../../host/src/observability/logger.ts';
 import type { RequestContext } from '../../../host/src/pipeline/phases.ts';
-import { bindCoreInstance, callConfigure, callDescribe, hostImports, type CoreInstance } from '../../generated/codec.ts';
+import { bindCoreInstance, callConfigure, callDescribe, callOnTick, callOnTickAsync, hostImports, type CoreInstance } from '../../generated/codec.ts';
 import type * as W from '../../generated/types.ts';
 import { AbiTrap, GuestMemory } from '../abi/guest-memory.ts';
 import { wasm, type WasmInstance, type WasmModule } from '../abi/wasm.ts';
@@ -193,6 +197,9 @@ export class WasmPlugin {
   private fuelBudget = 0n;
   /** The fuel budget is the deadline's share (`timeout-ms` × calibrated rate), not `fuel`. */
   private timeBound = false;
+  /** The on-tick timer (startTicks), and whether a tick is running (ticks never overlap). */
+  private ticker: NodeJS.Timeout | undefined;
+  private ticking = false;
   /** This plugin's own geo database (`geoDatabase`), if not the shared default. */
   private geo: import('../../../host/src/geo/geo.ts').GeoDb | undefined;
 
@@ -261,6 +268,12 @@ export class WasmPlugin {
     checkConfigSchema(this.name, info.configSchema, config.config, config.configLoc ?? config.loc);
     const version: PluginVersion = { ...base, info, hooks: new Set(info.hooks), config: flat };
     (probe as { version: PluginVersion }).version = version;
+    if (version.hooks.has('on-tick') && probe.core.fns.onTick === undefined) {
+      throw new WeirError('WEIR_ERR_PLUGIN_WORLD_MISMATCH', `plugin ${this.name} (${config.path}): describe lists on-tick but the component does not export it`);
+    }
+    if (config.tickMs !== undefined && !version.hooks.has('on-tick')) {
+      throw new WeirError('WEIR_ERR_PLUGIN_CONFIG', `${where(config.loc)}plugin ${this.name}: \`tick-ms\` is set but the plugin has no timer (its describe does not list on-tick; with the SDKs, add Hook.OnTick / Hook::OnTick to hooks)`, { detail: { plugin: this.name } });
+    }
     this.configure(probe);
     return version;
   }
@@ -342,6 +355,48 @@ export class WasmPlugin {
     return inst;
   }
 
+  /**
+   * Calls on-tick every `tick-ms` on this thread until stopTicks; nothing without `tick-ms`.
+   * The timer does not keep the process alive.
+   */
+  startTicks(): void {
+    const ms = this.config.tickMs;
+    if (ms === undefined || this.ticker !== undefined) return;
+    this.ticker = setInterval(() => void this.tick(), ms);
+    this.ticker.unref();
+  }
+
+  /** Stops the on-tick timer (the plugin was dropped by a reload, or the proxy is closing). */
+  stopTicks(): void {
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+  }
+
+  /**
+   * One on-tick call on the current version, metered like a hook. A failure is logged and
+   * counted by classify (and counts toward the crash-loop backoff, during which ticks are
+   * skipped); it is never thrown. A tick still running when the next is due skips it.
+   */
+  async tick(): Promise<void> {
+    if (this.ticking || !this.version.hooks.has('on-tick')) return;
+    let hold: Hold;
+    try {
+      hold = this.begin();
+    } catch {
+      return; // backing off after repeated failures
+    }
+    this.ticking = true;
+    try {
+      if (this.version.jspi) await this.callAsync(hold, undefined, 'on-tick', (c) => callOnTickAsync(c));
+      else this.call(hold, undefined, 'on-tick', (c) => callOnTick(c));
+    } catch {
+      // Logged and counted where it was classified.
+    } finally {
+      this.ticking = false;
+      this.end(hold);
+    }
+  }
+
   /** Pins an instance and a fresh context id to a request. */
   begin(): Hold {
     if (this.backoffUntil !== 0) {
@@ -375,10 +430,10 @@ export class WasmPlugin {
    * A call that finished, but past its deadline (a slow host call, a pause of the thread):
    * the answer is refused; the guest's state is whole, so the instance stays.
    */
-  private late(hook: HookName, ctx: RequestContext, ms: number): WeirError {
+  private late(hook: HookName, ctx: RequestContext | undefined, ms: number): WeirError {
     this.count(hook, 'timeout');
     const message = `plugin ${this.name} answered ${hook} after ${Math.round(ms)} ms, past its ${this.config.timeoutMs} ms deadline`;
-    this.log.warn({ hook, kind: 'timeout', code: 'WEIR_ERR_PLUGIN_TIMEOUT', requestId: ctx.id }, message);
+    this.log.warn({ hook, kind: 'timeout', code: 'WEIR_ERR_PLUGIN_TIMEOUT', requestId: ctx?.id }, message);
     return new WeirError('WEIR_ERR_PLUGIN_TIMEOUT', message, { detail: { plugin: this.name, hook } });
   }
 
@@ -415,17 +470,18 @@ export class WasmPlugin {
 
   /**
    * Runs one hook on the request's instance with a fresh fuel budget. Any failure discards
-   * the instance and comes back as a WeirError with a WEIR_ERR_PLUGIN_* code.
+   * the instance and comes back as a WeirError with a WEIR_ERR_PLUGIN_* code. `ctx` is
+   * undefined for on-tick (no request: the exchange functions answer empty).
    */
-  call<T>(hold: Hold, ctx: RequestContext, hook: HookName, f: (core: CoreInstance, id: bigint) => T): T {
+  call<T>(hold: Hold, ctx: RequestContext | undefined, hook: HookName, f: (core: CoreInstance, id: bigint) => T): T {
     const inst = hold.inst;
     if (inst.dead) throw new WeirError('WEIR_ERR_PLUGIN_TRAP', `plugin ${this.name}: the instance serving this request was discarded after a failure`);
     const h = HOOKS.indexOf(hook);
     const stats = this.stats;
     stats.calls[h]!++;
     inst.fuel.value = this.fuelBudget;
-    inst.scope.requestId = ctx.id;
-    inst.scope.trace = ctx.trace?.sampled ? ctx.trace : undefined;
+    inst.scope.requestId = ctx?.id;
+    inst.scope.trace = ctx?.trace?.sampled ? ctx.trace : undefined;
     inst.scope.exchange = ctx;
     inst.scope.lastError = undefined;
     inst.scope.pendingFuel = 0;
@@ -437,7 +493,7 @@ export class WasmPlugin {
       r = f(inst.core, hold.id);
     } catch (err) {
       const e = this.classify(inst, hook, err, true);
-      ctx.trace?.hook(this.name, hook, t0, performance.now() - t0, e.code);
+      ctx?.trace?.hook(this.name, hook, t0, performance.now() - t0, e.code);
       throw e;
     } finally {
       inst.scope.trace = undefined;
@@ -446,14 +502,14 @@ export class WasmPlugin {
     stats.fuel[h]! += Number(this.fuelBudget - inst.fuel.value);
     const ms = performance.now() - t0;
     // A slow hook gets its own span under the request's (tracing's hook-span-threshold-ms).
-    ctx.trace?.hook(this.name, hook, t0, ms);
+    ctx?.trace?.hook(this.name, hook, t0, ms);
     if (ms > timeoutMs) throw this.late(hook, ctx, ms);
     if (++this.sample % DURATION_SAMPLE === 0) this.deps.metrics.duration.labels(this.name, hook).observe(ms / 1000);
     return r;
   }
 
   /** The async variant for JSPI plugins. */
-  async callAsync<T>(hold: Hold, ctx: RequestContext, hook: HookName, f: (core: CoreInstance, id: bigint) => Promise<T>): Promise<T> {
+  async callAsync<T>(hold: Hold, ctx: RequestContext | undefined, hook: HookName, f: (core: CoreInstance, id: bigint) => Promise<T>): Promise<T> {
     const inst = hold.inst;
     if (inst.dead) throw new WeirError('WEIR_ERR_PLUGIN_TRAP', `plugin ${this.name}: the instance serving this request was discarded after a failure`);
     const h = HOOKS.indexOf(hook);
@@ -465,8 +521,8 @@ export class WasmPlugin {
       if (inst.dead) throw new WeirError('WEIR_ERR_PLUGIN_TRAP', `plugin ${this.name}: the instance serving this request was discarded after a failure`);
       this.stats.calls[h]!++;
       inst.fuel.value = this.fuelBudget;
-      inst.scope.requestId = ctx.id;
-      inst.scope.trace = ctx.trace?.sampled ? ctx.trace : undefined;
+      inst.scope.requestId = ctx?.id;
+      inst.scope.trace = ctx?.trace?.sampled ? ctx.trace : undefined;
       inst.scope.exchange = ctx;
       inst.scope.lastError = undefined;
       inst.scope.pendingFuel = 0;
@@ -497,10 +553,10 @@ export class WasmPlugin {
       let r: T;
       try {
         r = await Promise.race([call, gaveUp]);
-        ctx.trace?.hook(this.name, hook, t0, performance.now() - t0);
+        ctx?.trace?.hook(this.name, hook, t0, performance.now() - t0);
       } catch (err) {
         const e = isWeirError(err) && inst.dead ? err : this.classify(inst, hook, err, true);
-        ctx.trace?.hook(this.name, hook, t0, performance.now() - t0, e.code);
+        ctx?.trace?.hook(this.name, hook, t0, performance.now() - t0, e.code);
         throw e;
       } finally {
         clearTimeout(timer);

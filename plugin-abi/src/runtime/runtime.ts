@@ -186,6 +186,9 @@ export class PluginRuntime {
       }
       return workerMemberPhase(filter, plugin, key, pool, this.logger);
     }
+    // Inline: this thread runs the hooks, so it runs the timer too (a worker plugin's ticks
+    // run in its worker threads).
+    plugin.startTicks();
     return wasmPhase(filter, plugin);
   }
 
@@ -230,11 +233,17 @@ export class PluginRuntime {
   /** Drops plugins the current config no longer uses (their instances go with the old snapshot). */
   retain(config: WeirConfig, extra: readonly PluginConfig[] = this.firstPartyConfigs(config)): void {
     const keep = new Set([...config.plugins.values(), ...extra].map(keyOf));
-    for (const k of [...this.plugins.keys()]) if (!keep.has(k.slice(0, k.indexOf('\u0000')))) this.plugins.delete(k);
+    for (const [k, p] of [...this.plugins]) {
+      if (keep.has(k.slice(0, k.indexOf('\u0000')))) continue;
+      p.stopTicks();
+      this.plugins.delete(k);
+    }
     for (const [k, pool] of this.workers) {
       if (pool.keys().every((key) => keep.has(key)) && (keep.has(k) || k.startsWith('run\u0000'))) continue;
       this.workers.delete(k);
-      // Requests of the old snapshot may still be on its threads: close once they are done.
+      // Its timers stop now; requests of the old snapshot may still be on its threads:
+      // close once they are done.
+      pool.stopTicks();
       setTimeout(() => void pool.close(), RETIRED_POOL_GRACE_MS).unref();
     }
     const paths = new Set([...this.plugins.values()].map((p) => p.config.path));
@@ -298,6 +307,7 @@ export class PluginRuntime {
   }
 
   close(): void {
+    for (const p of this.plugins.values()) p.stopTicks();
     for (const pool of this.workers.values()) void pool.close();
     this.workers.clear();
     for (const w of this.watchers.values()) w.close();

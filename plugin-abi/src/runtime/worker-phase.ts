@@ -23,7 +23,7 @@ import { wireRequestHead, wireResponseHead } from './exchange.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
 import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
-import type { MemberResult, TraceOp, WorkerAnswer, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerTask } from './worker-protocol.ts';
+import type { MemberResult, TraceOp, WorkerAnswer, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerStopTicks, WorkerTask } from './worker-protocol.ts';
 import { WorkerThread, type CallStopped } from './worker-thread.ts';
 import { pluginWorkerPath } from '../../../host/src/assets.ts';
 
@@ -119,7 +119,7 @@ export class WorkerPool {
    * pool not started yet records it for its threads' start.
    */
   async load(key: string, config: PluginConfig, version: PluginVersion): Promise<void> {
-    const task: WorkerLoad = { op: 'load', key, config, version };
+    const task: WorkerLoad = { op: 'load', key, config, version, ticks: true };
     this.loads.set(key, task);
     await Promise.all(this.threads.map((t) => t.load(task)));
   }
@@ -172,6 +172,16 @@ export class WorkerPool {
         if (a.stopped) onError(new Error(a.stopped.message));
       });
     });
+  }
+
+  /**
+   * The pool's plugins were dropped by a reload: their on-tick timers stop in every thread
+   * now (a thread started later gets loads that do not tick), before the pool closes.
+   */
+  stopTicks(): void {
+    for (const l of this.loads.values()) l.ticks = false;
+    const stop: WorkerStopTicks = { stopTicks: true };
+    this.cancels?.postMessage(stop);
   }
 
   /** The client of `requestId` left while a call of it runs: its threads give the call up. */

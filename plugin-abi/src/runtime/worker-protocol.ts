@@ -22,6 +22,13 @@ export interface WorkerLoad {
   readonly key: string;
   readonly config: PluginConfig;
   readonly version: PluginVersion;
+  /** Whether the thread runs the plugin's on-tick timer (`tick-ms`); false once its pool is retired. */
+  ticks: boolean;
+}
+
+/** Sent on a pool's cancel channel: its plugins were dropped by a reload, their timers stop. */
+export interface WorkerStopTicks {
+  readonly stopTicks: true;
 }
 
 /** Many finished requests' on-log calls in one message (they need no answer). */

@@ -27,7 +27,7 @@ import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin, type Hold } from './plugin.ts';
 import { ChannelMemory, serveChannel, type ChannelProgress } from './worker-channel.ts';
-import type { TraceOp, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerTask } from './worker-protocol.ts';
+import type { TraceOp, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerStopTicks, WorkerTask } from './worker-protocol.ts';
 import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
 import { viewOfWire, type WireRequestHead } from './exchange.ts';
 
@@ -62,7 +62,12 @@ const cancels = data?.logChannel ? new BroadcastChannel(`${data.logChannel}-canc
 cancels?.unref();
 if (cancels) {
   cancels.onmessage = (e) => {
-    const prefix = `${(e as { data: string }).data}\u0000`;
+    const data = (e as { data: string | WorkerStopTicks }).data;
+    if (typeof data !== 'string') {
+      for (const p of plugins.values()) p.stopTicks();
+      return;
+    }
+    const prefix = `${data}\u0000`;
     for (const [k, hold] of holds) if (k.startsWith(prefix)) plugins.get(k.slice(prefix.length))?.cancel(hold);
   };
 }
@@ -76,9 +81,11 @@ function plugin(m: WorkerMember): WasmPlugin {
 async function load(task: WorkerLoad): Promise<void> {
   const geoNeeded = task.version.hostFunctions.includes('geo-country');
   if (geoNeeded && !deps.services.geo) deps.services.geo = await (await import('../../../host/src/geo/geo.ts')).openGeoDb();
-  const existing = plugins.get(task.key);
-  if (existing) existing.install(task.version);
-  else plugins.set(task.key, WasmPlugin.fromVersion(task.config, task.version, deps));
+  let p = plugins.get(task.key);
+  if (p) p.install(task.version);
+  else plugins.set(task.key, (p = WasmPlugin.fromVersion(task.config, task.version, deps)));
+  // This thread runs the plugin's hooks, so its timer too (every thread of the pool ticks).
+  if (task.ticks) p.startTicks();
 }
 
 /** Applies a plugin's mutations to the head the next member sees (the proxy re-validates all). */

@@ -221,6 +221,8 @@ export enum Hook {
   OnResponseBody = 4,
   /** See the world's on-log. */
   OnLog = 5,
+  /** See the world's on-tick (since 0.2.0; not a request phase). */
+  OnTick = 6,
 }
 
 /** Whether and how a plugin wants a body. */
@@ -938,6 +940,14 @@ export class Guest {
   onResponseBody(ctx: ContextId, chunk: Uint8Array, end: bool): BodyDecision { return new BodyDecision(); }
   /** The exchange is over (always called last for a context); free per-request state here. */
   onLog(ctx: ContextId, summary: LogSummary): void {}
+  /**
+   * A timer: called every `tick-ms` of the plugin's config block, outside any request (the
+   * `exchange` functions answer empty), on one instance of each thread's set, under the same
+   * fuel and deadline as a hook. Only when describe lists `on-tick`; a component may leave
+   * this export out (then it never ticks). Use it to refresh what requests read from the
+   * store (a JWKS fetched with http-callout and kept with kv-cas) or flush counters.
+   */
+  onTick(): void {}
 }
 
 let guest: Guest | null = null;
@@ -1046,6 +1056,11 @@ export function weir_x_on_log(a0: i64, a1: i32, a2: i32, a3: i32, a4: i32, a5: i
   const ctx = <u64>a0;
   const summary = lift_flat_log_summary(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13);
   getGuest().onLog(ctx, summary);
+  arenaReset();
+}
+
+export function weir_x_on_tick(): void {
+  getGuest().onTick();
   arenaReset();
 }
 

@@ -18,4 +18,5 @@ export {
   weir_x_on_response_body,
   weir_post_on_response_body,
   weir_x_on_log,
+  weir_x_on_tick,
 } from "./abi";
