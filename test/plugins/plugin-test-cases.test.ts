@@ -109,3 +109,28 @@ test('a fake clock fixes now-ms and monotonic-ns; store fixtures are the plugin\
   const real = await new PluginTester(wasm).run({ cases: [{ name: 'real clock', request: { path: '/a' }, expect: { upstreamRequest: { headerMatches: { 'x-stamp': `^${String(Date.now()).slice(0, 8)}` } } } }] });
   assert.deepEqual(real.map((r) => r.problems), [[]]);
 });
+
+test('expect.pauseMs checks the pause decision (ms), 0 for none, and fails with a reason when it differs; an unknown key beside it is still an error', async () => {
+  const wasm = await buildOnce(fileURLToPath(new URL('../fixtures/as/pauser/', import.meta.url)));
+  const path = write({
+    cases: [
+      { name: 'pauses', request: { headers: { 'x-pause': '250' } }, expect: { pauseMs: 250, upstreamRequest: { headers: { 'x-paused': '250' } } } },
+      { name: 'capped', request: { headers: { 'x-pause': '90000' } }, expect: { pauseMs: 60000 } },
+      { name: 'no pause', request: {}, expect: { pauseMs: 0 } },
+      { name: 'wrong ms', request: { headers: { 'x-pause': '10' } }, expect: { pauseMs: 20 } },
+      { name: 'expected a pause', request: {}, expect: { pauseMs: 5 } },
+    ],
+  });
+  const out: string[] = [];
+  const failed = await runPluginTests(wasm, path, (s) => out.push(s));
+  const text = out.join('');
+  assert.equal(failed, 2, text);
+  for (const n of [1, 2, 3]) assert.match(text, new RegExp(`^ok ${n} - `, 'm'));
+  assert.match(text, /^not ok 4 - wrong ms\n {4}pause: expected 20 ms, got 10 ms$/m);
+  assert.match(text, /^not ok 5 - expected a pause\n {4}pause: expected 5 ms, the request was not paused$/m);
+  await assert.rejects(loadCaseFile(write({ cases: [{ name: 'typo', expect: { pauseMS: 1 } }, { name: 'type', expect: { pauseMs: 1.5 } }] })), (err: Error) => {
+    assert.match(err.message, /cases\[0\]\.expect\.pauseMS: unknown key \(known here: [^)]*pauseMs/);
+    assert.match(err.message, /cases\[1\]\.expect\.pauseMs: expected integer, got number/);
+    return true;
+  });
+});

@@ -33,6 +33,7 @@ const EXPECT: Shape = {
     upstreamRequest: { object: { method: str, path: str, query: str, headers, absentHeaders: names, presentHeaders: names, headerMatches: regexes, body: str } },
     response: { object: { status: 'integer', headers, absentHeaders: names, presentHeaders: names, headerMatches: regexes, body: str, bodyContains: str } },
     target: { anyOf: ['integer', 'null'] },
+    pauseMs: 'integer',
     properties: { record: { anyOf: ['string', 'null'] } },
     logs: { array: str },
   },

@@ -39,6 +39,8 @@ export interface CaseExpect {
   upstreamRequest?: { method?: string; path?: string; query?: string; headers?: Headers; absentHeaders?: string[]; presentHeaders?: string[]; headerMatches?: Record<string, string>; body?: string };
   response?: { status?: number; headers?: Headers; absentHeaders?: string[]; presentHeaders?: string[]; headerMatches?: Record<string, string>; body?: string; bodyContains?: string };
   target?: number | null;
+  /** The hold the request headers hooks decided (`pause`), in ms, summed and capped as the proxy does; 0: none. */
+  pauseMs?: number;
   properties?: Record<string, string | null>;
   /** Substrings that must each appear in one of the guest's log lines during the case. */
   logs?: string[];
@@ -236,9 +238,12 @@ export class PluginTester {
     let upstreamBody = Buffer.from(rq.body ?? '');
     let responseBody = Buffer.from(c.upstream?.body ?? '');
     let chosen: number | undefined;
+    let pausedMs = 0;
     let error: WeirError | undefined;
     try {
       const r = await runHeaderHooks(chain.onRequestHeaders, 'onRequestHeaders', ctx, quiet);
+      // The proxy holds the request here; the harness records the hold instead of waiting.
+      pausedMs = ctx.pauseMs;
       if (r) local = r;
       if (!local && chain.onRequestBody.length) {
         const out = await runBodyHooks(chain.onRequestBody, 'onRequestBody', ctx, { data: upstreamBody, end: true }, quiet);
@@ -298,6 +303,7 @@ export class PluginTester {
       if (r.bodyContains !== undefined && !responseBody.toString().includes(r.bodyContains)) problems.push(`response body should contain ${JSON.stringify(r.bodyContains)}, got ${JSON.stringify(responseBody.toString().slice(0, 200))}`);
     }
     if (e.upstream !== undefined && ctx.upstream?.name !== e.upstream) problems.push(`upstream: expected ${e.upstream}, got ${ctx.upstream?.name ?? 'none'}`);
+    if (e.pauseMs !== undefined && pausedMs !== e.pauseMs) problems.push(pausedMs === 0 ? `pause: expected ${e.pauseMs} ms, the request was not paused` : `pause: expected ${e.pauseMs} ms, got ${pausedMs} ms`);
     if (e.target !== undefined && (chosen ?? null) !== e.target) problems.push(`select-upstream: expected ${e.target}, got ${chosen ?? null}`);
     for (const [k, v] of Object.entries(e.properties ?? {})) {
       if ((ctx.properties.get(k) ?? null) !== v) problems.push(`property ${k}: expected ${JSON.stringify(v)}, got ${JSON.stringify(ctx.properties.get(k) ?? null)}`);
