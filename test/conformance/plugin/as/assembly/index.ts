@@ -5,12 +5,13 @@
 // Config: `prefix "x-conf-"` (headers this plugin adds; must start with `x-`),
 // `callout-url "http://…"` (optional, for /host/callout), `fail "why"` (refuse the config).
 import {
-  BodyDecision, BodyMode, Box, Config, ConfigError, Decision, Hook, HttpContext, LogLevel, LogSummary, MetricKind,
+  BodyDecision, BodyMode, Box, Config, ConfigError, Decision, Header, Hook, HttpContext, LogLevel, LogSummary, MetricKind, Property,
   Request, Response, RootContext, Target, UpstreamInfo,
   calloutRequest, counterAdd, defineMetric, fromUtf8, geoCountry, header, httpCallout, kvCas, kvGet, log,
   monotonicNs, nowMs, randomU64, recordMetric, registerPlugin, tokenBucketTake, utf8,
   HashAlgorithm, SignatureAlgorithm, base64urlDecode, base64urlEncode, constantTimeEqual, digest as hostDigest, hmac, verifySignature,
 } from "@weir/sdk-assemblyscript";
+import * as exchange from "@weir/sdk-assemblyscript/exchange";
 
 const BODY_LIMIT: u32 = 4 * 1024 * 1024;
 
@@ -19,6 +20,8 @@ class Conformance extends RootContext {
   calloutUrl: string = "";
   requests: u32 = 0;
   bodyBytes: u32 = 0;
+  /** The exchange functions as configure sees them (outside any hook): /exchange/outside. */
+  outside: string = "";
 
   constructor() {
     super("conformance", "1.0.0");
@@ -44,6 +47,7 @@ class Conformance extends RootContext {
       this.prefix = v.asText!;
     }
     this.calloutUrl = config.getString("callout-url", "");
+    this.outside = exchangeOutside();
     this.requests = defineMetric("conformance_requests", MetricKind.Counter, "requests seen", ["path"]);
     this.bodyBytes = defineMetric("conformance_body_bytes", MetricKind.Histogram, "request body sizes", []);
     return null;
@@ -79,6 +83,49 @@ function upper(data: Uint8Array): Uint8Array {
     unchecked((out[i] = c >= 0x61 && c <= 0x7a ? c - 0x20 : c));
   }
   return out;
+}
+
+function headerList(list: Header[]): string {
+  const parts = new Array<string>(0);
+  for (let i = 0; i < list.length; i++) parts.push(list[i].name + ":" + list[i].value);
+  return parts.join(",");
+}
+
+function propertyList(list: Property[]): string {
+  const parts = new Array<string>(0);
+  for (let i = 0; i < list.length; i++) parts.push(list[i].key + "=" + list[i].value);
+  return parts.join(",");
+}
+
+function orNone(v: string | null): string {
+  return v === null ? "none" : v;
+}
+
+/** Every request-side exchange function, called directly (names in any case). */
+function exchangeRequest(): string {
+  return "method=" + exchange.requestMethod() + " scheme=" + exchange.requestScheme() + " authority=" + exchange.requestAuthority() +
+    " path=" + exchange.requestPath() + " query=" + exchange.requestQuery() + " header=" + orNone(exchange.requestHeader("X-Multi")) +
+    " values=" + exchange.requestHeaderValues("x-MULTI").join("|") + " absent=" + orNone(exchange.requestHeader("x-absent")) +
+    " absent-values=" + exchange.requestHeaderValues("x-absent").length.toString() + " headers=" + headerList(exchange.requestHeaders()) +
+    " client=" + exchange.clientAddress() + ":" + exchange.clientPort().toString() + " route=" + exchange.routeName() +
+    " version=" + exchange.httpVersion() + " property=" + orNone(exchange.requestProperty("conf.ex")) + " properties=" + propertyList(exchange.requestProperties());
+}
+
+/** Every response-side exchange function, and request reads from a response hook. */
+function exchangeResponse(): string {
+  return "status=" + exchange.responseStatus().toString() + " header=" + orNone(exchange.responseHeader("Content-Type")) +
+    " values=" + exchange.responseHeaderValues("X-UP").join("|") + " absent=" + orNone(exchange.responseHeader("x-absent")) +
+    " headers=" + headerList(exchange.responseHeaders()) + " path=" + exchange.requestPath() + " method=" + exchange.requestMethod() +
+    " property=" + orNone(exchange.requestProperty("conf.ex")) + " properties=" + propertyList(exchange.requestProperties());
+}
+
+/** What the exchange functions answer outside a hook: empty everywhere. */
+function exchangeOutside(): string {
+  return "method=" + exchange.requestMethod() + " path=" + exchange.requestPath() + " header=" + orNone(exchange.requestHeader("host")) +
+    " values=" + exchange.requestHeaderValues("host").length.toString() + " headers=" + exchange.requestHeaders().length.toString() +
+    " port=" + exchange.clientPort().toString() + " property=" + orNone(exchange.requestProperty("conf.ex")) +
+    " properties=" + exchange.requestProperties().length.toString() + " status=" + exchange.responseStatus().toString() +
+    " response-headers=" + exchange.responseHeaders().length.toString();
 }
 
 function ok(b: bool): string {
@@ -218,6 +265,8 @@ class Exchange extends HttpContext {
       if (v.error !== null) return "error:" + v.error!;
       return v.valid ? "valid" : "invalid";
     }
+    if (path == "/exchange/request") return exchangeRequest();
+    if (path == "/exchange/outside") return this.root.outside;
     if (path == "/host/last-log") {
       const e = kvGet("conf:last-log");
       return e === null ? "none" : fromUtf8(e.value);
@@ -266,6 +315,11 @@ class Exchange extends HttpContext {
       request.removeProperty("conf.b");
       return Decision.continue();
     }
+    if (path == "/exchange/response") {
+      // Set now, read through request-property by on-response-headers.
+      request.setProperty("conf.ex", "set");
+      return Decision.continue();
+    }
     if (path == "/upstream") {
       request.setProperty("conf.upstream", "canary");
       request.setUpstream("canary");
@@ -303,6 +357,10 @@ class Exchange extends HttpContext {
   onResponseHeaders(request: Request, response: Response): Decision {
     const path = this.path;
     if (path == "/continue") return Decision.continue();
+    if (path == "/exchange/response") {
+      response.setHeader(this.h("exchange"), exchangeResponse());
+      return Decision.continue();
+    }
     if (path == "/response/replace") return Decision.respond(502, "replaced by on-response-headers", [header(this.h("replaced"), "1")]);
     if (path == "/response/status") response.setStatus(202);
     if (path == "/utf8") {

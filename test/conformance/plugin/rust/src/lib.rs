@@ -5,6 +5,7 @@
 //! Config: `prefix "x-conf-"` (headers this plugin adds; must start with `x-`),
 //! `callout-url "http://…"` (optional, for /host/callout), `fail "why"` (refuse the config).
 use weir_plugin::crypto;
+use weir_plugin::exchange;
 use weir_plugin::host;
 use weir_plugin::*;
 
@@ -16,11 +17,13 @@ struct Conformance {
     callout_url: String,
     requests: u32,
     body_bytes: u32,
+    /// The exchange functions as configure sees them (outside any hook): /exchange/outside.
+    outside: String,
 }
 
 impl Default for Conformance {
     fn default() -> Self {
-        Conformance { prefix: "x-conf-".to_string(), callout_url: String::new(), requests: 0, body_bytes: 0 }
+        Conformance { prefix: "x-conf-".to_string(), callout_url: String::new(), requests: 0, body_bytes: 0, outside: String::new() }
     }
 }
 
@@ -62,6 +65,7 @@ impl RootContext for Conformance {
         }
         self.requests = host::define_metric("conformance_requests", MetricKind::Counter, "requests seen", &["path"]);
         self.body_bytes = host::define_metric("conformance_body_bytes", MetricKind::Histogram, "request body sizes", &[]);
+        self.outside = exchange_outside();
         Ok(())
     }
 
@@ -71,6 +75,7 @@ impl RootContext for Conformance {
             callout_url: self.callout_url.clone(),
             requests: self.requests,
             body_bytes: self.body_bytes,
+            outside: self.outside.clone(),
             path: String::new(),
             request_bytes: None,
         })
@@ -83,6 +88,7 @@ struct Exchange {
     callout_url: String,
     requests: u32,
     body_bytes: u32,
+    outside: String,
     path: String,
     request_bytes: Option<usize>,
 }
@@ -103,6 +109,74 @@ fn digest(data: &[u8]) -> Vec<u8> {
 
 fn upper(data: &[u8]) -> Vec<u8> {
     data.to_ascii_uppercase()
+}
+
+fn header_list(list: &[Header]) -> String {
+    list.iter().map(|h| format!("{}:{}", h.name, h.value)).collect::<Vec<_>>().join(",")
+}
+
+fn property_list(list: &[Property]) -> String {
+    list.iter().map(|p| format!("{}={}", p.key, p.value)).collect::<Vec<_>>().join(",")
+}
+
+fn or_none(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "none".to_string())
+}
+
+/// Every request-side exchange function, called directly (names in any case).
+fn exchange_request() -> String {
+    format!(
+        "method={} scheme={} authority={} path={} query={} header={} values={} absent={} absent-values={} headers={} client={}:{} route={} version={} property={} properties={}",
+        exchange::request_method(),
+        exchange::request_scheme(),
+        exchange::request_authority(),
+        exchange::request_path(),
+        exchange::request_query(),
+        or_none(exchange::request_header("X-Multi")),
+        exchange::request_header_values("x-MULTI").join("|"),
+        or_none(exchange::request_header("x-absent")),
+        exchange::request_header_values("x-absent").len(),
+        header_list(&exchange::request_headers()),
+        exchange::client_address(),
+        exchange::client_port(),
+        exchange::route_name(),
+        exchange::http_version(),
+        or_none(exchange::request_property("conf.ex")),
+        property_list(&exchange::request_properties()),
+    )
+}
+
+/// Every response-side exchange function, and request reads from a response hook.
+fn exchange_response() -> String {
+    format!(
+        "status={} header={} values={} absent={} headers={} path={} method={} property={} properties={}",
+        exchange::response_status(),
+        or_none(exchange::response_header("Content-Type")),
+        exchange::response_header_values("X-UP").join("|"),
+        or_none(exchange::response_header("x-absent")),
+        header_list(&exchange::response_headers()),
+        exchange::request_path(),
+        exchange::request_method(),
+        or_none(exchange::request_property("conf.ex")),
+        property_list(&exchange::request_properties()),
+    )
+}
+
+/// What the exchange functions answer outside a hook: empty everywhere.
+fn exchange_outside() -> String {
+    format!(
+        "method={} path={} header={} values={} headers={} port={} property={} properties={} status={} response-headers={}",
+        exchange::request_method(),
+        exchange::request_path(),
+        or_none(exchange::request_header("host")),
+        exchange::request_header_values("host").len(),
+        exchange::request_headers().len(),
+        exchange::client_port(),
+        or_none(exchange::request_property("conf.ex")),
+        exchange::request_properties().len(),
+        exchange::response_status(),
+        exchange::response_headers().len(),
+    )
 }
 
 fn ok(b: bool) -> &'static str {
@@ -246,6 +320,8 @@ impl Exchange {
                     Err(e) => format!("error:{}", e),
                 }
             }
+            "/exchange/request" => exchange_request(),
+            "/exchange/outside" => self.outside.clone(),
             "/host/last-log" => match host::kv_get("conf:last-log") {
                 Some(e) => String::from_utf8_lossy(&e.value).to_string(),
                 None => "none".to_string(),
@@ -300,6 +376,11 @@ impl HttpContext for Exchange {
                 request.remove_property("conf.b");
                 Decision::Continue
             }
+            "/exchange/response" => {
+                // Set now, read through request-property by on-response-headers.
+                request.set_property("conf.ex", "set");
+                Decision::Continue
+            }
             "/upstream" => {
                 request.set_property("conf.upstream", "canary");
                 Decision::Mutate(vec![Mutation::SetUpstream("canary".to_string())])
@@ -342,6 +423,10 @@ impl HttpContext for Exchange {
     fn on_response_headers(&mut self, request: &Request, response: &mut Response) -> Decision {
         match self.path.as_str() {
             "/continue" => return Decision::Continue,
+            "/exchange/response" => {
+                response.set_header(&self.h("exchange"), &exchange_response());
+                return Decision::Continue;
+            }
             "/response/replace" => {
                 return Decision::Respond {
                     status: 502,
