@@ -100,6 +100,36 @@ upstreams { upstream "o" { target "127.0.0.1:9"; } }`);
   }
 }
 
+for (const isolation of ['inline', 'worker'] as const) {
+  test(`a tick refreshes the store through http-callout (the JSPI path; the JWKS pattern), ${isolation}`, async () => {
+    let version = 1;
+    const origin = await startOrigin((_req, res) => res.end(`doc-v${version}`));
+    const dir = join(tmpDir('weir-tick-'), 'refresher');
+    cpSync(join(FIXTURES, 'as', 'refresher'), dir, { recursive: true });
+    const { outFile } = await buildPlugin(dir, { log: () => {} });
+    const { weir, url } = await startWeirWith(`
+listeners { listener "main" { address "127.0.0.1:0"; } }
+plugins { plugin "refresher" { path "${outFile}"; isolation "${isolation}"; tick-ms 40; config { url "${origin.url}/jwks"; } } }
+filters { filter "refresher" { type "wasm"; plugin "refresher"; } }
+routes { route "t" { matches { path-prefix "/"; }; upstream "o"; filters "refresher"; } }
+upstreams { upstream "o" { target "127.0.0.1:9"; } }`);
+    try {
+      const doc = async (): Promise<string> => {
+        const res = await request(url);
+        await res.body.dump();
+        return String(res.headers['x-doc']);
+      };
+      await until('the first fetch', doc, (d) => d === 'doc-v1');
+      version = 2;
+      await until('the refreshed document', doc, (d) => d === 'doc-v2');
+      assert.ok(origin.seen.length >= 2 && origin.seen.every((r) => r.url === '/jwks'), `the origin saw ${origin.seen.length} fetches`);
+    } finally {
+      await weir.close();
+      await origin.close();
+    }
+  });
+}
+
 test('a tick that traps is logged and counted (weir_plugin_errors_total hook on-tick) and the proxy keeps serving', async () => {
   const dir = project('as');
   const { outFile } = await buildPlugin(dir, { log: () => {} });
