@@ -68,3 +68,36 @@ test('weir health --config: asks the admin-api of that config file', async (t) =
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /^well: http:\/\/127\.0\.0\.1:\d+\/api\/v1\/status/m);
 });
+
+test('weir health --config against an mTLS admin listener: needs --cert/--key (exit 2 without), well with a client certificate the CA signed', async (t) => {
+  const { createPki } = await import('../helpers/tls.ts');
+  const { startWeirWith } = await import('../helpers/weir.ts');
+  const { writeFileSync } = await import('node:fs');
+  const pki = createPki();
+  const server = pki.server('admin', ['127.0.0.1']);
+  const ops = pki.client('ops', 'ops-admin');
+  const o = await startOrigin();
+  const adminPort = await freePort();
+  const text = (port: number): string => `listeners { listener "main" { address "127.0.0.1:${port}"; } }
+routes { route "r" { matches { path-prefix "/"; }; upstream "o"; } }
+upstreams { upstream "o" { target "127.0.0.1:${o.port}"; } }
+admin-api {
+    address "127.0.0.1:${adminPort}"
+    tls { cert-file "${server.cert}"; key-file "${server.key}"; ca-file "${pki.caCert}"; }
+    auth { type "mtls"; }
+}
+`;
+  const w = await startWeirWith(text(0));
+  t.after(async () => {
+    await w.weir.close();
+    await o.close();
+  });
+  const file = `${w.file}.bound.kdl`;
+  writeFileSync(file, text(await freePort()));
+  const without = await health(['--config', file]);
+  assert.equal(without.code, 2, without.out);
+  assert.match(without.out, /--cert FILE and --key FILE/);
+  const ok = await health(['--config', file, '--cert', ops.cert, '--key', ops.key]);
+  assert.equal(ok.code, 0, ok.out);
+  assert.match(ok.out, new RegExp(`^well: https://127\\.0\\.0\\.1:${adminPort}/api/v1/status`, 'm'));
+});

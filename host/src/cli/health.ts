@@ -6,10 +6,12 @@
  *
  * URL: the admin API's base (`http://127.0.0.1:9901`; GET /api/v1/status with the token
  * from `--token` or $ADMIN_API_TOKEN), or any URL of a `builtin-handler "status"` route.
- * --config: the admin-api address and token of that config file.
+ * --config: the admin-api address and token of that config file; an mTLS admin listener
+ * takes --cert and --key (a client certificate its ca-file signed).
  */
 import { readFileSync } from 'node:fs';
-import { Agent } from 'undici';
+// undici's own fetch: Node's global fetch bundles another undici, which rejects this Agent.
+import { Agent, fetch } from 'undici';
 import { loadConfig, formatDiagnostics } from '../config/load.ts';
 import { adminSettings } from '../admin/settings.ts';
 
@@ -18,6 +20,9 @@ export interface HealthOptions {
   readonly token?: string;
   /** A CA bundle for an HTTPS admin listener with a private CA. */
   readonly ca?: string;
+  /** A client certificate and key for an admin listener with `auth type "mtls"`. */
+  readonly cert?: string;
+  readonly key?: string;
   readonly timeout?: string;
   readonly json?: boolean;
 }
@@ -58,7 +63,7 @@ async function target(url: string | undefined, opts: HealthOptions): Promise<{ u
     if (!res.ok) throw new Unaskable(`invalid configuration:\n${formatDiagnostics(res.diagnostics)}`);
     const s = adminSettings(res.config.adminApi);
     if (!s) throw new Unaskable(`${opts.config} has no admin-api block: give the URL of a status route instead`);
-    if (s.auth.type === 'mtls') throw new Unaskable('the admin API asks for client certificates (auth type "mtls"); give the URL of a status route instead');
+    if (s.auth.type === 'mtls' && (opts.cert === undefined || opts.key === undefined)) throw new Unaskable('the admin API asks for a client certificate (auth type "mtls"): give --cert FILE and --key FILE');
     const host = ['0.0.0.0', '::'].includes(s.host) ? '127.0.0.1' : s.host.includes(':') ? `[${s.host}]` : s.host;
     return { url: `${s.tls ? 'https' : 'http'}://${host}:${s.port}/api/v1/status`, token: opts.token ?? s.auth.token, ca: opts.ca ?? s.tls?.caFile };
   }
@@ -78,14 +83,15 @@ export async function health(url: string | undefined, opts: HealthOptions): Prom
   try {
     const t = await target(url, opts);
     const ms = Number(opts.timeout ?? 5000);
-    const dispatcher = t.ca ? new Agent({ connect: { ca: readFileSync(t.ca) } }) : undefined;
-    let res: Response;
+    const tls = { ...(t.ca ? { ca: readFileSync(t.ca) } : {}), ...(opts.cert && opts.key ? { cert: readFileSync(opts.cert), key: readFileSync(opts.key) } : {}) };
+    const dispatcher = Object.keys(tls).length ? new Agent({ connect: tls }) : undefined;
+    let res: Awaited<ReturnType<typeof fetch>>;
     try {
       res = await fetch(t.url, {
         headers: t.token ? { authorization: `Bearer ${t.token}` } : {},
         signal: AbortSignal.timeout(Number.isFinite(ms) && ms > 0 ? ms : 5000),
         ...(dispatcher ? { dispatcher } : {}),
-      } as RequestInit);
+      });
     } catch (err) {
       throw new Unaskable(`${t.url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
     }

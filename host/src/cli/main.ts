@@ -256,6 +256,8 @@ export function buildCli(): Command {
     .option('-c, --config <file>', 'ask the admin-api of this config (its address and token)')
     .option('--token <token>', 'admin API bearer token')
     .option('--ca <file>', 'CA bundle for an HTTPS admin listener')
+    .option('--cert <file>', 'client certificate for an admin listener with auth type "mtls"')
+    .option('--key <file>', 'its private key')
     .option('--timeout <ms>', 'give up after this long', '5000')
     .option('--json', 'print the report as JSON')
     .action(async (url: string | undefined, opts: HealthOptions) => {
