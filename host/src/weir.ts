@@ -371,7 +371,7 @@ export class Weir {
         ...(u.outlier ? { panic: u.panicking() } : {}),
         targets: u.targets.map((t) => ({
           address: t.address,
-          weight: t.configuredWeight,
+          weight: t.weight,
           healthy: t.healthy,
           ejected: t.ejected,
           ...(t.outlierState ? { ejections: t.outlierState.ejections, ejectionReason: t.outlierState.reason } : {}),

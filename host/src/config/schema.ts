@@ -441,7 +441,7 @@ const upstream: KeySpec = {
     oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
     circuitBreaker('upstream'),
     outlierDetection,
-    val('slow-start-secs', 'secs', 'A target that comes back (its health check passes again, or its ejection ends) gets a share of its `weight` that grows linearly from 1% to all of it over this many seconds; 0 = at once. Read by the built-in balancer and visible to `select-upstream` plugins as the target\'s weight.', { min: 0, default: 0 }),
+    val('slow-start-secs', 'secs', 'A target that comes back (its health check passes again, or its ejection ends) gets a share of its `weight` that grows linearly from 1% to all of it over this many seconds; 0 = at once. Plugins that choose targets (`select-upstream`, the `lb` plugin behind `round_robin` and `p2c`) see the configured weight; Weir keeps their choice of a ramping target with the probability of its share, and otherwise sends the request to another target.', { min: 0, default: 0 }),
     {
       name: 'connection-pool',
       doc: 'Connections kept to each target.',

@@ -493,7 +493,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
       }
       (this.tickets ??= []).push(ticket);
     }
-    const chosen = index !== undefined && !this.tried?.has(index) ? up.targets[index] : undefined;
+    let chosen = index !== undefined && !this.tried?.has(index) ? up.targets[index] : undefined;
+    // Slow start: a plugin's choice of a target that came back is kept with the probability of
+    // its ramped share; otherwise the request goes to another target, if there is one.
+    if (chosen !== undefined && up.config.slowStartMs > 0 && Math.random() >= chosen.slowStartFactor()) {
+      chosen = up.pick(new Set([...(this.tried ?? []), chosen.index])) ?? chosen;
+    }
     // A target being drained takes no new request, whoever chose it.
     const target = chosen !== undefined && !up.draining.has(chosen.address) ? chosen : up.pick(this.tried);
     if (target === undefined) return this.fail(new WeirError('WEIR_ERR_NO_HEALTHY_TARGET', `no target left in upstream ${up.name}`));

@@ -39,8 +39,8 @@ export class Target implements TargetStats {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  /** `target weight=` as written; `weight` is it ramped by slow start. */
-  readonly configuredWeight: number;
+  /** `target weight=` as written (what select-upstream plugins see). */
+  readonly weight: number;
   readonly zone: string;
   readonly origin: string;
   /** The connection pool; replaced every max-lifetime (see rotate). */
@@ -73,17 +73,17 @@ export class Target implements TargetStats {
   }
 
   /**
-   * The weight balancers use: `configuredWeight`, ramped linearly (from 1%) over
-   * `slow-start-secs` after the target comes back.
+   * The share of its weight the target has under `slow-start-secs`: from 0.01 to 1, linearly,
+   * since it came back (1 when it never left or slow start is off).
    */
-  get weight(): number {
-    const w = this.configuredWeight;
-    if (this.slowStartMs <= 0 || w <= 0) return w;
+  slowStartFactor(): number {
+    if (this.slowStartMs <= 0) return 1;
     const od = this.outlierState;
-    const back = Math.max(this.recoveredAt, od !== undefined && od.ejections > 0 && od.ejectedUntil <= Date.now() ? od.ejectedUntil : 0);
-    if (back === 0) return w;
-    const f = (Date.now() - back) / this.slowStartMs;
-    return f >= 1 ? w : w * Math.max(0.01, f);
+    const now = Date.now();
+    const back = Math.max(this.recoveredAt, od !== undefined && od.ejections > 0 && od.ejectedUntil <= now ? od.ejectedUntil : 0);
+    if (back === 0) return 1;
+    const f = (now - back) / this.slowStartMs;
+    return f >= 1 ? 1 : Math.max(0.01, f);
   }
 
   constructor(index: number, cfg: UpstreamConfig, t: UpstreamConfig['targets'][number]) {
@@ -91,7 +91,7 @@ export class Target implements TargetStats {
     this.address = t.address;
     this.host = t.host;
     this.port = t.port;
-    this.configuredWeight = t.weight;
+    this.weight = t.weight;
     this.slowStartMs = cfg.slowStartMs;
     this.zone = t.zone ?? '';
     this.shared = sharedTargets?.table.slot(cfg.name, t.address);
@@ -317,7 +317,8 @@ export class Upstream {
       for (const t of this.targets) {
         if (exclude?.has(t.index) || t.weight <= 0 || this.draining.has(t.address)) continue;
         if (pass === 'healthy' ? !t.healthy : pass === 'not-ejected' && t.ejected) continue;
-        const w = t.weight;
+        // Slow start ramps the weight of a target that came back.
+        const w = t.weight * t.slowStartFactor();
         t.currentWeight += w;
         total += w;
         if (best === undefined || t.currentWeight > best.currentWeight) best = t;
