@@ -159,6 +159,14 @@ export interface HostImports {
    * JSON); a signature that does not verify is ok(false).
    */
   verifySignature(algorithm: SignatureAlgorithm, jwk: string, data: Uint8Array, signature: Uint8Array): Result<boolean, string>;
+  /**
+   * Whether `password` matches `hash`, a password hash as an htpasswd file holds it: bcrypt
+   * (`$2a$`, `$2b$`, `$2y$`) or SHA-crypt (`$5$` SHA-256, `$6$` SHA-512, `rounds=` up to
+   * 100000). Err: the hash is in none of these forms. The host hashes off the guest's
+   * time: the guest is suspended (JSPI) while it works, and the wait does not count
+   * against the hook's deadline.
+   */
+  passwordVerify(password: Uint8Array, hash: string): Result<boolean, string> | Promise<Result<boolean, string>>;
   /** Request method, uppercase (`GET`). */
   requestMethod(): string;
   /** `http` or `https` as seen by the client. */
@@ -352,6 +360,20 @@ export function hostImports(host: HostImports, m: GuestMemory, jspi = false): Wa
         const r = host.verifySignature(enumAt(SIGNATURE_ALGORITHM_CASES, a0, 'signature-algorithm'), m.readString(a1, a2), m.readBytes(a3, a4), m.readBytes(a5, a6));
         m.sync();
         store_result_bool_string(m, r, a7);
+      },
+      'password-verify': jspi
+        ? suspending(async (a0: number, a1: number, a2: number, a3: number, a4: number): Promise<void> => {
+        m.sync();
+        const r = await host.passwordVerify(m.readBytes(a0, a1), m.readString(a2, a3));
+        m.sync();
+        store_result_bool_string(m, r, a4);
+      })
+        : (a0: number, a1: number, a2: number, a3: number, a4: number): void => {
+        m.sync();
+        const r = host.passwordVerify(m.readBytes(a0, a1), m.readString(a2, a3));
+        if (r instanceof Promise) throw new AbiTrap('password-verify returned a promise but the instance was not set up for JSPI');
+        m.sync();
+        store_result_bool_string(m, r, a4);
       },
   };
   imports["cm32p2|weir:proxy/crypto@0.2"] = cryptoFns;

@@ -429,6 +429,17 @@ export const PLUGIN_WORLD: WorldSpec = {
             "i32"
           ],
           "results": []
+        },
+        {
+          "name": "password-verify",
+          "params": [
+            "i32",
+            "i32",
+            "i32",
+            "i32",
+            "i32"
+          ],
+          "results": []
         }
       ]
     },

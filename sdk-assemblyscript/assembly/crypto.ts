@@ -1,5 +1,5 @@
 // Host cryptography (the WIT interface `crypto`): digests, HMAC, constant-time comparison,
-// base64url and JWS signature verification against a JWK, done by the host's OpenSSL.
+// base64url, JWS signature verification against a JWK (the host's OpenSSL) and password hashes.
 // Re-exported by the SDK's index, so `import { sha256, verifySignature } from "@weir/sdk-assemblyscript"`.
 
 import * as abi from "./generated/abi";
@@ -53,5 +53,15 @@ export class Verification {
  */
 export function verifySignature(algorithm: SignatureAlgorithm, jwk: string, data: Uint8Array, signature: Uint8Array): Verification {
   const r = abi.cryptoVerifySignature(algorithm, jwk, data, signature);
+  return r.isErr ? new Verification(false, r.err) : new Verification(r.ok, null);
+}
+
+/**
+ * Whether `password` matches `hash`, a bcrypt (`$2a$`, `$2b$`, `$2y$`) or SHA-crypt (`$5$`,
+ * `$6$`) hash as htpasswd files hold them. The host hashes while the guest waits (suspended:
+ * the plugin's hooks go through JSPI). An unknown hash form sets `error`.
+ */
+export function passwordVerify(password: Uint8Array, hash: string): Verification {
+  const r = abi.cryptoPasswordVerify(password, hash);
   return r.isErr ? new Verification(false, r.err) : new Verification(r.ok, null);
 }

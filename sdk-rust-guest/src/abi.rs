@@ -1608,6 +1608,30 @@ pub mod crypto {
             match rd::<u8>(rp) { 0 => Ok((rd::<u8>(rp.add(4)) != 0)), 1 => Err(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
         }
     }
+
+    #[cfg(target_arch = "wasm32")]
+    #[link(wasm_import_module = "weir:proxy/crypto@0.2.0")]
+    extern "C" {
+        #[link_name = "password-verify"]
+        fn raw_password_verify(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unsafe fn raw_password_verify(_: i32, _: i32, _: i32, _: i32, _: i32) {
+        outside_weir("password-verify")
+    }
+    /// Whether `password` matches `hash`, a password hash as an htpasswd file holds it: bcrypt
+    /// (`$2a$`, `$2b$`, `$2y$`) or SHA-crypt (`$5$` SHA-256, `$6$` SHA-512, `rounds=` up to
+    /// 100000). Err: the hash is in none of these forms. The host hashes off the guest's
+    /// time: the guest is suspended (JSPI) while it works, and the wait does not count
+    /// against the hook's deadline.
+    pub fn password_verify(password: &[u8], hash: &str) -> Result<bool, String> {
+        unsafe {
+            let mut ret = [0u64; 2];
+            let rp = ret.as_mut_ptr() as *mut u8;
+            raw_password_verify((password).as_ptr() as usize as i32, (password).len() as i32, (hash).as_ptr() as usize as i32, (hash).len() as i32, rp as usize as i32);
+            match rd::<u8>(rp) { 0 => Ok((rd::<u8>(rp.add(4)) != 0)), 1 => Err(lift_string(rd::<i32>(rp.add(4)), rd::<i32>(rp.add(4).add(4)))), _ => trap() }
+        }
+    }
 }
 
 /// Functions the host offers (`weir:proxy/exchange`). Each raw import sits above its safe wrapper.

@@ -1,6 +1,7 @@
 //! Host cryptography (the WIT interface `crypto`): digests, HMAC, constant-time comparison,
-//! base64url and JWS signature verification against a JWK, done by the host's OpenSSL, so a
-//! plugin carries no hand-written crypto.
+//! base64url and JWS signature verification against a JWK, done by the host's OpenSSL, and
+//! password hashes (`password_verify`: bcrypt, SHA-crypt), so a plugin carries no
+//! hand-written crypto.
 //!
 //! ```ignore
 //! use weir_plugin::crypto;
@@ -8,7 +9,7 @@
 //! let ok = crypto::constant_time_equal(&mac, &signature);
 //! ```
 
-pub use crate::abi::crypto::{base64url_decode, base64url_encode, constant_time_equal, digest, hmac, verify_signature};
+pub use crate::abi::crypto::{base64url_decode, base64url_encode, constant_time_equal, digest, hmac, password_verify, verify_signature};
 pub use crate::abi::types::{HashAlgorithm, SignatureAlgorithm};
 
 /// SHA-256 of `data` (32 bytes).

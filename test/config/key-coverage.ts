@@ -62,6 +62,7 @@ const IP_FILTER = 'test/plugins/ip-filter.test.ts';
 const IP_SOCKET = t(IP_FILTER, 'ip-filter: allow and deny on the socket address (IPv4)');
 const IP_V6 = t(IP_FILTER, 'ip-filter: IPv6 allow and deny through a real listener on ::1');
 const IP_XFF = t(IP_FILTER, 'ip-filter: behind trusted-proxies the X-Forwarded-For client is filtered');
+const BASIC = t(AUTH, 'basic-auth: htpasswd with bcrypt (cost 10) and SHA-crypt users');
 const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
@@ -301,6 +302,9 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter[api-key].key': [API_KEY],
   'filters.filter[api-key].key.label=': [API_KEY],
   'filters.filter[api-key].strip': [API_KEY],
+  'filters.filter[basic-auth].htpasswd': [BASIC, t(AUTH, 'basic-auth: weir validate gives file:line:column')],
+  'filters.filter[basic-auth].realm': [BASIC],
+  'filters.filter[basic-auth].strip': [BASIC],
   'filters.filter[rate-limit].on-limit': [t(FIRST_PARTY, 'log-only never rejects; delay holds the request')],
   'filters.filter[rate-limit].backend': [REDIS, MEMCACHED],
   'filters.filter[rate-limit].redis-url': [REDIS],

@@ -109,6 +109,7 @@ export class RecordingHost extends ExchangeHost implements HostImports {
   base64urlEncode = hostCrypto.base64urlEncode;
   base64urlDecode = hostCrypto.base64urlDecode;
   verifySignature = hostCrypto.verifySignature;
+  passwordVerify = hostCrypto.passwordVerify;
   httpCallout(request: CalloutRequest): Result<CalloutResponse, string> {
     this.calls.push(['httpCallout', request]);
     if (request.url.includes('fail')) return { tag: 'err', val: `WEIR_ERR_UPSTREAM_CONNECT ${request.url}` };

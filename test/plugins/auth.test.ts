@@ -123,7 +123,7 @@ upstreams { upstream "o" { target "127.0.0.1:9"; } }
   return { status: r.status, stderr: r.stderr, file };
 }
 
-for (const name of ['api-key']) {
+for (const name of ['api-key', 'basic-auth']) {
   test(`${name}: the weir plugin test cases in plugins/${name}/cases.json pass`, async () => {
     const out: string[] = [];
     const failed = await runPluginTests(firstPartyPluginPath(name), new URL(`../../plugins/${name}/cases.json`, import.meta.url).pathname, (s) => out.push(s));
@@ -144,4 +144,54 @@ test('api-key: weir validate gives file:line:column for a bad keys-file line, an
   const type = validate(`    filter "f" { type "api-key"; key "k" label="a"; strip "yes"; }`);
   assert.equal(type.status, 1);
   assert.match(type.stderr, /weir\.kdl:3:\d+: error WEIR_ERR_CONFIG_TYPE/);
+});
+
+test('basic-auth: htpasswd with bcrypt (cost 10) and SHA-crypt users, 401 with the Basic challenge, a reload reads the file again', async () => {
+  const bcrypt = (await import('bcryptjs')).default;
+  const { encrypt } = await import('unixcrypt');
+  const dir = tmpDir();
+  const users = join(dir, 'users.htpasswd');
+  writeFileSync(users, `ann:${bcrypt.hashSync('ann pw', 10)}\nben:${encrypt('ben pw', '$5$bensalt')}\ncid:${encrypt('cid pw', '$6$rounds=6000$cidsalt')}\n`);
+  const { url, weir } = await weirOn(`
+    filter "basic" { type "basic-auth"; htpasswd "${users}"; realm "api"; }
+    filter "tag" { type "headers"; request { set "x-seen" "yes"; } }`, `
+    route "open" { matches { path-prefix "/open"; }; upstream "o"; }
+    route "r" { matches { path-prefix "/"; }; upstream "o"; filters "basic" "tag"; }`);
+  const basic = (u: string, p: string) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+
+  // Several bcrypt checks in flight, and a request on another route meanwhile: all answered.
+  const [a1, a2, open, b, c] = await Promise.all([
+    get(`${url}/x/ann`, basic('ann', 'ann pw')), get(`${url}/x/wrong`, basic('ann', 'wrong')), get(`${url}/open`),
+    get(`${url}/x/ben`, basic('ben', 'ben pw')), get(`${url}/x/cid`, basic('cid', 'cid pw')),
+  ]);
+  assert.equal(a1.status, 200);
+  const seenAnn = origin.seen.find((r) => r.url === '/x/ann')!;
+  assert.equal(seenAnn.headers['authorization'], undefined, 'the credentials stay at the proxy');
+  assert.equal(seenAnn.headers['x-seen'], 'yes', 'the chain goes on after the suspended check');
+  assert.equal(a2.status, 401);
+  assert.equal(a2.headers['www-authenticate'], 'Basic realm="api", charset="UTF-8"');
+  assert.equal(errorCode(a2.text), 'WEIR_ERR_AUTH_INVALID');
+  assert.equal(origin.seen.find((r) => r.url === '/x/wrong'), undefined, 'no upstream call');
+  assert.equal(open.status, 200);
+  assert.equal(b.status, 200, 'SHA-256-crypt');
+  assert.equal(c.status, 200, 'SHA-512-crypt with rounds');
+  assert.equal(errorCode((await get(`${url}/x`)).text), 'WEIR_ERR_AUTH_MISSING');
+  assert.equal((await get(`${url}/x`, basic('nobody', 'ann pw'))).status, 401);
+  assert.equal((await get(`${url}/x`, basic('ann', 'ann pw'))).status, 200, 'again (remembered)');
+
+  writeFileSync(users, `dee:${encrypt('dee pw', '$6$deesalt')}\n`);
+  assert.equal((await weir.reload()).ok, true);
+  assert.equal((await get(`${url}/x`, basic('dee', 'dee pw'))).status, 200, 'a reload reads the htpasswd file again');
+  assert.equal((await get(`${url}/x`, basic('ann', 'ann pw'))).status, 401, 'a removed user, remembered or not, is out');
+});
+
+test('basic-auth: weir validate gives file:line:column for an unsupported hash and a missing htpasswd', () => {
+  const users = join(tmpDir(), 'users.htpasswd');
+  writeFileSync(users, 'amy:$apr1$abc$def\n');
+  const md5 = validate(`    filter "f" {\n        type "basic-auth"\n        htpasswd "${users}"\n    }`);
+  assert.equal(md5.status, 1);
+  assert.match(md5.stderr, new RegExp(`${md5.file}:5:9: error WEIR_ERR_PLUGIN_CONFIG: .*htpasswd entry 1: user "amy": \\$apr1\\$ \\(Apache MD5\\) hashes are not accepted`));
+  const none = validate(`    filter "f" { type "basic-auth"; realm "api"; }`);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /weir\.kdl:3:\d+: error WEIR_ERR_CONFIG_MISSING/);
 });

@@ -602,6 +602,12 @@ const ipFilterKeys: KeySpec[] = [
   { name: 'deny', doc: 'CIDRs refused with 403 `WEIR_ERR_IP_DENIED`; deny wins over allow.', rest: { name: 'cidr', type: 'string' } },
 ];
 
+const basicAuthKeys: KeySpec[] = [
+  val('htpasswd', 'path', 'Users, one `USER:HASH` a line: bcrypt (`htpasswd -B`) or SHA-crypt (`$5$`, `$6$`); changes apply on reload and when the file changes.', { required: true }),
+  str('realm', 'Realm named in the `WWW-Authenticate: Basic` challenge.', { default: 'weir' }),
+  val('strip', 'boolean', 'Remove the Authorization header before the upstream.', { default: true }),
+];
+
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'url-rewrite': [
     str('prefix', 'Only paths starting with this prefix are rewritten.'),
@@ -621,6 +627,7 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   cors: corsKeys,
   waf: wafKeys,
   'ip-filter': ipFilterKeys,
+  'basic-auth': basicAuthKeys,
 };
 
 /**

@@ -16,9 +16,10 @@ export const OUT_DIR = `${ROOT}plugin-abi/generated/`;
 
 /**
  * Host functions that may complete asynchronously (suspend the guest through JSPI): the
- * callout, and the store calls (a remote store answers with promises).
+ * callout, the store calls (a remote store answers with promises) and password-verify
+ * (bcrypt and SHA-crypt take milliseconds by design; the proxy thread does not wait).
  */
-export const ASYNC_IMPORTS = ['http-callout', 'counter-add', 'token-bucket-take', 'kv-get', 'kv-cas'];
+export const ASYNC_IMPORTS = ['http-callout', 'counter-add', 'token-bucket-take', 'kv-get', 'kv-cas', 'password-verify'];
 
 /** Every generated file, by name, from the WIT source. */
 export function generate(witSource: string): Record<string, string> {

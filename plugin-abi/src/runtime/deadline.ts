@@ -126,6 +126,8 @@ export function chargedHost(host: HostImports, scope: CallScope): HostImports {
     base64urlEncode: (data) => (charge(bytes(data.length * 2)), host.base64urlEncode(data)),
     base64urlDecode: (text) => (charge(bytes(text.length * 2)), host.base64urlDecode(text)),
     verifySignature: (algorithm, jwk, data, signature) => (charge(verify + bytes(jwk.length + data.length + signature.length)), host.verifySignature(algorithm, jwk, data, signature)),
+    // The hashing happens while the guest is suspended: like a store wait, not the hook's time.
+    passwordVerify: (password, hash) => (charge(io + bytes(password.length + hash.length)), storeWait(Promise.resolve(host.passwordVerify(password, hash)))),
     spanSetAttribute: (key, value) => (charge(bytes(key.length + value.length)), host.spanSetAttribute(key, value)),
     spanAddEvent: (name, attributes) => (charge(bytes(attributes.reduce((n, a) => n + a.key.length + a.value.length, name.length))), host.spanAddEvent(name, attributes)),
     httpCallout: async (req) => {

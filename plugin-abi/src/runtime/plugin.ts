@@ -59,7 +59,7 @@ export interface PluginVersion {
   readonly functionNames: string[];
   readonly memoryMaxBytes: number;
   readonly hostFunctions: readonly string[];
-  /** Calls go through JSPI: imports http-callout, or a store function while its store is remote. */
+  /** Calls go through JSPI: imports http-callout or password-verify, or a store function while its store is remote. */
   readonly jspi: boolean;
   readonly info: W.PluginInfo;
   readonly hooks: ReadonlySet<string>;
@@ -153,7 +153,7 @@ async function compile(bytes: Uint8Array, memoryMaxBytes: number): Promise<Omit<
         functionNames: metered.functionNames,
         memoryMaxBytes,
         hostFunctions: comp.hostFunctions,
-        jspi: comp.hostFunctions.includes('http-callout'),
+        jspi: comp.hostFunctions.some((f) => SUSPENDING_IMPORTS.includes(f)),
       };
     })();
     compileCache.set(key, p);
@@ -164,10 +164,12 @@ async function compile(bytes: Uint8Array, memoryMaxBytes: number): Promise<Omit<
 
 /** Store host functions: they suspend (JSPI) only when the plugin's store is remote. */
 const STORE_IMPORTS = ['counter-add', 'token-bucket-take', 'kv-get', 'kv-cas'];
+/** Host functions that always suspend: the callout, and password hashing (off the proxy thread's time). */
+const SUSPENDING_IMPORTS = ['http-callout', 'password-verify'];
 
 /** Whether a plugin with these imports needs the JSPI call path with this store. */
 export function needsJspi(hostFunctions: readonly string[], store: Store | undefined): boolean {
-  return hostFunctions.includes('http-callout') || (store?.remote === true && hostFunctions.some((f) => STORE_IMPORTS.includes(f)));
+  return hostFunctions.some((f) => SUSPENDING_IMPORTS.includes(f)) || (store?.remote === true && hostFunctions.some((f) => STORE_IMPORTS.includes(f)));
 }
 
 export interface PluginDeps {

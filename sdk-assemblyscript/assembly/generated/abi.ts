@@ -730,6 +730,25 @@ export function cryptoVerifySignature(algorithm: SignatureAlgorithm, jwk: string
 }
 
 // @ts-ignore: decorator
+@external("weir:proxy/crypto@0.2.0", "password-verify")
+declare function __crypto_password_verify(a0: i32, a1: i32, a2: i32, a3: i32, a4: i32): void;
+/**
+ * Whether `password` matches `hash`, a password hash as an htpasswd file holds it: bcrypt
+ * (`$2a$`, `$2b$`, `$2y$`) or SHA-crypt (`$5$` SHA-256, `$6$` SHA-512, `rounds=` up to
+ * 100000). Err: the hash is in none of these forms. The host hashes off the guest's
+ * time: the guest is suspended (JSPI) while it works, and the wait does not count
+ * against the hook's deadline.
+ */
+export function cryptoPasswordVerify(password: Uint8Array, hash: string): ResultBoolString {
+  const t0 = password;
+  const t1 = lowerString(hash);
+  const t1n = lastLength();
+  const ret = arenaAlloc(12, 4);
+  __crypto_password_verify(t0.byteLength == 0 ? 1 : <i32>t0.dataStart, t0.byteLength, <i32>t1, <i32>t1n, <i32>ret);
+  return load_result_bool_string(ret);
+}
+
+// @ts-ignore: decorator
 @external("weir:proxy/exchange@0.2.0", "request-method")
 declare function __exchange_request_method(a0: i32): void;
 /** Request method, uppercase (`GET`). */
