@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildPlugin } from '../host/src/plugin-tool/build.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const FIRST_PARTY = ['rate-limit', 'geo', 'lb', 'api-key', 'cors', 'waf', 'ip-filter', 'basic-auth'] as const;
+export const FIRST_PARTY = ['rate-limit', 'geo', 'lb', 'api-key', 'cors', 'waf', 'ip-filter', 'basic-auth', 'jwt'] as const;
 
 /** Newest modification time of a project's sources (build output and node_modules aside). */
 export function newest(dir: string): number {

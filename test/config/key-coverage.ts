@@ -63,6 +63,8 @@ const IP_SOCKET = t(IP_FILTER, 'ip-filter: allow and deny on the socket address 
 const IP_V6 = t(IP_FILTER, 'ip-filter: IPv6 allow and deny through a real listener on ::1');
 const IP_XFF = t(IP_FILTER, 'ip-filter: behind trusted-proxies the X-Forwarded-For client is filtered');
 const BASIC = t(AUTH, 'basic-auth: htpasswd with bcrypt (cost 10) and SHA-crypt users');
+const JWT = t(AUTH, 'jwt: every algorithm through the proxy');
+const JWT_FILE = t(AUTH, 'jwt: jwks-file and weir validate');
 const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
@@ -305,6 +307,22 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'filters.filter[basic-auth].htpasswd': [BASIC, t(AUTH, 'basic-auth: weir validate gives file:line:column')],
   'filters.filter[basic-auth].realm': [BASIC],
   'filters.filter[basic-auth].strip': [BASIC],
+  'filters.filter[jwt].algorithms': [JWT, JWT_FILE],
+  'filters.filter[jwt].secret': [JWT, JWT_FILE],
+  'filters.filter[jwt].jwks-file': [JWT_FILE],
+  'filters.filter[jwt].jwks-url': [JWT],
+  'filters.filter[jwt].issuer': [JWT],
+  'filters.filter[jwt].audience': [JWT],
+  'filters.filter[jwt].required-claims': [JWT],
+  'filters.filter[jwt].clock-skew-secs': [JWT],
+  'filters.filter[jwt].claims-to-headers': [JWT],
+  'filters.filter[jwt].claims-to-headers.claim': [JWT],
+  'filters.filter[jwt].claims-to-headers.claim.header=': [JWT],
+  'filters.filter[jwt].token-from': [JWT],
+  'filters.filter[jwt].token-from.header': [JWT],
+  'filters.filter[jwt].token-from.header.prefix=': [JWT],
+  'filters.filter[jwt].token-from.cookie': [JWT],
+  'filters.filter[jwt].token-from.query': [JWT],
   'filters.filter[rate-limit].on-limit': [t(FIRST_PARTY, 'log-only never rejects; delay holds the request')],
   'filters.filter[rate-limit].backend': [REDIS, MEMCACHED],
   'filters.filter[rate-limit].redis-url': [REDIS],

@@ -2,7 +2,9 @@
 // real proxy over real sockets, configured the way users write them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, constants, createHmac, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -123,7 +125,7 @@ upstreams { upstream "o" { target "127.0.0.1:9"; } }
   return { status: r.status, stderr: r.stderr, file };
 }
 
-for (const name of ['api-key', 'basic-auth']) {
+for (const name of ['api-key', 'basic-auth', 'jwt']) {
   test(`${name}: the weir plugin test cases in plugins/${name}/cases.json pass`, async () => {
     const out: string[] = [];
     const failed = await runPluginTests(firstPartyPluginPath(name), new URL(`../../plugins/${name}/cases.json`, import.meta.url).pathname, (s) => out.push(s));
@@ -194,4 +196,154 @@ test('basic-auth: weir validate gives file:line:column for an unsupported hash a
   const none = validate(`    filter "f" { type "basic-auth"; realm "api"; }`);
   assert.equal(none.status, 1);
   assert.match(none.stderr, /weir\.kdl:3:\d+: error WEIR_ERR_CONFIG_MISSING/);
+});
+
+// ---- jwt ----
+
+const b64u = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
+
+interface SigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly key: KeyObject;
+}
+
+/** A JWS compact token over `claims`, signed with node:crypto (HS* with `secret`). */
+function mint(claims: Record<string, unknown>, k: SigningKey | { alg: string; secret: string; kid?: string }): string {
+  const header = { alg: k.alg, typ: 'JWT', ...('kid' in k && k.kid ? { kid: k.kid } : {}) };
+  const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(claims))}`;
+  let sig: Buffer;
+  if ('secret' in k) {
+    sig = createHmac(`sha${k.alg.slice(2)}`, k.secret).update(input).digest();
+  } else {
+    const a = k.alg;
+    const hash = a === 'EdDSA' ? null : `sha${a.slice(2)}`;
+    sig = a.startsWith('PS')
+      ? sign(hash, Buffer.from(input), { key: k.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+      : a.startsWith('ES')
+        ? sign(hash, Buffer.from(input), { key: k.key, dsaEncoding: 'ieee-p1363' })
+        : sign(hash, Buffer.from(input), k.key);
+  }
+  return `${input}.${b64u(sig)}`;
+}
+
+function publicJwk(k: SigningKey): Record<string, unknown> {
+  return { ...k.key.export({ format: 'jwk' }), d: undefined, p: undefined, q: undefined, dp: undefined, dq: undefined, qi: undefined, kid: k.kid, alg: k.alg, use: 'sig' };
+}
+
+test('jwt: every algorithm through the proxy; claims to headers (client copies removed), sub as auth.subject; expired, wrong audience and issuer, missing claim; unknown kid → JWKS refresh from a loopback server (rate-limited); key rotation; token from cookie and query', async () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const rsaNext = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+  // RFC 8037 A.1's Ed25519 key.
+  const ed = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: 'nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }, format: 'jwk' });
+  const keys: SigningKey[] = [
+    { kid: 'r1', alg: 'RS256', key: rsa }, { kid: 'r1-384', alg: 'RS384', key: rsa }, { kid: 'r1-512', alg: 'RS512', key: rsa },
+    { kid: 'ps', alg: 'PS256', key: rsa }, { kid: 'e256', alg: 'ES256', key: p256 }, { kid: 'e384', alg: 'ES384', key: p384 },
+    { kid: 'ed', alg: 'EdDSA', key: ed },
+  ];
+  const next: SigningKey = { kid: 'r2', alg: 'RS256', key: rsaNext };
+  let published = keys.map(publicJwk);
+  let fetches = 0;
+  const idp = http.createServer((_req, res) => {
+    fetches++;
+    res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300' }).end(JSON.stringify({ keys: published }));
+  });
+  await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
+  const secret = 'a-shared-secret-of-at-least-32-bytes!';
+  process.env['WEIR_TEST_JWT_SECRET'] = secret;
+  const access: Record<string, unknown>[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { for (const line of chunk.toString().split('\n')) if (line) access.push(JSON.parse(line) as Record<string, unknown>); cb(); } });
+  try {
+    const { url } = await weirOn(`
+    filter "auth" {
+        type "jwt"
+        algorithms "HS256" "HS384" "HS512" "RS256" "RS384" "RS512" "PS256" "ES256" "ES384" "EdDSA"
+        jwks-url "http://127.0.0.1:${(idp.address() as AddressInfo).port}/.well-known/jwks.json"
+        secret "\${WEIR_TEST_JWT_SECRET}"
+        issuer "https://idp.test/"
+        audience "api" "api2"
+        required-claims "sub"
+        clock-skew-secs 30
+        claims-to-headers { claim "sub" header="x-user"; claim "roles" header="x-roles"; }
+        token-from { header "authorization" prefix="Bearer "; cookie "session"; query "access_token"; }
+    }`, `route "r" { matches { path-prefix "/"; }; upstream "o"; filters "auth"; }`, { accessLog: pino({ level: 'info' }, sink) });
+    const now = Math.floor(Date.now() / 1000);
+    const good = { iss: 'https://idp.test/', aud: ['other', 'api'], sub: 'user-1', roles: ['admin', 'dev'], iat: now, nbf: now - 5, exp: now + 600 };
+    const bearer = (t: string) => ({ authorization: `Bearer ${t}`, 'x-user': 'forged', 'x-roles': 'forged' });
+
+    for (const k of [...keys, ...['HS256', 'HS384', 'HS512'].map((alg) => ({ alg, secret }))]) {
+      const r = await get(`${url}/ok`, bearer(mint({ ...good, sub: `sub-${k.alg}` }, k)));
+      assert.equal(r.status, 200, `${k.alg}: ${r.text}`);
+      assert.equal(r.seen!.headers['x-user'], `sub-${k.alg}`, `${k.alg}: the claim, not the client's copy`);
+      assert.equal(r.seen!.headers['x-roles'], '["admin","dev"]');
+    }
+    assert.equal(fetches, 1, 'one JWKS fetch for all of them (cached for its max-age)');
+    assert.ok(access.some((l) => l['user'] === 'sub-EdDSA'), 'the access log names the subject');
+
+    const refused = async (token: string, code: string, message: RegExp) => {
+      const r = await get(`${url}/no`, bearer(token));
+      assert.equal(r.status, 401, `${code}: ${r.text}`);
+      assert.equal(errorCode(r.text), code);
+      assert.match(String(r.headers['www-authenticate']), /^Bearer error="invalid_token", error_description=/);
+      assert.match(r.text, message);
+      assert.equal(r.seen, undefined, 'no upstream call');
+    };
+    await refused(mint({ ...good, exp: now - 31 }, keys[0]!), 'WEIR_ERR_AUTH_EXPIRED', /expired/);
+    assert.equal((await get(`${url}/skew`, bearer(mint({ ...good, exp: now - 10 }, keys[0]!)))).status, 200, 'inside clock-skew-secs');
+    await refused(mint({ ...good, nbf: now + 120 }, keys[4]!), 'WEIR_ERR_AUTH_NOT_YET_VALID', /nbf/);
+    await refused(mint({ ...good, aud: 'someone-else' }, keys[6]!), 'WEIR_ERR_AUTH_CLAIMS', /wrong audience/);
+    await refused(mint({ ...good, iss: 'https://evil.test/' }, keys[1]!), 'WEIR_ERR_AUTH_CLAIMS', /wrong issuer/);
+    await refused(mint({ ...good, sub: undefined }, keys[2]!), 'WEIR_ERR_AUTH_CLAIMS', /missing claim sub/);
+    await refused(mint(good, { alg: 'HS256', secret: 'another-secret-of-at-least-32-bytes' }), 'WEIR_ERR_AUTH_INVALID', /bad signature/);
+    await refused(mint(good, { ...keys[0]!, key: rsaNext }), 'WEIR_ERR_AUTH_INVALID', /bad signature/);
+    const missing = await get(`${url}/none`);
+    assert.equal(missing.status, 401);
+    assert.equal(missing.headers['www-authenticate'], 'Bearer');
+    assert.equal(errorCode(missing.text), 'WEIR_ERR_AUTH_MISSING');
+
+    assert.equal((await get(`${url}/cookie`, { cookie: `theme=dark; session=${mint(good, keys[5]!)}` })).status, 200, 'token from the cookie');
+    assert.equal((await get(`${url}/query?access_token=${mint(good, keys[3]!)}`)).status, 200, 'token from the query');
+
+    // Key rotation at the identity provider: r2 replaces r1. A token with kid r2 makes the
+    // plugin fetch the JWKS again at once (an unknown kid), once the last fetch is 5 s old.
+    await new Promise((r) => setTimeout(r, 5200));
+    published = [publicJwk(next), ...keys.slice(1).map(publicJwk)];
+    const rotated = await get(`${url}/rotated`, bearer(mint(good, next)));
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.equal(fetches, 2, 'the unknown kid fetched the JWKS again');
+    await refused(mint(good, keys[0]!), 'WEIR_ERR_AUTH_UNKNOWN_KEY', /kid r1/);
+    await refused(mint(good, { ...next, kid: 'nope' }), 'WEIR_ERR_AUTH_UNKNOWN_KEY', /kid nope/);
+    assert.equal(fetches, 2, 'unknown kids within 5 s of a fetch do not fetch again');
+  } finally {
+    idp.close();
+  }
+});
+
+test('jwt: jwks-file and weir validate: keys from the file through the proxy, a changed file reloads; a bad JWKS and a short secret at file:line:column', async () => {
+  const k1: SigningKey = { kid: 'f1', alg: 'ES256', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
+  const k2: SigningKey = { kid: 'f2', alg: 'ES256', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
+  const file = join(tmpDir(), 'jwks.json');
+  writeFileSync(file, JSON.stringify({ keys: [publicJwk(k1)] }));
+  const { url } = await weirOn(`filter "auth" { type "jwt"; algorithms "ES256"; jwks-file "${file}"; }`, `route "r" { matches { path-prefix "/"; }; upstream "o"; filters "auth"; }`, { watch: true });
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const auth = (k: SigningKey) => ({ authorization: `Bearer ${mint({ sub: k.kid, exp }, k)}` });
+  assert.equal((await get(`${url}/`, auth(k1))).status, 200);
+  assert.equal(errorCode((await get(`${url}/`, auth(k2))).text), 'WEIR_ERR_AUTH_UNKNOWN_KEY');
+  writeFileSync(file, JSON.stringify({ keys: [publicJwk(k2)] }));
+  await eventually('the new key accepted after the file changed', async () => (await get(`${url}/`, auth(k2))).status === 200);
+  assert.equal((await get(`${url}/`, auth(k1))).status, 401, 'the removed key is out');
+
+  const jwks = join(tmpDir(), 'jwks.json');
+  writeFileSync(jwks, JSON.stringify({ keys: [{ kty: 'RSA', kid: 'k', n: 'AQAB', e: 'AQAB' }, { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'AAAA' }] }));
+  const bad = validate(`    filter "f" {\n        type "jwt"\n        algorithms "ES256"\n        jwks-file "${jwks}"\n    }`);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, new RegExp(`${bad.file}:6:9: error WEIR_ERR_PLUGIN_CONFIG: .*jwks-file: key 2`));
+  const short = validate(`    filter "f" {\n        type "jwt"\n        algorithms "HS256"\n        secret "tooshort"\n    }`);
+  assert.equal(short.status, 1);
+  assert.match(short.stderr, new RegExp(`${short.file}:6:9: error WEIR_ERR_PLUGIN_CONFIG: .*at least 32 bytes`));
+  const alg = validate(`    filter "f" { type "jwt"; algorithms "none"; secret "0123456789abcdef0123456789abcdef"; }`);
+  assert.equal(alg.status, 1);
+  assert.match(alg.stderr, /weir\.kdl:3:\d+: error WEIR_ERR_CONFIG_VALUE/);
 });

@@ -608,6 +608,34 @@ const basicAuthKeys: KeySpec[] = [
   val('strip', 'boolean', 'Remove the Authorization header before the upstream.', { default: true }),
 ];
 
+const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+const names = (name: string, doc: string, what: string, extra: Partial<KeySpec> = {}): KeySpec => ({ name, doc, rest: { name: what, type: 'string' }, ...extra });
+
+const jwtKeys: KeySpec[] = [
+  { name: 'algorithms', doc: 'Signature algorithms accepted (a token\'s `alg` must be one): `HS256` `HS384` `HS512` `RS256` `RS384` `RS512` `PS256` `ES256` `ES384` `EdDSA`.', required: true, rest: { name: 'algorithm', type: 'string', enum: JWT_ALGORITHMS } },
+  str('secret', 'HMAC key for HS256/384/512, at least 32 bytes; write `"${JWT_SECRET}"`.'),
+  val('jwks-file', 'path', 'Verification keys (a JWKS: RSA, EC, OKP and `oct` keys); changes apply on reload and when the file changes.'),
+  str('jwks-url', 'JWKS fetched from the identity provider (http-callout): cached for its Cache-Control max-age (default 300 s, 30 s to 1 day) and fetched again for a `kid` it lacks, at most every 5 s.'),
+  names('issuer', 'Accepted `iss` values (any of them).', 'issuer'),
+  names('audience', 'Accepted `aud` values: the token\'s `aud` (a string or a list) must hold one.', 'audience'),
+  names('required-claims', 'Claims the token must carry.', 'claim'),
+  val('clock-skew-secs', 'integer', 'Leeway for `exp`, `nbf` and `iat`.', { min: 0, max: 3600, default: 30 }),
+  {
+    name: 'claims-to-headers',
+    doc: 'Claims copied into request headers for the upstream; a client\'s own copies of those headers are removed first.',
+    children: [{ name: 'claim', doc: '`claim "sub" header="x-user"`: non-string claims are sent as JSON.', repeatable: true, args: [{ name: 'claim', type: 'string' }], props: { header: { type: 'string', doc: 'The request header to set.' } } }],
+  },
+  {
+    name: 'token-from',
+    doc: 'Where the token is looked for, in order; default: `header "authorization" prefix="Bearer "`.',
+    children: [
+      { name: 'header', doc: 'A request header.', repeatable: true, args: [{ name: 'name', type: 'string' }], props: { prefix: { type: 'string', doc: 'Text before the token (case-insensitive), e.g. `"Bearer "`.' } } },
+      { name: 'cookie', doc: 'A cookie.', repeatable: true, args: [{ name: 'name', type: 'string' }] },
+      { name: 'query', doc: 'A query parameter.', repeatable: true, args: [{ name: 'name', type: 'string' }] },
+    ],
+  },
+];
+
 export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   'url-rewrite': [
     str('prefix', 'Only paths starting with this prefix are rewritten.'),
@@ -628,6 +656,7 @@ export const FILTER_TYPES: Readonly<Record<string, readonly KeySpec[]>> = {
   waf: wafKeys,
   'ip-filter': ipFilterKeys,
   'basic-auth': basicAuthKeys,
+  jwt: jwtKeys,
 };
 
 /**

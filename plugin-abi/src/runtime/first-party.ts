@@ -16,14 +16,14 @@ import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 export const LB_ALGORITHMS = new Set(['round_robin', 'p2c']);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
-export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf', 'ip-filter', 'basic-auth']);
+export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf', 'ip-filter', 'basic-auth', 'jwt']);
 
 /**
  * Keys naming a file a plugin needs the contents of (plugins read no files): the host reads
  * it and adds its text as the node's `text` property. A reload (SIGHUP, or the file changing:
  * see dataFiles) reads it again, and new contents make a new plugin config.
  */
-const FILE_KEYS: Readonly<Record<string, readonly string[]>> = { 'api-key': ['keys-file'], 'basic-auth': ['htpasswd'] };
+const FILE_KEYS: Readonly<Record<string, readonly string[]>> = { 'api-key': ['keys-file'], 'basic-auth': ['htpasswd'], jwt: ['jwks-file'] };
 
 /** Files the first-party filters of a config read (watched with the config files). */
 export function dataFiles(filters: Iterable<FilterConfig>): string[] {
@@ -74,6 +74,8 @@ export function filterPluginConfig(filter: FilterConfig): PluginConfig {
     path: pluginPath(filter.type),
     config,
     ...(filter.type === 'geo' && dbType === 'mmdb' && typeof db === 'string' ? { geoDatabase: db } : {}),
+    // A JWKS fetch (http-callout, 3 s at most) counts against the hook's deadline.
+    ...(filter.type === 'jwt' ? { timeoutMs: 5000 } : {}),
     loc: filter.loc,
   };
 }
