@@ -11,6 +11,7 @@ import { request } from 'undici';
 import { buildPlugin } from '../../host/src/plugin-tool/build.ts';
 import { skipReason } from '../sdk-rust/rust-echo.ts';
 import { isWeirError } from '../../host/src/errors.ts';
+import { LocalStore } from '../../host/src/store/local.ts';
 import { startOrigin } from '../helpers/origin.ts';
 import { startWeirWith, tmpDir } from '../helpers/weir.ts';
 
@@ -129,6 +130,42 @@ upstreams { upstream "o" { target "127.0.0.1:9"; } }`);
     }
   });
 }
+
+test('ticks stop when a reload leaves the plugin unused, and at shutdown (the store, outliving the proxy, stops counting)', async () => {
+  const store = new LocalStore();
+  const ticks = (): number => Number(store.counterAdd('ticker\u0000ticks-a', 0, 3_600_000));
+  const dir = project('as');
+  const { outFile } = await buildPlugin(dir, { log: () => {} });
+  const listeners = 'listeners { listener "main" { address "127.0.0.1:0"; } }\nupstreams { upstream "o" { target "127.0.0.1:9"; } }';
+  const withTicker = `${listeners}
+plugins { plugin "ticker" { path "${outFile}"; tick-ms 20; } }
+filters { filter "ticker" { type "wasm"; plugin "ticker"; } }
+routes { route "t" { matches { path-prefix "/"; }; upstream "o"; filters "ticker"; } }`;
+  // Still defined, no longer used by any filter: it stops ticking too.
+  const unused = `${listeners}
+plugins { plugin "ticker" { path "${outFile}"; tick-ms 20; } }
+routes { route "t" { matches { path-prefix "/"; }; upstream "o"; } }`;
+  const { weir, file } = await startWeirWith(withTicker, { store });
+  try {
+    await until('ticks', async () => ticks(), (n) => n >= 3);
+    writeFileSync(file, unused);
+    const r = await weir.reload();
+    assert.ok(r.ok, JSON.stringify(r));
+    const dropped = ticks();
+    await sleep(200); // ten periods
+    assert.equal(ticks(), dropped, 'a plugin no filter uses any more still ticks');
+    // Back in, then shutdown.
+    writeFileSync(file, withTicker);
+    assert.ok((await weir.reload()).ok);
+    await until('ticks after the plugin is back', async () => ticks(), (n) => n >= dropped + 3);
+  } finally {
+    await weir.close();
+  }
+  const closed = ticks();
+  await sleep(200);
+  assert.equal(ticks(), closed, 'the plugin still ticks after shutdown');
+  store.close();
+});
 
 test('a tick that traps is logged and counted (weir_plugin_errors_total hook on-tick) and the proxy keeps serving', async () => {
   const dir = project('as');

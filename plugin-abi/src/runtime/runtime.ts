@@ -130,6 +130,7 @@ export class PluginRuntime {
       pool = new WorkerPool(Math.max(...run.map((m) => m.worker.plugin.config.poolSize)), this.logger, this.workerStore());
       this.workers.set(key, pool);
     }
+    pool.setTicks(true);
     // Recorded before the threads start, so they load every member (no await: sync).
     for (const m of run) {
       if (pool.has(m.worker.key)) continue;
@@ -184,6 +185,8 @@ export class PluginRuntime {
         await pool.load(key, pc, plugin.version);
         this.inWorkers.add(plugin);
       }
+      // Its worker threads run the timer (again, if a reload had left the plugin unused).
+      pool.setTicks(true);
       return workerMemberPhase(filter, plugin, key, pool, this.logger);
     }
     // Inline: this thread runs the hooks, so it runs the timer too (a worker plugin's ticks
@@ -233,17 +236,26 @@ export class PluginRuntime {
   /** Drops plugins the current config no longer uses (their instances go with the old snapshot). */
   retain(config: WeirConfig, extra: readonly PluginConfig[] = this.firstPartyConfigs(config)): void {
     const keep = new Set([...config.plugins.values(), ...extra].map(keyOf));
+    // Only plugins a `wasm` filter runs tick; phaseFor starts a timer again when one does.
+    const used = new Set([...config.filters.values()].flatMap((f) => {
+      const pc = f.type === 'wasm' && f.plugin !== undefined ? config.plugins.get(f.plugin) : undefined;
+      return pc ? [keyOf(pc)] : [];
+    }));
     for (const [k, p] of [...this.plugins]) {
-      if (keep.has(k.slice(0, k.indexOf('\u0000')))) continue;
-      p.stopTicks();
-      this.plugins.delete(k);
+      const key = k.slice(0, k.indexOf('\u0000'));
+      if (!used.has(key)) p.stopTicks();
+      if (!keep.has(key)) this.plugins.delete(k);
     }
     for (const [k, pool] of this.workers) {
-      if (pool.keys().every((key) => keep.has(key)) && (keep.has(k) || k.startsWith('run\u0000'))) continue;
+      if (pool.keys().every((key) => keep.has(key)) && (keep.has(k) || k.startsWith('run\u0000'))) {
+        // Kept, but a pool none of whose plugins a filter runs stops ticking.
+        pool.setTicks(pool.keys().some((key) => used.has(key)));
+        continue;
+      }
       this.workers.delete(k);
       // Its timers stop now; requests of the old snapshot may still be on its threads:
       // close once they are done.
-      pool.stopTicks();
+      pool.setTicks(false);
       setTimeout(() => void pool.close(), RETIRED_POOL_GRACE_MS).unref();
     }
     const paths = new Set([...this.plugins.values()].map((p) => p.config.path));

@@ -23,7 +23,7 @@ import { wireRequestHead, wireResponseHead } from './exchange.ts';
 import type { HookName } from './metrics.ts';
 import type { PluginVersion, WasmPlugin } from './plugin.ts';
 import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
-import type { MemberResult, TraceOp, WorkerAnswer, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerStopTicks, WorkerTask } from './worker-protocol.ts';
+import type { MemberResult, TraceOp, WorkerAnswer, WorkerLoad, WorkerLogBatch, WorkerLogLine, WorkerMember, WorkerTask, WorkerTicks } from './worker-protocol.ts';
 import { WorkerThread, type CallStopped } from './worker-thread.ts';
 import { pluginWorkerPath } from '../../../host/src/assets.ts';
 
@@ -56,6 +56,8 @@ export class WorkerPool {
   private cancels: BroadcastChannel | undefined;
   /** What every thread must have loaded, replayed to a thread that replaced a terminated one. */
   private readonly loads = new Map<string, WorkerLoad>();
+  /** Whether the plugins' on-tick timers run (setTicks). */
+  private ticking = true;
 
   /**
    * `logger`: the proxy's; worker threads log at its level and their lines are written
@@ -119,7 +121,7 @@ export class WorkerPool {
    * pool not started yet records it for its threads' start.
    */
   async load(key: string, config: PluginConfig, version: PluginVersion): Promise<void> {
-    const task: WorkerLoad = { op: 'load', key, config, version, ticks: true };
+    const task: WorkerLoad = { op: 'load', key, config, version, ticks: this.ticking };
     this.loads.set(key, task);
     await Promise.all(this.threads.map((t) => t.load(task)));
   }
@@ -175,13 +177,16 @@ export class WorkerPool {
   }
 
   /**
-   * The pool's plugins were dropped by a reload: their on-tick timers stop in every thread
-   * now (a thread started later gets loads that do not tick), before the pool closes.
+   * Stops (a reload dropped the pool's plugins or left them unused) or restarts the on-tick
+   * timers of the pool's plugins in every thread; a thread started later gets loads that
+   * tick or not to match.
    */
-  stopTicks(): void {
-    for (const l of this.loads.values()) l.ticks = false;
-    const stop: WorkerStopTicks = { stopTicks: true };
-    this.cancels?.postMessage(stop);
+  setTicks(on: boolean): void {
+    if (this.ticking === on) return;
+    this.ticking = on;
+    for (const l of this.loads.values()) l.ticks = on;
+    const msg: WorkerTicks = { ticks: on };
+    this.cancels?.postMessage(msg);
   }
 
   /** The client of `requestId` left while a call of it runs: its threads give the call up. */

@@ -26,9 +26,12 @@ export interface WorkerLoad {
   ticks: boolean;
 }
 
-/** Sent on a pool's cancel channel: its plugins were dropped by a reload, their timers stop. */
-export interface WorkerStopTicks {
-  readonly stopTicks: true;
+/**
+ * Sent on a pool's cancel channel: its plugins' timers stop (a reload dropped them or left
+ * them unused) or start again (a reload uses them again).
+ */
+export interface WorkerTicks {
+  readonly ticks: boolean;
 }
 
 /** Many finished requests' on-log calls in one message (they need no answer). */

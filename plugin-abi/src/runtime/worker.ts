@@ -27,7 +27,7 @@ import { HostServices } from './host-services.ts';
 import { PluginMetrics } from './metrics.ts';
 import { WasmPlugin, type Hold } from './plugin.ts';
 import { ChannelMemory, serveChannel, type ChannelProgress } from './worker-channel.ts';
-import type { TraceOp, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerStopTicks, WorkerTask } from './worker-protocol.ts';
+import type { TraceOp, WorkerLoad, WorkerLogBatch, WorkerMember, WorkerServe, WorkerTask, WorkerTicks } from './worker-protocol.ts';
 import type { RequestSpan } from '../../../host/src/observability/tracing.ts';
 import { viewOfWire, type WireRequestHead } from './exchange.ts';
 
@@ -62,9 +62,12 @@ const cancels = data?.logChannel ? new BroadcastChannel(`${data.logChannel}-canc
 cancels?.unref();
 if (cancels) {
   cancels.onmessage = (e) => {
-    const data = (e as { data: string | WorkerStopTicks }).data;
+    const data = (e as { data: string | WorkerTicks }).data;
     if (typeof data !== 'string') {
-      for (const p of plugins.values()) p.stopTicks();
+      for (const p of plugins.values()) {
+        if (data.ticks) p.startTicks();
+        else p.stopTicks();
+      }
       return;
     }
     const prefix = `${data}\u0000`;
