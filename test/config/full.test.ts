@@ -112,7 +112,7 @@ test('full.kdl: routes', async () => {
 
 test('full.kdl: upstreams', async () => {
   const c = await loadFull();
-  assert.deepEqual([...c.upstreams.keys()], ['static', 'backend']);
+  assert.deepEqual([...c.upstreams.keys()], ['static', 'backend', 'queue']);
   const b = c.upstreams.get('backend')!;
   assert.deepEqual(b.targets, [
     { address: '10.0.0.1:8080', host: '10.0.0.1', port: 8080, weight: 3, zone: undefined },
@@ -120,7 +120,8 @@ test('full.kdl: upstreams', async () => {
   ]);
   assert.equal(b.loadBalancing, 'p2c');
   assert.equal(b.protocol, 'h2');
-  assert.deepEqual(b.connectionPool, { maxConnections: 64, idleTimeoutMs: 30_000, queueTimeoutMs: 2500, maxLifetimeMs: 600_000, maxRequests: 1000, maxPendingRequests: 50 });
+  assert.deepEqual(b.connectionPool, { maxConnections: 64, idleTimeoutMs: 30_000, queueTimeoutMs: 2500, maxLifetimeMs: 600_000, maxRequests: 1000, maxPendingRequests: 0 });
+  assert.equal(c.upstreams.get('queue')!.connectionPool.maxPendingRequests, 50);
   assert.deepEqual(b.circuitBreaker, { failureThreshold: 5, successThreshold: 2, timeoutMs: 30_000, halfOpenMaxRequests: 1 });
   assert.deepEqual(b.outlierDetection, {
     consecutive5xx: 7, consecutiveGatewayErrors: 3, successRate: { minHosts: 3, minRequests: 50, stdevFactor: 1.5 },

@@ -46,6 +46,7 @@ const OD_NO_RESPONSE = t(HEALTH_FILE, 'outlier-detection: an attempt without a r
 const OD_SUCCESS = t(HEALTH_FILE, 'outlier-detection success-rate: a target far below the success rate of the fleet is ejected');
 const OD_PANIC = t(HEALTH_FILE, 'outlier-detection panic-threshold: with too few targets available requests go to every target');
 const HC_MORE = t(HEALTH_FILE, 'health-check method, host and body-match decide health; interval-jitter-secs spreads the checks');
+const INERT = t(HEALTH_FILE, 'health keys without an effect are refused');
 const SLOW_START = t(HEALTH_FILE, 'slow-start-secs: a target whose health check passes again gets a growing share of its weight');
 const HEALTH = t(EFFECTS, 'health-check: type http, path, interval-secs, timeout-secs, thresholds and expected-status');
 const TIMEOUTS = t(EFFECTS, 'upstream timeouts: connect (TLS handshake never completes), request (headers too late), read (body stalls)');
@@ -243,13 +244,13 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.circuit-breaker.success-threshold': [UP_BREAKER],
   'upstreams.upstream.circuit-breaker.timeout-seconds': [UP_BREAKER],
   'upstreams.upstream.circuit-breaker.half-open-max-requests': [UP_BREAKER],
-  'routes.route.circuit-breaker': [ROUTE_BREAKER],
+  'routes.route.circuit-breaker': [ROUTE_BREAKER, INERT],
   'routes.route.circuit-breaker.failure-threshold': [ROUTE_BREAKER],
   'routes.route.circuit-breaker.success-threshold': [ROUTE_BREAKER],
   'routes.route.circuit-breaker.timeout-seconds': [ROUTE_BREAKER],
   'routes.route.circuit-breaker.half-open-max-requests': [ROUTE_BREAKER],
   'upstreams.upstream.connection-pool.max-requests': [POOL_CAPS],
-  'upstreams.upstream.connection-pool.max-pending-requests': [POOL_CAPS],
+  'upstreams.upstream.connection-pool.max-pending-requests': [POOL_CAPS, INERT],
   'upstreams.upstream.outlier-detection': [OD_5XX],
   'upstreams.upstream.outlier-detection.consecutive-5xx': [OD_5XX, OD_GATEWAY],
   'upstreams.upstream.outlier-detection.consecutive-gateway-errors': [OD_GATEWAY, OD_NO_RESPONSE],
@@ -261,7 +262,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.outlier-detection.base-ejection-time': [OD_5XX],
   'upstreams.upstream.outlier-detection.max-ejection-percent': [OD_5XX, OD_PANIC],
   'upstreams.upstream.outlier-detection.panic-threshold': [OD_PANIC],
-  'upstreams.upstream.slow-start-secs': [SLOW_START],
+  'upstreams.upstream.slow-start-secs': [SLOW_START, INERT],
   'upstreams.upstream.health-check.method': [HC_MORE],
   'upstreams.upstream.health-check.host': [HC_MORE],
   'upstreams.upstream.health-check.body-match': [HC_MORE],

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startWeirWith } from '../helpers/weir.ts';
 import { startAdmin, eventually } from '../admin/helpers.ts';
+import { bad } from '../config/helpers.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -366,4 +367,16 @@ upstreams { upstream "o" {
   const late = await share();
   assert.ok(early < late, `b's share grows: ${early} of 40 right after it came back, ${late} of 40 after slow-start-secs`);
   assert.ok(late >= 15, `after slow-start-secs b has its whole weight: ${late} of 40`);
+});
+
+test('health keys without an effect are refused: a route breaker without an upstream, slow-start-secs with nothing that takes targets out, max-pending-requests on h2', async () => {
+  const cases: Array<[string, RegExp]> = [
+    ['routes { route "r" { builtin-handler "health"; circuit-breaker { failure-threshold 2; } } }', /circuit-breaker.*no `upstream`/],
+    ['routes { route "r" { upstream "o"; } }\nupstreams { upstream "o" { target "127.0.0.1:1"; slow-start-secs 5; } }', /slow-start-secs/],
+    ['routes { route "r" { upstream "o"; } }\nupstreams { upstream "o" { target "127.0.0.1:1"; protocol "h2"; connection-pool { max-pending-requests 5; } } }', /max-pending-requests/],
+  ];
+  for (const [text, message] of cases) {
+    const diags = await bad(`${LISTENER}${text}`);
+    assert.ok(diags.some((d) => d.code === 'WEIR_ERR_CONFIG_CONSTRAINT' && message.test(d.message)), JSON.stringify(diags));
+  }
 });

@@ -72,8 +72,24 @@ export function checkConstraints(nodes: readonly ConfigNode[], config: WeirConfi
       }
     }
   }
+  // A route's breaker watches its upstream attempts: a route without an upstream has none.
+  for (const r of config.routes) {
+    if (r.circuitBreaker !== undefined && r.upstream === undefined) {
+      push(`\`circuit-breaker\` in route \`${r.name}\` has no effect: the route has no \`upstream\``, child(r.node, 'circuit-breaker')?.loc ?? r.loc, 'remove `circuit-breaker`, or give the route an `upstream`');
+    }
+  }
   const upstreamNodes = nodes.flatMap((n) => (n.name === 'upstreams' ? n.children.filter((c) => c.name === 'upstream') : n.name === 'upstream' ? [n] : []));
   for (const u of upstreamNodes) {
+    // Slow start ramps targets that come back: only health checks and outlier ejections take them out.
+    const slow = child(u, 'slow-start-secs');
+    if (slow && !child(u, 'health-check') && !child(u, 'outlier-detection')) {
+      push('`slow-start-secs` has no effect without `health-check` or `outlier-detection` (no target ever comes back)', slow.loc, 'add one of them, or remove `slow-start-secs`');
+    }
+    // HTTP/2 targets multiplex: no request waits for a connection.
+    const pending = child(child(u, 'connection-pool'), 'max-pending-requests');
+    if (pending && child(u, 'protocol')?.args[0] === 'h2') {
+      push('`max-pending-requests` has no effect with `protocol "h2"` (requests never wait for a connection)', pending.loc, 'use `max-requests`, or remove `max-pending-requests`');
+    }
     const hc = child(u, 'health-check');
     if (!hc) continue;
     const type = child(hc, 'type')?.args[0] ?? 'http';
