@@ -196,6 +196,9 @@ export const CONTESTANTS: readonly Contestant[] = [
   weirRow('weir-scaffold-worker', 'Weir, 4 scaffolded AssemblyScript plugins, worker-isolated', 'weir-scaffold-worker.kdl'),
   weirRow('weir-first-party', 'Weir, rate-limit + geo + p2c LB (first-party)', 'weir-first-party.kdl'),
   weirRow('weir-cors', 'Weir, the cors filter (first-party), allowed Origin on every request', 'weir-cors.kdl', { headers: ['Origin: https://a.example.org'] }),
+  weirRow('weir-api-key', 'Weir, the api-key filter (first-party), a valid key on every request', 'weir-api-key.kdl', { headers: ['x-api-key: bench-key-0123456789'] }),
+  weirRow('weir-basic-auth', 'Weir, the basic-auth filter (first-party), good credentials on every request', 'weir-basic-auth.kdl', { headers: ['Authorization: Basic YmVuY2g6YmVuY2gtcHc='] }),
+  weirRow('weir-jwt', 'Weir, the jwt filter (first-party, HS256), a valid token on every request', 'weir-jwt.kdl', { headers: ['Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImlzcyI6Imh0dHBzOi8vaWRwLmJlbmNoLyIsImF1ZCI6ImFwaSIsImV4cCI6NDEwMjQ0NDgwMH0.4EzPuBPWMQnX2bBqcHuhuD4_Vu89UcZ4Y17WDj-eNmw'] }),
   weirRow('weir-ip-filter', 'Weir, the ip-filter (first-party), every request allowed', 'weir-ip-filter.kdl'),
   // Feature rows, each against nginx doing the same in the same run: a cache hit from memory
   // (every request after the first is a hit) and gzip of an 8 KiB text response.
