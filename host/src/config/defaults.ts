@@ -136,7 +136,8 @@ export const DEFAULTS = {
     mode: 'block',
     paranoiaLevel: 1,
     anomalyThreshold: 5,
-    maxBodyInspectionBytes: 1 * MiB,
+    // ≈1 µs of CPU per byte of JSON on a loaded 2-core machine: 128 KiB ≈ 0.1 s per request at most.
+    maxBodyInspectionBytes: 128 * 1024,
     maxDecompressionRatio: 100,
     contentTypes: ['application/json', 'application/x-www-form-urlencoded', 'multipart/form-data'],
   },

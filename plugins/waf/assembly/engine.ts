@@ -1,9 +1,12 @@
 // The inspection engine, independent of the proxy: parameters in, matches and a score out.
 // index.ts feeds it the request; the same code is what the corpus measures.
 import { Param } from "./parse";
-import { CRITICAL, RULES, Rule, commandInjection, hiddenFile, osFile, rfi, rule, scannerAgent, scannerHeader, scriptingAgent, sqlMetaCount, sqlWord, traversal } from "./rules";
+import { CRITICAL, Rule, commandInjection, hiddenFile, knownRule as ruleExists, osFile, rfi, rule, scannerAgent, scannerHeader, scriptingAgent, sqlMetaCount, sqlWord, traversal } from "./rules";
 import { sqliShape } from "./sqli";
-import { badEncoding, fullyDecode, lower, percentDecode, truncate } from "./text";
+import {
+  C_AT, C_BACKSLASH, C_COLON, C_DASH, C_DOLLAR, C_DOT, C_EQ, C_HASH, C_LT, C_NUL, C_PAREN, C_PIPE, C_PLUS, C_QUOTE, C_SEMI, C_SLASH,
+  C_UNDERSCORE, C_AMP, badEncoding, charMask, fullyDecode, lower, percentDecode, setOf, truncate,
+} from "./text";
 import { xss } from "./xss";
 
 /** Longest matched data an audit entry or log line carries. */
@@ -47,6 +50,13 @@ const STRUCTURED_HEADERS: string[] = [
 ];
 
 const METHODS: string[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+const STRUCTURED = setOf(STRUCTURED_HEADERS);
+
+/** Characters without which no SQL injection shape exists (the word-only ones are checked by word). */
+const SQL_CHARS: u32 = C_QUOTE | C_PAREN | C_SEMI | C_EQ | C_HASH | C_AT | C_DASH | C_SLASH;
+/** Characters an XSS needs: markup, a script URL, an attribute breakout, a sink call or concatenation, an encoding. */
+const XSS_CHARS: u32 = C_LT | C_COLON | C_QUOTE | C_PAREN | C_EQ | C_PLUS | C_SEMI | C_AMP | C_BACKSLASH | C_PIPE;
+const CMD_CHARS: u32 = C_SEMI | C_PIPE | C_QUOTE | C_DOLLAR | C_SLASH | C_PAREN | C_DASH | C_DOT;
 
 export class Inspection {
   matches: Match[] = [];
@@ -70,35 +80,61 @@ export class Inspection {
   /** The injection rules on one value (query or body field, cookie, header, name). */
   value(p: Param, host: string): void {
     const v = lower(p.value);
-    if (v.length == 0) return;
-    if (v.indexOf("\u0000") >= 0) this.add(1001, p.name, "NUL");
-    if (v.length < 2) return;
+    if (v.length < 2) {
+      if (v.length == 1 && v.charCodeAt(0) == 0) this.add(1001, p.name, "NUL");
+      return;
+    }
+    // Each rule family runs only when the value holds a character it needs.
+    const m = charMask(v);
+    if ((m & C_NUL) != 0) this.add(1001, p.name, "NUL");
     const pl = this.pl;
-    const sq = sqliShape(v, pl);
-    if (sq != 0) this.add(sq, p.name, v);
-    const word = sqlWord(v);
-    if (word.length > 0) this.add(7002, p.name, word);
+    if ((m & SQL_CHARS) != 0 || v.indexOf("union") >= 0 || (pl >= 2 && v.length >= 10)) {
+      const sq = sqliShape(v, pl);
+      if (sq != 0) this.add(sq, p.name, v);
+    }
+    if ((m & (C_UNDERSCORE | C_AT)) != 0 || v.indexOf("sys") >= 0 || v.indexOf("sql") >= 0 || v.indexOf("into ") >= 0 || v.indexOf("waitfor") >= 0 || v.indexOf("load data") >= 0 || v.indexOf("/*!") >= 0) {
+      const word = sqlWord(v);
+      if (word.length > 0) this.add(7002, p.name, word);
+    }
     if (pl >= 3 && sqlMetaCount(v) >= 6) this.add(7020, p.name, v);
     if (pl >= 4 && sqlMetaCount(v) >= 1) this.add(7021, p.name, v);
-    const x = xss(v, pl);
-    if (x.rule != 0) this.add(x.rule, p.name, x.data);
-    const t = traversal(v);
-    if (t.length > 0) this.add(3001, p.name, t);
-    const f = osFile(v);
-    if (f.length > 0) this.add(3002, p.name, f);
-    const c = commandInjection(v, pl);
-    if (c.rule != 0) this.add(c.rule, p.name, c.data);
+    if ((m & XSS_CHARS) != 0) {
+      const x = xss(v, pl);
+      if (x.rule != 0) this.add(x.rule, p.name, x.data);
+    }
+    if ((m & C_DOT) != 0 && (m & C_SLASH) != 0) {
+      const t = traversal(v);
+      if (t.length > 0) this.add(3001, p.name, t);
+    }
+    if ((m & C_SLASH) != 0 || ((m & (C_DOT | C_UNDERSCORE)) != 0 && (v.indexOf(".ini") >= 0 || v.indexOf(".ht") >= 0 || v.indexOf("id_rsa") >= 0 || v.indexOf("authorized_keys") >= 0 || v.indexOf("config") >= 0 || v.indexOf(".bash_") >= 0))) {
+      const f = osFile(v);
+      if (f.length > 0) this.add(3002, p.name, f);
+    }
+    if ((m & CMD_CHARS) != 0 || v.indexOf("net ") >= 0) {
+      const c = commandInjection(v, pl, m);
+      if (c.rule != 0) this.add(c.rule, p.name, c.data);
+    }
     if (!p.isName) {
-      const colon = p.name.indexOf(":");
-      const r = rfi(v.trim(), lower(colon >= 0 ? p.name.substring(colon + 1) : p.name), host, pl);
-      if (r != 0) this.add(r, p.name, v);
+      if ((m & C_COLON) != 0 || v.startsWith("//")) {
+        const colon = p.name.indexOf(":");
+        const r = rfi(v.trim(), lower(colon >= 0 ? p.name.substring(colon + 1) : p.name), host, pl);
+        if (r != 0) this.add(r, p.name, v);
+      }
       if (pl >= 3 && v.length > 4096) this.add(1008, p.name, v.length.toString() + " characters");
     }
   }
 
   values(params: Param[], host: string): void {
     if (params.length > 255 * 2) this.add(1007, "body", params.length.toString() + " parameters");
-    for (let i = 0; i < params.length; i++) this.value(params[i], host);
+    // A parameter seen with the same value (array items, repeated keys) cannot match anything new.
+    const seen = new Set<string>();
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      const key = p.name + (p.isName ? "\u0001" : "\u0002") + p.value;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      this.value(p, host);
+    }
   }
 
   /** The path (percent-decoded as the upstream would), the method. */
@@ -134,7 +170,7 @@ export class Inspection {
       // Shellshock: a function definition in a header.
       if (ua.trim().startsWith("() {")) this.add(5003, "header:user-agent", "() {");
     }
-    if (name == "user-agent" || name == "referer" || (this.pl >= 2 && !STRUCTURED_HEADERS.includes(name))) {
+    if (name == "user-agent" || name == "referer" || (this.pl >= 2 && !STRUCTURED.has(name))) {
       if (value.trim().startsWith("() {")) this.add(5003, "header:" + name, "() {");
       this.value(new Param("header:" + name, name == "referer" ? percentDecode(value, false) : value), host);
     }
@@ -147,8 +183,7 @@ export class Inspection {
   }
 }
 
-/** Whether a rule id or class names something (config check). */
+/** Whether a rule id names a rule (config check). */
 export function knownRule(id: i32): bool {
-  for (let i = 0; i < RULES.length; i++) if (RULES[i].id == id) return true;
-  return false;
+  return ruleExists(id);
 }

@@ -68,6 +68,18 @@ class JsonReader {
     const s = this.s;
     const n = s.length;
     this.i++;
+    // Most strings have no escape: one substring, no parts.
+    let j = this.i;
+    while (j < n) {
+      const c = s.charCodeAt(j);
+      if (c == 0x22 || c == 0x5c) break;
+      j++;
+    }
+    if (j < n && s.charCodeAt(j) == 0x22) {
+      const v = s.substring(this.i, j);
+      this.i = j + 1;
+      return v;
+    }
     const parts = new Array<string>(0);
     let start = this.i;
     while (this.i < n) {

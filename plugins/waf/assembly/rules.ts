@@ -1,6 +1,6 @@
 // The rule table (ids, classes, severities, paranoia levels) and the rules that are not
 // tokenizers: path traversal, remote file inclusion, command injection, scanners.
-import { hasWord, isAlpha, isDigit, isSpace, isWordChar } from "./text";
+import { C_DOLLAR, C_PAREN, C_PIPE, C_QUOTE, C_SEMI, C_SLASH, hasWord, isAlpha, isDigit, isSpace, isWordChar, setOf } from "./text";
 
 export const CRITICAL: i32 = 5;
 export const ERROR: i32 = 4;
@@ -51,9 +51,20 @@ export const RULES: Rule[] = [
   new Rule(7021, "sqli", NOTICE, 4, "SQL metacharacter"),
 ];
 
+function byId(): Map<i32, Rule> {
+  const m = new Map<i32, Rule>();
+  for (let i = 0; i < RULES.length; i++) m.set(RULES[i].id, RULES[i]);
+  return m;
+}
+
+const BY_ID = byId();
+
 export function rule(id: i32): Rule {
-  for (let i = 0; i < RULES.length; i++) if (RULES[i].id == id) return RULES[i];
-  return RULES[0];
+  return BY_ID.get(id);
+}
+
+export function knownRule(id: i32): bool {
+  return BY_ID.has(id);
 }
 
 // ---- traversal ----
@@ -174,8 +185,11 @@ const COMMANDS: string[] = [
   "reg", "net.exe", "cscript", "wscript", "mshta", "rundll32", "regsvr32", "timeout", "hostname", "pwd", "set", "export", "od", "xxd",
   "nmap", "lua", "node", "java", "expr", "eval", "exec", "sort", "uniq", "wc", "w", "who", "last", "ps", "netstat", "ss", "lsof", "uptime",
 ];
+const COMMAND_SET = setOf(COMMANDS);
+
 /** Commands that are ordinary English words: they need an argument that looks like a shell's. */
 const WORDY: string[] = ["cat", "type", "host", "set", "find", "more", "less", "head", "tail", "sort", "touch", "kill", "dir", "net", "last", "who", "w", "sleep", "echo", "export", "timeout", "env", "eval", "exec", "expr", "id", "ps", "ss", "su", "cp", "mv", "dig", "reg", "java", "node", "lua", "od", "wc", "uniq", "pwd", "hostname", "uptime"];
+const WORDY_SET = setOf(WORDY);
 
 /** Whether the text at `i` looks like a shell argument: an option, a path, a variable, a redirection, a number, or nothing. */
 function shellArgument(v: string, i: i32): bool {
@@ -185,7 +199,8 @@ function shellArgument(v: string, i: i32): bool {
   if (c == 0x2d || c == 0x2b || c == 0x2f || c == 0x24 || c == 0x7e || c == 0x3e || c == 0x3c || c == 0x7c || c == 0x3b || c == 0x26 || c == 0x60 || c == 0x22 || c == 0x27 || c == 0x5c || c == 0x29 || c == 0x0a || c == 0x2a) return true;
   if (driveLetter(v, i)) return true;
   // Another command (`busybox nc …`).
-  if (commandAt(v, i).length > 0 && !WORDY.includes(commandAt(v, i))) return true;
+  const other = commandAt(v, i);
+  if (other.length > 0 && !WORDY_SET.has(other)) return true;
   if (c == 0x2e && i + 1 < v.length && (v.charCodeAt(i + 1) == 0x2f || v.charCodeAt(i + 1) == 0x2e)) return true;
   if (isDigit(c)) {
     // `sleep 5`, `ping -c 1`, but `cat 3 lives` is prose: a lone number ends the value or the command.
@@ -215,7 +230,7 @@ function commandAt(v: string, i: i32): string {
   const slash = max(w.lastIndexOf("/"), w.lastIndexOf("\\"));
   if (slash >= 0) w = w.substring(slash + 1);
   if (w.endsWith(".exe")) w = w.substring(0, w.length - 4);
-  return COMMANDS.includes(w) ? w : "";
+  return COMMAND_SET.has(w) ? w : "";
 }
 
 function commandEnd(v: string, i: i32): i32 {
@@ -230,18 +245,29 @@ export class CmdResult {
 
 const NO_CMD = new CmdResult(0, "");
 
-/** The command injection rule `v` (decoded, lower case) matches, or rule 0. */
-export function commandInjection(v: string, pl: i32): CmdResult {
-  const n = v.length;
-  if (v.indexOf("${ifs") >= 0 || v.indexOf("$ifs") >= 0) return new CmdResult(5002, "$IFS");
-  if (v.indexOf("/dev/tcp/") >= 0 || v.indexOf("/dev/udp/") >= 0) return new CmdResult(5003, "/dev/tcp/");
-  const shells: string[] = ["/bin/sh", "/bin/bash", "/bin/zsh", "/bin/dash", "/usr/bin/env ", "cmd.exe", "cmd /c", "powershell -", "powershell.exe", "nc -e", "ncat -e", "bash -i", "sh -i", "bash -c", "sh -c", "python -c", "perl -e", "php -r", "ruby -e", "iex(", "invoke-expression", "downloadstring(", "net user", "net localgroup", "whoami /"];
-  for (let k = 0; k < shells.length; k++) {
-    const at = v.indexOf(shells[k]);
+const SHELLS: string[] = ["/bin/sh", "/bin/bash", "/bin/zsh", "/bin/dash", "/usr/bin/env ", "cmd.exe", "cmd /c", "powershell -", "powershell.exe", "nc -e", "ncat -e", "bash -i", "sh -i", "bash -c", "sh -c", "python -c", "perl -e", "php -r", "ruby -e", "iex(", "invoke-expression", "downloadstring(", "net user", "net localgroup", "whoami /"];
+
+function shellInvocation(v: string): string {
+  for (let k = 0; k < SHELLS.length; k++) {
+    const at = v.indexOf(SHELLS[k]);
     if (at < 0) continue;
     const before = at > 0 ? v.charCodeAt(at - 1) : 0x20;
-    if (!isAlpha(before)) return new CmdResult(5003, shells[k]);
+    if (!isAlpha(before)) return SHELLS[k];
   }
+  return "";
+}
+
+/** The command injection rule `v` (decoded, lower case; `mask` its charMask) matches, or rule 0. */
+export function commandInjection(v: string, pl: i32, mask: u32): CmdResult {
+  const n = v.length;
+  if ((mask & C_DOLLAR) != 0 && (v.indexOf("${ifs") >= 0 || v.indexOf("$ifs") >= 0)) return new CmdResult(5002, "$IFS");
+  if ((mask & C_SLASH) != 0 && (v.indexOf("/dev/tcp/") >= 0 || v.indexOf("/dev/udp/") >= 0)) return new CmdResult(5003, "/dev/tcp/");
+  // Every invocation in SHELLS has a `/`, `(`, `.exe`, ` -` or `net `.
+  if ((mask & (C_SLASH | C_PAREN)) != 0 || v.indexOf(" -") >= 0 || v.indexOf(".exe") >= 0 || v.indexOf("net ") >= 0) {
+    const at = shellInvocation(v);
+    if (at.length > 0) return new CmdResult(5003, at);
+  }
+  if ((mask & (C_SEMI | C_PIPE | C_QUOTE | C_DOLLAR)) == 0) return NO_CMD;
   let weak: CmdResult = NO_CMD;
   for (let i = 0; i < n; i++) {
     const c = v.charCodeAt(i);
@@ -261,11 +287,11 @@ export function commandInjection(v: string, pl: i32): CmdResult {
     const data = v.substring(i, min(n, end + 16));
     // Substitution: `id` or $(id …) is a command whatever follows.
     if (c == 0x60 || c == 0x24) {
-      if (!WORDY.includes(cmd) || shellArgument(v, end) || (end < n && (v.charCodeAt(end) == 0x60 || v.charCodeAt(end) == 0x29))) return new CmdResult(5002, data);
+      if (!WORDY_SET.has(cmd) || shellArgument(v, end) || (end < n && (v.charCodeAt(end) == 0x60 || v.charCodeAt(end) == 0x29))) return new CmdResult(5002, data);
       continue;
     }
     // `&` in prose is an ampersand ("Tom & Jerry"); as a separator it is followed by a command and its arguments.
-    if (shellArgument(v, end) && (!WORDY.includes(cmd) || end >= n || argumentLooksShell(v, end))) return new CmdResult(5001, data);
+    if (shellArgument(v, end) && (!WORDY_SET.has(cmd) || end >= n || argumentLooksShell(v, end))) return new CmdResult(5001, data);
     if (pl >= 2 && weak.rule == 0) weak = new CmdResult(5010, data);
   }
   return weak;

@@ -3,7 +3,7 @@
 // and the shape of the first tokens (the fingerprint) is compared with shapes only an
 // injection has: a string closed then a tautology, a stacked statement, UNION SELECT,
 // a comment cutting off the rest of the query. Ordinary text rarely has those shapes.
-import { isDigit, isSpace, isWordChar } from "./text";
+import { isDigit, isSpace, isWordChar, setOf } from "./text";
 
 // Token types (one character each, so a fingerprint is a short string).
 export const T_STRING = "s";
@@ -62,14 +62,23 @@ export const SQL_CATALOG: string[] = [
 /** Set when a MySQL executable comment (`/*!…*\/`) was seen by the last tokenize call. */
 export let sawExecutableComment: bool = false;
 
+function wordTypes(): Map<string, string> {
+  const m = new Map<string, string>();
+  for (let i = 0; i < KEYWORDS.length; i++) m.set(KEYWORDS[i], T_KEYWORD);
+  for (let i = 0; i < LITERALS.length; i++) m.set(LITERALS[i], T_NUMBER);
+  for (let i = 0; i < WORD_OPS.length; i++) m.set(WORD_OPS[i], T_OP);
+  for (let i = 0; i < LOGIC.length; i++) m.set(LOGIC[i], T_LOGIC);
+  for (let i = 0; i < STATEMENTS.length; i++) m.set(STATEMENTS[i], T_STATEMENT);
+  m.set("union", T_UNION);
+  return m;
+}
+
+const WORD_TYPES = wordTypes();
+const FUNCTION_SET = setOf(SQL_FUNCTIONS);
+const DANGEROUS_SET = setOf(DANGEROUS_FUNCTIONS);
+
 function wordType(w: string): string {
-  if (w == "union") return T_UNION;
-  if (STATEMENTS.includes(w)) return T_STATEMENT;
-  if (LOGIC.includes(w)) return T_LOGIC;
-  if (WORD_OPS.includes(w)) return T_OP;
-  if (LITERALS.includes(w)) return T_NUMBER;
-  if (KEYWORDS.includes(w)) return T_KEYWORD;
-  return T_WORD;
+  return WORD_TYPES.has(w) ? WORD_TYPES.get(w) : T_WORD;
 }
 
 /**
@@ -162,7 +171,7 @@ export function tokenize(s: string, quote: i32, max: i32): Token[] {
       let k = j;
       while (k < n && isSpace(s.charCodeAt(k))) k++;
       let type = wordType(w);
-      if (k < n && s.charCodeAt(k) == 0x28 && SQL_FUNCTIONS.includes(w)) type = T_FUNCTION;
+      if (k < n && s.charCodeAt(k) == 0x28 && FUNCTION_SET.has(w)) type = T_FUNCTION;
       out.push(new Token(type, w));
       i = j;
       continue;
@@ -363,7 +372,7 @@ function comparisonAt(t: Token[], i: i32): bool {
 }
 
 function dangerousCallAt(t: Token[], i: i32): bool {
-  return i + 1 < t.length && t[i].type == T_FUNCTION && t[i + 1].type == T_LPAREN && DANGEROUS_FUNCTIONS.includes(t[i].text);
+  return i + 1 < t.length && t[i].type == T_FUNCTION && t[i + 1].type == T_LPAREN && DANGEROUS_SET.has(t[i].text);
 }
 
 /** `union select` with a select list after it (not `union select committee`). */

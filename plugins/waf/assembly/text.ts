@@ -24,6 +24,61 @@ function hexValue(c: i32): i32 {
   return -1;
 }
 
+/** The words of `list` as a set (a hash lookup instead of a scan of the list). */
+export function setOf(list: string[]): Set<string> {
+  const s = new Set<string>();
+  for (let i = 0; i < list.length; i++) s.add(list[i]);
+  return s;
+}
+
+// Bits of charMask: which characters rules need are in a value (skips rules that cannot match).
+export const C_QUOTE: u32 = 1; // ' " `
+export const C_LT: u32 = 2; // <
+export const C_PAREN: u32 = 4; // ( )
+export const C_SEMI: u32 = 8; // ;
+export const C_EQ: u32 = 16; // =
+export const C_HASH: u32 = 32; // #
+export const C_AT: u32 = 64; // @
+export const C_DASH: u32 = 128; // -
+export const C_SLASH: u32 = 256; // / \
+export const C_DOT: u32 = 512; // .
+export const C_COLON: u32 = 1024; // :
+export const C_PIPE: u32 = 2048; // | & newline
+export const C_DOLLAR: u32 = 4096; // $
+export const C_UNDERSCORE: u32 = 8192; // _
+export const C_PLUS: u32 = 16384; // + * ]
+export const C_AMP: u32 = 32768; // & (HTML references)
+export const C_BACKSLASH: u32 = 65536; // \ (escapes)
+export const C_NUL: u32 = 131072;
+
+/** The character classes present in `s` (one pass). */
+export function charMask(s: string): u32 {
+  let m: u32 = 0;
+  for (let i = 0, n = s.length; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) continue;
+    if (c == 0x27 || c == 0x22 || c == 0x60) m |= C_QUOTE;
+    else if (c == 0x3c) m |= C_LT;
+    else if (c == 0x28 || c == 0x29) m |= C_PAREN;
+    else if (c == 0x3b) m |= C_SEMI;
+    else if (c == 0x3d) m |= C_EQ;
+    else if (c == 0x23) m |= C_HASH;
+    else if (c == 0x40) m |= C_AT;
+    else if (c == 0x2d) m |= C_DASH;
+    else if (c == 0x2f) m |= C_SLASH;
+    else if (c == 0x5c) m |= C_SLASH | C_BACKSLASH;
+    else if (c == 0x2e) m |= C_DOT;
+    else if (c == 0x3a) m |= C_COLON;
+    else if (c == 0x7c || c == 0x0a) m |= C_PIPE;
+    else if (c == 0x26) m |= C_PIPE | C_AMP;
+    else if (c == 0x24) m |= C_DOLLAR;
+    else if (c == 0x5f) m |= C_UNDERSCORE;
+    else if (c == 0x2b || c == 0x2a || c == 0x5d) m |= C_PLUS;
+    else if (c == 0) m |= C_NUL;
+  }
+  return m;
+}
+
 /** ASCII lower case (non-ASCII left as is: keywords and markup are ASCII). */
 export function lower(s: string): string {
   let i = 0;
