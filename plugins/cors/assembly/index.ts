@@ -112,15 +112,27 @@ function list(config: Config, name: string, lower: bool): string[] {
   return out;
 }
 
-/** A token of RFC 9110 (method and header names). */
+/** A token of RFC 9110 (method and header names): visible ASCII but the separators. */
 function isToken(s: string): bool {
   if (s.length == 0) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c <= 32 || c >= 127) return false;
-    if ("\"(),/:;<=>?@[\\]{}".indexOf(String.fromCharCode(c)) >= 0) return false;
+    switch (c) {
+      case 34: case 40: case 41: case 44: case 47: case 58: case 59: case 60: case 61: case 62:
+      case 63: case 64: case 91: case 92: case 93: case 123: case 125:
+        return false;
+    }
   }
   return true;
+}
+
+/** A reply header whose name is already lowercase (the SDK's `header` lowercases every name). */
+function h(name: string, value: string): Header {
+  const out = new Header();
+  out.name = name;
+  out.value = value;
+  return out;
 }
 
 class Cors extends RootContext {
@@ -134,8 +146,15 @@ class Cors extends RootContext {
   expose: string = "";
   credentials: bool = false;
   maxAge: string = "";
+  methodsText: string = "";
+  headersText: string = "";
   filter: string = "";
   requests: u32 = 0;
+  // Metric label values, built once.
+  actualAllowed: string[] = [];
+  actualRefused: string[] = [];
+  preflightAllowed: string[] = [];
+  preflightRefused: string[] = [];
 
   constructor() {
     super("cors", "0.1.0");
@@ -203,8 +222,14 @@ class Cors extends RootContext {
     const maxAge = config.getInt("max-age-secs", -1);
     if (maxAge > 86400) config.child("max-age-secs")!.error("max-age-secs must be between 0 and 86400");
     if (maxAge >= 0) this.maxAge = maxAge.toString();
+    this.methodsText = this.methods.join(", ");
+    this.headersText = this.headers.join(", ");
     this.filter = config.getString("filter-name", "cors");
     this.requests = defineMetric("cors_requests_total", MetricKind.Counter, "Requests seen by the CORS filter", ["filter", "kind", "outcome"]);
+    this.actualAllowed = [this.filter, "actual", "allowed"];
+    this.actualRefused = [this.filter, "actual", "refused"];
+    this.preflightAllowed = [this.filter, "preflight", "allowed"];
+    this.preflightRefused = [this.filter, "preflight", "refused"];
     return null;
   }
 
@@ -213,7 +238,7 @@ class Cors extends RootContext {
   }
 
   allowed(origin: string): bool {
-    const o = origin.toLowerCase();
+    const o = lower(origin);
     for (let i = 0; i < this.origins.length; i++) if (this.origins[i].matches(o)) return true;
     return false;
   }
@@ -224,33 +249,44 @@ class Cors extends RootContext {
   }
 }
 
+/** ASCII lowercase; the same string (no copy) when it has no A-Z. */
+function lower(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return s.toLowerCase();
+  }
+  return s;
+}
+
+/** ASCII uppercase; the same string (no copy) when it has no a-z. */
+function upper(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 97 && c <= 122) return s.toUpperCase();
+  }
+  return s;
+}
+
 /** `a, b,c` → ["a", "b", "c"] lowercased (Access-Control-Request-Headers). */
 function requestedHeaders(v: string | null): string[] {
   const out = new Array<string>(0);
   if (v === null) return out;
   const parts = v.split(",");
   for (let i = 0; i < parts.length; i++) {
-    const p = parts[i].trim().toLowerCase();
+    const p = lower(parts[i].trim());
     if (p.length > 0) out.push(p);
   }
   return out;
 }
 
-function addVary(response: Response, value: string): void {
-  const existing = response.headers.getAll("vary");
-  const all = existing.join(",").toLowerCase();
-  const tokens = all.split(",");
-  for (let i = 0; i < tokens.length; i++) if (tokens[i].trim() == "*") return;
-  const add = value.split(",");
-  const missing = new Array<string>(0);
-  for (let i = 0; i < add.length; i++) {
-    let seen = false;
-    for (let j = 0; j < tokens.length; j++) if (tokens[j].trim() == add[i].trim().toLowerCase()) seen = true;
-    if (!seen) missing.push(add[i].trim());
+/** Whether a comma-separated header value lists `token` (or `*`), case-insensitively. */
+function hasToken(value: string, token: string): bool {
+  const parts = value.split(",");
+  for (let i = 0; i < parts.length; i++) {
+    const p = lower(parts[i].trim());
+    if (p == token || p == "*") return true;
   }
-  if (missing.length == 0) return;
-  const joined = existing.join(", ");
-  response.setHeader("vary", joined.length > 0 ? joined + ", " + missing.join(", ") : missing.join(", "));
+  return false;
 }
 
 class Exchange extends HttpContext {
@@ -271,9 +307,9 @@ class Exchange extends HttpContext {
     if (request.method == "OPTIONS" && method !== null) return this.preflight(request, origin, method);
     if (root.allowed(origin)) {
       this.origin = origin;
-      recordMetric(root.requests, 1, [root.filter, "actual", "allowed"]);
+      recordMetric(root.requests, 1, root.actualAllowed);
     } else {
-      recordMetric(root.requests, 1, [root.filter, "actual", "refused"]);
+      recordMetric(root.requests, 1, root.actualRefused);
     }
     return Decision.continue();
   }
@@ -281,7 +317,7 @@ class Exchange extends HttpContext {
   /** A preflight never reaches the upstream: allowed → 204 with the allow headers, else 403 without them. */
   preflight(request: Request, origin: string, method: string): Decision {
     const root = this.root;
-    const m = method.trim().toUpperCase();
+    const m = upper(method.trim());
     const wanted = requestedHeaders(request.header("access-control-request-headers"));
     this.answered = true;
     let ok = root.allowed(origin) && isToken(m) && (root.anyMethod || root.methods.includes(m));
@@ -291,20 +327,20 @@ class Exchange extends HttpContext {
       ok = isToken(h) && (root.headers.includes(h) || (root.anyHeader && h != "authorization"));
     }
     if (!ok) {
-      recordMetric(root.requests, 1, [root.filter, "preflight", "refused"]);
-      return Decision.respond(403, REFUSED_BODY, [header("content-type", "application/json"), header("vary", PREFLIGHT_VARY)]);
+      recordMetric(root.requests, 1, root.preflightRefused);
+      return Decision.respond(403, REFUSED_BODY, [h("content-type", "application/json"), h("vary", PREFLIGHT_VARY)]);
     }
-    recordMetric(root.requests, 1, [root.filter, "preflight", "allowed"]);
+    recordMetric(root.requests, 1, root.preflightAllowed);
     const out: Header[] = [
-      header("access-control-allow-origin", root.allowOrigin(origin)),
+      h("access-control-allow-origin", root.allowOrigin(origin)),
       // `*` lists are answered with what was asked: with credentials browsers read `*` literally.
-      header("access-control-allow-methods", root.anyMethod ? m : root.methods.join(", ")),
-      header("vary", PREFLIGHT_VARY),
+      h("access-control-allow-methods", root.anyMethod ? m : root.methodsText),
+      h("vary", PREFLIGHT_VARY),
     ];
-    if (root.credentials) out.push(header("access-control-allow-credentials", "true"));
-    const allowHeaders = root.anyHeader ? wanted.join(", ") : root.headers.join(", ");
-    if (allowHeaders.length > 0) out.push(header("access-control-allow-headers", allowHeaders));
-    if (root.maxAge.length > 0) out.push(header("access-control-max-age", root.maxAge));
+    if (root.credentials) out.push(h("access-control-allow-credentials", "true"));
+    const allowHeaders = root.anyHeader ? wanted.join(", ") : root.headersText;
+    if (allowHeaders.length > 0) out.push(h("access-control-allow-headers", allowHeaders));
+    if (root.maxAge.length > 0) out.push(h("access-control-max-age", root.maxAge));
     return Decision.respond(204, "", out);
   }
 
@@ -312,8 +348,21 @@ class Exchange extends HttpContext {
     const root = this.root;
     if (this.answered) return Decision.continue();
     // Also local replies of later filters (a 401, a 429): scripts of allowed origins can read them.
-    for (let i = 0; i < OWNED.length; i++) if (response.header(OWNED[i]) !== null) response.removeHeader(OWNED[i]);
-    if (!root.anyOriginOnly) addVary(response, "Origin");
+    // One read of the head: the upstream's own CORS headers go, Vary is extended.
+    const head = response.headers.entries();
+    let vary = "";
+    for (let i = 0; i < head.length; i++) {
+      const name = head[i].name;
+      if (name.startsWith("access-control-")) {
+        if (OWNED.includes(name)) response.removeHeader(name);
+      } else if (name == "vary") {
+        vary = vary.length > 0 ? vary + ", " + head[i].value : head[i].value;
+      }
+    }
+    if (!root.anyOriginOnly) {
+      if (vary.length == 0) response.setHeader("vary", "Origin");
+      else if (!hasToken(vary, "origin")) response.setHeader("vary", vary + ", Origin");
+    }
     if (this.origin.length == 0) return Decision.continue();
     response.setHeader("access-control-allow-origin", root.allowOrigin(this.origin));
     if (root.credentials) response.setHeader("access-control-allow-credentials", "true");
