@@ -73,11 +73,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 test('upstream circuit-breaker: failure-threshold opens it, timeout-seconds later half-open-max-requests probes go through, success-threshold closes it', async () => {
   const o = await controlled();
-  const { url, weir } = await startWeirWith(`${LISTENER}routes { route "r" { upstream "o"; } }
+  const { url, weir } = await startWeirWith(`${LISTENER}routes { route "m" { matches { path "/metrics"; }; builtin-handler "metrics"; }; route "r" { upstream "o"; } }
 upstreams { upstream "o" { target "${o.address}"; circuit-breaker { failure-threshold 3; success-threshold 2; timeout-seconds 0.4; half-open-max-requests 1; } } }
 `);
   cleanups.push(() => weir.close());
   const circuit = async (): Promise<string | undefined> => (await weir.state()).upstreams[0]!.circuit;
+  const gauge = async (): Promise<string | undefined> => /weir_upstream_circuit_state\{upstream="o"\} (\d)/.exec((await get(`${url}/metrics`)).body)?.[1];
+  assert.equal(await gauge(), '0');
   assert.equal(await circuit(), 'closed');
   o.status = 500;
   for (let i = 0; i < 2; i++) assert.equal((await get(`${url}/x`)).status, 500);
@@ -87,12 +89,14 @@ upstreams { upstream "o" { target "${o.address}"; circuit-breaker { failure-thre
   o.status = 500;
   for (let i = 0; i < 3; i++) assert.equal((await get(`${url}/x`)).status, 500);
   assert.equal(await circuit(), 'open');
+  assert.equal(await gauge(), '2', 'weir_upstream_circuit_state 2 = open');
   const hits = o.hits;
   const refused = await get(`${url}/x`);
   assert.deepEqual([refused.status, refused.code], [503, 'WEIR_ERR_CIRCUIT_OPEN']);
   assert.equal(o.hits, hits, 'an open breaker fails fast without reaching the target');
   // Half-open: one probe at a time; a failed probe opens it again.
   await eventually(async () => (await circuit()) === 'half-open', 'half-open after timeout-seconds');
+  assert.equal(await gauge(), '1', 'weir_upstream_circuit_state 1 = half-open');
   assert.equal((await get(`${url}/x`)).status, 500, 'the probe reaches the target');
   assert.equal(await circuit(), 'open', 'a failed probe opens it again');
   await eventually(async () => (await circuit()) === 'half-open', 'half-open again');
@@ -196,6 +200,8 @@ test('outlier-detection consecutive-5xx: ejected, longer each time, never past m
   assert.equal(ejected.hits, before, 'an ejected target gets no request');
   const metrics = (await get(`${admin.proxy}/metrics`)).body;
   assert.match(metrics, new RegExp(`weir_upstream_target_ejections_total\\{upstream="od",target="${ejected.address}"\\} 1`));
+  assert.match(metrics, new RegExp(`weir_upstream_target_ejected\\{upstream="od",target="${ejected.address}"\\} 1`));
+  assert.match(metrics, /weir_upstream_panic\{upstream="od"\} 0/);
   // Back after base-ejection-time; three more failures eject it for twice as long.
   await eventually(async () => !(await view()).targets.find((t) => t.address === ejected.address)!.ejected, 'the first ejection ends', 5000);
   const other = ejected === b ? c : b;
@@ -282,7 +288,7 @@ ${targets.map((t) => `    target "${t.address}"`).join('\n')}
 
 test('outlier-detection panic-threshold: with too few targets available requests go to every target', async () => {
   const [a, b] = [await controlled(), await controlled()];
-  const config = (panic: number): string => `${LISTENER}routes { route "r" { upstream "o"; } }
+  const config = (panic: number): string => `${LISTENER}routes { route "m" { matches { path "/metrics"; }; builtin-handler "metrics"; }; route "r" { upstream "o"; } }
 upstreams { upstream "o" {
     target "${a.address}"
     target "${b.address}"
@@ -305,6 +311,7 @@ upstreams { upstream "o" {
       assert.equal(a.hits + b.hits, hits);
     } else {
       assert.equal(s.panic, true);
+      assert.match((await get(`${url}/metrics`)).body, /weir_upstream_panic\{upstream="o"\} 1/);
       assert.equal(r.status, 200, 'panic mode: ejected targets are tried');
       assert.equal(a.hits + b.hits, hits + 1);
     }

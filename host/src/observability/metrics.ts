@@ -151,7 +151,19 @@ export interface TargetState {
   readonly inFlight: number;
   /** Drained through the admin API: takes no new requests. */
   readonly draining: boolean;
+  /** Passively ejected (outlier-detection, or repeated connect failures). */
+  readonly ejected: boolean;
 }
+
+/** An upstream with a `circuit-breaker` or `outlier-detection`, for their gauges. */
+export interface UpstreamHealthState {
+  readonly upstream: string;
+  readonly circuit: 'closed' | 'open' | 'half-open' | undefined;
+  /** undefined without outlier-detection. */
+  readonly panic: boolean | undefined;
+}
+
+const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 export class ProxyMetrics {
   readonly registry: Registry;
@@ -171,6 +183,8 @@ export class ProxyMetrics {
   readonly targetEjections: FastCounter;
   /** The targets of the running snapshot, read at scrape time (ProxyCore sets it). */
   targets: () => Iterable<TargetState> = () => [];
+  /** Upstreams with a breaker or outlier detection, read at scrape time (ProxyCore sets it). */
+  upstreamHealth: () => Iterable<UpstreamHealthState> = () => [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -214,6 +228,30 @@ export class ProxyMetrics {
       collect() {
         this.reset();
         for (const t of metrics.targets()) this.labels(t.upstream, t.address).set(t.draining ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'weir_upstream_target_ejected', help: '1 while a target is passively ejected (outlier-detection, or repeated connect failures), else 0; outlier detection is per proxy thread, so 1 if any thread ejected it', labelNames: target, registers,
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const t of metrics.targets()) this.labels(t.upstream, t.address).set(t.ejected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'weir_upstream_circuit_state', help: 'The upstream circuit-breaker: 0 closed, 1 half-open, 2 open (the worst over proxy threads)', labelNames: ['upstream'], registers,
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const u of metrics.upstreamHealth()) if (u.circuit !== undefined) this.labels(u.upstream).set(CIRCUIT_VALUE[u.circuit]);
+      },
+    });
+    new Gauge({
+      name: 'weir_upstream_panic', help: '1 while an upstream with outlier-detection is in panic mode (too few targets available: requests go to every target), else 0', labelNames: ['upstream'], registers,
+      aggregator: 'max',
+      collect() {
+        this.reset();
+        for (const u of metrics.upstreamHealth()) if (u.panic !== undefined) this.labels(u.upstream).set(u.panic ? 1 : 0);
       },
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'weir_process_' });

@@ -7,7 +7,7 @@ import type { BuiltinHandler, FilterConfig, WeirConfig } from '../config/types.t
 import { WeirError } from '../errors.ts';
 import { FilterRegistry } from '../filters/registry.ts';
 import type { Logger } from '../observability/logger.ts';
-import { renderMetrics, type ProxyMetrics, type TargetState } from '../observability/metrics.ts';
+import { renderMetrics, type ProxyMetrics, type TargetState, type UpstreamHealthState } from '../observability/metrics.ts';
 import { buildChain, type Chain } from '../pipeline/chain.ts';
 import type { HeaderMap, Phase } from '../pipeline/phases.ts';
 import { filterOnRoute } from '../pipeline/failure-mode.ts';
@@ -61,13 +61,23 @@ export class ProxyCore {
     this.filters = opts.filters ?? new FilterRegistry();
     this.httpCache = new HttpCache(opts.metrics.registry);
     opts.metrics.targets = () => this.targetStates();
+    opts.metrics.upstreamHealth = () => this.upstreamHealthStates();
+  }
+
+  /** Upstreams with a circuit breaker or outlier detection, for their gauges. */
+  private *upstreamHealthStates(): Iterable<UpstreamHealthState> {
+    if (!this.current) return;
+    for (const up of this.current.upstreams.values()) {
+      if (up.breaker === undefined && up.outlier === undefined) continue;
+      yield { upstream: up.name, circuit: up.breaker?.state(), panic: up.outlier ? up.panicking() : undefined };
+    }
   }
 
   /** Every target of the running snapshot, for the per-target gauges. */
   private *targetStates(): Iterable<TargetState> {
     if (!this.current) return;
     for (const up of this.current.upstreams.values()) {
-      for (const t of up.targets) yield { upstream: up.name, address: t.address, healthy: t.healthy, inFlight: t.inFlight, draining: up.draining.has(t.address) };
+      for (const t of up.targets) yield { upstream: up.name, address: t.address, healthy: t.healthy, inFlight: t.inFlight, draining: up.draining.has(t.address), ejected: t.ejected };
     }
   }
 
