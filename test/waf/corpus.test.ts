@@ -18,8 +18,15 @@ const DOC = new URL('../../docs/waf.md', import.meta.url);
 const lines = (file: string) => readFileSync(new URL(file, CORPUS), 'utf8').split('\n').filter((l) => l.length > 0 && !l.startsWith('#'));
 
 const ATTACKS: Array<[string, string]> = [['SQL injection', 'sqli.txt'], ['XSS', 'xss.txt'], ['Path traversal', 'traversal.txt'], ['Remote file inclusion', 'rfi.txt'], ['Command injection', 'cmdi.txt']];
+/**
+ * Attacks written after the rules were tuned on the set above and never used to change them:
+ * their rates are the better estimate for attacks the rules were not written against.
+ */
+const HELD_OUT: Array<[string, string]> = ATTACKS.map(([name, file]) => [`${name} (held out)`, `holdout-${file}`]);
 /** Floors per paranoia level: detection (each class, each placement) and false positives (all benign traffic). */
 const FLOORS = { 1: { detection: 0.9, falsePositives: 0.01 }, 2: { detection: 0.95, falsePositives: 0.02 } } as const;
+/** Held-out floors: measured 83–100 % per class at PL1 when they were written. */
+const HELD_OUT_FLOOR = 0.75;
 
 let origin: Origin;
 let weir: Weir;
@@ -86,7 +93,8 @@ test('corpus: detection per attack class and false positives at paranoia levels 
   rows.push('| Attack class | Samples | PL1 in a query | PL1 in a JSON body | PL2 in a query | PL2 in a JSON body |');
   rows.push('| --- | ---: | ---: | ---: | ---: | ---: |');
   const problems: string[] = [];
-  for (const [name, file] of ATTACKS) {
+  for (const [name, file] of [...ATTACKS, ...HELD_OUT]) {
+    const held = file.startsWith('holdout-');
     const attacks = lines(file);
     const cells: string[] = [];
     for (const level of [1, 2] as const) {
@@ -94,7 +102,7 @@ test('corpus: detection per attack class and false positives at paranoia levels 
       const inJson = await blocked(level, attacks.map((a) => ({ path: '/api/items', type: 'application/json', body: JSON.stringify({ id: 7, comment: a }) })));
       for (const [where, r] of [['query', inQuery], ['JSON body', inJson]] as const) {
         cells.push(pct(r.blocked, attacks.length));
-        if (r.blocked / attacks.length < FLOORS[level].detection) problems.push(`${name} in a ${where} at PL${level}: ${r.blocked}/${attacks.length}; missed: ${r.missed.join(' ‖ ')}`);
+        if (r.blocked / attacks.length < (held ? HELD_OUT_FLOOR : FLOORS[level].detection)) problems.push(`${name} in a ${where} at PL${level}: ${r.blocked}/${attacks.length}; missed: ${r.missed.join(' ‖ ')}`);
         if (r.missed.length > 0) t.diagnostic(`PL${level} ${name} (${where}) missed: ${r.missed.join(' ‖ ')}`);
       }
     }

@@ -204,11 +204,13 @@ filters {
     filter "pl1" { type "waf"; paranoia-level 1; }
     filter "pl2" { type "waf"; paranoia-level 2; }
     filter "lenient" { type "waf"; anomaly-threshold 10; }
+    filter "strict" { type "waf"; anomaly-threshold 3; }
 }
 routes {
     route "pl1" { matches { path-prefix "/pl1"; }; upstream "o"; filters "pl1"; }
     route "pl2" { matches { path-prefix "/pl2"; }; upstream "o"; filters "pl2"; }
     route "lenient" { matches { path-prefix "/lenient"; }; upstream "o"; filters "lenient"; }
+    route "strict" { matches { path-prefix "/strict"; }; upstream "o"; filters "strict"; }
 }`);
   const statement = q('drop table accounts');
   assert.equal((await send(`${url}/pl1?q=${statement}`)).status, 200, 'rule 7010 runs from paranoia level 2');
@@ -216,6 +218,11 @@ routes {
   // One critical match scores 5: under a threshold of 10; two of them reach it.
   assert.equal((await send(`${url}/lenient?q=${q("' or 1=1--")}`)).status, 200);
   assertBlocked(await send(`${url}/lenient?q=${q("' or 1=1--")}&r=${q('<script>alert(1)</script>')}`), 'two critical matches');
+  // A warning (3) reaches a threshold of 3: invalid percent-encoding in the query (rule 1003).
+  assertBlocked(await send(`${url}/strict?q=50%zz`), 'rule 1003 at threshold 3');
+  // Nothing of one request's inspection is left for the next: a body's `%` is not the next path's.
+  assert.equal((await send(`${url}/strict/a`, json({ text: '50% off today' }))).status, 200);
+  assert.equal((await send(`${url}/strict/b`)).status, 200);
 });
 
 test('waf body inspection: gzip bodies are decompressed and inspected; a zip bomb is refused with 413 before it is inflated; size, ratio, content types and inspect-request-body', async () => {

@@ -5,7 +5,7 @@ import { CRITICAL, Rule, commandInjection, hiddenFile, knownRule as ruleExists, 
 import { sqliShape } from "./sqli";
 import {
   C_AT, C_BACKSLASH, C_COLON, C_DASH, C_DOLLAR, C_DOT, C_EQ, C_HASH, C_LT, C_NUL, C_PAREN, C_PIPE, C_PLUS, C_QUOTE, C_SEMI, C_SLASH,
-  C_UNDERSCORE, C_AMP, badEncoding, charMask, fullyDecode, lower, percentDecode, setOf, truncate,
+  C_UNDERSCORE, C_AMP, badEncoding, charMask, fullyDecode, lower, percentDecode, resetBadEncoding, setOf, truncate,
 } from "./text";
 import { xss } from "./xss";
 
@@ -140,6 +140,7 @@ export class Inspection {
   /** The path (percent-decoded as the upstream would), the method. */
   head(method: string, rawPath: string): void {
     if (!METHODS.includes(method)) this.add(1004, "method", method);
+    resetBadEncoding();
     const path = lower(fullyDecode(rawPath, false));
     if (badEncoding) this.add(1003, "path", rawPath);
     if (path.indexOf("\u0000") >= 0) this.add(1001, "path", "NUL");

@@ -14,9 +14,7 @@ import {
 } from "@weir/sdk-assemblyscript";
 import { CLASSES, DATA_MAX, Exclusion, Inspection, knownRule } from "./engine";
 import { Param, boundaryOf, parseCookies, parseError, parseJson, parseMultipart, parseUrlEncoded, resetParseError } from "./parse";
-import { lower, truncate } from "./text";
-import { percentDecode } from "./text";
-import * as text from "./text";
+import { badEncoding, lower, percentDecode, resetBadEncoding, truncate } from "./text";
 
 const BLOCK_BODY = "{\"error\":{\"code\":\"WEIR_ERR_WAF_BLOCKED\",\"status\":403,\"message\":\"the web application firewall blocked the request\"}}\n";
 
@@ -149,9 +147,9 @@ class WafRequest extends HttpContext {
     this.host = host;
     ins.head(request.method, request.path);
     const params = new Array<Param>(0);
-    text.badEncoding = false;
+    resetBadEncoding();
     parseUrlEncoded(request.query, "query:", params);
-    if (text.badEncoding) ins.add(1003, "query", truncate(request.query, DATA_MAX));
+    if (badEncoding) ins.add(1003, "query", truncate(request.query, DATA_MAX));
     const headers = request.headers.entries();
     let ua = false;
     for (let i = 0; i < headers.length; i++) {
@@ -193,17 +191,17 @@ class WafRequest extends HttpContext {
       ins.add(1005, "body", type.length == 0 ? "(no content-type)" : type);
       return;
     }
-    const text = fromUtf8(chunk);
+    const body = fromUtf8(chunk);
     const params = new Array<Param>(0);
     resetParseError();
     if (type.indexOf("json") >= 0) {
-      if (!parseJson(text, params)) ins.add(1002, "body", parseError);
+      if (!parseJson(body, params)) ins.add(1002, "body", parseError);
     } else if (type == "application/x-www-form-urlencoded") {
-      parseUrlEncoded(text, "body:", params);
+      parseUrlEncoded(body, "body:", params);
     } else if (type == "multipart/form-data") {
-      if (!parseMultipart(text, boundaryOf(this.contentType), params)) ins.add(1002, "body", parseError);
+      if (!parseMultipart(body, boundaryOf(this.contentType), params)) ins.add(1002, "body", parseError);
     } else {
-      params.push(new Param("body", percentDecode(text, false)));
+      params.push(new Param("body", percentDecode(body, false)));
     }
     ins.values(params, this.host);
   }

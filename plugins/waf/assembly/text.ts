@@ -104,8 +104,12 @@ export function lower(s: string): string {
   return parts.join("");
 }
 
-/** Set by percentDecode: the input had a `%` not followed by two hex digits. */
+/** Set by percentDecode: the input had a `%` not followed by two hex digits (resetBadEncoding clears it). */
 export let badEncoding: bool = false;
+
+export function resetBadEncoding(): void {
+  badEncoding = false;
+}
 
 /**
  * Percent-decoding as a lenient server does it: `%XX` bytes (UTF-8, overlong forms such as
