@@ -22,7 +22,7 @@ import { LOCAL_STREAM_PROPERTY } from '../pipeline/phases.ts';
 import type { HeaderMap, HeadersResult, LocalReply, RequestContext, RequestHead, ResponseHead, ClientInfo, Phase } from '../pipeline/phases.ts';
 import { hostOf, type CompiledRoute } from '../router/router.ts';
 import type { Target, Upstream } from '../upstream/upstream.ts';
-import { routeBreaker, type BreakerTicket } from '../upstream/breaker.ts';
+import { routeBreaker, type BreakerTicket, type CircuitBreaker } from '../upstream/breaker.ts';
 import { appendHeader, firstHeader, headersFromRaw, stripHopByHop } from './headers.ts';
 import { contentCodings, inflateRequestBody, type InflateLimits } from '../compression/inflate-request.ts';
 import type { ProxyCore } from './core.ts';
@@ -484,14 +484,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (pool.maxRequests > 0 && up.inFlight >= pool.maxRequests) return this.fail(new WeirError('WEIR_ERR_UPSTREAM_MAX_REQUESTS', `upstream ${up.name} has ${pool.maxRequests} requests in flight`));
     // Circuit breakers: the upstream's, then the route's; each admitted attempt holds a ticket.
     this.settleBreakers(undefined);
-    for (const [b, what] of [[up.breaker, `upstream ${up.name}`], [routeBreaker(this.core, this.route!.config), `route ${this.route!.config.name}`]] as const) {
-      if (b === undefined) continue;
-      const ticket = b.admit();
-      if (ticket === undefined) {
-        this.settleBreakers(undefined);
-        return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `the circuit breaker of ${what} is ${b.state()}`));
-      }
-      (this.tickets ??= []).push(ticket);
+    const routeCb = routeBreaker(this.core, this.route!.config);
+    const refused = up.breaker !== undefined && !this.admitTo(up.breaker) ? `upstream ${up.name}` : routeCb !== undefined && !this.admitTo(routeCb) ? `route ${this.route!.config.name}` : undefined;
+    if (refused !== undefined) {
+      this.settleBreakers(undefined);
+      return this.fail(new WeirError('WEIR_ERR_CIRCUIT_OPEN', `the circuit breaker of ${refused} is open (or half-open with its probes in flight)`));
     }
     let chosen = index !== undefined && !this.tried?.has(index) ? up.targets[index] : undefined;
     // Slow start: a plugin's choice of a target that came back is kept with the probability of
@@ -539,6 +536,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** Circuit-breaker tickets of the attempt being made (breaker.ts). */
   private tickets: BreakerTicket[] | undefined;
+
+  /** Takes a ticket from `b` for this attempt; false when it refuses (open, or half-open and full). */
+  private admitTo(b: CircuitBreaker): boolean {
+    const ticket = b.admit();
+    if (ticket === undefined) return false;
+    (this.tickets ??= []).push(ticket);
+    return true;
+  }
 
   /** Reports the attempt's outcome to its breakers (undefined: none, e.g. the client left). */
   private settleBreakers(ok: boolean | undefined): void {
