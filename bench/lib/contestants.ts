@@ -200,6 +200,7 @@ export const CONTESTANTS: readonly Contestant[] = [
   weirRow('weir-basic-auth', 'Weir, the basic-auth filter (first-party), good credentials on every request', 'weir-basic-auth.kdl', { headers: ['Authorization: Basic YmVuY2g6YmVuY2gtcHc='] }),
   weirRow('weir-jwt', 'Weir, the jwt filter (first-party, HS256), a valid token on every request', 'weir-jwt.kdl', { headers: ['Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImlzcyI6Imh0dHBzOi8vaWRwLmJlbmNoLyIsImF1ZCI6ImFwaSIsImV4cCI6NDEwMjQ0NDgwMH0.4EzPuBPWMQnX2bBqcHuhuD4_Vu89UcZ4Y17WDj-eNmw'] }),
   weirRow('weir-ip-filter', 'Weir, the ip-filter (first-party), every request allowed', 'weir-ip-filter.kdl'),
+  weirRow('weir-waf', 'Weir, the WAF (first-party, paranoia 1) on every request, a benign query', 'weir-waf.kdl', { path: "/search?q=O%27Brien%20running%20shoes&sort=price_asc&page=2", headers: ['User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/124.0'] }),
   // Feature rows, each against nginx doing the same in the same run: a cache hit from memory
   // (every request after the first is a hit) and gzip of an 8 KiB text response.
   nginxProxy('nginx-cache', 'nginx proxy_cache, every request a hit', 1, 'single', false, false, { name: 'cache' }),

@@ -3,7 +3,8 @@
 // body decompression within its caps, and the audit entries of matches.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -130,6 +131,7 @@ routes {
   assert.ok(sqli, JSON.stringify(lines));
   assert.equal(sqli['parameter'], 'body:name');
   assert.equal(sqli['class'], 'sqli');
+  assert.equal(sqli['message'], 'SQL injection token shape');
   assert.equal(sqli['outcome'], 'detected');
   assert.equal(sqli['mode'], 'detect');
   assert.equal(sqli['filter'], 'watch');
@@ -304,4 +306,23 @@ test('weir plugin test: the cases in plugins/waf/cases.json pass', async () => {
   const failed = await runPluginTests(fileURLToPath(new URL('../../plugins/waf/build/waf.wasm', import.meta.url)), fileURLToPath(new URL('../../plugins/waf/cases.json', import.meta.url)), (s) => out.push(s));
   assert.equal(failed, 0, out.join(''));
   assert.match(out.join(''), /6 passed, 0 failed/);
+});
+
+test('weir validate refuses an exclusion naming no rule or class, at its line and column', () => {
+  const file = join(tmpDir('weir-waf-'), 'weir.kdl');
+  writeFileSync(file, `listeners { listener "m" { address "127.0.0.1:0"; } }
+upstreams { upstream "o" { target "127.0.0.1:9"; } }
+filters {
+    filter "a" { type "waf"; exclude rule=9999; }
+    filter "b" {
+        type "waf"
+        exclude rule="sqlx" route="r"
+    }
+}
+routes { route "r" { matches { path-prefix "/"; }; upstream "o"; filters "a" "b"; } }
+`);
+  const v = spawnSync(process.execPath, [fileURLToPath(new URL('../../host/bin/weir.ts', import.meta.url)), 'validate', file], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(v.status, 1, v.stderr);
+  assert.match(v.stderr, /weir\.kdl:4:30: error WEIR_ERR_PLUGIN_CONFIG: .*no rule 9999/);
+  assert.match(v.stderr, /weir\.kdl:7:9: error WEIR_ERR_PLUGIN_CONFIG: .*rule must be a rule id or one of sqli, xss/);
 });

@@ -1,7 +1,7 @@
 // The inspection engine, independent of the proxy: parameters in, matches and a score out.
 // index.ts feeds it the request; the same code is what the corpus measures.
 import { Param } from "./parse";
-import { CRITICAL, Rule, commandInjection, hiddenFile, knownRule as ruleExists, osFile, rfi, rule, scannerAgent, scannerHeader, scriptingAgent, sqlMetaCount, sqlWord, traversal } from "./rules";
+import { Rule, commandInjection, hiddenFile, knownRule as ruleExists, osFile, rfi, rule, scannerAgent, scannerHeader, scriptingAgent, sqlMetaCount, sqlWord, traversal } from "./rules";
 import { sqliShape } from "./sqli";
 import {
   C_AT, C_BACKSLASH, C_COLON, C_DASH, C_DOLLAR, C_DOT, C_EQ, C_HASH, C_LT, C_NUL, C_PAREN, C_PIPE, C_PLUS, C_QUOTE, C_SEMI, C_SLASH,
@@ -175,12 +175,6 @@ export class Inspection {
       if (value.trim().startsWith("() {")) this.add(5003, "header:" + name, "() {");
       this.value(new Param("header:" + name, name == "referer" ? percentDecode(value, false) : value), host);
     }
-  }
-
-  /** True once any match is critical. */
-  critical(): bool {
-    for (let i = 0; i < this.matches.length; i++) if (this.matches[i].rule.severity >= CRITICAL) return true;
-    return false;
   }
 }
 

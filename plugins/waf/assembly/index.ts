@@ -246,7 +246,7 @@ class WafRequest extends HttpContext {
       const m = ins.matches[i];
       request.setProperty(
         "audit.waf." + root.filter + "." + i.toString(),
-        "{\"filter\":" + jsonString(root.filter) + ",\"rule\":" + m.rule.id.toString() + ",\"class\":" + jsonString(m.rule.cls) +
+        "{\"filter\":" + jsonString(root.filter) + ",\"rule\":" + m.rule.id.toString() + ",\"class\":" + jsonString(m.rule.cls) + ",\"message\":" + jsonString(m.rule.name) +
           ",\"severity\":" + m.rule.severity.toString() + ",\"parameter\":" + jsonString(truncate(m.param, 128)) + ",\"data\":" + jsonString(m.data) +
           ",\"score\":" + ins.score.toString() + ",\"outcome\":" + jsonString(this.outcome) + ",\"mode\":" + jsonString(root.block ? "block" : "detect") + "}",
       );

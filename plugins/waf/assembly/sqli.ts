@@ -59,9 +59,6 @@ export const SQL_CATALOG: string[] = [
   "msysobjects", "all_tables", "user_tables", "dba_users", "v$version", "sys.user$", "master..sysdatabases", "xp_dirtree",
 ];
 
-/** Set when a MySQL executable comment (`/*!…*\/`) was seen by the last tokenize call. */
-export let sawExecutableComment: bool = false;
-
 function wordTypes(): Map<string, string> {
   const m = new Map<string, string>();
   for (let i = 0; i < KEYWORDS.length; i++) m.set(KEYWORDS[i], T_KEYWORD);
@@ -128,7 +125,6 @@ export function tokenize(s: string, quote: i32, max: i32): Token[] {
     }
     if (c == 0x2f && i + 1 < n && s.charCodeAt(i + 1) == 0x2a) {
       if (i + 2 < n && s.charCodeAt(i + 2) == 0x21) {
-        sawExecutableComment = true;
         i += 3;
         while (i < n && isDigit(s.charCodeAt(i))) i++;
         continue;
