@@ -347,3 +347,23 @@ test('jwt: jwks-file and weir validate: keys from the file through the proxy, a 
   assert.equal(alg.status, 1);
   assert.match(alg.stderr, /weir\.kdl:3:\d+: error WEIR_ERR_CONFIG_VALUE/);
 });
+
+test('jwt: with a jwks-url, on-tick fetches the JWKS again ahead of its max-age, with no request', async () => {
+  const key: SigningKey = { kid: 't1', alg: 'ES256', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
+  let fetches = 0;
+  const idp = http.createServer((_req, res) => {
+    fetches++;
+    // 30 s is the shortest max-age the plugin keeps; its timer ticks every 10 s and refreshes 15 s ahead.
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=30' }).end(JSON.stringify({ keys: [publicJwk(key)] }));
+  });
+  await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
+  try {
+    const { url } = await weirOn(`filter "auth" { type "jwt"; algorithms "ES256"; jwks-url "http://127.0.0.1:${(idp.address() as AddressInfo).port}/jwks"; }`, `route "r" { matches { path-prefix "/"; }; upstream "o"; filters "auth"; }`);
+    assert.equal((await get(`${url}/`, { authorization: `Bearer ${mint({ sub: 'a', exp: Math.floor(Date.now() / 1000) + 600 }, key)}` })).status, 200);
+    const first = fetches;
+    assert.ok(first >= 1);
+    await eventually('a timer fetch', async () => fetches > first, 40_000);
+  } finally {
+    idp.close();
+  }
+});

@@ -615,7 +615,7 @@ const jwtKeys: KeySpec[] = [
   { name: 'algorithms', doc: 'Signature algorithms accepted (a token\'s `alg` must be one): `HS256` `HS384` `HS512` `RS256` `RS384` `RS512` `PS256` `ES256` `ES384` `EdDSA`.', required: true, rest: { name: 'algorithm', type: 'string', enum: JWT_ALGORITHMS } },
   str('secret', 'HMAC key for HS256/384/512, at least 32 bytes; write `"${JWT_SECRET}"`.'),
   val('jwks-file', 'path', 'Verification keys (a JWKS: RSA, EC, OKP and `oct` keys); changes apply on reload and when the file changes.'),
-  str('jwks-url', 'JWKS fetched from the identity provider (http-callout): cached for its Cache-Control max-age (default 300 s, 30 s to 1 day) and fetched again for a `kid` it lacks, at most every 5 s.'),
+  str('jwks-url', 'JWKS fetched from the identity provider (http-callout): cached for its Cache-Control max-age (default 300 s, 30 s to 1 day), fetched again by a timer before that ends, and for a `kid` it lacks at most every 5 s.'),
   names('issuer', 'Accepted `iss` values (any of them).', 'issuer'),
   names('audience', 'Accepted `aud` values: the token\'s `aud` (a string or a list) must hold one.', 'audience'),
   names('required-claims', 'Claims the token must carry.', 'claim'),

@@ -78,8 +78,9 @@ export function filterPluginConfig(filter: FilterConfig): PluginConfig {
     path: pluginPath(filter.type),
     config,
     ...(filter.type === 'geo' && dbType === 'mmdb' && typeof db === 'string' ? { geoDatabase: db } : {}),
-    // A JWKS fetch (http-callout, 3 s at most) counts against the hook's deadline.
-    ...(filter.type === 'jwt' ? { timeoutMs: 5000 } : {}),
+    // A JWKS fetch (http-callout, 3 s at most) counts against the hook's deadline; with a
+    // jwks-url the plugin's on-tick refreshes the keys ahead of their max-age.
+    ...(filter.type === 'jwt' ? { timeoutMs: 5000, ...(filter.settings.children.some((c) => c.name === 'jwks-url') ? { tickMs: 10_000 } : {}) } : {}),
     loc: filter.loc,
   };
 }

@@ -99,7 +99,10 @@ export class PluginRuntime {
     for (const type of FIRST_PARTY_FILTERS) {
       // A rate-limit filter's backend keys choose its store (local, shared, Redis, memcached).
       filters.register(type, async (filter) => {
-        const phase = wasmPhase(filter, await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined));
+        const plugin = await this.plugin(filterPluginConfig(filter), type === 'rate-limit' ? this.storeFor(filter.settings) : undefined);
+        // Inline, like a `wasm` filter's: this thread runs its timer (jwt's JWKS refresh).
+        plugin.startTicks();
+        const phase = wasmPhase(filter, plugin);
         // The WAF buffers request bodies as its body-inspection block says.
         return type === 'waf' ? wafPhase(phase, wafBody(filter.settings)) : phase;
       }, {
@@ -236,11 +239,12 @@ export class PluginRuntime {
   /** Drops plugins the current config no longer uses (their instances go with the old snapshot). */
   retain(config: WeirConfig, extra: readonly PluginConfig[] = this.firstPartyConfigs(config)): void {
     const keep = new Set([...config.plugins.values(), ...extra].map(keyOf));
-    // Only plugins a `wasm` filter runs tick; phaseFor starts a timer again when one does.
+    // Only plugins a filter runs tick; phaseFor (or the first-party factory) starts a timer again when one does.
     const used = new Set([...config.filters.values()].flatMap((f) => {
       const pc = f.type === 'wasm' && f.plugin !== undefined ? config.plugins.get(f.plugin) : undefined;
       return pc ? [keyOf(pc)] : [];
     }));
+    for (const pc of extra) used.add(keyOf(pc));
     for (const [k, p] of [...this.plugins]) {
       const key = k.slice(0, k.indexOf('\u0000'));
       if (!used.has(key)) p.stopTicks();

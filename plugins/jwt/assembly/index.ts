@@ -38,6 +38,8 @@ const DEFAULT_MAX_AGE_S: u64 = 300;
 const MIN_MAX_AGE_S: u64 = 30;
 const MAX_MAX_AGE_S: u64 = 86_400;
 const CALLOUT_TIMEOUT_MS: u32 = 3000;
+/** The timer refreshes keys that go stale within this (it ticks every 10 s). */
+const TICK_AHEAD_MS: u64 = 15_000;
 
 /** One verification key: an asymmetric JWK (as JSON text) or an HMAC secret. */
 class Key {
@@ -169,8 +171,13 @@ class Jwt extends RootContext {
 
   constructor() {
     super("jwt", "0.1.0");
-    this.hooks = [Hook.OnRequestHeaders];
+    // on-tick (every 10 s with a jwks-url, see first-party.ts) refreshes the JWKS ahead of its expiry.
+    this.hooks = [Hook.OnRequestHeaders, Hook.OnTick];
     this.configSchema = SCHEMA;
+  }
+
+  onTick(): void {
+    if (this.url.length > 0) this.refresh(false, TICK_AHEAD_MS);
   }
 
   configure(config: Config): ConfigError | null {
@@ -259,10 +266,12 @@ class Jwt extends RootContext {
   /**
    * Brings the jwks-url keys up to date: from the store (shared by every thread and instance
    * of this filter) when another one fetched, else by fetching, at most once per
-   * REFRESH_MIN_MS (a lock in the store). `force`: an unknown kid, refresh even if fresh.
+   * REFRESH_MIN_MS (a lock in the store). `force`: an unknown kid, refresh even if fresh;
+   * `ahead`: treat keys that go stale within that many ms as stale (the timer's refresh).
    */
-  refresh(force: bool): void {
-    const now = nowMs();
+  refresh(force: bool, ahead: u64 = 0): void {
+    const clock = nowMs();
+    const now = clock + ahead;
     if (!force && now < this.freshUntil) return;
     const before = this.loadedVersion;
     if (this.fromStore(now) && !force) return;
@@ -287,7 +296,7 @@ class Jwt extends RootContext {
     }
     if (errors.length > 0) log(LogLevel.Warn, "JWKS from " + this.url + ": " + errors[0] + " (skipped)");
     const maxAge = maxAgeOf(cc);
-    const until = now + maxAge * 1000;
+    const until = clock + maxAge * 1000;
     this.urlKeys = keys;
     this.freshUntil = until;
     const prev = kvGet("jwks");
