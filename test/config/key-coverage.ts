@@ -46,6 +46,7 @@ const OD_NO_RESPONSE = t(HEALTH_FILE, 'outlier-detection: an attempt without a r
 const OD_SUCCESS = t(HEALTH_FILE, 'outlier-detection success-rate: a target far below the success rate of the fleet is ejected');
 const OD_PANIC = t(HEALTH_FILE, 'outlier-detection panic-threshold: with too few targets available requests go to every target');
 const HC_MORE = t(HEALTH_FILE, 'health-check method, host and body-match decide health; interval-jitter-secs spreads the checks');
+const OD_PANIC_PARTIAL = t(HEALTH_FILE, 'outlier-detection panic-threshold: below the threshold (not only with every target out) ejected targets take requests again');
 const INERT = t(HEALTH_FILE, 'health keys without an effect are refused');
 const SLOW_START = t(HEALTH_FILE, 'slow-start-secs: a target whose health check passes again gets a growing share of its weight');
 const HEALTH = t(EFFECTS, 'health-check: type http, path, interval-secs, timeout-secs, thresholds and expected-status');
@@ -261,7 +262,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.outlier-detection.interval': [OD_SUCCESS],
   'upstreams.upstream.outlier-detection.base-ejection-time': [OD_5XX],
   'upstreams.upstream.outlier-detection.max-ejection-percent': [OD_5XX, OD_PANIC],
-  'upstreams.upstream.outlier-detection.panic-threshold': [OD_PANIC],
+  'upstreams.upstream.outlier-detection.panic-threshold': [OD_PANIC, OD_PANIC_PARTIAL],
   'upstreams.upstream.slow-start-secs': [SLOW_START, INERT],
   'upstreams.upstream.health-check.method': [HC_MORE],
   'upstreams.upstream.health-check.host': [HC_MORE],

@@ -299,8 +299,7 @@ upstreams { upstream "o" {
     const { url, weir } = await startWeirWith(config(panic));
     cleanups.push(() => weir.close());
     a.status = b.status = 503;
-    await get(`${url}/x`);
-    await get(`${url}/x`);
+    for (let i = 0; i < 4; i++) await get(`${url}/x`);
     const s = (await weir.state()).upstreams[0]!;
     assert.deepEqual(s.targets.map((t) => t.ejected), [true, true]);
     a.status = b.status = 200;
@@ -317,6 +316,28 @@ upstreams { upstream "o" {
     }
     await weir.close();
   }
+});
+
+test('outlier-detection panic-threshold: below the threshold (not only with every target out) ejected targets take requests again', async () => {
+  const [a, b, c] = [await controlled(), await controlled(), await controlled()];
+  const { url, weir } = await startWeirWith(`${LISTENER}routes { route "r" { upstream "o"; } }
+upstreams { upstream "o" {
+    target "${a.address}"
+    target "${b.address}"
+    target "${c.address}"
+    outlier-detection { consecutive-gateway-errors 1; base-ejection-time 60; max-ejection-percent 100; panic-threshold 80; }
+} }
+`);
+  cleanups.push(() => weir.close());
+  c.status = 503;
+  for (let i = 0; i < 3; i++) await get(`${url}/x`);
+  const s = (await weir.state()).upstreams[0]!;
+  assert.deepEqual(s.targets.map((t) => t.ejected), [false, false, true]);
+  assert.equal(s.panic, true, '2 of 3 available is under 80%');
+  c.status = 200;
+  const hits = c.hits;
+  for (let i = 0; i < 9; i++) assert.equal((await get(`${url}/x`)).status, 200);
+  assert.ok(c.hits - hits >= 2, `in panic mode the ejected target gets its share: ${c.hits - hits} of 9`);
 });
 
 test('health-check method, host and body-match decide health; interval-jitter-secs spreads the checks', async () => {

@@ -464,7 +464,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (index !== undefined || this.finished) return this.dispatchTo(index);
     const up = this.upstreamRef!;
     const bal = this.snap.balancers.get(up.name);
-    if (bal === undefined) return this.dispatchTo(undefined);
+    // Panic mode: the balancer plugin would keep to the few healthy targets; Weir's own round robin spreads over all.
+    if (bal === undefined || up.panicking()) return this.dispatchTo(undefined);
     this.balancer = bal;
     let chosen: number | undefined | Promise<number | undefined>;
     try {
