@@ -263,6 +263,10 @@ routes {
   // Ratio: 20 KB of text that gzips 100× is over max-decompression-ratio 50.
   const r2 = await send(`${url}/w`, { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: gzipSync(JSON.stringify({ a: 'a'.repeat(20_000) })) });
   assert.equal(r2.status, 413, r2.text);
+  // An encoding Weir does not decode is not passed on uninspected either.
+  const unknown = await send(`${url}/w`, { headers: { 'content-type': 'application/json', 'content-encoding': 'compress' }, body: 'x' });
+  assert.equal(unknown.status, 415);
+  assert.match(unknown.text, /WEIR_ERR_BODY_ENCODING/);
   // Larger than max-body-inspection-bytes without encoding: refused, never passed uninspected.
   const big = await send(`${url}/w`, json({ a: 'b'.repeat(70 * 1024) }));
   assert.equal(big.status, 413);
