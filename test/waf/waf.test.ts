@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -30,7 +31,7 @@ after(async () => {
 });
 
 /** Weir with `blocks` and an audit log file; returns its URL and a reader of the audit lines. */
-async function weirOn(blocks: string): Promise<{ url: string; audit: () => Array<Record<string, unknown>> }> {
+async function weirOn(blocks: string): Promise<{ url: string; weir: Weir; audit: () => Array<Record<string, unknown>> }> {
   const file = join(tmpDir('weir-waf-'), 'audit.log');
   // One node per line: reads as KDL v1 too (the Sentinel seed below is v1).
   const { weir, url } = await startWeirWith(`listeners {
@@ -51,7 +52,7 @@ observability {
 ${blocks}`);
   weirs.push(weir);
   const audit = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : []);
-  return { url, audit };
+  return { url, weir, audit };
 }
 
 interface Sent {
@@ -329,4 +330,44 @@ routes { route "r" { matches { path-prefix "/"; }; upstream "o"; filters "a" "b"
   assert.equal(v.status, 1, v.stderr);
   assert.match(v.stderr, /weir\.kdl:4:30: error WEIR_ERR_PLUGIN_CONFIG: .*no rule 9999/);
   assert.match(v.stderr, /weir\.kdl:7:9: error WEIR_ERR_PLUGIN_CONFIG: .*rule must be a rule id or one of sqli, xss/);
+});
+
+test('waf over HTTP/2 (h2c): a streamed body without content-length is buffered and inspected', async () => {
+  const { weir } = await weirOn(`
+listeners {
+    listener "h2" {
+        address "127.0.0.1:0"
+        protocol "h2c"
+    }
+}
+filters {
+    filter "w" {
+        type "waf"
+    }
+}
+routes {
+    route "r" {
+        matches {
+            path-prefix "/"
+        }
+        upstream "o"
+        filters "w"
+    }
+}`);
+  const session = http2.connect(weir.url('h2'));
+  const post = (body: string) => new Promise<number>((resolve, reject) => {
+    const req = session.request({ ':method': 'POST', ':path': '/api', 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0' });
+    req.on('response', (h) => resolve(Number(h[':status'])));
+    req.on('error', reject);
+    req.resume();
+    // Two chunks, no content-length: the host buffers them for the WAF.
+    req.write(body.slice(0, 10));
+    setTimeout(() => req.end(body.slice(10)), 20);
+  });
+  try {
+    assert.equal(await post(JSON.stringify({ name: "x' or 'a'='a" })), 403);
+    assert.equal(await post(JSON.stringify({ name: "O'Brien" })), 200);
+  } finally {
+    session.close();
+  }
 });
