@@ -135,7 +135,7 @@ test('full.kdl: upstreams', async () => {
 
 test('full.kdl: filters and plugins', async () => {
   const c = await loadFull();
-  assert.deepEqual([...c.filters.keys()], ['strip', 'rewrite', 'hdrs', 'auth', 'limit', 'limit-mc', 'geo', 'cors', 'waf', 'ips']);
+  assert.deepEqual([...c.filters.keys()], ['strip', 'rewrite', 'hdrs', 'auth', 'limit', 'limit-mc', 'geo', 'cors', 'waf', 'ips', 'jwt', 'keys', 'basic']);
   assert.equal(c.filters.get('hdrs')!.failureMode, 'open');
   assert.equal(c.filters.get('rewrite')!.failureMode, 'closed');
   assert.equal(c.filters.get('auth')!.plugin, 'auth');
