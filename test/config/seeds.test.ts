@@ -65,7 +65,7 @@ test('seed values are typed and normalised', async () => {
   const r6 = await loadConfigText(text, fixture('seeds', 'seed-06.kdl'), { skipFileChecks: true });
   assert.ok(r6.ok);
   const up = r6.config.upstreams.get('backend')!;
-  assert.deepEqual(up.connectionPool, { maxConnections: 100, idleTimeoutMs: 60_000, queueTimeoutMs: 10_000, maxLifetimeMs: 3_600_000 });
+  assert.deepEqual(up.connectionPool, { maxConnections: 100, idleTimeoutMs: 60_000, queueTimeoutMs: 10_000, maxLifetimeMs: 3_600_000, maxRequests: 0, maxPendingRequests: 0 });
   assert.deepEqual(up.timeouts, { connectMs: 10_000, requestMs: 60_000, readMs: 30_000, writeMs: 30_000 });
 
   const r1 = await loadConfig(fixture('seeds', 'sentinel-roadmap-01-listener.kdl'), { skipFileChecks: true });
