@@ -104,6 +104,7 @@ const SHORTHANDS = t(EFFECTS, 'top-level shorthands listener, route, upstream, f
 const PLUGIN_BASICS = t(RUNTIME, 'header mutations on request and response, properties, version');
 
 const SENTINEL = 'test/config/sentinel.test.ts';
+const SENT_DECODE = t(SENTINEL, 'sentinel limits max-decompressed-size-bytes and max-decompression-ratio cap every decoded request body');
 const SENT_REFUSED = t(SENTINEL, 'sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED');
 const SENT_RETRY = t(SENTINEL, 'sentinel retry-policy with retryable-status-codes, backoff-base-ms and backoff-max-ms retries a 503');
 const SENT_WS = t(SENTINEL, 'sentinel route websocket #true allows upgrades like policies websocket');
@@ -510,7 +511,7 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'limits.max-connections-per-client': [SENT_REFUSED],
   'limits.max-total-connections': [SENT_REFUSED],
   'limits.max-in-flight-requests': [SENT_REFUSED],
-  'limits.max-decompression-ratio': [SENT_REFUSED],
-  'limits.max-decompressed-size-bytes': [SENT_REFUSED],
+  'limits.max-decompression-ratio': [SENT_DECODE],
+  'limits.max-decompressed-size-bytes': [SENT_DECODE],
   'observability.logging.error-log': [SENT_REFUSED],
 };

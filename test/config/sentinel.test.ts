@@ -9,6 +9,8 @@ import tls from 'node:tls';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { startWeirWith, tmpDir } from '../helpers/weir.ts';
@@ -300,6 +302,34 @@ filter "rl" { type "rate-limit"; max-rps 1; burst 2; backend "redis"; redis-url 
   assert.ok(!noFallback.includes(429), `without fallback nothing is counted: ${noFallback.join(' ')}`);
 });
 
+test('sentinel limits max-decompressed-size-bytes and max-decompression-ratio cap every decoded request body', async () => {
+  const o = await origin((_req, res, body) => res.end(String(body.length)));
+  const noise = (n: number): string => randomBytes(n).toString('base64').slice(0, n);
+  const bodies = [gzipSync(noise(4000)), gzipSync(noise(500)), gzipSync('a'.repeat(2000))];
+  const cfg = (limits: string, own: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; policies { request-decompression ${own}; }; }
+upstream "o" { target "127.0.0.1:${o.port}"; }
+limits { ${limits} }`;
+  const probe = async (url: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (const body of bodies) {
+      const r = await request(url + '/', { method: 'POST', body, headers: { 'content-encoding': 'gzip' } });
+      out.push(`${r.statusCode} ${await r.body.text()}`.slice(0, 3));
+    }
+    return out;
+  };
+  // 4000 bytes decoded is past 1000; 500 is not; 2000 bytes of "a" inflate far past 3 times their size.
+  await same(cfg('max-decompressed-size-bytes 1000; max-decompression-ratio 3', ''), cfg('', '{ max-bytes 1000; max-ratio 3; }'), probe, ['413', '200', '413']);
+  // Without the caps the same bodies pass: the limits did the refusing.
+  assert.deepEqual(await observe(cfg('', ''), probe), ['200', '200', '200']);
+  // A route's own caps win over the limits.
+  assert.deepEqual(await observe(cfg('max-decompressed-size-bytes 1000; max-decompression-ratio 3', '{ max-bytes 8000; max-ratio 1000; }'), probe), ['200', '200', '200']);
+  const r = await loadConfigText(`${listener}\nroute "r" { builtin-handler "health"; }\nlimits {\nmax-decompression-ratio 3; }`, 'sentinel.kdl', { skipFileChecks: true });
+  assert.ok(r.ok);
+  const warn = r.warnings.find((d) => d.code === 'WEIR_ERR_CONFIG_CONSTRAINT');
+  assert.ok(warn && warn.loc?.line === 5, JSON.stringify(r.warnings));
+});
+
 test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED at their line, saying what to use', async () => {
   const tlsBlock = (line: string): string => `listeners {\n    listener "https" {\n        tls { cert-file "a.crt"; key-file "a.key"; }\n        tls {\n${line}\n        }\n    }\n}`;
   const cases: Array<[string, string, string]> = [
@@ -324,8 +354,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],
     ['max-total-connections', 'limits {\nmax-total-connections 10; }', 'system'],
     ['max-in-flight-requests', 'limits {\nmax-in-flight-requests 10; }', 'per client'],
-    ['max-decompression-ratio', 'limits {\nmax-decompression-ratio 100; }', 'decompress'],
-    ['max-decompressed-size-bytes', 'limits {\nmax-decompressed-size-bytes 1000; }', 'decompress'],
     ['error-log', 'observability { logging {\nerror-log { file "/var/log/e.log"; }; }; }', 'process log'],
   ];
   void tlsBlock;

@@ -397,8 +397,10 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   const globalWaf = globalWafFilter(top('waf'));
   if (globalWaf) filters.set(WAF_GLOBAL_FILTER, globalWaf);
 
+  const caps: DecodeCaps = { maxBytes: getSize(top('limits'), 'max-decompressed-size-bytes'), maxRatio: getNum(top('limits'), 'max-decompression-ratio') };
   const routes: RouteConfig[] = [];
-  for (const n of checkUnique(collect(nodes, 'routes', 'route'), 'route', diags)) routes.push(buildRoute(n, upstreams, filters, diags, globalWaf));
+  for (const n of checkUnique(collect(nodes, 'routes', 'route'), 'route', diags)) routes.push(buildRoute(n, upstreams, filters, diags, caps, globalWaf));
+  checkDecodeCaps(top('limits'), routes, diags);
   // Array.prototype.sort is stable: equal priorities keep their written order.
   routes.sort((a, b) => b.priority - a.priority);
 
@@ -516,9 +518,15 @@ function buildMatch(m: ConfigNode, diags: ConfigDiagnostic[]): RouteMatch {
   };
 }
 
-function requestDecompression(n: ConfigNode | undefined): RoutePolicies['requestDecompression'] {
+/** `limits { max-decompressed-size-bytes; max-decompression-ratio }`: caps of every request body Weir decodes. */
+interface DecodeCaps {
+  readonly maxBytes: number | undefined;
+  readonly maxRatio: number | undefined;
+}
+
+function requestDecompression(n: ConfigNode | undefined, caps: DecodeCaps): RoutePolicies['requestDecompression'] {
   if (!n) return undefined;
-  return { maxBytes: getSize(n, 'max-bytes') ?? 10 * 1024 * 1024, maxRatio: getNum(n, 'max-ratio') ?? 100 };
+  return { maxBytes: getSize(n, 'max-bytes') ?? caps.maxBytes ?? 10 * 1024 * 1024, maxRatio: getNum(n, 'max-ratio') ?? caps.maxRatio ?? 100 };
 }
 
 /**
@@ -526,7 +534,7 @@ function requestDecompression(n: ConfigNode | undefined): RoutePolicies['request
  * (put first) unless an exclusion takes the WAF off the route. A WAF that decompresses
  * bodies gives the route `request-decompression` with its caps when the route sets none.
  */
-function routeWaf(route: string, filterNames: string[], filters: ReadonlyMap<string, FilterConfig>, globalWaf: FilterConfig | undefined): RoutePolicies['requestDecompression'] {
+function routeWaf(route: string, filterNames: string[], filters: ReadonlyMap<string, FilterConfig>, globalWaf: FilterConfig | undefined, caps: DecodeCaps): RoutePolicies['requestDecompression'] {
   const wafs = filterNames.map((f) => filters.get(f)).filter((f) => f?.type === 'waf') as FilterConfig[];
   if (wafs.length === 0 && globalWaf && !wafExcludedRoutes(globalWaf.settings).has(route)) {
     filterNames.unshift(WAF_GLOBAL_FILTER);
@@ -534,12 +542,14 @@ function routeWaf(route: string, filterNames: string[], filters: ReadonlyMap<str
   }
   for (const f of wafs) {
     const body = wafBody(f.settings);
-    if (body.inspect && body.decompress) return { maxBytes: body.maxBytes, maxRatio: body.maxRatio };
+    if (!body.inspect || !body.decompress) continue;
+    const ownRatio = last(last(f.settings, 'body-inspection'), 'max-decompression-ratio') !== undefined;
+    return { maxBytes: Math.min(body.maxBytes, caps.maxBytes ?? Infinity), maxRatio: ownRatio ? body.maxRatio : caps.maxRatio ?? body.maxRatio };
   }
   return undefined;
 }
 
-function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: ReadonlyMap<string, FilterConfig>, diags: ConfigDiagnostic[], globalWaf?: FilterConfig): RouteConfig {
+function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: ReadonlyMap<string, FilterConfig>, diags: ConfigDiagnostic[], caps: DecodeCaps, globalWaf?: FilterConfig): RouteConfig {
   const name = label(n);
   const upstream = getStr(n, 'upstream');
   const upNode = last(n, 'upstream');
@@ -554,7 +564,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
       filterNames.push(a);
     });
   }
-  const wafDecompression = routeWaf(name, filterNames, filters, globalWaf);
+  const wafDecompression = routeWaf(name, filterNames, filters, globalWaf, caps);
   const builtinHandler = getStr(n, 'builtin-handler') as BuiltinHandler | undefined;
   if (builtinHandler && upstream !== undefined) {
     diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `route \`${name}\` has both \`upstream\` and \`builtin-handler\``, loc: last(n, 'builtin-handler')!.loc, hint: 'keep one of them' });
@@ -591,7 +601,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     retry,
     maxBodySize: getSize(p, 'max-body-size'),
     allowWebsocket: getBool(p, 'websocket') ?? D.policies.allowWebsocket,
-    requestDecompression: requestDecompression(last(p, 'request-decompression')) ?? wafDecompression,
+    requestDecompression: requestDecompression(last(p, 'request-decompression'), caps) ?? wafDecompression,
   };
   return {
     name,
@@ -745,6 +755,15 @@ function buildPlugin(n: ConfigNode): PluginConfig {
     loc: n.loc,
     configLoc: last(n, 'config')?.loc,
   };
+}
+
+/** The decode caps in `limits` bound only routes that decode bodies: with none, they would do nothing. */
+function checkDecodeCaps(l: ConfigNode | undefined, routes: readonly RouteConfig[], diags: ConfigDiagnostic[]): void {
+  if (routes.some((r) => r.policies.requestDecompression !== undefined)) return;
+  for (const key of ['max-decompressed-size-bytes', 'max-decompression-ratio']) {
+    const n = last(l, key);
+    if (n) diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', severity: 'warning', message: `\`limits ${key}\` bounds nothing: no route decodes request bodies`, loc: n.loc, hint: 'add `policies { request-decompression }` (or a WAF) to the routes that take compressed bodies' });
+  }
 }
 
 function buildLimits(l: ConfigNode | undefined): LimitsConfig {

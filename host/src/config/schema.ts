@@ -715,8 +715,8 @@ const limits: KeySpec = {
     val('max-connections-per-client', 'integer', 'Connections one client address may hold.', { unsupported: 'Weir caps what one client has in flight upstream, not its connections: use `max-upstream-requests-per-client`, or a `rate-limit` filter with `key "client-ip"`.' }),
     val('max-total-connections', 'integer', 'Connections over all listeners.', { unsupported: 'write it as `system { max-connections }` (per proxy thread) instead.' }),
     val('max-in-flight-requests', 'integer', 'Requests in flight over the whole proxy.', { unsupported: 'Weir bounds requests per client (`max-upstream-requests-per-client`) and connections per target (`connection-pool max-connections`), not in total.' }),
-    val('max-decompression-ratio', 'number', 'Refuse bodies that inflate more than this.', { unsupported: 'Weir does not decompress request bodies, so there is nothing to bound; remove it.' }),
-    val('max-decompressed-size-bytes', 'size', 'Largest decompressed request body.', { unsupported: 'Weir does not decompress request bodies, so there is nothing to bound; remove it.' }),
+    val('max-decompression-ratio', 'number', 'Largest decoded / received size ratio of a request body wherever Weir decodes one (a route\'s `policies { request-decompression }`, a WAF\'s `decompress`), unless that block sets its own `max-ratio` / `max-decompression-ratio`; past it: 413 `WEIR_ERR_DECOMPRESSION_LIMIT`.', { min: 1 }),
+    val('max-decompressed-size-bytes', 'size', 'Largest decoded request body wherever Weir decodes one (as `max-decompression-ratio`), unless a route\'s `request-decompression` sets its own `max-bytes`; a WAF inspects no more than the smaller of this and its `max-body-inspection-bytes`.'),
     val('min-request-body-rate', 'size', 'Slowest accepted request body, bytes per second over 5-second windows (not counted while the upstream is not reading it; gRPC streams are exempt); a slower client gets 408 `WEIR_ERR_REQUEST_TIMEOUT`. 0 = off.', { default: D.limits.minRequestBodyRate }),
     {
       name: 'http2',
