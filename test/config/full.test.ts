@@ -77,7 +77,7 @@ test('full.kdl: system, listeners, files', async () => {
 
 test('full.kdl: routes', async () => {
   const c = await loadFull();
-  assert.deepEqual(c.routes.map((r) => r.name), ['health', 'api', 'static', 'files']);
+  assert.deepEqual(c.routes.map((r) => r.name), ['health', 'api', 'static', 'files', 'counted']);
   const api = c.routes[1]!;
   assert.equal(api.priority, 100);
   assert.deepEqual(api.matches[0], {
@@ -95,7 +95,9 @@ test('full.kdl: routes', async () => {
   });
   assert.deepEqual(api.matches[1]!.pathPrefixes, ['/other/']);
   assert.equal(api.upstream, 'backend');
-  assert.deepEqual(api.filters, ['rewrite', 'hdrs', 'auth', 'limit', 'geo']);
+  // policies rate-limit runs before the route's filters; its header changes and rewrite-path after them.
+  assert.deepEqual(api.filters, ['policies:api:rate-limit', 'rewrite', 'hdrs', 'auth', 'limit', 'geo', 'policies:api:headers', 'policies:api:rewrite-path']);
+  assert.deepEqual(c.filters.get('policies:api:headers')!.settings.children.map((b) => [b.name, b.children.map((o) => o.name)]), [['request', ['set', 'add', 'remove']], ['response', ['set', 'add', 'remove']]]);
   assert.equal(api.builtinHandler, undefined);
   assert.deepEqual(api.circuitBreaker, { failureThreshold: 10, successThreshold: 3, timeoutMs: 15_000, halfOpenMaxRequests: 2 });
   assert.deepEqual(api.policies, {
@@ -135,7 +137,7 @@ test('full.kdl: upstreams', async () => {
 
 test('full.kdl: filters and plugins', async () => {
   const c = await loadFull();
-  assert.deepEqual([...c.filters.keys()], ['strip', 'rewrite', 'hdrs', 'auth', 'limit', 'limit-mc', 'geo', 'cors', 'waf', 'ips', 'jwt', 'keys', 'basic']);
+  assert.deepEqual([...c.filters.keys()], ['strip', 'rewrite', 'hdrs', 'auth', 'limit', 'limit-mc', 'geo', 'cors', 'waf', 'ips', 'jwt', 'keys', 'basic', 'policies:api:rate-limit', 'policies:api:headers', 'policies:api:rewrite-path', 'policies:counted:rate-limit']);
   assert.equal(c.filters.get('hdrs')!.failureMode, 'open');
   assert.equal(c.filters.get('rewrite')!.failureMode, 'closed');
   assert.equal(c.filters.get('auth')!.plugin, 'auth');

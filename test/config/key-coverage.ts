@@ -112,10 +112,13 @@ const SENT_POOL = t(SENTINEL, 'sentinel connection-pool idle-timeout-secs and ma
 const SENT_TIMEOUTS = t(SENTINEL, 'sentinel upstream timeouts connect-secs, request-secs, read-secs, write-secs');
 const SENT_UP_TLS = t(SENTINEL, 'sentinel upstream tls insecure-skip-verify and ca-cert');
 const SENT_RL = t(SENTINEL, 'sentinel rate-limit redis-fallback-local counts locally while Redis is down');
+const SENT_HEADERS = t(SENTINEL, 'sentinel policies request-headers and response-headers act as a headers filter');
+const SENT_REWRITE = t(SENTINEL, 'sentinel rewrite-path (route or policies) acts as a url-rewrite filter');
+const SENT_RL_ROUTE = t(SENTINEL, 'sentinel policies rate-limit acts as a rate-limit filter with the same keys');
 const SENT_PID = t(SENTINEL, 'sentinel system pid-file is written by weir run and removed when it exits');
 const SENT_LIMITS = t(SENTINEL, 'sentinel limits max-header-size-bytes, max-header-size, max-body-size-bytes and max-body-size');
 
-export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
+const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'schema-version': [t('test/config/validate.test.ts', 'schema-version must be "1.0" or "1"')],
   include: [t('test/config/load.test.ts', 'include is relative to the including file')],
   system: [SYSTEM_CAP],
@@ -501,10 +504,15 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'listeners.listener.keepalive-max-requests': [SENT_REFUSED],
   'listeners.listener.default-route': [SENT_REFUSED],
   'routes.route.service-type': [SENT_REFUSED],
-  'routes.route.rewrite-path': [SENT_REFUSED],
-  'routes.route.policies.request-headers': [SENT_REFUSED],
-  'routes.route.policies.response-headers': [SENT_REFUSED],
-  'routes.route.policies.rate-limit': [SENT_REFUSED],
+  'routes.route.rewrite-path': [SENT_REWRITE],
+  'routes.route.policies.rewrite-path': [SENT_REWRITE],
+  ...Object.fromEntries(['request-headers', 'response-headers'].flatMap((b) => [
+    [`routes.route.policies.${b}`, [SENT_HEADERS]],
+    ...['set', 'add', 'remove', 'rename'].map((op) => [`routes.route.policies.${b}.${op}`, [SENT_HEADERS, HEADER_FILTERS]]),
+  ])),
+  'routes.route.policies.rate-limit': [SENT_RL_ROUTE],
+  'routes.route.policies.rate-limit.requests-per-second': [SENT_RL_ROUTE],
+  'routes.route.policies.rate-limit.redis-fallback-local': [SENT_RL_ROUTE, SENT_RL],
   'routes.route.policies.buffer-requests': [SENT_REFUSED],
   'routes.route.policies.buffer-responses': [SENT_REFUSED],
   'agents': [SENT_REFUSED],
@@ -515,3 +523,12 @@ export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = {
   'limits.max-decompressed-size-bytes': [SENT_DECODE],
   'observability.logging.error-log': [SENT_REFUSED],
 };
+
+/** A route's `policies { rate-limit }` is the rate-limit filter with the same keys: the filter's tests are its tests too. */
+const ROUTE_RATE_LIMIT = Object.fromEntries(
+  Object.entries(ROWS)
+    .filter(([k]) => k.startsWith('filters.filter[rate-limit].') && k !== 'filters.filter[rate-limit].redis-fallback-local')
+    .map(([k, refs]) => [k.replace('filters.filter[rate-limit].', 'routes.route.policies.rate-limit.'), [SENT_RL_ROUTE, ...refs]]),
+);
+
+export const KEY_COVERAGE: Readonly<Record<string, readonly Exercise[]>> = { ...ROWS, ...ROUTE_RATE_LIMIT };

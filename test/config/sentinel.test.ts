@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
-import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { echo, startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { startWeirWith, tmpDir } from '../helpers/weir.ts';
 import { rawRequest } from '../helpers/http.ts';
 import { createPki } from '../helpers/tls.ts';
@@ -302,6 +302,74 @@ filter "rl" { type "rate-limit"; max-rps 1; burst 2; backend "redis"; redis-url 
   assert.ok(!noFallback.includes(429), `without fallback nothing is counted: ${noFallback.join(' ')}`);
 });
 
+test('sentinel policies request-headers and response-headers act as a headers filter', async () => {
+  const o = await origin((req, res, body) => {
+    res.setHeader('x-origin', 'yes');
+    echo(req, res, body);
+  });
+  const sentinel = `${listener}
+route "r" {
+    matches { path-prefix "/"; }
+    upstream "o"
+    policies {
+        request-headers { set { X-A "1"; }; add { X-B "2"; }; remove "x-drop" "x-drop2"; }
+        response-headers { set { X-Served "weir"; }; remove "x-origin"; }
+    }
+}
+upstream "o" { target "127.0.0.1:${o.port}"; }`;
+  const weir = `${listener}
+filter "h" {
+    type "headers"
+    request { set "X-A" "1"; add "X-B" "2"; remove "x-drop" "x-drop2"; }
+    response { set "X-Served" "weir"; remove "x-origin"; }
+}
+route "r" { matches { path-prefix "/"; }; upstream "o"; filters "h"; }
+upstream "o" { target "127.0.0.1:${o.port}"; }`;
+  await same(sentinel, weir, async (url) => {
+    const r = await request(url + '/', { headers: { 'x-a': 'client', 'x-b': '0', 'x-drop': 'd', 'x-drop2': 'd' } });
+    const seen = ((await r.body.json()) as { headers: Record<string, string> }).headers;
+    return [seen['x-a'], seen['x-b'], seen['x-drop'] ?? '-', seen['x-drop2'] ?? '-', r.headers['x-served'], r.headers['x-origin'] ?? '-'];
+  }, ['1', '0, 2', '-', '-', 'weir', '-']);
+  const bad = await loadConfigText(`${listener}\nroute "r" { builtin-handler "health"; policies { request-headers {\nrename { X-Old "X-New"; }; }; }; }`, 'sentinel.kdl', { skipFileChecks: true });
+  assert.ok(!bad.ok && bad.diagnostics.some((d) => d.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && d.loc?.line === 4 && d.message.includes('rename')), JSON.stringify(bad));
+});
+
+test('sentinel rewrite-path (route or policies) acts as a url-rewrite filter', async () => {
+  const o = await origin();
+  const cfg = (where: string, filter: string): string => `${listener}
+${filter}
+route "r" { matches { path-prefix "/"; }; upstream "o"; ${where} }
+upstream "o" { target "127.0.0.1:${o.port}"; }`;
+  const weir = cfg('filters "rw";', 'filter "rw" { type "url-rewrite"; regex-rewrite "^.*$" "/index.html"; }');
+  const probe = async (url: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (const p of ['/deep/page?q=1', '/']) {
+      const r = await request(url + p);
+      out.push(((await r.body.json()) as { url: string }).url);
+    }
+    return out;
+  };
+  await same(cfg('policies { rewrite-path "/index.html"; }', ''), weir, probe, ['/index.html?q=1', '/index.html']);
+  await same(cfg('rewrite-path "/index.html";', ''), weir, probe, ['/index.html?q=1', '/index.html']);
+});
+
+test('sentinel policies rate-limit acts as a rate-limit filter with the same keys', async () => {
+  const o = await origin();
+  const cfg = (route: string, filter: string): string => `${listener}
+${filter}
+route "r" { matches { path-prefix "/"; }; upstream "o"; ${route} }
+upstream "o" { target "127.0.0.1:${o.port}"; }`;
+  const probe = async (url: string): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < 5; i++) out.push(await get(url));
+    return out;
+  };
+  // 0.01 per second: nothing refills during the probe, so only the burst passes.
+  const weir = cfg('filters "rl";', 'filter "rl" { type "rate-limit"; max-rps 0.01; burst 2; key "client-ip"; status-code 503; }');
+  await same(cfg('policies { rate-limit { requests-per-second 0.01; burst 2; key "client-ip"; status-code 503; }; }', ''), weir, probe, [200, 200, 503, 503, 503]);
+  await same(cfg('policies { rate-limit { max-rps 0.01; burst 3; }; }', ''), cfg('filters "rl";', 'filter "rl" { type "rate-limit"; max-rps 0.01; burst 3; }'), probe, [200, 200, 200, 429, 429]);
+});
+
 test('sentinel limits max-decompressed-size-bytes and max-decompression-ratio cap every decoded request body', async () => {
   const o = await origin((_req, res, body) => res.end(String(body.length)));
   const noise = (n: number): string => randomBytes(n).toString('base64').slice(0, n);
@@ -345,10 +413,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['keepalive-max-requests', 'listeners { listener "h" {\nkeepalive-max-requests 100; }; }', 'max-requests-per-connection'],
     ['default-route', 'listeners { listener "h" {\ndefault-route "web"; }; }', 'priority'],
     ['service-type', 'route "r" { builtin-handler "health";\nservice-type "api"; }', 'WEIR_ERR_'],
-    ['rewrite-path', 'route "r" { builtin-handler "health";\nrewrite-path "/index.html"; }', 'url-rewrite'],
-    ['request-headers', 'route "r" { builtin-handler "health"; policies {\nrequest-headers { set "x" "1"; }; }; }', 'type "headers"'],
-    ['response-headers', 'route "r" { builtin-handler "health"; policies {\nresponse-headers { remove "server"; }; }; }', 'type "headers"'],
-    ['rate-limit', 'route "r" { builtin-handler "health"; policies {\nrate-limit { requests-per-second 10; }; }; }', 'type "rate-limit"'],
     ['buffer-requests', 'route "r" { builtin-handler "health"; policies {\nbuffer-requests #true; }; }', 'request-body-buffer-bytes'],
     ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],
     ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],

@@ -549,7 +549,7 @@ function routeWaf(route: string, filterNames: string[], filters: ReadonlyMap<str
   return undefined;
 }
 
-function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: ReadonlyMap<string, FilterConfig>, diags: ConfigDiagnostic[], caps: DecodeCaps, globalWaf?: FilterConfig): RouteConfig {
+function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig>, filters: Map<string, FilterConfig>, diags: ConfigDiagnostic[], caps: DecodeCaps, globalWaf?: FilterConfig): RouteConfig {
   const name = label(n);
   const upstream = getStr(n, 'upstream');
   const upNode = last(n, 'upstream');
@@ -564,6 +564,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
       filterNames.push(a);
     });
   }
+  policyFilters(name, last(n, 'policies'), filters, filterNames);
   const wafDecompression = routeWaf(name, filterNames, filters, globalWaf, caps);
   const builtinHandler = getStr(n, 'builtin-handler') as BuiltinHandler | undefined;
   if (builtinHandler && upstream !== undefined) {
@@ -616,6 +617,36 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     node: n,
     loc: n.loc,
   };
+}
+
+/**
+ * Route `policies` keys that are a filter's work (Sentinel's `rate-limit`, `request-headers`,
+ * `response-headers`, `rewrite-path`) become that filter, named `policies:ROUTE:KIND`: the
+ * rate limit runs before the route's `filters`, the header changes and the rewrite after them.
+ */
+function policyFilters(route: string, p: ConfigNode | undefined, filters: Map<string, FilterConfig>, filterNames: string[]): void {
+  const add = (kind: string, type: string, at: ConfigNode, children: ConfigNode[]): void => {
+    const name = `policies:${route}:${kind}`;
+    const settings: ConfigNode = { name: 'filter', args: [name], props: {}, children, loc: at.loc };
+    filters.set(name, { name, type, failureMode: D.filter.failureMode, failureModeFromRoute: true, plugin: undefined, settings, loc: at.loc });
+    filterNames.push(name);
+  };
+  const rl = last(p, 'rate-limit');
+  if (rl) {
+    add('rate-limit', 'rate-limit', rl, [...rl.children]);
+    filterNames.unshift(filterNames.pop()!);
+  }
+  const rq = last(p, 'request-headers');
+  const rs = last(p, 'response-headers');
+  if (rq || rs) {
+    const blocks = [rq && { ...rq, name: 'request' }, rs && { ...rs, name: 'response' }].filter((b) => b !== undefined);
+    add('headers', 'headers', (rq ?? rs)!, blocks);
+  }
+  const rw = last(p, 'rewrite-path');
+  if (rw && typeof rw.args[0] === 'string') {
+    // `$` in the path is literal, not a substitution group.
+    add('rewrite-path', 'url-rewrite', rw, [{ name: 'regex-rewrite', args: ['^.*$', rw.args[0].replaceAll('$', '$$$$')], props: {}, children: [], loc: rw.loc }]);
+  }
 }
 
 function circuitBreaker(cb: ConfigNode | undefined): CircuitBreakerConfig | undefined {

@@ -3,7 +3,7 @@
  * Each one rewrites a parsed KDL node in place and says what it became; children it does
  * not understand stay, so the schema check reports them at their own location.
  */
-import { Entry, type Node } from '@bgotink/kdl';
+import { Entry, Node } from '@bgotink/kdl';
 
 /** A rewrite of a node written in another dialect's shape; returns what it became, or undefined if the node was already in Weir's shape. */
 export interface Reshape {
@@ -48,5 +48,27 @@ export const INSECURE_SKIP_VERIFY: Reshape = {
     c.setName('verify');
     c.getArgumentEntry(0)!.setValue(!v);
     return `{ verify ${v ? '#false' : '#true'} }`;
+  },
+};
+
+/** `set { X-A "1"; X-B "2" }` (and `add { … }`) in a header-changes block → `set "X-A" "1"` `set "X-B" "2"`. */
+export const HEADER_OPS_BLOCKS: Reshape = {
+  from: '{ set { NAME "value" }; add { NAME "value" } }',
+  doc: 'each `NAME "value"` child of `set { }` / `add { }` → `set "NAME" "value"` / `add "NAME" "value"`, in the order written.',
+  apply(node) {
+    let changed = false;
+    for (const op of [...(node.children?.nodes ?? [])]) {
+      if ((op.getName() !== 'set' && op.getName() !== 'add') || op.entries.length > 0 || !op.children) continue;
+      let after: Node = op;
+      for (const c of op.children.nodes) {
+        const flat = Node.create(op.getName());
+        flat.entries = [Entry.createArgument(c.getName()), ...c.entries];
+        node.children!.insertNodeAfter(flat, after);
+        after = flat;
+      }
+      node.children!.removeNode(op);
+      changed = true;
+    }
+    return changed ? '{ set "NAME" "value"; add "NAME" "value" }' : undefined;
   },
 };

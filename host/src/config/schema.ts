@@ -8,7 +8,7 @@
  * value of one child, e.g. a filter's keys depend on its `type`.
  */
 import { DEFAULTS as D } from './defaults.ts';
-import { ACCESS_LOG_BLOCK, INSECURE_SKIP_VERIFY, type Reshape } from './reshapes.ts';
+import { ACCESS_LOG_BLOCK, HEADER_OPS_BLOCKS, INSECURE_SKIP_VERIFY, type Reshape } from './reshapes.ts';
 
 export type ValueType =
   | 'string'
@@ -379,11 +379,44 @@ const outlierDetection: KeySpec = {
   ],
 };
 
+const headerOps: KeySpec[] = [
+  { name: 'set', doc: 'Set a header, replacing any value.', repeatable: true, args: [{ name: 'name', type: 'string' }, { name: 'value', type: 'string' }] },
+  { name: 'add', doc: 'Add a header value.', repeatable: true, args: [{ name: 'name', type: 'string' }, { name: 'value', type: 'string' }] },
+  { name: 'remove', doc: 'Remove headers.', repeatable: true, rest: { name: 'name', type: 'string' } },
+];
+
+/** `policies { request-headers; response-headers }`: the headers filter's operations, and Sentinel's `rename`. */
+const policyHeaderOps: KeySpec[] = [
+  ...headerOps,
+  { name: 'rename', doc: 'Move a header\'s value under a new name.', anyChildren: true, unsupported: 'Weir\'s header changes have no rename: remove `rename` (a `filter type "wasm"` can copy a value under a new name).' },
+];
+
+const rateLimitKeys: KeySpec[] = [
+  val('max-rps', 'number', 'Requests per second allowed per key.', { min: 0, required: true }),
+  val('burst', 'integer', 'Extra requests allowed in a burst; default: `max-rps`.', { min: 1, max: 1_000_000_000 }),
+  str('key', 'What is limited: `client-ip`, `header:<name>`, `property:<name>` (e.g. `property:auth.subject`, set by an auth filter before it), `path`, `route`, `client-ip-and-path`.', { default: D.rateLimit.key }),
+  oneOf('on-limit', ['reject', 'delay', 'log-only'], 'What happens over the limit.', { default: D.rateLimit.onLimit }),
+  oneOf('backend', ['local', 'redis', 'memcached'], 'Where counters live.', { default: D.rateLimit.backend }),
+  str('redis-url', 'e.g. `redis://127.0.0.1:6379`.'),
+  str('redis-prefix', 'Key prefix in Redis.', { default: D.rateLimit.redisPrefix }),
+  val('redis-pool-size', 'integer', 'Redis connections.', { min: 1, default: D.rateLimit.redisPoolSize }),
+  val('redis-timeout-ms', 'ms', 'Redis call deadline.', { default: D.rateLimit.redisTimeoutMs }),
+  val('redis-fallback', 'boolean', 'Fall back to local counters while Redis is down.', { aliases: ['redis-fallback-local'] }),
+  str('memcached-url', 'e.g. `memcache://127.0.0.1:11211`.'),
+  str('memcached-prefix', 'Key prefix in memcached.', { default: D.rateLimit.memcachedPrefix }),
+  val('memcached-pool-size', 'integer', 'memcached connections.', { min: 1, default: D.rateLimit.memcachedPoolSize }),
+  val('memcached-timeout-ms', 'ms', 'memcached call deadline.', { default: D.rateLimit.memcachedTimeoutMs }),
+  val('memcached-fallback', 'boolean', 'Fall back to local counters while memcached is down.'),
+  val('memcached-ttl', 'integer', 'Seconds a counter lives in memcached.', { min: 1, default: D.rateLimit.memcachedTtlSecs }),
+  val('status-code', 'integer', 'Status sent when rejecting.', { min: 100, max: 599, default: D.rateLimit.statusCode }),
+  val('delay-max-ms', 'ms', 'Longest delay with `on-limit "delay"`; beyond it the request is rejected.', { default: D.rateLimit.delayMaxMs }),
+];
+
 const route: KeySpec = {
   name: 'route',
   doc: 'Sends matching requests through filters to an upstream or a builtin handler. Highest `priority` wins; ties go to the route written first.',
   repeatable: true,
-  moved: { 'retry-policy': 'policies.retry', websocket: 'policies.websocket' },
+  moved: { 'retry-policy': 'policies.retry', websocket: 'policies.websocket', 'rewrite-path': 'policies.rewrite-path' },
   args: [label('route')],
   children: [
     { ...val('priority', 'integer', 'Higher is tried first. Sentinel\'s names: `"critical"` = 1000, `"high"` = 100, `"normal"` = 0, `"low"` = -100.', { default: D.route.priority }), args: [{ name: 'value', type: 'integer', valueAliases: NAMED_PRIORITIES }] },
@@ -394,7 +427,6 @@ const route: KeySpec = {
     staticFiles,
     circuitBreaker('route'),
     oneOf('service-type', ['web', 'api', 'static', 'builtin', 'inference'], 'What the route serves (Sentinel picks error page formats by it).', { unsupported: 'Weir\'s error replies are always JSON with a `WEIR_ERR_*` code (docs/errors.md); leave `service-type` out, and use `static-files` or `builtin-handler` for those kinds of route.' }),
-    str('rewrite-path', 'Path sent upstream instead of the request\'s.', { unsupported: 'rewrite with a `filter type "url-rewrite"` (`regex-rewrite "^.*$" "/index.html"`) listed in the route\'s `filters`.' }),
     oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found', 'cache-stats'], 'Answer from Weir itself instead of an upstream; `cache-stats` = the HTTP cache\'s entries, bytes and hit/miss totals as JSON.'),
     {
       name: 'policies',
@@ -404,9 +436,10 @@ const route: KeySpec = {
         oneOf('failure-mode', FAILURE_MODES, 'When a filter of this route that writes no `failure-mode` of its own fails: `open` = skip it and carry on, `closed` = fail the request.', { default: D.policies.failureMode }),
         val('max-body-size', 'size', 'Largest request body for this route, gRPC streams included; default: `limits.max-body-bytes` (none for gRPC).'),
         val('websocket', 'boolean', 'Allow WebSocket upgrades.', { default: D.policies.allowWebsocket }),
-        { name: 'request-headers', doc: 'Header changes on requests.', anyChildren: true, unsupported: 'write them in a `filter type "headers" { request { set; add; remove } }` listed in the route\'s `filters`.' },
-        { name: 'response-headers', doc: 'Header changes on responses.', anyChildren: true, unsupported: 'write them in a `filter type "headers" { response { set; add; remove } }` listed in the route\'s `filters`.' },
-        { name: 'rate-limit', doc: 'A rate limit on this route.', anyChildren: true, unsupported: 'declare a `filter type "rate-limit"` (same keys as Sentinel\'s: `max-rps`, `burst`, `key`, `backend`…) and list it in the route\'s `filters`.' },
+        { name: 'request-headers', doc: 'Header changes on requests before the upstream, as a `filter type "headers" { request { … } }` listed after the route\'s `filters`.', children: policyHeaderOps, reshape: HEADER_OPS_BLOCKS },
+        { name: 'response-headers', doc: 'Header changes on responses before the client, as a `filter type "headers" { response { … } }` listed after the route\'s `filters`.', children: policyHeaderOps, reshape: HEADER_OPS_BLOCKS },
+        { name: 'rate-limit', doc: 'A rate limit on this route: the `filter type "rate-limit"` plugin with these keys, run before the route\'s `filters`.', children: rateLimitKeys.map((k) => (k.name === 'max-rps' ? { ...k, aliases: ['requests-per-second'] } : k)) },
+        str('rewrite-path', 'Path sent upstream instead of the request\'s (the query string is kept), as a `filter type "url-rewrite" { regex-rewrite "^.*$" "PATH" }` listed after the route\'s `filters`.'),
         val('buffer-requests', 'boolean', 'Read the whole request body before going upstream.', { unsupported: 'Weir reads bodies up to `limits request-body-buffer-bytes` whole and streams larger ones; set that size instead.' }),
         val('buffer-responses', 'boolean', 'Read the whole response before answering.', { unsupported: 'Weir holds up to `limits response-buffer-bytes` per exchange and streams the rest; set that size instead.' }),
         retry,
@@ -510,33 +543,6 @@ const upstream: KeySpec = {
     },
   ],
 };
-
-const headerOps: KeySpec[] = [
-  { name: 'set', doc: 'Set a header, replacing any value.', repeatable: true, args: [{ name: 'name', type: 'string' }, { name: 'value', type: 'string' }] },
-  { name: 'add', doc: 'Add a header value.', repeatable: true, args: [{ name: 'name', type: 'string' }, { name: 'value', type: 'string' }] },
-  { name: 'remove', doc: 'Remove headers.', repeatable: true, rest: { name: 'name', type: 'string' } },
-];
-
-const rateLimitKeys: KeySpec[] = [
-  val('max-rps', 'number', 'Requests per second allowed per key.', { min: 0, required: true }),
-  val('burst', 'integer', 'Extra requests allowed in a burst; default: `max-rps`.', { min: 1, max: 1_000_000_000 }),
-  str('key', 'What is limited: `client-ip`, `header:<name>`, `property:<name>` (e.g. `property:auth.subject`, set by an auth filter before it), `path`, `route`, `client-ip-and-path`.', { default: D.rateLimit.key }),
-  oneOf('on-limit', ['reject', 'delay', 'log-only'], 'What happens over the limit.', { default: D.rateLimit.onLimit }),
-  oneOf('backend', ['local', 'redis', 'memcached'], 'Where counters live.', { default: D.rateLimit.backend }),
-  str('redis-url', 'e.g. `redis://127.0.0.1:6379`.'),
-  str('redis-prefix', 'Key prefix in Redis.', { default: D.rateLimit.redisPrefix }),
-  val('redis-pool-size', 'integer', 'Redis connections.', { min: 1, default: D.rateLimit.redisPoolSize }),
-  val('redis-timeout-ms', 'ms', 'Redis call deadline.', { default: D.rateLimit.redisTimeoutMs }),
-  val('redis-fallback', 'boolean', 'Fall back to local counters while Redis is down.', { aliases: ['redis-fallback-local'] }),
-  str('memcached-url', 'e.g. `memcache://127.0.0.1:11211`.'),
-  str('memcached-prefix', 'Key prefix in memcached.', { default: D.rateLimit.memcachedPrefix }),
-  val('memcached-pool-size', 'integer', 'memcached connections.', { min: 1, default: D.rateLimit.memcachedPoolSize }),
-  val('memcached-timeout-ms', 'ms', 'memcached call deadline.', { default: D.rateLimit.memcachedTimeoutMs }),
-  val('memcached-fallback', 'boolean', 'Fall back to local counters while memcached is down.'),
-  val('memcached-ttl', 'integer', 'Seconds a counter lives in memcached.', { min: 1, default: D.rateLimit.memcachedTtlSecs }),
-  val('status-code', 'integer', 'Status sent when rejecting.', { min: 100, max: 599, default: D.rateLimit.statusCode }),
-  val('delay-max-ms', 'ms', 'Longest delay with `on-limit "delay"`; beyond it the request is rejected.', { default: D.rateLimit.delayMaxMs }),
-];
 
 const geoKeys: KeySpec[] = [
   val('database-path', 'path', 'Country database (MaxMind format); default: the bundled CC0 geo-whois-asn-country database.'),

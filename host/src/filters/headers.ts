@@ -13,11 +13,12 @@ type Op = { readonly op: 'set' | 'add' | 'remove'; readonly name: string; readon
 
 function ops(block: ConfigNode | undefined): Op[] {
   if (!block) return [];
-  return block.children.map((c) => ({
-    op: c.name as Op['op'],
-    name: String(c.args[0] ?? c.props['name']).toLowerCase(),
-    value: String(c.args[1] ?? c.props['value'] ?? ''),
-  }));
+  return block.children.flatMap((c): Op[] =>
+    // `remove "a" "b"` removes every header it names.
+    c.name === 'remove' && c.args.length > 1
+      ? c.args.map((a) => ({ op: 'remove', name: String(a).toLowerCase(), value: '' }))
+      : [{ op: c.name as Op['op'], name: String(c.args[0] ?? c.props['name']).toLowerCase(), value: String(c.args[1] ?? c.props['value'] ?? '') }],
+  );
 }
 
 export function applyHeaderOps(headers: HeaderMap, list: readonly Op[]): void {
