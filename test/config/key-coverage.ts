@@ -31,6 +31,7 @@ const TRUST = 'test/edge/trust.test.ts';
 const WS = 'test/edge/websocket.test.ts';
 const SLOW = 'test/edge/slow-clients.test.ts';
 const TRACING = 'test/observability/tracing.test.ts';
+const LB_HASHING = 'test/plugins/lb-hashing.test.ts';
 
 const SYSTEM_CAP = t(INTEGRITY, 'caps connections over all listeners');
 const ROUTING_MATRIX = t(ROUTING, 'routing matrix: priorities, hosts, wildcards, methods, regex, headers, query');
@@ -222,7 +223,8 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.target': [ROUTING_MATRIX],
   'upstreams.upstream.target.weight=': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly')],
   'upstreams.upstream.target.zone=': [t(INTEGRITY, "'target zone='")],
-  'upstreams.upstream.load-balancing': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly; p2c spreads'), t(INTEGRITY, "'load-balancing \"least_connections\"'"), t(INTEGRITY, 'the algorithms that run are accepted')],
+  'upstreams.upstream.load-balancing': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly; p2c spreads'), t(INTEGRITY, "'load-balancing \"least_connections\"'"), t(INTEGRITY, 'the algorithms that run are accepted'), t(LB_HASHING, 'hash-key: header, cookie, query and path hash the same value to the same target')],
+  'upstreams.upstream.hash-key': [t(LB_HASHING, 'hash-key: header, cookie, query and path hash the same value to the same target'), t(LB_HASHING, 'config: hash-key only with consistent_hash or maglev')],
   'upstreams.upstream.protocol': [t(SEMANTICS, 'HTTP/2 end to end (h2c client → Weir → h2c upstream)')],
   'upstreams.upstream.connection-pool': [t(EFFECTS, 'connection-pool max-connections caps connections per target')],
   'upstreams.upstream.connection-pool.max-connections': [t(EFFECTS, 'connection-pool max-connections caps connections per target')],

@@ -229,6 +229,8 @@ function balancerExplained(uc: UpstreamConfig, firstRoundRobin: string | undefin
   const weights = `weights ${uc.targets.map((x) => `${x.address}=${x.weight}`).join(', ')}`;
   const pc = balancerPluginConfig(uc);
   if (!pc) return `${firstRoundRobin ?? 'none'} — the only target (no balancer runs)`;
+  if (uc.loadBalancing === 'ip_hash') return `decided per request by plugins/lb ip_hash: the client address modulo the weights of the healthy targets (${weights})`;
+  if (uc.loadBalancing === 'consistent_hash' || uc.loadBalancing === 'maglev') return `decided per request by plugins/lb ${uc.loadBalancing} on hash-key ${uc.hashKey} (${weights})`;
   if (uc.loadBalancing === 'p2c') return `decided per request by plugins/lb p2c: of two random healthy targets, the one with fewer requests in flight per weight (${weights})`;
   return `${firstRoundRobin ?? 'none'} — first pick of plugins/lb smooth weighted round robin over healthy targets, ${weights}`;
 }

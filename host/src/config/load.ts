@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
 import type { DialectUse } from './dialect.ts';
-import { ROOT, type KeySpec } from './schema.ts';
+import { KEYED_BALANCERS, ROOT, type KeySpec } from './schema.ts';
 import { validateNodes } from './validate.ts';
 import { checkConstraints } from './constraints.ts';
 import { checkLogTargets } from './log-target.ts';
@@ -730,11 +730,21 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
   if (tl && (getStr(tl, 'client-cert') === undefined) !== (getStr(tl, 'client-key') === undefined)) {
     diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: '`client-cert` and `client-key` go together', loc: tl.loc, hint: undefined });
   }
+  const loadBalancing = ((lb) => (lb === 'weighted' ? 'round_robin' : lb))(getStr(n, 'load-balancing') ?? D.upstream.loadBalancing);
+  const hk = last(n, 'hash-key');
+  const hashKey = getStr(n, 'hash-key') ?? 'client-ip';
+  if (hk && !KEYED_BALANCERS.includes(loadBalancing)) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `hash-key in upstream \`${label(n)}\` does nothing with load-balancing "${loadBalancing}"`, loc: hk.loc, hint: 'use `load-balancing "consistent_hash"` or `"maglev"`, or leave `hash-key` out' });
+  }
+  if (hk && !/^(path|client-ip|(header|cookie|query):.+)$/.test(hashKey)) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `hash-key "${hashKey}" is not one of header:NAME, cookie:NAME, query:NAME, path, client-ip`, loc: hk.loc, hint: 'for example `hash-key "header:x-user-id"`' });
+  }
   return {
     name: label(n),
     targets,
     // `weighted` names the same smooth weighted round robin as `round_robin`.
-    loadBalancing: ((lb) => (lb === 'weighted' ? 'round_robin' : lb))(getStr(n, 'load-balancing') ?? D.upstream.loadBalancing),
+    loadBalancing,
+    hashKey,
     protocol: (getStr(n, 'protocol') as 'http1' | 'h2' | undefined) ?? D.upstream.protocol,
     connectionPool: {
       maxConnections: getNum(cp, 'max-connections') ?? D.connectionPool.maxConnections,

@@ -140,7 +140,10 @@ export const LOAD_BALANCING = [
 ] as const;
 
 /** The algorithms the proxy runs; `weighted` is another name for `round_robin` (already weighted). */
-export const BALANCERS = ['round_robin', 'p2c', 'weighted'] as const;
+export const BALANCERS = ['round_robin', 'p2c', 'weighted', 'ip_hash', 'consistent_hash', 'maglev'] as const;
+
+/** The algorithms that choose by a request's `hash-key`. */
+export const KEYED_BALANCERS: readonly string[] = ['consistent_hash', 'maglev'];
 
 /** Sentinel's spellings of the algorithms → Weir's names (the refused ones stay refused). */
 const LB_ALIASES: Readonly<Record<string, string>> = {
@@ -468,9 +471,10 @@ const upstream: KeySpec = {
       },
     },
     {
-      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`). The other names are refused.`, { default: D.upstream.loadBalancing }),
+      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`), \`ip_hash\` (the client address modulo the weights; not consistent), \`consistent_hash\` (a ketama ring on \`hash-key\`), \`maglev\` (a Maglev lookup table on \`hash-key\`). See docs/load-balancing.md. The other names are refused.`, { default: D.upstream.loadBalancing }),
       args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED, valueAliases: LB_ALIASES }],
     },
+    str('hash-key', 'What `consistent_hash` and `maglev` hash: `header:NAME`, `cookie:NAME`, `query:NAME`, `path` or `client-ip` (the client address after `trusted-proxies`). A request without that header, cookie or parameter is hashed by its client address. Only with those two algorithms.', { default: 'client-ip' }),
     oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
     circuitBreaker('upstream'),
     outlierDetection,

@@ -237,8 +237,10 @@ export interface UpstreamTlsConfig {
 export interface UpstreamConfig {
   readonly name: string;
   readonly targets: readonly TargetConfig[];
-  /** 'round_robin' | 'p2c' (`weighted` is loaded as 'round_robin'; other names are refused). */
+  /** 'round_robin' | 'p2c' | 'ip_hash' | 'consistent_hash' | 'maglev' (`weighted` is loaded as 'round_robin'; other names are refused). */
   readonly loadBalancing: string;
+  /** `hash-key` of consistent_hash and maglev: `header:X`, `cookie:X`, `query:X`, `path` or `client-ip`. */
+  readonly hashKey: string;
   /** 'http1' | 'h2' */
   readonly protocol: 'http1' | 'h2';
   readonly connectionPool: ConnectionPoolConfig;

@@ -13,7 +13,7 @@ import type { Phase } from '../../../host/src/pipeline/phases.ts';
 import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 
 /** Load-balancing algorithms the lb plugin implements; the others fall back to round robin for now. */
-export const LB_ALGORITHMS = new Set(['round_robin', 'p2c']);
+export const LB_ALGORITHMS = new Set(['round_robin', 'p2c', 'ip_hash', 'consistent_hash', 'maglev']);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
 export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf', 'ip-filter', 'basic-auth', 'jwt']);
@@ -89,7 +89,10 @@ export function filterPluginConfig(filter: FilterConfig): PluginConfig {
 export function balancerPluginConfig(up: UpstreamConfig): PluginConfig | undefined {
   // One target: nothing to choose, no plugin call on the hot path.
   if (up.targets.length < 2 || !LB_ALGORITHMS.has(up.loadBalancing)) return undefined;
-  return { ...BASE, name: `lb:${up.loadBalancing}`, path: pluginPath('lb'), config: [node('algorithm', up.loadBalancing, up.loc)], loc: up.loc };
+  // A hashing balancer builds its ring or table in the first call after the targets change
+  // (a 65537-entry Maglev table: about 10 million fuel units); picks cost little.
+  const budget = up.loadBalancing === 'maglev' || up.loadBalancing === 'consistent_hash' ? { fuel: 200_000_000 } : {};
+  return { ...BASE, ...budget, name: `lb:${up.loadBalancing}`, path: pluginPath('lb'), config: [node('algorithm', up.loadBalancing, up.loc), node('hash-key', up.hashKey, up.loc)], loc: up.loc };
 }
 
 /**

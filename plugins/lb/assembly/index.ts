@@ -1,14 +1,19 @@
 // Weir's first-party load balancer on select-upstream: `round_robin` (smooth weighted, as
 // nginx) and `p2c` (power of two choices on in-flight requests per weight, ties broken at
-// random, a target with no latency measured yet first). Behind an upstream's `load-balancing` key.
+// random, a target with no latency measured yet first), and the hashing ones of hashing.ts.
+// Behind an upstream's `load-balancing` key.
 import {
   Config, ConfigError, Hook, HttpContext, Request, RootContext, Target, UpstreamInfo, randomU64, registerPlugin,
 } from "@weir/sdk-assemblyscript";
+import { HashKey, Ketama, Maglev, ipHash, parseHashKey, requestKey } from "./hashing";
 
 class Balancer extends RootContext {
   algorithm: string = "round_robin";
   /** Smooth weighted round-robin state per upstream: current weights by target address. */
   current: Map<string, Map<string, i64>> = new Map();
+  hashKey: HashKey = new HashKey("client-ip", "");
+  ketama: Ketama = new Ketama();
+  maglev: Maglev = new Maglev();
 
   constructor() {
     super("lb", "0.1.0");
@@ -17,7 +22,11 @@ class Balancer extends RootContext {
 
   configure(config: Config): ConfigError | null {
     this.algorithm = config.getString("algorithm", "round_robin");
-    if (this.algorithm != "round_robin" && this.algorithm != "p2c") config.error("algorithm must be round_robin or p2c");
+    const a = this.algorithm;
+    if (a != "round_robin" && a != "p2c" && a != "ip_hash" && a != "consistent_hash" && a != "maglev") config.error("unknown algorithm " + a);
+    const key = parseHashKey(config.getString("hash-key", "client-ip"));
+    if (key === null) config.error("hash-key must be header:NAME, cookie:NAME, query:NAME, path or client-ip");
+    else this.hashKey = key;
     return null;
   }
 
@@ -77,7 +86,11 @@ class Pick extends HttpContext {
     let pool = new Array<Target>(0);
     for (let i = 0; i < targets.length; i++) if (targets[i].healthy && targets[i].weight > 0) pool.push(targets[i]);
     if (pool.length == 0) for (let i = 0; i < targets.length; i++) if (targets[i].weight > 0) pool.push(targets[i]);
-    if (this.root.algorithm == "p2c") return this.root.p2c(pool);
+    const a = this.root.algorithm;
+    if (a == "p2c") return this.root.p2c(pool);
+    if (a == "ip_hash") return ipHash(request, pool);
+    if (a == "consistent_hash") return this.root.ketama.pick(upstream.name, targets, requestKey(request, this.root.hashKey));
+    if (a == "maglev") return this.root.maglev.pick(upstream.name, targets, requestKey(request, this.root.hashKey));
     return this.root.roundRobin(upstream.name, targets, pool);
   }
 }
