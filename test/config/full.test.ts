@@ -67,6 +67,8 @@ test('full.kdl: system, listeners, files', async () => {
     caFile: fixture('files', 'ca.crt'),
     clientAuth: true,
     minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    ciphers: 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256',
     sni: [{ hostnames: ['example.com', 'www.example.com'], certFile: fixture('files', 'example.crt'), keyFile: fixture('files', 'example.key') }],
   });
   const plain = c.listeners.find((l) => l.name === 'plain')!;

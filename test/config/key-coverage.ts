@@ -478,7 +478,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'admin-api.auth.read-only-token': [ADMIN_AUTH],
   'admin-api.auth.read-only-subjects': [ADMIN_TLS],
   // Sentinel spellings (test/config/sentinel.test.ts: each acts as its Weir key through the proxy).
-  'listeners.listener.tls.cipher-suites': [SENT_REFUSED],
+  'listeners.listener.tls.cipher-suites': [t(SENTINEL, 'sentinel TLS cipher-suites: a client offering only a suite not listed is refused')],
   'listeners.listener.tls.ocsp-stapling': [SENT_REFUSED],
   'routes.route.retry-policy': [SENT_RETRY],
   'routes.route.websocket': [SENT_WS],

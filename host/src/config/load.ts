@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
 import type { DialectUse } from './dialect.ts';
-import { KEYED_BALANCERS, ROOT, type KeySpec } from './schema.ts';
+import { CIPHER_SUITES, KEYED_BALANCERS, ROOT, type KeySpec } from './schema.ts';
 import { validateNodes } from './validate.ts';
 import { checkConstraints } from './constraints.ts';
 import { checkLogTargets } from './log-target.ts';
@@ -462,12 +462,20 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
         certFile: getStr(s, 'cert-file') ?? '',
         keyFile: getStr(s, 'key-file') ?? '',
       }));
+      const minVersion = getStr(tlsNode, 'min-version') ?? D.tls.minVersion;
+      const suites = getStrings(tlsNode, 'cipher-suites').filter((x) => Object.hasOwn(CIPHER_SUITES, x));
+      const only12 = suites.length > 0 && suites.every((x) => x.includes('_WITH_'));
+      if (only12 && minVersion === 'TLSv1.3') {
+        diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: '`cipher-suites` names no TLS 1.3 suite, but `min-version` is TLSv1.3: no handshake could succeed', loc: last(tlsNode, 'cipher-suites')!.loc, hint: 'add a TLS 1.3 suite (`TLS_AES_128_GCM_SHA256`), or lower `min-version`' });
+      }
       tls = {
         certFile: getStr(tlsNode, 'cert-file') ?? '',
         keyFile: getStr(tlsNode, 'key-file') ?? '',
         caFile,
         clientAuth,
-        minVersion: getStr(tlsNode, 'min-version') ?? D.tls.minVersion,
+        minVersion,
+        maxVersion: only12 ? 'TLSv1.2' : 'TLSv1.3',
+        ciphers: suites.length > 0 ? suites.map((x) => CIPHER_SUITES[x]!).join(':') : undefined,
         sni,
         loc: tlsNode.loc,
       };

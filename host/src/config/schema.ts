@@ -129,6 +129,26 @@ const TLS_VERSION_ALIASES: Readonly<Record<string, string>> = Object.fromEntries
   ['1.2', '1.3'].flatMap((v) => [`TLS${v}`, `tls${v}`, v, `TLSV${v}`, `tlsv${v}`, `TLS_${v.replace('.', '_')}`, `TLSv${v.replace('.', '_')}`].map((a) => [a, `TLSv${v}`])),
 );
 
+/** The cipher suites a listener may name (IANA names, as Sentinel writes them) → OpenSSL's names, for Node's `ciphers`. */
+export const CIPHER_SUITES: Readonly<Record<string, string>> = {
+  TLS_AES_256_GCM_SHA384: 'TLS_AES_256_GCM_SHA384',
+  TLS_AES_128_GCM_SHA256: 'TLS_AES_128_GCM_SHA256',
+  TLS_CHACHA20_POLY1305_SHA256: 'TLS_CHACHA20_POLY1305_SHA256',
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-ECDSA-CHACHA20-POLY1305',
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 'ECDHE-RSA-AES256-GCM-SHA384',
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 'ECDHE-RSA-AES128-GCM-SHA256',
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 'ECDHE-RSA-CHACHA20-POLY1305',
+};
+
+/** Lower case, `-` for `_`, and the OpenSSL name of each suite → its IANA name. */
+const CIPHER_SUITE_ALIASES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(CIPHER_SUITES).flatMap(([iana, openssl]) =>
+    [...new Set([iana.toLowerCase(), iana.replaceAll('_', '-'), iana.toLowerCase().replaceAll('_', '-'), openssl, openssl.toLowerCase()])].filter((a) => a !== iana).map((a) => [a, iana]),
+  ),
+);
+
 /** Sentinel's named route priorities → numbers (higher is tried first; `normal` is the default 0). */
 export const NAMED_PRIORITIES: Readonly<Record<string, number>> = { critical: 1000, high: 100, normal: 0, low: -100 };
 
@@ -181,7 +201,11 @@ const listenerTls: KeySpec = {
     val('ca-file', 'path', 'PEM CA bundle used to verify client certificates (mTLS).'),
     { ...val('client-auth', 'boolean', 'Require a client certificate signed by `ca-file`.', { default: D.tls.clientAuth }), args: [{ name: 'value', type: 'boolean', valueAliases: { required: true, require: true, none: false, off: false } }] },
     { ...oneOf('min-version', ['TLSv1.2', 'TLSv1.3'], 'Oldest TLS version accepted.', { default: D.tls.minVersion }), args: [{ name: 'value', type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], valueAliases: TLS_VERSION_ALIASES }] },
-    { name: 'cipher-suites', doc: 'Cipher suites offered.', rest: { name: 'suite', type: 'string' }, unsupported: 'Weir offers Node\'s default TLS 1.2/1.3 suites (forward-secret AEAD only) and has no knob for them; remove `cipher-suites`.' },
+    {
+      name: 'cipher-suites',
+      doc: 'The only cipher suites accepted, by IANA name (any case, `-` or `_`; OpenSSL names too): TLS 1.3 `TLS_AES_256_GCM_SHA384` `TLS_AES_128_GCM_SHA256` `TLS_CHACHA20_POLY1305_SHA256`, TLS 1.2 `TLS_ECDHE_{ECDSA,RSA}_WITH_AES_256_GCM_SHA384` / `_AES_128_GCM_SHA256` / `_CHACHA20_POLY1305_SHA256`. A list without a TLS 1.3 suite allows TLS 1.2 only, one without a TLS 1.2 suite TLS 1.3 only. Unset: Node\'s defaults.',
+      rest: { name: 'suite', type: 'string', enum: Object.keys(CIPHER_SUITES), valueAliases: CIPHER_SUITE_ALIASES },
+    },
     val('ocsp-stapling', 'boolean', 'Staple OCSP responses.', { unsupported: 'Weir does not fetch or staple OCSP responses; remove `ocsp-stapling` (clients fall back to their own revocation checks).' }),
     {
       name: 'sni',

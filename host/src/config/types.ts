@@ -55,6 +55,10 @@ export interface TlsConfig {
   readonly clientAuth: boolean;
   /** 'TLSv1.2' | 'TLSv1.3' */
   readonly minVersion: string;
+  /** 'TLSv1.2' when `cipher-suites` names no TLS 1.3 suite; else 'TLSv1.3'. */
+  readonly maxVersion: string;
+  /** `cipher-suites` as OpenSSL names joined by `:` (Node's `ciphers`); undefined: Node's defaults. */
+  readonly ciphers: string | undefined;
   readonly sni: readonly SniCertConfig[];
   readonly loc: SourceLocation;
 }

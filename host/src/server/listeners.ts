@@ -321,6 +321,7 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
       requestCert: tls.clientAuth,
       rejectUnauthorized: tls.clientAuth,
       minVersion: tls.minVersion as 'TLSv1.2' | 'TLSv1.3',
+      maxVersion: tls.maxVersion as 'TLSv1.2' | 'TLSv1.3',
       // HTTP/1.1 over TLS goes through Node's http1 machinery: same limits as cleartext.
       ...(h1Options as object),
     } as http2.SecureServerOptions);

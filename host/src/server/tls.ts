@@ -16,7 +16,14 @@ interface ContextSet {
 
 function build(cfg: TlsConfig): ContextSet {
   const ca = cfg.caFile ? readFileSync(cfg.caFile) : undefined;
-  const opts = (certFile: string, keyFile: string): tls.SecureContextOptions => ({ cert: readFileSync(certFile), key: readFileSync(keyFile), ...(ca ? { ca } : {}), minVersion: cfg.minVersion as tls.SecureVersion });
+  const opts = (certFile: string, keyFile: string): tls.SecureContextOptions => ({
+    cert: readFileSync(certFile),
+    key: readFileSync(keyFile),
+    ...(ca ? { ca } : {}),
+    minVersion: cfg.minVersion as tls.SecureVersion,
+    maxVersion: cfg.maxVersion as tls.SecureVersion,
+    ...(cfg.ciphers ? { ciphers: cfg.ciphers } : {}),
+  });
   // createSecureContext checks that the key matches the certificate and both parse.
   const defOpts = opts(cfg.certFile, cfg.keyFile);
   const def = tls.createSecureContext(defOpts);
