@@ -96,6 +96,7 @@ export const ERRORS = {
   WEIR_ERR_LISTEN: { status: 0, source: 'internal', message: 'a listener could not bind its address' },
   WEIR_ERR_SHUTTING_DOWN: { status: 503, source: 'internal', message: 'the proxy is shutting down' },
   WEIR_ERR_LOG_SINK: { status: 0, source: 'internal', message: 'a log destination could not be opened or written' },
+  WEIR_ERR_DISCOVERY: { status: 0, source: 'internal', message: 'a discovery source failed (no answer, no records, an unreadable targets file); the upstream keeps its last good targets' },
   WEIR_ERR_RELOAD: { status: 0, source: 'internal', message: 'a reload failed; the previous configuration keeps serving' },
 } as const satisfies Record<string, ErrorSpec>;
 

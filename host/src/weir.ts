@@ -25,6 +25,7 @@ import type { AdminHost, ApplyOutcome, DrainOutcome, ProxyState, PurgeSpec, Relo
 import type { AdminServer } from './admin/server.ts';
 import { planAdmin } from './admin/plan.ts';
 import { adminSettings } from './admin/settings.ts';
+import { Discovery, withDiscovered, type Discovered } from './upstream/discovery.ts';
 
 export interface StartOptions {
   /** A KDL file or a directory of them. */
@@ -49,6 +50,8 @@ export interface StartOptions {
   readonly metricsServer?: boolean;
   /** A proxy thread of a cluster: the supervisor serves the admin API and audits reloads. */
   readonly clusterThread?: boolean;
+  /** A cluster thread: the targets the supervisor's discovery found (it runs no discovery of its own). */
+  readonly discovered?: Discovered;
   /** Config text to read instead of these files (a cluster's unpersisted admin API changes). */
   readonly overrides?: Readonly<Record<string, string>>;
   /** Called with each filter registry before the first compile (plugin runtime hooks in here). */
@@ -69,7 +72,7 @@ export type PreparedReload =
 /** How many reloads `reloads()` remembers (the admin UI's list). */
 const RELOADS_KEPT = 20;
 
-export type ReloadTrigger = 'file' | 'signal' | 'admin-api' | 'api';
+export type ReloadTrigger = 'file' | 'signal' | 'admin-api' | 'api' | 'discovery';
 
 export class Weir {
   readonly core: ProxyCore;
@@ -89,6 +92,10 @@ export class Weir {
   private reloading: Promise<ReloadResult> | undefined;
   private closing: Promise<void> | undefined;
   private signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** Runs the upstreams' discovery sources (not in a cluster thread: the supervisor does). */
+  private discovery: Discovery | undefined;
+  /** What a cluster thread was last told discovery found. */
+  discovered: Discovered = {};
 
   private constructor(opts: StartOptions, config: WeirConfig, core: ProxyCore, logger: Logger, metrics: ProxyMetrics, plugins: PluginRuntime) {
     this.opts = opts;
@@ -101,7 +108,7 @@ export class Weir {
   }
 
   static async start(opts: StartOptions): Promise<Weir> {
-    const config = await loadFrom(opts, opts.overrides);
+    let config = await loadFrom(opts, opts.overrides);
     const logging = config.observability.logging;
     const metrics = new ProxyMetrics();
     const logger = opts.logger ?? createLogger({ level: logging.level, format: logging.format, errors: metrics.logSinkErrors });
@@ -126,9 +133,14 @@ export class Weir {
     const plugins = new PluginRuntime({ logger, registry: metrics.registry, store: opts.store, onHooksChanged: () => void weir?.recompile() });
     plugins.register(core.filters);
     if (opts.extendFilters) await opts.extendFilters(core.filters, { logger, metrics });
+    // Targets are found before the first snapshot, so a discovering upstream starts with them.
+    const discovery = opts.clusterThread ? undefined : new Discovery({ logger, registry: metrics.registry, onChange: () => void weir?.reload('discovery') });
+    await discovery?.sync(config);
+    config = withDiscovered(config, discovery?.current() ?? opts.discovered ?? {});
     try {
       core.activate(await core.compile(config));
     } catch (err) {
+      discovery?.close();
       plugins.close();
       await core.close();
       core.audit.close();
@@ -136,6 +148,8 @@ export class Weir {
     }
     weir = new Weir(opts, config, core, logger, metrics, plugins);
     weir.adminOverrides = opts.overrides;
+    weir.discovery = discovery;
+    weir.discovered = opts.discovered ?? {};
     try {
       (await weir.planServing(config)).commit();
     } catch (err) {
@@ -172,7 +186,8 @@ export class Weir {
 
   /** Re-reads the config; a bad one keeps the current config serving. Unpersisted admin API changes are dropped (the file wins). */
   reload(trigger: ReloadTrigger = 'api'): Promise<ReloadResult> {
-    return this.reloadWith(undefined, trigger);
+    // A discovered change keeps unpersisted admin API changes (only the file wins over them).
+    return this.reloadWith(trigger === 'discovery' ? this.adminOverrides : undefined, trigger);
   }
 
   private reloadWith(overrides: Readonly<Record<string, string>> | undefined, trigger: ReloadTrigger): Promise<ReloadResult> {
@@ -193,7 +208,9 @@ export class Weir {
   async prepareReload(overrides?: Readonly<Record<string, string>>, trigger: ReloadTrigger = 'api'): Promise<PreparedReload> {
     const started = performance.now();
     try {
-      const config = await loadFrom(this.opts, overrides);
+      const loaded = await loadFrom(this.opts, overrides);
+      await this.discovery?.sync(loaded);
+      const config = withDiscovered(loaded, this.discovery?.current() ?? this.discovered);
       const snap = await this.core.compile(config);
       const prepared = await this.planServing(config);
       return {
@@ -229,8 +246,9 @@ export class Weir {
   }
 
   private reloadFailed(err: Error, trigger: ReloadTrigger = 'api'): ReloadResult {
-    // Plugins loaded for the refused config go; the running ones stay.
+    // Plugins loaded for the refused config go; the running ones stay (and its discovery sources).
     this.plugins.retain(this.config);
+    void this.discovery?.sync(this.config);
     this.metrics.reloads.labels('error').inc();
     this.metrics.errors.labels('WEIR_ERR_RELOAD').inc();
     const cause = (err as WeirError).code ?? 'WEIR_ERR_RELOAD';
@@ -316,6 +334,7 @@ export class Weir {
   }
 
   private async doClose(): Promise<void> {
+    this.discovery?.close();
     for (const w of this.watchers) w.close();
     for (const [sig, f] of this.signalHandlers) process.off(sig, f);
     this.core.draining = true;

@@ -72,6 +72,12 @@ const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
 const REFUSED_DISCOVERY = t(INTEGRITY, "'discovery \"kubernetes\"'");
+const REFUSED_CONSUL = t(INTEGRITY, "'discovery \"consul\"'");
+const DISCOVERY = 'test/proxy/discovery.test.ts';
+const DISC_DNS = t(DISCOVERY, 'discovery dns: every A record is a target');
+const DISC_SRV = t(DISCOVERY, 'discovery dns-srv: the lowest priority serves');
+const DISC_FILE = t(DISCOVERY, 'discovery file: a watched JSON then KDL file');
+const DISC_CONFIG = t(DISCOVERY, 'discovery config: consul and kubernetes are refused');
 const WAF = 'test/waf/waf.test.ts';
 const WAF_BLOCK = t(WAF, 'waf block mode: SQLi in a JSON body, XSS in a query');
 const WAF_DETECT = t(WAF, 'waf detect mode passes matching requests');
@@ -280,12 +286,15 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.tls.client-cert': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
   'upstreams.upstream.tls.client-key': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
   'upstreams.upstream.tls.verify': [t(UP_TLS, 'verify #false accepts any certificate')],
-  'upstreams.upstream.discovery': [REFUSED_DISCOVERY],
-  'upstreams.upstream.discovery.namespace': [REFUSED_DISCOVERY],
-  'upstreams.upstream.discovery.service': [REFUSED_DISCOVERY],
-  'upstreams.upstream.discovery.port-name': [REFUSED_DISCOVERY],
-  'upstreams.upstream.discovery.refresh-interval': [REFUSED_DISCOVERY],
-  'upstreams.upstream.discovery.kubeconfig': [REFUSED_DISCOVERY],
+  'upstreams.upstream.discovery': [DISC_DNS, DISC_FILE, REFUSED_DISCOVERY, REFUSED_CONSUL],
+  'upstreams.upstream.discovery[dns].hostname': [DISC_DNS, DISC_CONFIG],
+  'upstreams.upstream.discovery[dns].port': [DISC_DNS, DISC_CONFIG],
+  'upstreams.upstream.discovery[dns].refresh-interval': [DISC_DNS],
+  'upstreams.upstream.discovery[dns].nameservers': [DISC_DNS],
+  'upstreams.upstream.discovery[dns-srv].service': [DISC_SRV],
+  'upstreams.upstream.discovery[dns-srv].refresh-interval': [DISC_SRV],
+  'upstreams.upstream.discovery[dns-srv].nameservers': [DISC_SRV],
+  'upstreams.upstream.discovery[file].path': [DISC_FILE],
   upstream: [SHORTHANDS],
 
   filters: [HEADER_FILTERS],

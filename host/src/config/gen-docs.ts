@@ -65,6 +65,8 @@ function rows(specs: readonly KeySpec[], prefix: string, out: string[]): void {
       out.push(`| ${code(`${path} ${name}=`)} | ${code(`<${typeText(p)}>`)} |  | ${cell(pdoc)} |`);
     }
     if (s.children) rows(s.children, path + ' › ', out);
+    // Keys picked by the block's argument (`discovery "dns"`), under that argument.
+    if (s.variants?.fromArg) for (const [kind, specs] of Object.entries(s.variants.cases)) rows(specs, `${path} "${kind}" › `, out);
   }
 }
 

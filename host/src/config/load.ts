@@ -6,6 +6,7 @@
  */
 import { glob, readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
 import type { DialectUse } from './dialect.ts';
@@ -17,6 +18,7 @@ import { buildListenerEdge } from './edge.ts';
 import { didYouMean, expandEnv, parseAddress, parseSize } from './values.ts';
 import { WAF_GLOBAL_FILTER, globalWafFilter, wafBody, wafExcludedRoutes } from './waf.ts';
 import type {
+  DiscoveryConfig,
   BuiltinHandler, ConfigDiagnostic, ConfigNode, ConfigScalar, FilterConfig, HeaderMatch, HealthCheckConfig, CircuitBreakerConfig, OutlierDetectionConfig,
   LimitsConfig, ListenerConfig, ListenerProtocol, ObservabilityConfig, PluginConfig, QueryMatch, RetryPolicy,
   RouteConfig, RouteMatch, RoutePolicies, SniCertConfig, SourceLocation, SystemConfig, TargetConfig, TlsConfig,
@@ -262,7 +264,7 @@ function resolvePaths(nodes: readonly ConfigNode[], specs: readonly KeySpec[]): 
     });
     let childSpecs = spec.children ?? [];
     if (spec.variants) {
-      const kind = [...node.children].reverse().find((c) => c.name === spec.variants!.key)?.args[0];
+      const kind = spec.variants.fromArg ? node.args[0] : [...node.children].reverse().find((c) => c.name === spec.variants!.key)?.args[0];
       if (typeof kind === 'string' && Object.hasOwn(spec.variants.cases, kind)) childSpecs = [...childSpecs, ...spec.variants.cases[kind]!];
     }
     return { ...node, args, children: resolvePaths(node.children, childSpecs) };
@@ -380,7 +382,14 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   };
 
   const upstreams = new Map<string, UpstreamConfig>();
-  for (const n of checkUnique(collect(nodes, 'upstreams', 'upstream'), 'upstream', diags)) upstreams.set(label(n), buildUpstream(n, diags));
+  for (const n of checkUnique(collect(nodes, 'upstreams', 'upstream'), 'upstream', diags)) {
+    upstreams.set(label(n), buildUpstream(n, diags));
+    const dn = last(n, 'discovery');
+    // Discovery runs in the one proxy thread's Weir; several threads would each need the same sets.
+    if (dn && system.workerThreads !== 1 && typeof dn.args[0] === 'string' && ['dns', 'dns-srv', 'file'].includes(dn.args[0])) {
+      diags.push({ code: 'WEIR_ERR_CONFIG_UNSUPPORTED', message: `\`discovery\` in upstream \`${label(n)}\` is refused with \`worker-threads ${system.workerThreads}\`: Weir discovers targets with one proxy thread only`, loc: dn.loc, hint: 'set `system { worker-threads 1; }`, or list the targets with `target`' });
+    }
+  }
 
   const plugins = new Map<string, PluginConfig>();
   for (const n of checkUnique(collect(nodes, 'plugins', 'plugin'), 'plugin', diags)) plugins.set(label(n), buildPlugin(n));
@@ -701,8 +710,20 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
       zone: typeof t.props.zone === 'string' ? t.props.zone : undefined,
     });
   }
-  // A `discovery` block is refused by validate.ts; report only the missing targets then.
-  if (targets.length === 0 && !last(n, 'discovery')) {
+  const dn = last(n, 'discovery');
+  const discovery = dn && discoveryConfig(dn);
+  for (const ns of dn ? all(dn, 'nameservers') : []) {
+    for (const a of ns.args) {
+      const p = typeof a === 'string' ? parseAddress(a) : undefined;
+      if (typeof a === 'string' && !isIP(a) && !(p && isIP(p.host) && p.port > 0)) {
+        diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `nameserver \`${a}\` is not "ip" or "ip:port"`, loc: ns.loc, hint: 'e.g. `nameservers "10.0.0.2" "127.0.0.1:5353"`' });
+      }
+    }
+  }
+  if (dn && targets.length > 0) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `upstream \`${label(n)}\` has both \`target\` lines and \`discovery\``, loc: dn.loc, hint: 'the discovered targets would replace the written ones: keep one of them' });
+  }
+  if (targets.length === 0 && !dn) {
     diags.push({ code: 'WEIR_ERR_CONFIG_MISSING', message: `upstream \`${label(n)}\` has no \`target\``, loc: n.loc, hint: 'add `target "host:port"`' });
   }
   const cp = last(n, 'connection-pool');
@@ -773,8 +794,19 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
     outlierDetection: outlierDetection(last(n, 'outlier-detection')),
     slowStartMs: getSecsMs(n, 'slow-start-secs') ?? 0,
     tls,
+    ...(discovery ? { discovery } : {}),
     loc: n.loc,
   };
+}
+
+function discoveryConfig(d: ConfigNode): DiscoveryConfig | undefined {
+  const kind = d.args[0];
+  if (kind === 'file') return { kind, path: getStr(d, 'path') ?? '' };
+  const refreshMs = getSecsMs(d, 'refresh-interval') ?? 30_000;
+  const nameservers = all(d, 'nameservers').flatMap((c) => c.args.filter((a): a is string => typeof a === 'string'));
+  if (kind === 'dns') return { kind, hostname: getStr(d, 'hostname') ?? '', port: getNum(d, 'port') ?? 0, refreshMs, nameservers };
+  if (kind === 'dns-srv') return { kind, service: getStr(d, 'service') ?? '', refreshMs, nameservers };
+  return undefined;
 }
 
 function buildFilter(n: ConfigNode): FilterConfig {

@@ -73,7 +73,8 @@ export interface KeySpec {
   readonly props?: Readonly<Record<string, PropSpec>>;
   readonly children?: readonly KeySpec[];
   readonly anyChildren?: boolean;
-  readonly variants?: { readonly key: string; readonly cases: Readonly<Record<string, readonly KeySpec[]>> };
+  /** Extra children picked by a child key's value, or (`fromArg`) by the node's first argument. */
+  readonly variants?: { readonly key: string; readonly fromArg?: boolean; readonly cases: Readonly<Record<string, readonly KeySpec[]>> };
   /** May appear several times in its block. */
   readonly repeatable?: boolean;
   readonly required?: boolean;
@@ -478,6 +479,31 @@ const route: KeySpec = {
   ],
 };
 
+const DISCOVERY_REFUSED = {
+  consul: 'Weir does not query Consul; use `discovery "dns-srv"` against Consul\'s DNS interface (`service "_web._tcp.service.consul"`, `nameservers "127.0.0.1:8600"`) or list targets with `target`.',
+  kubernetes: 'Weir does not watch the Kubernetes API; use `discovery "dns"` with the headless Service\'s name (every pod address becomes a target) or `discovery "dns-srv"` with its SRV name.',
+};
+
+const dnsCommon: KeySpec[] = [
+  val('refresh-interval', 'secs', 'Longest time between two resolutions: addresses are resolved again when their TTL runs out or after this long, whichever comes first (at least 1 s apart); after a failure, again after this long. SRV records (whose TTL Node does not report) are read again after this long.', { min: 1, default: 30 }),
+  { name: 'nameservers', doc: 'DNS servers asked, `"ip"` or `"ip:port"`; default: the system\'s resolvers.', rest: { name: 'server', type: 'string' } },
+];
+
+const DISCOVERY_KINDS: Readonly<Record<string, readonly KeySpec[]>> = {
+  dns: [
+    str('hostname', 'Name whose A and AAAA records are the targets.', { required: true }),
+    val('port', 'integer', 'Port of every target.', { min: 1, max: 65535, required: true }),
+    ...dnsCommon,
+  ],
+  'dns-srv': [
+    str('service', 'SRV name, e.g. `_http._tcp.api.example.com`: the records of the lowest priority are the targets (their host resolved through A/AAAA, their port, their weight as `weight`; weight 0 counts as 1).', { required: true }),
+    ...dnsCommon,
+  ],
+  file: [
+    val('path', 'path', 'File of targets: JSON `[{"address":"10.0.0.1:8080","weight":2}]` (or `{"targets":[…]}`), or KDL `target "10.0.0.1:8080" weight=2` lines. Read again when it changes.', { required: true }),
+  ],
+};
+
 const upstream: KeySpec = {
   name: 'upstream',
   doc: 'A pool of backend servers. Needs at least one `target` or a `discovery` block.',
@@ -558,16 +584,9 @@ const upstream: KeySpec = {
     },
     {
       name: 'discovery',
-      doc: 'Find targets from a service registry.',
-      unsupported: 'Weir does not discover targets; list them with `target "host:port"` (a Kubernetes Service DNS name works as the host).',
-      args: [{ name: 'kind', type: 'string', enum: ['kubernetes'] }],
-      children: [
-        str('namespace', 'Kubernetes namespace.'),
-        str('service', 'Kubernetes service name.', { required: true }),
-        str('port-name', 'Named port of the service.'),
-        val('refresh-interval', 'secs', 'Seconds between refreshes.'),
-        str('kubeconfig', 'kubeconfig path; default: in-cluster credentials.'),
-      ],
+      doc: 'Find targets from a service registry instead of `target` lines: `"dns"` (A/AAAA records of `hostname`, every address a target), `"dns-srv"` (SRV records of `service`) or `"file"` (a watched JSON or KDL list of targets). Each change is applied like a reload (in-flight requests finish on the targets they started with); when the source fails, the last good set keeps serving. docs/discovery.md.',
+      args: [{ name: 'kind', type: 'string', enum: ['dns', 'dns-srv', 'file', 'consul', 'kubernetes'], unsupportedValues: DISCOVERY_REFUSED }],
+      variants: { key: '', fromArg: true, cases: DISCOVERY_KINDS },
     },
   ],
 };

@@ -257,8 +257,16 @@ export interface UpstreamConfig {
   /** A recovered target's weight ramps up over this long (0 = at once). */
   readonly slowStartMs: number;
   readonly tls: UpstreamTlsConfig | undefined;
+  /** `discovery`: where the targets come from (then `targets` are the last set it found). */
+  readonly discovery?: DiscoveryConfig;
   readonly loc: SourceLocation;
 }
+
+/** `upstream { discovery "dns" | "dns-srv" | "file" }` (upstream/discovery.ts). */
+export type DiscoveryConfig =
+  | { readonly kind: 'dns'; readonly hostname: string; readonly port: number; readonly refreshMs: number; readonly nameservers: readonly string[] }
+  | { readonly kind: 'dns-srv'; readonly service: string; readonly refreshMs: number; readonly nameservers: readonly string[] }
+  | { readonly kind: 'file'; readonly path: string };
 
 export interface FilterConfig {
   readonly name: string;

@@ -140,8 +140,9 @@ function checkNode(node: ConfigNode, spec: KeySpec, opts: ValidateOptions, out: 
   if (spec.anyChildren) return;
   let childSpecs: readonly KeySpec[] = spec.children ?? [];
   if (spec.variants) {
-    const sel = [...node.children].reverse().find((c) => c.name === spec.variants!.key);
-    const kind = sel?.args[0];
+    const kind = spec.variants.fromArg ? node.args[0] : [...node.children].reverse().find((c) => c.name === spec.variants!.key)?.args[0];
+    // A refused kind (its own diagnostic) is not checked further.
+    if (spec.variants.fromArg && typeof kind === 'string' && spec.args?.[0]?.unsupportedValues?.[kind] !== undefined) return;
     const cases = spec.variants.cases;
     if (typeof kind === 'string' && Object.hasOwn(cases, kind)) childSpecs = [...childSpecs, ...cases[kind]!];
     else {

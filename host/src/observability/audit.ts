@@ -32,7 +32,7 @@ export interface AdminAuditEvent {
 }
 
 export interface ReloadAuditEvent {
-  readonly trigger: 'file' | 'signal' | 'admin-api' | 'api';
+  readonly trigger: 'file' | 'signal' | 'admin-api' | 'api' | 'discovery';
   readonly ok: boolean;
   readonly generation: number;
   readonly error?: string;

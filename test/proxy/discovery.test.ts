@@ -1,0 +1,238 @@
+// Service discovery over real sockets (docs/discovery.md): a DNS server on loopback (UDP,
+// dns-packet) answers A/AAAA and SRV queries from a table the tests change; origins listen
+// on 127.0.0.1–127.0.0.4 at one port; a watched targets file. Requests run throughout every
+// change and none may fail; a failing source keeps the last good set.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import dnsPacket from 'dns-packet';
+import { request } from 'undici';
+import { startWeirWith, tmpDir } from '../helpers/weir.ts';
+import { eventually } from '../admin/helpers.ts';
+import { bad } from '../config/helpers.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** Origins on 127.0.0.N, all on one port, answering with their own address. */
+async function origins(hosts: readonly string[]): Promise<number> {
+  let port = 0;
+  for (const host of hosts) {
+    const s = http.createServer((req, res) => {
+      // A slow answer now and then keeps requests in flight across each change.
+      const hold = req.url === '/slow' ? 150 : 0;
+      setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end(`${host}:${port}`), hold);
+    });
+    s.listen(port, host);
+    await once(s, 'listening');
+    port = (s.address() as AddressInfo).port;
+    cleanups.push(() => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); }));
+  }
+  return port;
+}
+
+interface Dns {
+  port: number;
+  /** name → A addresses. */
+  a: Map<string, string[]>;
+  srv: Map<string, Array<{ priority: number; weight: number; port: number; target: string }>>;
+  /** Answer SERVFAIL to everything. */
+  failing: boolean;
+  queries: number;
+}
+
+async function dnsServer(): Promise<Dns> {
+  const d: Dns = { port: 0, a: new Map(), srv: new Map(), failing: false, queries: 0 };
+  const sock = dgram.createSocket('udp4');
+  sock.on('message', (msg, rinfo) => {
+    const q = dnsPacket.decode(msg);
+    const question = q.questions?.[0];
+    if (!question) return;
+    d.queries++;
+    const answers: dnsPacket.Answer[] = [];
+    if (!d.failing && question.type === 'A') for (const ip of d.a.get(question.name) ?? []) answers.push({ type: 'A', name: question.name, ttl: 1, data: ip });
+    if (!d.failing && question.type === 'SRV') {
+      for (const r of d.srv.get(question.name) ?? []) answers.push({ type: 'SRV', name: question.name, ttl: 1, data: { priority: r.priority, weight: r.weight, port: r.port, target: r.target } });
+    }
+    const known = d.a.has(question.name) || d.srv.has(question.name);
+    const rcode = d.failing ? 'SERVFAIL' : known ? 'NOERROR' : 'NXDOMAIN';
+    const reply = dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | rcodeFlag(rcode), questions: q.questions, answers });
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  sock.bind(0, '127.0.0.1');
+  await once(sock, 'listening');
+  d.port = sock.address().port;
+  cleanups.push(() => new Promise<void>((r) => sock.close(() => r())));
+  return d;
+}
+
+function rcodeFlag(rcode: string): number {
+  return rcode === 'SERVFAIL' ? 2 : rcode === 'NXDOMAIN' ? 3 : 0;
+}
+
+function config(discovery: string): string {
+  return `schema-version "1.0"
+listeners { listener "main" { address "127.0.0.1:0"; protocol "h2c"; } }
+routes { route "default" { matches { path-prefix "/" }; upstream "api"; } }
+upstreams {
+    upstream "api" {
+        ${discovery}
+    }
+}
+system { graceful-shutdown-timeout-secs 5 }
+`;
+}
+
+/** Requests in a loop (a quarter of them slow) until stopped; counts answers per origin and failures. */
+function load(url: string): { seen: Map<string, number>; failures: string[]; total: () => number; stop: () => Promise<void>; reset: () => void } {
+  const seen = new Map<string, number>();
+  const failures: string[] = [];
+  let running = true;
+  let n = 0;
+  const worker = async (): Promise<void> => {
+    while (running) {
+      const path = n++ % 4 === 0 ? '/slow' : '/';
+      try {
+        const r = await request(url + path);
+        const body = await r.body.text();
+        if (r.statusCode !== 200) failures.push(`${r.statusCode} ${body}`);
+        else seen.set(body, (seen.get(body) ?? 0) + 1);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+  };
+  const workers = Array.from({ length: 4 }, () => worker());
+  cleanups.push(async () => {
+    running = false;
+    await Promise.all(workers);
+  });
+  return {
+    seen,
+    failures,
+    total: () => [...seen.values()].reduce((a, b) => a + b, 0),
+    reset: () => seen.clear(),
+    stop: async () => {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
+async function metric(weir: { metrics: { registry: { metrics(): Promise<string> } } }, line: RegExp): Promise<number> {
+  const m = (await weir.metrics.registry.metrics()).match(line);
+  return m ? Number(m[1]) : 0;
+}
+
+test('discovery dns: every A record is a target, re-resolved on TTL; changes under load fail no request; a failing server keeps the last set', async () => {
+  const port = await origins(['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+  const dns = await dnsServer();
+  dns.a.set('api.weir.test', ['127.0.0.1', '127.0.0.2']);
+  const { weir, url } = await startWeirWith(config(`discovery "dns" { hostname "api.weir.test"; port ${port}; refresh-interval 1; nameservers "127.0.0.1:${dns.port}"; }`));
+  cleanups.push(() => weir.close());
+  const l = load(url);
+  await eventually(() => l.seen.has(`127.0.0.1:${port}`) && l.seen.has(`127.0.0.2:${port}`), 'both A records serving');
+  // Add .3, remove .1: the TTL (1 s) brings the change.
+  dns.a.set('api.weir.test', ['127.0.0.2', '127.0.0.3']);
+  await eventually(() => l.seen.has(`127.0.0.3:${port}`), 'the added address serving');
+  // Requests that started before the change finish on the old targets (up to /slow's 150 ms).
+  await new Promise((r) => setTimeout(r, 500));
+  l.reset();
+  await eventually(() => l.total() > 100, 'traffic after the change');
+  assert.equal(l.seen.has(`127.0.0.1:${port}`), false, `the removed address still served: ${[...l.seen.keys()].join(', ')}`);
+  const updates = await metric(weir, /weir_discovery_updates_total\{upstream="api",kind="dns"\} (\d+)/);
+  assert.ok(updates >= 2, `updates ${updates}`);
+  assert.equal(await metric(weir, /weir_discovery_targets\{upstream="api"\} (\d+)/), 2);
+  // The DNS server fails: errors are counted and the last good set keeps serving.
+  dns.failing = true;
+  await eventually(async () => (await metric(weir, /weir_discovery_errors_total\{upstream="api",kind="dns"\} (\d+)/)) >= 2, 'discovery errors counted', 15_000);
+  l.reset();
+  await eventually(() => l.total() > 100, 'traffic while DNS fails');
+  assert.deepEqual([...l.seen.keys()].sort(), [`127.0.0.2:${port}`, `127.0.0.3:${port}`]);
+  dns.failing = false;
+  await l.stop();
+  assert.deepEqual(l.failures, [], 'no request failed during the changes');
+  assert.ok(l.total() > 0);
+});
+
+test('discovery dns-srv: the lowest priority serves, split by SRV weight; each record\'s host resolved through A', async () => {
+  const port = await origins(['127.0.0.4']);
+  const other = await origins(['127.0.0.4']);
+  const dns = await dnsServer();
+  dns.a.set('a.weir.test', ['127.0.0.4']);
+  dns.a.set('b.weir.test', ['127.0.0.4']);
+  dns.srv.set('_http._tcp.api.weir.test', [
+    { priority: 10, weight: 3, port, target: 'a.weir.test' },
+    { priority: 10, weight: 1, port: other, target: 'b.weir.test' },
+    { priority: 20, weight: 100, port: 1, target: 'a.weir.test' },
+  ]);
+  const { weir, url } = await startWeirWith(config(`discovery "dns-srv" { service "_http._tcp.api.weir.test"; refresh-interval 1; nameservers "127.0.0.1:${dns.port}"; }`));
+  cleanups.push(() => weir.close());
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 400; i++) {
+    const r = await request(url);
+    assert.equal(r.statusCode, 200);
+    const b = await r.body.text();
+    counts.set(b, (counts.get(b) ?? 0) + 1);
+  }
+  const heavy = counts.get(`127.0.0.4:${port}`) ?? 0;
+  const light = counts.get(`127.0.0.4:${other}`) ?? 0;
+  assert.equal(heavy + light, 400, `only priority 10 serves: ${JSON.stringify([...counts])}`);
+  // Weighted round robin: 3:1 exactly over whole rounds.
+  assert.ok(heavy > light * 2 && heavy < light * 4, `weights 3:1, got ${heavy}:${light}`);
+  const state = await weir.state();
+  assert.deepEqual(state.upstreams[0]!.targets.map((t) => [t.address, t.weight]).sort(), [[`127.0.0.4:${other}`, 1], [`127.0.0.4:${port}`, 3]].sort());
+});
+
+test('discovery file: a watched JSON then KDL file of targets; a broken file keeps the last good set', async () => {
+  const port = await origins(['127.0.0.1', '127.0.0.2']);
+  const dir = tmpDir();
+  const file = join(dir, 'targets.json');
+  const write = (text: string): void => {
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+  };
+  write(JSON.stringify([{ address: `127.0.0.1:${port}`, weight: 1 }]));
+  const { weir, url } = await startWeirWith(config(`discovery "file" { path "${file}"; }`));
+  cleanups.push(() => weir.close());
+  const l = load(url);
+  await eventually(() => l.seen.has(`127.0.0.1:${port}`), 'the file\'s target serving');
+  write(`target "127.0.0.2:${port}" weight=2\n`);
+  await eventually(() => l.seen.has(`127.0.0.2:${port}`), 'the rewritten file\'s target serving');
+  await new Promise((r) => setTimeout(r, 500));
+  l.reset();
+  await eventually(() => l.total() > 50, 'traffic after the change');
+  assert.deepEqual([...l.seen.keys()], [`127.0.0.2:${port}`]);
+  write('{ not json');
+  await eventually(async () => (await metric(weir, /weir_discovery_errors_total\{upstream="api",kind="file"\} (\d+)/)) >= 1, 'the broken file counted');
+  l.reset();
+  await eventually(() => l.total() > 50, 'traffic with the broken file');
+  assert.deepEqual([...l.seen.keys()], [`127.0.0.2:${port}`]);
+  await l.stop();
+  assert.deepEqual(l.failures, []);
+});
+
+test('discovery config: consul and kubernetes are refused, dns needs hostname and port, targets beside discovery are refused', async () => {
+  for (const [kind, re] of [['consul', /`consul` is refused|consul/], ['kubernetes', /kubernetes/]] as const) {
+    const d = await bad(config(`discovery "${kind}" { service "api"; }`));
+    assert.ok(d.some((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && re.test(x.message)), JSON.stringify(d));
+  }
+  const missing = await bad(config('discovery "dns" { refresh-interval 5; }'));
+  assert.ok(missing.some((x) => x.code === 'WEIR_ERR_CONFIG_MISSING' && /hostname/.test(x.message)), JSON.stringify(missing));
+  assert.ok(missing.some((x) => x.code === 'WEIR_ERR_CONFIG_MISSING' && /port/.test(x.message)), JSON.stringify(missing));
+  const both = await bad(config('target "127.0.0.1:1"\n discovery "dns" { hostname "x"; port 80; }'));
+  assert.ok(both.some((x) => x.code === 'WEIR_ERR_CONFIG_CONSTRAINT'), JSON.stringify(both));
+  const threads = await bad(config('discovery "dns" { hostname "x"; port 80; }').replace('graceful-shutdown-timeout-secs 5', 'worker-threads 2'));
+  assert.ok(threads.some((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && /worker-threads 2/.test(x.message)), JSON.stringify(threads));
+  const ns = await bad(config('discovery "dns" { hostname "x"; port 80; nameservers "dns.example"; }'));
+  assert.ok(ns.some((x) => x.code === 'WEIR_ERR_CONFIG_VALUE' && /nameserver/.test(x.message)), JSON.stringify(ns));
+  const foreign = await bad(config('discovery "dns" { hostname "x"; port 80; path "/t.json"; }'));
+  assert.ok(foreign.some((x) => /path/.test(x.message)), JSON.stringify(foreign));
+});
