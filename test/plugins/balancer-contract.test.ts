@@ -48,6 +48,8 @@ const EXPECT: Record<string, Expectation> = {
   ip_hash: { slow: [0.2, 0.47] },
   consistent_hash: { slow: [0.2, 0.47] },
   maglev: { slow: [0.2, 0.47] },
+  // Targets without zone= are one zone: smooth weighted round robin over it.
+  locality_aware: { slow: [0.25, 0.42], failing: [0.2, 0.45] },
 };
 
 /** 99.9th percentile of chi-square by degrees of freedom: a correct balancer fails one time in a thousand. */

@@ -765,6 +765,10 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
   if (hk && !KEYED_BALANCERS.includes(loadBalancing)) {
     diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `hash-key in upstream \`${label(n)}\` does nothing with load-balancing "${loadBalancing}"`, loc: hk.loc, hint: 'use `load-balancing "consistent_hash"` or `"maglev"`, or leave `hash-key` out' });
   }
+  const zoned = all(n, 'target').find((t) => typeof t.props.zone === 'string');
+  if (zoned && loadBalancing !== 'locality_aware') {
+    diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `target zone= in upstream \`${label(n)}\` does nothing with load-balancing "${loadBalancing}"`, loc: zoned.loc, hint: 'use `load-balancing "locality_aware"`, or leave `zone=` out' });
+  }
   if (hk && !/^(path|client-ip|(header|cookie|query):.+)$/.test(hashKey)) {
     diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `hash-key "${hashKey}" is not one of header:NAME, cookie:NAME, query:NAME, path, client-ip`, loc: hk.loc, hint: 'for example `hash-key "header:x-user-id"`' });
   }

@@ -161,7 +161,7 @@ export const LOAD_BALANCING = [
 ] as const;
 
 /** The algorithms the proxy runs; `weighted` is another name for `round_robin` (already weighted). */
-export const BALANCERS = ['round_robin', 'p2c', 'weighted', 'ip_hash', 'consistent_hash', 'maglev'] as const;
+export const BALANCERS = ['round_robin', 'p2c', 'weighted', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware'] as const;
 
 /** The algorithms that choose by a request's `hash-key`. */
 export const KEYED_BALANCERS: readonly string[] = ['consistent_hash', 'maglev'];
@@ -517,11 +517,11 @@ const upstream: KeySpec = {
       args: [{ name: 'address', type: 'address' }],
       props: {
         weight: { type: 'integer', min: 0, doc: `Relative share of traffic (default ${D.target.weight}).` },
-        zone: { type: 'string', doc: 'Locality zone.', unsupported: 'Weir does not balance by locality; leave `zone=` out (every target takes part in `load-balancing`).' },
+        zone: { type: 'string', doc: 'Locality zone, for `load-balancing "locality_aware"` (only with it): targets of the proxy\'s own zone (the `WEIR_ZONE` environment variable) first, then the other zones in the order they first appear in the target list.' },
       },
     },
     {
-      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`), \`ip_hash\` (the client address modulo the weights; not consistent), \`consistent_hash\` (a ketama ring on \`hash-key\`), \`maglev\` (a Maglev lookup table on \`hash-key\`). See docs/load-balancing.md. The other names are refused.`, { default: D.upstream.loadBalancing }),
+      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`), \`ip_hash\` (the client address modulo the weights; not consistent), \`consistent_hash\` (a ketama ring on \`hash-key\`), \`maglev\` (a Maglev lookup table on \`hash-key\`), \`locality_aware\` (smooth weighted round robin over the healthy targets of the first zone by priority: the proxy's own, then the order of \`zone=\` in the target list). See docs/load-balancing.md. The other names are refused.`, { default: D.upstream.loadBalancing }),
       args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED, valueAliases: LB_ALIASES }],
     },
     str('hash-key', 'What `consistent_hash` and `maglev` hash: `header:NAME`, `cookie:NAME`, `query:NAME`, `path` or `client-ip` (the client address after `trusted-proxies`). A request without that header, cookie or parameter is hashed by its client address. Only with those two algorithms.', { default: 'client-ip' }),

@@ -13,7 +13,7 @@ import type { Phase } from '../../../host/src/pipeline/phases.ts';
 import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 
 /** Load-balancing algorithms the lb plugin implements; the others fall back to round robin for now. */
-export const LB_ALGORITHMS = new Set(['round_robin', 'p2c', 'ip_hash', 'consistent_hash', 'maglev']);
+export const LB_ALGORITHMS = new Set(['round_robin', 'p2c', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware']);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
 export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf', 'ip-filter', 'basic-auth', 'jwt']);

@@ -6,6 +6,7 @@ import {
   Config, ConfigError, Hook, HttpContext, Request, RootContext, Target, UpstreamInfo, randomU64, registerPlugin,
 } from "@weir/sdk-assemblyscript";
 import { HashKey, Ketama, Maglev, ipHash, parseHashKey, requestKey } from "./hashing";
+import { localityPool } from "./locality";
 
 class Balancer extends RootContext {
   algorithm: string = "round_robin";
@@ -23,7 +24,7 @@ class Balancer extends RootContext {
   configure(config: Config): ConfigError | null {
     this.algorithm = config.getString("algorithm", "round_robin");
     const a = this.algorithm;
-    if (a != "round_robin" && a != "p2c" && a != "ip_hash" && a != "consistent_hash" && a != "maglev") config.error("unknown algorithm " + a);
+    if (a != "round_robin" && a != "p2c" && a != "ip_hash" && a != "consistent_hash" && a != "maglev" && a != "locality_aware") config.error("unknown algorithm " + a);
     const key = parseHashKey(config.getString("hash-key", "client-ip"));
     if (key === null) config.error("hash-key must be header:NAME, cookie:NAME, query:NAME, path or client-ip");
     else this.hashKey = key;
@@ -91,6 +92,7 @@ class Pick extends HttpContext {
     if (a == "ip_hash") return ipHash(request, pool);
     if (a == "consistent_hash") return this.root.ketama.pick(upstream.name, targets, requestKey(request, this.root.hashKey));
     if (a == "maglev") return this.root.maglev.pick(upstream.name, targets, requestKey(request, this.root.hashKey));
+    if (a == "locality_aware") return this.root.roundRobin(upstream.name, targets, localityPool(upstream, targets, pool));
     return this.root.roundRobin(upstream.name, targets, pool);
   }
 }
