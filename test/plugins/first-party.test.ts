@@ -192,7 +192,12 @@ upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; target "127.0
     return out;
   };
   const load = async (n: number): Promise<void> => {
-    for (let i = 0; i < n; i += 16) await Promise.all(Array.from({ length: 16 }, async () => assert.equal((await get(`${url}/x`)).status, 200)));
+    for (let i = 0; i < n; i += 16) {
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        const r = await get(`${url}/x`);
+        assert.equal(r.status, 200, r.text);
+      }));
+    }
   };
   await load(3000);
   const warm = await memory();
