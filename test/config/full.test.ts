@@ -74,7 +74,8 @@ test('full.kdl: system, listeners, files', async () => {
   const plain = c.listeners.find((l) => l.name === 'plain')!;
   assert.deepEqual([plain.host, plain.port, plain.protocol, plain.tls], ['::1', 0, 'h2c', undefined]);
   assert.deepEqual(plain.edge, { pathNormalization: { mergeSlashes: false, escapedSlashes: 'keep' }, trustedProxies: ['10.0.0.0/8', '::1/128'], proxyProtocol: 'any', trustIncomingRequestId: false });
-  assert.deepEqual(pub.edge, { pathNormalization: { mergeSlashes: true, escapedSlashes: 'reject' }, trustedProxies: [], proxyProtocol: 'off', trustIncomingRequestId: true });
+  assert.deepEqual(pub.edge, { pathNormalization: { mergeSlashes: true, escapedSlashes: 'reject' }, trustedProxies: [], proxyProtocol: 'off', trustIncomingRequestId: true, defaultRoute: 'api' });
+  assert.deepEqual([pub.maxConcurrentStreams, pub.maxRequestsPerConnection, plain.maxConcurrentStreams], [64, 500, undefined]);
 });
 
 test('full.kdl: routes', async () => {

@@ -123,6 +123,7 @@ const SENT_RL = t(SENTINEL, 'sentinel rate-limit redis-fallback-local counts loc
 const SENT_HEADERS = t(SENTINEL, 'sentinel policies request-headers and response-headers act as a headers filter');
 const SENT_REWRITE = t(SENTINEL, 'sentinel rewrite-path (route or policies) acts as a url-rewrite filter');
 const SENT_RL_ROUTE = t(SENTINEL, 'sentinel policies rate-limit acts as a rate-limit filter with the same keys');
+const SENT_LISTENER = t(SENTINEL, 'sentinel listener max-concurrent-streams and keepalive-max-requests act as the limits for that listener');
 const SENT_PID = t(SENTINEL, 'sentinel system pid-file is written by weir run and removed when it exits');
 const SENT_LIMITS = t(SENTINEL, 'sentinel limits max-header-size-bytes, max-header-size, max-body-size-bytes and max-body-size');
 
@@ -512,9 +513,9 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'system.user': [SENT_REFUSED],
   'system.group': [SENT_REFUSED],
   'system.working-directory': [SENT_REFUSED],
-  'listeners.listener.max-concurrent-streams': [SENT_REFUSED],
-  'listeners.listener.keepalive-max-requests': [SENT_REFUSED],
-  'listeners.listener.default-route': [SENT_REFUSED],
+  'listeners.listener.max-concurrent-streams': [SENT_LISTENER],
+  'listeners.listener.keepalive-max-requests': [SENT_LISTENER],
+  'listeners.listener.default-route': [t(SENTINEL, 'sentinel listener default-route takes the requests no route matches')],
   'routes.route.service-type': [SENT_REFUSED],
   'routes.route.rewrite-path': [SENT_REWRITE],
   'routes.route.policies.rewrite-path': [SENT_REWRITE],

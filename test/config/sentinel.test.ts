@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
+import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
@@ -442,6 +443,59 @@ limits { ${limits} }`;
   assert.ok(warn && warn.loc?.line === 5, JSON.stringify(r.warnings));
 });
 
+test('sentinel listener max-concurrent-streams and keepalive-max-requests act as the limits for that listener', async () => {
+  const o = await origin();
+  const up = `route "r" { matches { path-prefix "/"; }; upstream "o"; }\nupstream "o" { target "127.0.0.1:${o.port}"; }\nsystem { graceful-shutdown-timeout-secs 1 }`;
+  const h2 = (own: string, limits: string): string => `listeners { listener "h" { address "127.0.0.1:0"; protocol "h2c"; ${own} } }\nlimits { ${limits} }\n${up}`;
+  const streams = async (url: string): Promise<number | undefined> => {
+    const session = http2.connect(url);
+    try {
+      await once(session, 'remoteSettings');
+      return session.remoteSettings.maxConcurrentStreams;
+    } finally {
+      session.destroy();
+    }
+  };
+  await same(h2('max-concurrent-streams 7;', ''), h2('', 'http2 { max-concurrent-streams 7; }'), streams, 7);
+  // The listener's own value wins over the limits.
+  assert.equal(await observe(h2('max-concurrent-streams 7;', 'http2 { max-concurrent-streams 50; }'), streams), 7);
+  const h1 = (own: string, limits: string): string => `listeners { listener "h" { address "127.0.0.1:0"; protocol "http"; ${own} } }\nlimits { ${limits} }\n${up}`;
+  const connection = async (url: string): Promise<string[]> => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const out: string[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        out.push(await new Promise<string>((resolve, reject) => {
+          http.get(url + '/', { agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(String(res.headers.connection)));
+          }).on('error', reject);
+        }));
+      }
+    } finally {
+      agent.destroy();
+    }
+    return out;
+  };
+  await same(h1('keepalive-max-requests 2;', ''), h1('', 'max-requests-per-connection 2;'), connection, ['keep-alive', 'close', 'keep-alive']);
+  assert.deepEqual(await observe(h1('keepalive-max-requests 2;', 'max-requests-per-connection 100;'), connection), ['keep-alive', 'close', 'keep-alive']);
+});
+
+test('sentinel listener default-route takes the requests no route matches', async () => {
+  const o = await origin();
+  const cfg = (own: string, fallback: string): string => `listeners { listener "h" { address "127.0.0.1:0"; ${own} } }
+system { graceful-shutdown-timeout-secs 1 }
+route "api" { matches { path-prefix "/api/"; }; builtin-handler "health"; }
+route "web" { ${fallback} upstream "o"; }
+upstream "o" { target "127.0.0.1:${o.port}"; }`;
+  const probe = async (url: string): Promise<number[]> => [await get(url, '/api/x'), await get(url, '/elsewhere')];
+  await same(cfg('default-route "web";', 'matches { path "/web-only"; };'), cfg('', 'priority -100; matches { path-prefix "/"; };'), probe, [200, 200]);
+  // Without it the same routes leave /elsewhere unmatched.
+  assert.deepEqual(await observe(cfg('', 'matches { path "/web-only"; };'), probe), [200, 404]);
+  const bad = await loadConfigText('listeners { listener "h" {\ndefault-route "nope"; }; }\nroute "web" { builtin-handler "health"; }', 'sentinel.kdl', { skipFileChecks: true });
+  assert.ok(!bad.ok && bad.diagnostics.some((d) => d.message.includes('nope') && d.loc?.line === 2), JSON.stringify(bad));
+});
+
 test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED at their line, saying what to use', async () => {
   const tlsBlock = (line: string): string => `listeners {\n    listener "https" {\n        tls { cert-file "a.crt"; key-file "a.key"; }\n        tls {\n${line}\n        }\n    }\n}`;
   const cases: Array<[string, string, string]> = [
@@ -452,9 +506,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['working-directory', 'system {\nworking-directory "/srv"\n}', 'WorkingDirectory='],
     ['agents', 'schema-version "1.0"\nagents { agent "waf" { type "waf"; unix-socket path="/run/waf.sock"; }; }', 'type "wasm"'],
     ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
-    ['max-concurrent-streams', 'listeners { listener "h" {\nmax-concurrent-streams 100; }; }', 'http2'],
-    ['keepalive-max-requests', 'listeners { listener "h" {\nkeepalive-max-requests 100; }; }', 'max-requests-per-connection'],
-    ['default-route', 'listeners { listener "h" {\ndefault-route "web"; }; }', 'priority'],
     ['service-type', 'route "r" { builtin-handler "health";\nservice-type "api"; }', 'WEIR_ERR_'],
     ['buffer-requests', 'route "r" { builtin-handler "health"; policies {\nbuffer-requests #true; }; }', 'request-body-buffer-bytes'],
     ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],

@@ -42,5 +42,6 @@ export function buildListenerEdge(n: ConfigNode | undefined, diags: ConfigDiagno
     trustedProxies,
     proxyProtocol,
     trustIncomingRequestId: typeof trust === 'boolean' ? trust : D.edge.trustIncomingRequestId,
+    ...(typeof arg(n, 'default-route') === 'string' ? { defaultRoute: arg(n, 'default-route') as string } : {}),
   };
 }

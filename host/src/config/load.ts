@@ -414,6 +414,12 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   routes.sort((a, b) => b.priority - a.priority);
 
   const listeners = buildListeners(nodes, diags);
+  const routeNames = routes.map((r) => r.name);
+  for (const n of collect(nodes, 'listeners', 'listener')) {
+    const d = last(n, 'default-route');
+    const name = d?.args[0];
+    if (typeof name === 'string' && !routeNames.includes(name)) refError(diags, 'route', name, d!.argLocs?.[0] ?? d!.loc, routeNames, ' in `routes`');
+  }
   const limits = buildLimits(top('limits'));
   const observability = buildObservability(top('observability'));
 
@@ -430,7 +436,7 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
     const loc = { file: '<defaults>', line: 0, column: 0 };
     return [{
       name: D.listener.name, address: D.listener.address, host: a.host, port: a.port, protocol: D.listener.protocol,
-      requestTimeoutMs: D.listener.requestTimeoutMs, keepAliveTimeoutMs: D.listener.keepAliveTimeoutMs, allowConnect: D.listener.allowConnect, tls: undefined, edge: buildListenerEdge(undefined), loc,
+      requestTimeoutMs: D.listener.requestTimeoutMs, keepAliveTimeoutMs: D.listener.keepAliveTimeoutMs, allowConnect: D.listener.allowConnect, tls: undefined, maxConcurrentStreams: undefined, maxRequestsPerConnection: undefined, edge: buildListenerEdge(undefined), loc,
     }];
   }
   const byAddress = new Map<string, ConfigNode>();
@@ -499,6 +505,8 @@ function buildListeners(nodes: readonly ConfigNode[], diags: ConfigDiagnostic[])
       keepAliveTimeoutMs: getSecsMs(n, 'keepalive-timeout-secs') ?? D.listener.keepAliveTimeoutMs,
       allowConnect: getBool(n, 'allow-connect') ?? D.listener.allowConnect,
       tls,
+      maxConcurrentStreams: getNum(n, 'max-concurrent-streams'),
+      maxRequestsPerConnection: getNum(n, 'keepalive-max-requests'),
       edge: buildListenerEdge(n, diags),
       loc: n.loc,
     };

@@ -77,6 +77,10 @@ export interface ListenerConfig {
   /** Accept CONNECT (tunnelled to the upstream of the route matching its authority). */
   readonly allowConnect: boolean;
   readonly tls: TlsConfig | undefined;
+  /** `max-concurrent-streams`: this listener's HTTP/2 stream limit (undefined: `limits http2`'s). */
+  readonly maxConcurrentStreams: number | undefined;
+  /** `keepalive-max-requests`: this listener's requests per connection (undefined: `limits`'). */
+  readonly maxRequestsPerConnection: number | undefined;
   /** Edge rules: path normalisation, trusted proxies, request ids (host/src/edge/). */
   readonly edge: ListenerEdgeConfig;
   readonly loc: SourceLocation;
@@ -92,6 +96,8 @@ export interface ListenerEdgeConfig {
   readonly proxyProtocol: 'off' | 'v1' | 'v2' | 'any';
   /** Keep a client's valid X-Request-ID (false: always generate one). */
   readonly trustIncomingRequestId: boolean;
+  /** `default-route`: the route for this listener's requests that no route matches. */
+  readonly defaultRoute?: string;
 }
 
 export interface HeaderMatch {

@@ -12,11 +12,13 @@ export interface EdgePolicy {
   /** undefined: no peer is trusted; forwarding headers are dropped. */
   readonly trust: TrustedProxies | undefined;
   readonly trustIncomingRequestId: boolean;
+  /** The route for requests no route matches (the listener's `default-route`). */
+  readonly defaultRoute: string | undefined;
 }
 
 const kEdge = Symbol('weir.edge');
 
-export const DEFAULT_EDGE: EdgePolicy = Object.freeze({ path: DEFAULT_PATH_POLICY, trust: undefined, trustIncomingRequestId: true });
+export const DEFAULT_EDGE: EdgePolicy = Object.freeze({ path: DEFAULT_PATH_POLICY, trust: undefined, trustIncomingRequestId: true, defaultRoute: undefined });
 
 /** Compiles a listener's edge config. */
 export function compileEdge(cfg: ListenerEdgeConfig): EdgePolicy {
@@ -24,6 +26,7 @@ export function compileEdge(cfg: ListenerEdgeConfig): EdgePolicy {
     path: Object.freeze({ ...cfg.pathNormalization }),
     trust: cfg.trustedProxies.length > 0 ? new TrustedProxies(cfg.trustedProxies) : undefined,
     trustIncomingRequestId: cfg.trustIncomingRequestId,
+    defaultRoute: cfg.defaultRoute,
   });
 }
 

@@ -125,6 +125,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   tunnel: TunnelOpener | undefined;
   /** Set when the path is refused or must be redirected (path-normalization). */
   pathOutcome: PathRejected | PathRedirect | undefined;
+  /** The listener's `default-route`, for requests no route matches. */
+  private readonly defaultRoute: string | undefined;
   /** The request's spans, when tracing is on (observability/tracing.ts). */
   trace: RequestTrace | undefined;
   /** The status of the upstream response in flight (its attempt span ends with it). */
@@ -156,6 +158,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     }
     const q = url.indexOf('?');
     const edge = edgeOf(req);
+    this.defaultRoute = edge.defaultRoute;
     // Route on, and forward, the normalised path (host/src/edge/path.ts).
     const rawPath = q === -1 ? url : url.slice(0, q);
     const normal = normalizePath(rawPath, edge.path);
@@ -222,7 +225,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const { ctx, snap } = this;
     this.res.once('close', this.onClientClose);
     if (this.pathOutcome !== undefined) return this.refusePath(this.pathOutcome);
-    const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers });
+    const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers }) ?? (this.defaultRoute !== undefined ? snap.router.named(this.defaultRoute) : undefined);
     if (route === undefined) return this.fail(new WeirError('WEIR_ERR_NO_ROUTE', `no route matches ${ctx.request.method} ${ctx.request.authority}${ctx.request.path}`));
     this.route = route;
     const name = route.config.name;

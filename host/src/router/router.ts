@@ -171,6 +171,11 @@ export class Router {
     return false;
   }
 
+  /** The enabled route called `name` (a listener's `default-route`). */
+  named(name: string): CompiledRoute | undefined {
+    return this.routes.find((r) => r.config.name === name && r.config.enabled !== false);
+  }
+
   match(req: MatchInput): CompiledRoute | undefined {
     const seg = firstSegment(req.path);
     const idx = this.index;

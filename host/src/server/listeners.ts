@@ -271,8 +271,9 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
     joinDuplicateHeaders: false,
     shouldUpgradeCallback: shouldUpgrade,
   };
+  const perConnection = cfg.maxRequestsPerConnection ?? limits.maxRequestsPerConnection ?? 0;
   const h2Settings: http2.Settings = {
-    maxConcurrentStreams: limits.http2.maxConcurrentStreams,
+    maxConcurrentStreams: cfg.maxConcurrentStreams ?? limits.http2.maxConcurrentStreams,
     initialWindowSize: limits.http2.initialWindowSize,
     maxHeaderListSize: limits.http2.maxHeaderListSize,
   };
@@ -328,7 +329,7 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
     // HTTP/1.1 over TLS: the h2 server keeps its own copies of the http1 settings.
     const s1 = secure as unknown as http.Server & { shouldUpgradeCallback: typeof shouldUpgrade };
     s1.shouldUpgradeCallback = shouldUpgrade;
-    s1.maxRequestsPerSocket = limits.maxRequestsPerConnection || 0;
+    s1.maxRequestsPerSocket = perConnection;
     s1.keepAliveTimeout = h1Options.keepAliveTimeout!;
     s1.headersTimeout = h1Options.headersTimeout!;
     s1.requestTimeout = h1Options.requestTimeout!;
@@ -355,7 +356,7 @@ function buildStack(cfg: ListenerConfig, limits: LimitsConfig, core: ProxyCore, 
     h1Servers.push(s1);
   } else {
     h1 = http.createServer(h1Options, onRequest);
-    h1.maxRequestsPerSocket = limits.maxRequestsPerConnection || 0;
+    h1.maxRequestsPerSocket = perConnection;
     h1.on('clientError', onClientError);
     h1.on('upgrade', onUpgrade);
     h1.on('connect', onConnect);
