@@ -37,7 +37,6 @@ const REFUSED: Array<[string, string, number, number, RegExp]> = [
   ['geo cache-ttl-secs', `${BASE}filters { filter "g" { type "geo"; action "log-only"; cache-ttl-secs 60; } }\n`, 3, 55, /`cache-ttl-secs` is refused: lookups are cached per address/],
   ['geo database-type "ip2location"', `${BASE}filters { filter "g" { type "geo"; action "log-only"; database-type "ip2location"; } }\n`, 3, 69, /`database-type` `ip2location` is refused: Weir reads MaxMind-format databases only/],
   ['discovery "kubernetes"', `${BASE}upstreams {\n    upstream "k" {\n        discovery "kubernetes" { service "api"; }\n    }\n}\n`, 5, 19, /`discovery` `kubernetes` is refused: Weir does not watch the Kubernetes API; use `discovery "dns"`/],
-  ['discovery "consul"', `${BASE}upstreams {\n    upstream "c" {\n        discovery "consul" { service "api"; }\n    }\n}\n`, 5, 19, /`discovery` `consul` is refused: Weir does not query Consul; use `discovery "dns-srv"`/],
   ['load-balancing "least_connections"', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; load-balancing "least_connections"; } }\n`, 3, 65, /`load-balancing` `least_connections` is refused: .*`round_robin`.*`p2c`/],
   ['load-balancing "sticky"', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; load-balancing "sticky"; } }\n`, 3, 65, /`sticky` is refused/],
   ['connection-pool max-idle', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; connection-pool { max-idle 4; }; } }\n`, 3, 68, /`max-idle` is refused: .*`idle-timeout` instead/],

@@ -73,12 +73,12 @@ const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
 const REFUSED_DISCOVERY = t(INTEGRITY, "'discovery \"kubernetes\"'");
-const REFUSED_CONSUL = t(INTEGRITY, "'discovery \"consul\"'");
+const DISC_CONSUL = t('test/proxy/discovery.test.ts', 'discovery consul: blocking queries return on change');
 const DISCOVERY = 'test/proxy/discovery.test.ts';
 const DISC_DNS = t(DISCOVERY, 'discovery dns: every A record is a target');
 const DISC_SRV = t(DISCOVERY, 'discovery dns-srv: the lowest priority serves');
 const DISC_FILE = t(DISCOVERY, 'discovery file: a watched JSON then KDL file');
-const DISC_CONFIG = t(DISCOVERY, 'discovery config: consul and kubernetes are refused');
+const DISC_CONFIG = t(DISCOVERY, 'discovery config: kubernetes is refused');
 const WAF = 'test/waf/waf.test.ts';
 const WAF_BLOCK = t(WAF, 'waf block mode: SQLi in a JSON body, XSS in a query');
 const WAF_DETECT = t(WAF, 'waf detect mode passes matching requests');
@@ -288,7 +288,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.tls.client-cert': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
   'upstreams.upstream.tls.client-key': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
   'upstreams.upstream.tls.verify': [t(UP_TLS, 'verify #false accepts any certificate')],
-  'upstreams.upstream.discovery': [DISC_DNS, DISC_FILE, REFUSED_DISCOVERY, REFUSED_CONSUL],
+  'upstreams.upstream.discovery': [DISC_DNS, DISC_FILE, REFUSED_DISCOVERY, DISC_CONSUL],
   'upstreams.upstream.discovery[dns].hostname': [DISC_DNS, DISC_CONFIG],
   'upstreams.upstream.discovery[dns].port': [DISC_DNS, DISC_CONFIG],
   'upstreams.upstream.discovery[dns].refresh-interval': [DISC_DNS],
@@ -297,6 +297,12 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.discovery[dns-srv].refresh-interval': [DISC_SRV],
   'upstreams.upstream.discovery[dns-srv].nameservers': [DISC_SRV],
   'upstreams.upstream.discovery[file].path': [DISC_FILE],
+  'upstreams.upstream.discovery[consul].address': [DISC_CONSUL, DISC_CONFIG],
+  'upstreams.upstream.discovery[consul].service': [DISC_CONSUL],
+  'upstreams.upstream.discovery[consul].datacenter': [DISC_CONSUL],
+  'upstreams.upstream.discovery[consul].tag': [DISC_CONSUL],
+  'upstreams.upstream.discovery[consul].only-passing': [DISC_CONSUL],
+  'upstreams.upstream.discovery[consul].refresh-interval': [DISC_CONSUL],
   upstream: [SHORTHANDS],
 
   filters: [HEADER_FILTERS],

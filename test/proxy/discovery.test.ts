@@ -219,11 +219,11 @@ test('discovery file: a watched JSON then KDL file of targets; a broken file kee
   assert.deepEqual(l.failures, []);
 });
 
-test('discovery config: consul and kubernetes are refused, dns needs hostname and port, targets beside discovery are refused', async () => {
-  for (const [kind, re] of [['consul', /`consul` is refused|consul/], ['kubernetes', /kubernetes/]] as const) {
-    const d = await bad(config(`discovery "${kind}" { service "api"; }`));
-    assert.ok(d.some((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && re.test(x.message)), JSON.stringify(d));
-  }
+test('discovery config: kubernetes is refused, dns needs hostname and port, targets beside discovery are refused', async () => {
+  const k = await bad(config('discovery "kubernetes" { service "api"; }'));
+  assert.ok(k.some((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && /kubernetes/.test(x.message)), JSON.stringify(k));
+  const consulUrl = await bad(config('discovery "consul" { address "127.0.0.1:8500"; service "api"; }'));
+  assert.ok(consulUrl.some((x) => x.code === 'WEIR_ERR_CONFIG_VALUE' && /http/.test(x.message)), JSON.stringify(consulUrl));
   const missing = await bad(config('discovery "dns" { refresh-interval 5; }'));
   assert.ok(missing.some((x) => x.code === 'WEIR_ERR_CONFIG_MISSING' && /hostname/.test(x.message)), JSON.stringify(missing));
   assert.ok(missing.some((x) => x.code === 'WEIR_ERR_CONFIG_MISSING' && /port/.test(x.message)), JSON.stringify(missing));
@@ -235,4 +235,96 @@ test('discovery config: consul and kubernetes are refused, dns needs hostname an
   assert.ok(ns.some((x) => x.code === 'WEIR_ERR_CONFIG_VALUE' && /nameserver/.test(x.message)), JSON.stringify(ns));
   const foreign = await bad(config('discovery "dns" { hostname "x"; port 80; path "/t.json"; }'));
   assert.ok(foreign.some((x) => /path/.test(x.message)), JSON.stringify(foreign));
+});
+
+interface ConsulInstance { host: string; port: number; tags: string[]; passing: boolean; weight?: number }
+
+/** Consul's `/v1/health/service/:name` with blocking queries (index, wait), dc, tag and passing. */
+async function consulServer(): Promise<{ port: number; instances: ConsulInstance[]; set: (list: ConsulInstance[]) => void; failing: boolean; queries: Array<{ index: string | null; wait: string | null; dc: string | null }> }> {
+  const state = {
+    port: 0,
+    instances: [] as ConsulInstance[],
+    index: 1,
+    failing: false,
+    queries: [] as Array<{ index: string | null; wait: string | null; dc: string | null }>,
+    waiting: [] as Array<() => void>,
+    set(list: ConsulInstance[]) {
+      state.instances = list;
+      state.index++;
+      for (const w of state.waiting.splice(0)) w();
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url!, 'http://x');
+    if (!u.pathname.startsWith('/v1/health/service/')) return void res.writeHead(404).end();
+    const q = { index: u.searchParams.get('index'), wait: u.searchParams.get('wait'), dc: u.searchParams.get('dc') };
+    state.queries.push(q);
+    if (q.dc !== 'dc1') return void res.writeHead(500).end('No path to datacenter');
+    const answer = (): void => {
+      if (state.failing) return void res.writeHead(500).end('rpc error');
+      const tag = u.searchParams.get('tag');
+      const passing = u.searchParams.get('passing') !== null;
+      const list = state.instances.filter((i) => (tag === null || i.tags.includes(tag)) && (!passing || i.passing));
+      res.writeHead(200, { 'content-type': 'application/json', 'x-consul-index': String(state.index) });
+      res.end(JSON.stringify(list.map((i) => ({ Node: { Address: i.host }, Service: { Address: '', Port: i.port, Tags: i.tags, Weights: { Passing: i.weight ?? 1, Warning: 1 } } }))));
+    };
+    const index = Number(q.index ?? 0);
+    if (index > 0 && index === state.index && !state.failing) {
+      const waitMs = Number((q.wait ?? '300s').replace('s', '')) * 1000;
+      const timer = setTimeout(() => {
+        state.waiting = state.waiting.filter((w) => w !== wake);
+        answer();
+      }, waitMs);
+      const wake = (): void => {
+        clearTimeout(timer);
+        answer();
+      };
+      state.waiting.push(wake);
+      return;
+    }
+    answer();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  state.port = (server.address() as AddressInfo).port;
+  cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  return state;
+}
+
+test('discovery consul: blocking queries return on change; tag, datacenter and passing filter instances; a failing Consul keeps the last set', async () => {
+  const port = await origins(['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+  const consul = await consulServer();
+  consul.set([
+    { host: '127.0.0.1', port, tags: ['v1'], passing: true },
+    { host: '127.0.0.2', port, tags: ['v2'], passing: true },
+    { host: '127.0.0.3', port, tags: ['v1'], passing: false },
+  ]);
+  // A 60 s wait: a change seen within seconds came from the blocking query returning on it.
+  const { weir, url } = await startWeirWith(config(`discovery "consul" { address "http://127.0.0.1:${consul.port}"; service "web"; datacenter "dc1"; tag "v1"; refresh-interval 60; }`));
+  cleanups.push(() => weir.close());
+  const l = load(url);
+  await eventually(() => l.total() > 50, 'traffic');
+  assert.deepEqual([...l.seen.keys()], [`127.0.0.1:${port}`], 'only the passing v1 instance');
+  assert.ok(consul.queries.some((q) => q.index !== null && q.wait === '60s'), `a blocking query was sent: ${JSON.stringify(consul.queries)}`);
+  const changedAt = Date.now();
+  consul.set([
+    { host: '127.0.0.1', port, tags: ['v1'], passing: true },
+    { host: '127.0.0.3', port, tags: ['v1'], passing: true, weight: 2 },
+  ]);
+  await eventually(() => l.seen.has(`127.0.0.3:${port}`), 'the instance that now passes serving', 10_000);
+  assert.ok(Date.now() - changedAt < 10_000);
+  const state = await weir.state();
+  assert.deepEqual(state.upstreams[0]!.targets.map((t) => [t.address, t.weight]).sort(), [[`127.0.0.1:${port}`, 1], [`127.0.0.3:${port}`, 2]]);
+  // Consul fails: the last set keeps serving.
+  consul.failing = true;
+  consul.set(consul.instances);
+  await eventually(async () => (await metric(weir, /weir_discovery_errors_total\{upstream="api",kind="consul"\} (\d+)/)) >= 1, 'the failure counted');
+  await new Promise((r) => setTimeout(r, 500));
+  l.reset();
+  await eventually(() => l.total() > 100, 'traffic while Consul fails');
+  assert.deepEqual([...l.seen.keys()].sort(), [`127.0.0.1:${port}`, `127.0.0.3:${port}`]);
+  consul.failing = false;
+  await l.stop();
+  assert.deepEqual(l.failures, [], 'no request failed during the changes');
+  assert.ok((await metric(weir, /weir_discovery_updates_total\{upstream="api",kind="consul"\} (\d+)/)) >= 2);
 });

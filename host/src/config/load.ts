@@ -386,7 +386,7 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
     upstreams.set(label(n), buildUpstream(n, diags));
     const dn = last(n, 'discovery');
     // Discovery runs in the one proxy thread's Weir; several threads would each need the same sets.
-    if (dn && system.workerThreads !== 1 && typeof dn.args[0] === 'string' && ['dns', 'dns-srv', 'file'].includes(dn.args[0])) {
+    if (dn && system.workerThreads !== 1 && typeof dn.args[0] === 'string' && ['dns', 'dns-srv', 'consul', 'file'].includes(dn.args[0])) {
       diags.push({ code: 'WEIR_ERR_CONFIG_UNSUPPORTED', message: `\`discovery\` in upstream \`${label(n)}\` is refused with \`worker-threads ${system.workerThreads}\`: Weir discovers targets with one proxy thread only`, loc: dn.loc, hint: 'set `system { worker-threads 1; }`, or list the targets with `target`' });
     }
   }
@@ -720,6 +720,10 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
   }
   const dn = last(n, 'discovery');
   const discovery = dn && discoveryConfig(dn);
+  const consulAt = dn && dn.args[0] === 'consul' ? last(dn, 'address') : undefined;
+  if (consulAt && typeof consulAt.args[0] === 'string' && !/^https?:\/\/[^/]+/.test(consulAt.args[0])) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `Consul \`address\` \`${consulAt.args[0]}\` is not an http:// or https:// URL`, loc: consulAt.loc, hint: 'e.g. `address "http://127.0.0.1:8500"`' });
+  }
   for (const ns of dn ? all(dn, 'nameservers') : []) {
     for (const a of ns.args) {
       const p = typeof a === 'string' ? parseAddress(a) : undefined;
@@ -818,6 +822,9 @@ function discoveryConfig(d: ConfigNode): DiscoveryConfig | undefined {
   const nameservers = all(d, 'nameservers').flatMap((c) => c.args.filter((a): a is string => typeof a === 'string'));
   if (kind === 'dns') return { kind, hostname: getStr(d, 'hostname') ?? '', port: getNum(d, 'port') ?? 0, refreshMs, nameservers };
   if (kind === 'dns-srv') return { kind, service: getStr(d, 'service') ?? '', refreshMs, nameservers };
+  if (kind === 'consul') {
+    return { kind, address: getStr(d, 'address') ?? 'http://127.0.0.1:8500', service: getStr(d, 'service') ?? '', datacenter: getStr(d, 'datacenter'), tag: getStr(d, 'tag'), onlyPassing: getBool(d, 'only-passing') ?? true, refreshMs };
+  }
   return undefined;
 }
 

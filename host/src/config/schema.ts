@@ -479,8 +479,7 @@ const route: KeySpec = {
   ],
 };
 
-const DISCOVERY_REFUSED = {
-  consul: 'Weir does not query Consul; use `discovery "dns-srv"` against Consul\'s DNS interface (`service "_web._tcp.service.consul"`, `nameservers "127.0.0.1:8600"`) or list targets with `target`.',
+const DISCOVERY_REFUSED: Readonly<Record<string, string>> = {
   kubernetes: 'Weir does not watch the Kubernetes API; use `discovery "dns"` with the headless Service\'s name (every pod address becomes a target) or `discovery "dns-srv"` with its SRV name.',
 };
 
@@ -498,6 +497,14 @@ const DISCOVERY_KINDS: Readonly<Record<string, readonly KeySpec[]>> = {
   'dns-srv': [
     str('service', 'SRV name, e.g. `_http._tcp.api.example.com`: the records of the lowest priority are the targets (their host resolved through A/AAAA, their port, their weight as `weight`; weight 0 counts as 1).', { required: true }),
     ...dnsCommon,
+  ],
+  consul: [
+    str('address', 'Consul\'s HTTP API.', { default: 'http://127.0.0.1:8500' }),
+    str('service', 'Service name in Consul\'s catalog.', { required: true }),
+    str('datacenter', 'Datacenter asked (`dc=`); default: the agent\'s own.'),
+    str('tag', 'Only instances with this tag.'),
+    val('only-passing', 'boolean', 'Only instances whose health checks all pass (`passing`); `#false`: every registered instance.', { default: true }),
+    val('refresh-interval', 'secs', 'Longest wait of one blocking query (`wait=`): Consul answers as soon as the service changes, or after this long; after a failure, the next query is sent after this long (at most 5 s).', { min: 1, max: 600, default: 30 }),
   ],
   file: [
     val('path', 'path', 'File of targets: JSON `[{"address":"10.0.0.1:8080","weight":2}]` (or `{"targets":[…]}`), or KDL `target "10.0.0.1:8080" weight=2` lines. Read again when it changes.', { required: true }),
@@ -584,7 +591,7 @@ const upstream: KeySpec = {
     },
     {
       name: 'discovery',
-      doc: 'Find targets from a service registry instead of `target` lines: `"dns"` (A/AAAA records of `hostname`, every address a target), `"dns-srv"` (SRV records of `service`) or `"file"` (a watched JSON or KDL list of targets). Each change is applied like a reload (in-flight requests finish on the targets they started with); when the source fails, the last good set keeps serving. docs/discovery.md.',
+      doc: 'Find targets from a service registry instead of `target` lines: `"dns"` (A/AAAA records of `hostname`, every address a target), `"dns-srv"` (SRV records of `service`), `"consul"` (Consul\'s health API with blocking queries) or `"file"` (a watched JSON or KDL list of targets). Each change is applied like a reload (in-flight requests finish on the targets they started with); when the source fails, the last good set keeps serving. docs/discovery.md.',
       args: [{ name: 'kind', type: 'string', enum: ['dns', 'dns-srv', 'file', 'consul', 'kubernetes'], unsupportedValues: DISCOVERY_REFUSED }],
       variants: { key: '', fromArg: true, cases: DISCOVERY_KINDS },
     },

@@ -1,6 +1,6 @@
 /**
  * Service discovery: each upstream with a `discovery` block gets a source that finds its
- * targets (DNS A/AAAA, DNS SRV, a watched file). A changed set is handed to `onChange`, which
+ * targets (DNS A/AAAA, DNS SRV, Consul's health API, a watched file). A changed set is handed to `onChange`, which
  * reloads through the same transaction as the admin API's target changes: a new snapshot
  * with the new targets, while requests in flight finish on the old one. A source that fails
  * (no answer, no records, an unreadable file) keeps its last good set.
@@ -10,6 +10,7 @@ import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { request } from 'undici';
 import { parseKdl } from '../config/kdl.ts';
 import type { DiscoveryConfig, TargetConfig, WeirConfig } from '../config/types.ts';
 import { parseAddress } from '../config/values.ts';
@@ -174,6 +175,11 @@ export class Discovery {
       void read();
       return { key, first, stop };
     }
+    if (d.kind === 'consul') {
+      const ac = new AbortController();
+      void consulLoop(d, ac.signal, () => stopped, record, failed, settle);
+      return { key, first, stop: () => (stop(), ac.abort()) };
+    }
     const resolver = new Resolver({ timeout: 2_000, tries: 2 });
     if (d.nameservers.length) resolver.setServers([...d.nameservers]);
     const ask = async (): Promise<void> => {
@@ -203,6 +209,68 @@ export class Discovery {
       this.pending = false;
       if (!this.closed) this.opts.onChange();
     });
+  }
+}
+
+type ConsulConfig = Extract<DiscoveryConfig, { kind: 'consul' }>;
+
+/** Consul's shape of `/v1/health/service/:name` entries (the fields read). */
+interface ConsulEntry {
+  readonly Node?: { readonly Address?: string };
+  readonly Service?: { readonly Address?: string; readonly Port?: number; readonly Weights?: { readonly Passing?: number } };
+}
+
+/**
+ * Blocking queries on Consul's health API: each asks with the last `X-Consul-Index`, so
+ * Consul holds it until the service changes or `wait` passes. An index that goes backwards
+ * (Consul restarted, state restored) starts over from 0, as Consul's docs say.
+ */
+async function consulLoop(d: ConsulConfig, signal: AbortSignal, stopped: () => boolean, record: (t: FoundTarget[]) => void, failed: (e: Error) => void, settle: () => void): Promise<void> {
+  let index = 0;
+  const waitS = Math.ceil(d.refreshMs / 1000);
+  const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+  while (!stopped()) {
+    const started = Date.now();
+    let sameIndex = false;
+    try {
+      const url = new URL(`/v1/health/service/${encodeURIComponent(d.service)}`, d.address);
+      url.searchParams.set('wait', `${waitS}s`);
+      if (index > 0) url.searchParams.set('index', String(index));
+      if (d.datacenter !== undefined) url.searchParams.set('dc', d.datacenter);
+      if (d.tag !== undefined) url.searchParams.set('tag', d.tag);
+      if (d.onlyPassing) url.searchParams.set('passing', 'true');
+      // Consul may add up to wait/16 of jitter; a query longer than that is stuck.
+      const r = await request(url, { signal, headersTimeout: d.refreshMs * 2 + 5_000, bodyTimeout: 30_000 });
+      const text = await r.body.text();
+      if (r.statusCode !== 200) throw new Error(`Consul answered ${r.statusCode}: ${text.slice(0, 200)}`);
+      const next = Number(r.headers['x-consul-index']);
+      if (!Number.isFinite(next) || next < index) index = 0;
+      else {
+        sameIndex = next === index;
+        index = next;
+      }
+      const entries = JSON.parse(text) as ConsulEntry[];
+      if (!Array.isArray(entries)) throw new Error('Consul\'s answer is not an array');
+      const byAddress = new Map<string, FoundTarget>();
+      for (const e of entries) {
+        const host = e.Service?.Address || e.Node?.Address;
+        const port = e.Service?.Port;
+        if (!host || !port) continue;
+        const address = join(host, port);
+        if (!byAddress.has(address)) byAddress.set(address, { address, weight: Math.max(0, e.Service?.Weights?.Passing ?? 1) });
+      }
+      if (byAddress.size === 0) throw new Error(`no ${d.onlyPassing ? 'passing ' : ''}instance of ${d.service}`);
+      if (!stopped()) record([...byAddress.values()]);
+    } catch (err) {
+      if (stopped()) break;
+      failed(err as Error);
+      settle();
+      await pause(Math.min(d.refreshMs, 5_000));
+      continue;
+    }
+    settle();
+    // A server that answers at once without a new index would make this a busy loop.
+    if (sameIndex && Date.now() - started < 100) await pause(1_000);
   }
 }
 
