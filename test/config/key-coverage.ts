@@ -522,7 +522,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'listeners.listener.max-concurrent-streams': [SENT_LISTENER],
   'listeners.listener.keepalive-max-requests': [SENT_LISTENER],
   'listeners.listener.default-route': [t(SENTINEL, 'sentinel listener default-route takes the requests no route matches')],
-  'routes.route.service-type': [SENT_REFUSED],
+  'routes.route.service-type': [t(SENTINEL, 'sentinel route service-type picks the error reply format: HTML for web and static, JSON for api')],
   'routes.route.rewrite-path': [SENT_REWRITE],
   'routes.route.policies.rewrite-path': [SENT_REWRITE],
   ...Object.fromEntries(['request-headers', 'response-headers'].flatMap((b) => [

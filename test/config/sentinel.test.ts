@@ -496,6 +496,33 @@ upstream "o" { target "127.0.0.1:${o.port}"; }`;
   assert.ok(!bad.ok && bad.diagnostics.some((d) => d.message.includes('nope') && d.loc?.line === 2), JSON.stringify(bad));
 });
 
+test('sentinel route service-type picks the error reply format: HTML for web and static, JSON for api', async () => {
+  const closed = await freePort();
+  const dir = tmpDir();
+  const cfg = `${listener}
+route "web" { matches { path-prefix "/web/"; }; upstream "gone"; service-type "web"; }
+route "api" { matches { path-prefix "/api/"; }; upstream "gone"; service-type "api"; }
+route "plain" { matches { path-prefix "/plain/"; }; upstream "gone"; }
+route "files" { matches { path-prefix "/files/"; }; static-files { root "${dir}"; }; service-type "static"; }
+upstream "gone" { target "127.0.0.1:${closed}"; }`;
+  const out = await observe(cfg, async (url) => {
+    const rows: string[][] = [];
+    for (const p of ['/web/x', '/api/x', '/plain/x', '/files/missing.txt']) {
+      const r = await request(url + p);
+      const body = await r.body.text();
+      const code = /WEIR_ERR_[A-Z_]+/.exec(body)?.[0] ?? '';
+      rows.push([String(r.statusCode), String(r.headers['content-type']).split(';')[0]!, body.startsWith('<!DOCTYPE html>') ? 'html' : JSON.parse(body).error.code === code ? 'json' : '?', code]);
+    }
+    return rows;
+  });
+  assert.deepEqual(out, [
+    ['502', 'text/html', 'html', 'WEIR_ERR_UPSTREAM_CONNECT'],
+    ['502', 'application/json', 'json', 'WEIR_ERR_UPSTREAM_CONNECT'],
+    ['502', 'application/json', 'json', 'WEIR_ERR_UPSTREAM_CONNECT'],
+    ['404', 'text/html', 'html', 'WEIR_ERR_FILE_NOT_FOUND'],
+  ]);
+});
+
 test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED at their line, saying what to use', async () => {
   const tlsBlock = (line: string): string => `listeners {\n    listener "https" {\n        tls { cert-file "a.crt"; key-file "a.key"; }\n        tls {\n${line}\n        }\n    }\n}`;
   const cases: Array<[string, string, string]> = [
@@ -506,7 +533,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['working-directory', 'system {\nworking-directory "/srv"\n}', 'WorkingDirectory='],
     ['agents', 'schema-version "1.0"\nagents { agent "waf" { type "waf"; unix-socket path="/run/waf.sock"; }; }', 'type "wasm"'],
     ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
-    ['service-type', 'route "r" { builtin-handler "health";\nservice-type "api"; }', 'WEIR_ERR_'],
     ['buffer-requests', 'route "r" { builtin-handler "health"; policies {\nbuffer-requests #true; }; }', 'request-body-buffer-bytes'],
     ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],
     ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],

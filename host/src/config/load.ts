@@ -638,6 +638,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     filters: filterNames,
     builtinHandler,
     policies,
+    errorFormat: ['web', 'static'].includes(getStr(n, 'service-type') ?? '') ? 'html' : 'json',
     circuitBreaker: circuitBreaker(last(n, 'circuit-breaker')),
     node: n,
     loc: n.loc,

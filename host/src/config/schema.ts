@@ -454,7 +454,7 @@ const route: KeySpec = {
     { name: 'filters', doc: 'Names of filters in `filters`, run in order.', rest: { name: 'filter', type: 'string' }, repeatable: true },
     staticFiles,
     circuitBreaker('route'),
-    oneOf('service-type', ['web', 'api', 'static', 'builtin', 'inference'], 'What the route serves (Sentinel picks error page formats by it).', { unsupported: 'Weir\'s error replies are always JSON with a `WEIR_ERR_*` code (docs/errors.md); leave `service-type` out, and use `static-files` or `builtin-handler` for those kinds of route.' }),
+    oneOf('service-type', ['web', 'api', 'static', 'builtin', 'inference'], 'The format of the route\'s error replies: `web` and `static` = an HTML page (`text/html`, the same status, code and request id), the others = the JSON body of docs/errors.md. It changes nothing else: serve files with `static-files`, answer from Weir with `builtin-handler`. Unset: JSON.'),
     oneOf('builtin-handler', ['health', 'ready', 'metrics', 'status', 'not-found', 'cache-stats'], 'Answer from Weir itself instead of an upstream; `cache-stats` = the HTTP cache\'s entries, bytes and hit/miss totals as JSON.'),
     {
       name: 'policies',

@@ -163,6 +163,8 @@ export interface RouteConfig {
   readonly filters: readonly string[];
   readonly builtinHandler: BuiltinHandler | undefined;
   readonly policies: RoutePolicies;
+  /** `service-type`: `html` for `web` and `static` routes, else `json`. */
+  readonly errorFormat?: 'json' | 'html';
   /** The route's own `circuit-breaker` (over its upstream attempts), if written. */
   readonly circuitBreaker?: CircuitBreakerConfig;
   /** The route block as written, for the host built-ins that read their own blocks (cache, compression, static files). */

@@ -33,7 +33,7 @@ import { endUnreadH2Body, mustCloseH1 } from './early-response.ts';
 import { normalizePath, originFormOf, type PathRedirect, type PathRejected } from '../edge/path.ts';
 import { edgeOf } from '../edge/policy.ts';
 import { dropManagedLookalikes } from '../edge/lookalike.ts';
-import { errorBody, errorStatus } from '../error-body.ts';
+import { errorReply, errorStatus } from '../error-body.ts';
 import { clientAddress } from '../edge/client.ts';
 import { proxiedOf } from '../edge/proxy-protocol.ts';
 import { endedWithHead } from '../upstream/h2-client.ts';
@@ -1083,8 +1083,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
       return this.writeLocal(EMPTY);
     }
     // The client gets the code and the table's message; the detail goes to the log only.
-    const body = errorBody(werr.code, this.ctx.id);
-    this.ctx.response = { status, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': this.ctx.id } };
+    const { body, contentType } = errorReply(werr.code, this.ctx.id, this.route?.config.errorFormat ?? 'json');
+    this.ctx.response = { status, headers: { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)), 'x-request-id': this.ctx.id } };
     if (status === 413 || werr.source === 'downstream') {
       // The rest of the request can't be trusted to be read: close after replying.
       if (this.req.httpVersionMajor === 1) this.ctx.response.headers['connection'] = 'close';

@@ -15,7 +15,7 @@ import mime from 'mime-types';
 import type { ConfigNode } from '../config/types.ts';
 import type { HeaderMap, LocalReply, Phase, RequestContext } from '../pipeline/phases.ts';
 import { arg, child, stringArg } from '../filters/settings.ts';
-import { errorBody, errorStatus } from '../error-body.ts';
+import { errorReply, errorStatus, type ErrorFormat } from '../error-body.ts';
 import { multipart, notModified, notModifiedHeaders, selectRange } from '../representation/select.ts';
 import { negotiate, type Encoding } from '../compression/negotiate.ts';
 
@@ -25,6 +25,8 @@ export interface StaticSettings {
   readonly fallback: string | undefined;
   readonly precompressed: boolean;
   readonly cacheControl: string | undefined;
+  /** The route's `service-type` error format. */
+  readonly errorFormat: ErrorFormat;
 }
 
 const SIBLINGS: Readonly<Record<Encoding, string>> = { br: '.br', zstd: '.zst', gzip: '.gz' };
@@ -40,6 +42,7 @@ export function staticSettings(routeNode: ConfigNode | undefined): StaticSetting
     fallback: stringArg(n, 'fallback'),
     precompressed: arg(n, 'precompressed') === true,
     cacheControl: stringArg(n, 'cache-control'),
+    errorFormat: ['web', 'static'].includes(stringArg(routeNode!, 'service-type') ?? '') ? 'html' : 'json',
   };
 }
 
@@ -48,8 +51,9 @@ function first(h: HeaderMap, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-function error(ctx: RequestContext, code: 'WEIR_ERR_FILE_NOT_FOUND' | 'WEIR_ERR_METHOD_NOT_ALLOWED', extra: Record<string, string> = {}): LocalReply {
-  return { status: errorStatus(code), headers: { 'content-type': 'application/json', ...extra }, body: errorBody(code, ctx.id) };
+function error(ctx: RequestContext, code: 'WEIR_ERR_FILE_NOT_FOUND' | 'WEIR_ERR_METHOD_NOT_ALLOWED', format: ErrorFormat, extra: Record<string, string> = {}): LocalReply {
+  const { body, contentType } = errorReply(code, ctx.id, format);
+  return { status: errorStatus(code), headers: { 'content-type': contentType, ...extra }, body };
 }
 
 /** Builds the static-files phase of one route. */
@@ -151,9 +155,9 @@ export function staticPhase(routeName: string, s: StaticSettings): Phase {
     responseBody: NO_BODY,
     onRequestHeaders(ctx) {
       const m = ctx.request.method;
-      if (m !== 'GET' && m !== 'HEAD') return error(ctx, 'WEIR_ERR_METHOD_NOT_ALLOWED', { allow: 'GET, HEAD' });
+      if (m !== 'GET' && m !== 'HEAD') return error(ctx, 'WEIR_ERR_METHOD_NOT_ALLOWED', s.errorFormat, { allow: 'GET, HEAD' });
       const found = resolve(ctx.request.path) ?? (s.fallback !== undefined ? resolve(`/${s.fallback}`) : undefined);
-      if (!found) return error(ctx, 'WEIR_ERR_FILE_NOT_FOUND');
+      if (!found) return error(ctx, 'WEIR_ERR_FILE_NOT_FOUND', s.errorFormat);
       return serve(ctx, found.file, found.stat);
     },
   };
