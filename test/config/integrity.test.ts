@@ -13,6 +13,7 @@ import { startOrigin } from '../helpers/origin.ts';
 import { startWeirWith, tmpDir } from '../helpers/weir.ts';
 import { NO_BODY, type Phase } from '../../host/src/pipeline/phases.ts';
 import { bad, expectDiag, ok } from './helpers.ts';
+import { BALANCERS } from '../../host/src/config/schema.ts';
 
 const WEIR = new URL('../../host/bin/weir.ts', import.meta.url).pathname;
 const cli = (...args: string[]) => spawnSync(process.execPath, [WEIR, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -37,8 +38,7 @@ const REFUSED: Array<[string, string, number, number, RegExp]> = [
   ['geo cache-ttl-secs', `${BASE}filters { filter "g" { type "geo"; action "log-only"; cache-ttl-secs 60; } }\n`, 3, 55, /`cache-ttl-secs` is refused: lookups are cached per address/],
   ['geo database-type "ip2location"', `${BASE}filters { filter "g" { type "geo"; action "log-only"; database-type "ip2location"; } }\n`, 3, 69, /`database-type` `ip2location` is refused: Weir reads MaxMind-format databases only/],
   ['discovery "kubernetes"', `${BASE}upstreams {\n    upstream "k" {\n        discovery "kubernetes" { service "api"; }\n    }\n}\n`, 5, 19, /`discovery` `kubernetes` is refused: Weir does not watch the Kubernetes API; use `discovery "dns"`/],
-  ['load-balancing "least_connections"', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; load-balancing "least_connections"; } }\n`, 3, 65, /`load-balancing` `least_connections` is refused: .*`round_robin`.*`p2c`/],
-  ['load-balancing "sticky"', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; load-balancing "sticky"; } }\n`, 3, 65, /`sticky` is refused/],
+  ['load-balancing "sticky"', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; load-balancing "sticky"; } }\n`, 3, 65, /`load-balancing` `sticky` is refused: .*`round_robin`.*`p2c`/],
   ['connection-pool max-idle', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; connection-pool { max-idle 4; }; } }\n`, 3, 68, /`max-idle` is refused: .*`idle-timeout` instead/],
 ];
 
@@ -59,14 +59,14 @@ for (const [what, text, line, column, message] of REFUSED) {
 }
 
 test('the algorithms that run are accepted; `weighted` is round_robin', async () => {
-  for (const lb of ['round_robin', 'p2c', 'weighted']) {
+  for (const lb of BALANCERS) {
     const c = await ok(`${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; target "127.0.0.1:2"; load-balancing "${lb}"; } }\n`);
     assert.equal(c.upstreams.get('u')!.loadBalancing, lb === 'weighted' ? 'round_robin' : lb);
   }
   const typo = await bad(`${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; load-balancing "p2"; } }\n`);
   const d = expectDiag(typo, 'WEIR_ERR_CONFIG_VALUE', 3, 65);
   assert.match(d.message, /is not one of `round_robin`(, `[a-z_0-9]+`)+$/);
-  for (const lb of ['p2c', 'weighted']) assert.ok(d.message.includes(`\`${lb}\``), d.message);
+  for (const b of BALANCERS) assert.ok(d.message.includes(`\`${b}\``), `${b} is listed: ${d.message}`);
 });
 
 test('`server {}` and `system {}` together are refused', async () => {

@@ -231,7 +231,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.target': [ROUTING_MATRIX],
   'upstreams.upstream.target.weight=': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly')],
   'upstreams.upstream.target.zone=': [t(LB_LOCALITY, 'locality_aware: the local zone first'), t(LB_LOCALITY, 'config: zone= only with locality_aware')],
-  'upstreams.upstream.load-balancing': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly; p2c spreads'), t(INTEGRITY, "'load-balancing \"least_connections\"'"), t(INTEGRITY, 'the algorithms that run are accepted'), t(LB_HASHING, 'hash-key: header, cookie, query and path hash the same value to the same target')],
+  'upstreams.upstream.load-balancing': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly; p2c spreads'), t(INTEGRITY, "'load-balancing \"sticky\"'"), t('test/plugins/balancer-contract.test.ts', 'distribution over 3..10 weighted targets matches the expectation'), t(INTEGRITY, 'the algorithms that run are accepted'), t(LB_HASHING, 'hash-key: header, cookie, query and path hash the same value to the same target')],
   'upstreams.upstream.hash-key': [t(LB_HASHING, 'hash-key: header, cookie, query and path hash the same value to the same target'), t(LB_HASHING, 'config: hash-key only with consistent_hash or maglev')],
   'upstreams.upstream.protocol': [t(SEMANTICS, 'HTTP/2 end to end (h2c client → Weir → h2c upstream)')],
   'upstreams.upstream.connection-pool': [t(EFFECTS, 'connection-pool max-connections caps connections per target')],

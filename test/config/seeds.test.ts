@@ -13,7 +13,6 @@ const REFUSED: Record<string, Array<[number, number, RegExp]>> = {
     [10, 9, /`cache-ttl-secs` is refused: lookups are cached per address/],
     [24, 23, /`database-type` `ip2location` is refused: Weir reads MaxMind-format databases only/],
   ],
-  'sentinel-roadmap-10-upstreams.kdl': [[5, 24, /`peak_ewma` is refused: .*use `round_robin`.* or `p2c`/]],
 };
 
 const seeds = readdirSync(fixture('seeds')).filter((f) => f.endsWith('.kdl') && f !== 'sentinel-roadmap-09-filters.kdl' && !(f in REFUSED));

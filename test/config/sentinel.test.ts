@@ -157,8 +157,13 @@ upstream "o" { target "127.0.0.1:${a.port}"; target "127.0.0.1:${b.port}"; load-
   };
   await same(cfg('round-robin'), cfg('round_robin'), probe, 'abab');
   await same(cfg('weighted-round-robin'), cfg('weighted'), probe, 'abab');
-  const refused = await loadConfigText(cfg('least-connections'), 'lb.kdl', { skipFileChecks: true });
-  assert.ok(!refused.ok && refused.diagnostics.some((d) => d.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && d.message.includes('least_connections')));
+  const refused = await loadConfigText(cfg('ip-hash'), 'lb.kdl', { skipFileChecks: true });
+  assert.ok(!refused.ok && refused.diagnostics.some((d) => d.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && d.message.includes('ip_hash')));
+  for (const [sentinel, weir] of [['least-connections', 'least_connections'], ['peak-ewma', 'peak_ewma'], ['weighted-random', 'weighted_random'], ['least-tokens', 'least_tokens']]) {
+    const r = await loadConfigText(cfg(sentinel!), 'lb.kdl', { skipFileChecks: true });
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.diagnostics));
+    assert.equal(r.config.upstreams.get('o')!.loadBalancing, weir);
+  }
 });
 
 test('sentinel health-check type "http" { path; expected-status } checks that path for that status', async () => {

@@ -17,8 +17,11 @@ import type { Weir } from '../../host/src/weir.ts';
 
 /** What an algorithm promises; the defaults are those of a weight-proportional balancer. */
 interface Expectation {
-  /** Expected share of each target under sequential traffic (sums to 1). */
-  shares?: (weights: number[]) => number[];
+  /**
+   * Expected share of each target under sequential traffic (sums to 1); 'measured': it
+   * follows live latency, so the chi-square against the weights is reported, not asserted.
+   */
+  shares?: ((weights: number[]) => number[]) | 'measured';
   /** Bounds on the share the +50 ms target of three equal ones gets under 4 concurrent clients. */
   slow?: [number, number];
   /** Bounds on the share of attempts the failing (resetting) target of three equal ones gets. */
@@ -29,6 +32,9 @@ const proportional = (w: number[]): number[] => {
   const sum = w.reduce((a, b) => a + b, 0);
   return w.map((x) => x / sum);
 };
+
+/** Every target alike, whatever its weight. */
+const uniform = (w: number[]): number[] => w.map(() => 1 / w.length);
 
 /**
  * p2c under sequential traffic: nothing is ever in flight, so of the two random targets the
@@ -50,6 +56,14 @@ const EXPECT: Record<string, Expectation> = {
   maglev: { slow: [0.2, 0.47] },
   // Targets without zone= are one zone: smooth weighted round robin over it.
   locality_aware: { slow: [0.25, 0.42], failing: [0.2, 0.45] },
+  random: { shares: uniform, slow: [0.2, 0.45], failing: [0.15, 0.45] },
+  weighted_random: { slow: [0.2, 0.45], failing: [0.15, 0.45] },
+  least_connections: { shares: uniform, slow: [0, 0.34], failing: [0, 0.45] },
+  weighted_least_connections: { slow: [0, 0.34], failing: [0, 0.45] },
+  peak_ewma: { shares: 'measured', slow: [0, 0.15], failing: [0, 0.15] },
+  least_latency: { shares: 'measured', slow: [0, 0.1], failing: [0, 0.1] },
+  adaptive: { shares: 'measured', slow: [0, 0.2], failing: [0, 0.1] },
+  least_tokens: { slow: [0, 0.34], failing: [0, 0.45] },
 };
 
 /** 99.9th percentile of chi-square by degrees of freedom: a correct balancer fails one time in a thousand. */
@@ -123,7 +137,7 @@ system { graceful-shutdown-timeout-secs 1 }
 routes {
 ${/* 4 clients may all be retrying at once (a hashing balancer sends a client's every request to
    the failing target): the retry budget's floor must not refuse them. */ ''}
-${names.map((n) => `  route "${n}" { matches { path-prefix "/${n}/"; }; upstream "${n}"; policies { retry { max-attempts 3; retry-on "reset" "connect-failure"; backoff-ms 1; min-retry-concurrency 8; } } }`).join('\n')}
+${names.map((n) => `  route "${n}" { matches { path-prefix "/${n}/"; }; upstream "${n}"; policies { retry { max-attempts 3; retry-on "reset" "connect-failure"; backoff-ms 1; min-retry-concurrency 10; } } }`).join('\n')}
 }
 upstreams {
 ${ups.map((u) => `  ${u}`).join('\n')}
@@ -224,7 +238,8 @@ for (const algorithm of BALANCERS) {
     });
 
     test('distribution over 3..10 weighted targets matches the expectation (chi-square, p = 0.001)', async () => {
-      const shares = ex.shares ?? proportional;
+      const measured = ex.shares === 'measured';
+      const shares = ex.shares === undefined || ex.shares === 'measured' ? proportional : ex.shares;
       const rows: string[] = [];
       for (const n of SIZES) {
         const weights = Array.from({ length: n }, (_, i) => weightOf(i));
@@ -233,6 +248,8 @@ for (const algorithm of BALANCERS) {
         const byTarget = weights.map((_, i) => counts.get(`o${i}`) ?? 0);
         const { chi2, df, strays } = chiSquare(byTarget, shares(weights));
         rows.push(`${n}:${chi2.toFixed(1)}/${df}`);
+        assert.equal(byTarget.reduce((a, b) => a + b, 0), total, `${n} targets: every answer from one of them`);
+        if (measured) continue;
         assert.ok(chi2 < CHI2_999[df]!, `${n} targets: counts ${byTarget.join('/')} for weights ${weights.join('/')} (chi-square ${chi2.toFixed(1)}, ${df} df)`);
         assert.ok(strays <= total * 0.01, `${n} targets: ${strays} requests to targets expected to get none`);
       }

@@ -232,6 +232,8 @@ function balancerExplained(uc: UpstreamConfig, firstRoundRobin: string | undefin
   if (uc.loadBalancing === 'ip_hash') return `decided per request by plugins/lb ip_hash: the client address modulo the weights of the healthy targets (${weights})`;
   if (uc.loadBalancing === 'consistent_hash' || uc.loadBalancing === 'maglev') return `decided per request by plugins/lb ${uc.loadBalancing} on hash-key ${uc.hashKey} (${weights})`;
   if (uc.loadBalancing === 'p2c') return `decided per request by plugins/lb p2c: of two random healthy targets, the one with fewer requests in flight per weight (${weights})`;
+  // The load-aware algorithms (plugins/lb/assembly/load.ts) decide from live stats.
+  if (uc.loadBalancing !== 'round_robin') return `decided per request by plugins/lb ${uc.loadBalancing} from the targets' live stats (docs/load-balancing.md; ${weights})`;
   return `${firstRoundRobin ?? 'none'} — first pick of plugins/lb smooth weighted round robin over healthy targets, ${weights}`;
 }
 

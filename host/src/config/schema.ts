@@ -157,11 +157,14 @@ export const NAMED_PRIORITIES: Readonly<Record<string, number>> = { critical: 10
 export const LOAD_BALANCING = [
   'round_robin', 'random', 'least_connections', 'weighted_least_connections', 'ip_hash',
   'consistent_hash', 'maglev', 'p2c', 'peak_ewma', 'least_latency', 'locality_aware',
-  'adaptive', 'weighted_random', 'sticky', 'weighted',
+  'adaptive', 'weighted_random', 'sticky', 'weighted', 'least_tokens',
 ] as const;
 
 /** The algorithms the proxy runs; `weighted` is another name for `round_robin` (already weighted). */
-export const BALANCERS = ['round_robin', 'p2c', 'weighted', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware'] as const;
+export const BALANCERS = [
+  'round_robin', 'p2c', 'weighted', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware',
+  'random', 'weighted_random', 'least_connections', 'weighted_least_connections', 'peak_ewma', 'least_latency', 'adaptive', 'least_tokens',
+] as const;
 
 /** The algorithms that choose by a request's `hash-key`. */
 export const KEYED_BALANCERS: readonly string[] = ['consistent_hash', 'maglev'];
@@ -173,6 +176,7 @@ const LB_ALIASES: Readonly<Record<string, string>> = {
   'weighted-least-connections': 'weighted_least_connections', 'ip-hash': 'ip_hash', iphash: 'ip_hash', 'consistent-hash': 'consistent_hash',
   consistenthash: 'consistent_hash', 'peak-ewma': 'peak_ewma', peakewma: 'peak_ewma', 'least-latency': 'least_latency',
   'locality-aware': 'locality_aware', localityaware: 'locality_aware', 'weighted-random': 'weighted_random', sticky_session: 'sticky', stickysession: 'sticky',
+  'least-tokens': 'least_tokens', leastconn: 'least_connections', 'least-conn': 'least_connections', weightedrandom: 'weighted_random', leastlatency: 'least_latency',
 };
 
 const LB_INSTEAD = 'use `round_robin` (smooth, weighted by `target weight=`) or `p2c` (the less busy of two random targets)';
@@ -528,7 +532,7 @@ const upstream: KeySpec = {
       },
     },
     {
-      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`), \`ip_hash\` (the client address modulo the weights; not consistent), \`consistent_hash\` (a ketama ring on \`hash-key\`), \`maglev\` (a Maglev lookup table on \`hash-key\`), \`locality_aware\` (smooth weighted round robin over the healthy targets of the first zone by priority: the proxy's own, then the order of \`zone=\` in the target list). See docs/load-balancing.md. The other names are refused.`, { default: D.upstream.loadBalancing }),
+      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`), \`ip_hash\` (the client address modulo the weights; not consistent), \`consistent_hash\` (a ketama ring on \`hash-key\`), \`maglev\` (a Maglev lookup table on \`hash-key\`), \`locality_aware\` (smooth weighted round robin over the healthy targets of the first zone by priority: the proxy's own, then the order of \`zone=\` in the target list), \`random\`, \`weighted_random\`, \`least_connections\`, \`weighted_least_connections\`, \`peak_ewma\`, \`least_latency\`, \`adaptive\`, \`least_tokens\` (on the targets' live stats). See docs/load-balancing.md. The other names are refused.`, { default: D.upstream.loadBalancing }),
       args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED, valueAliases: LB_ALIASES }],
     },
     str('hash-key', 'What `consistent_hash` and `maglev` hash: `header:NAME`, `cookie:NAME`, `query:NAME`, `path` or `client-ip` (the client address after `trusted-proxies`). A request without that header, cookie or parameter is hashed by its client address. Only with those two algorithms.', { default: 'client-ip' }),

@@ -12,8 +12,11 @@ import { WeirError } from '../../../host/src/errors.ts';
 import type { Phase } from '../../../host/src/pipeline/phases.ts';
 import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 
-/** Load-balancing algorithms the lb plugin implements; the others fall back to round robin for now. */
-export const LB_ALGORITHMS = new Set(['round_robin', 'p2c', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware']);
+/** Load-balancing algorithms the lb plugin implements (plugins/lb; the config refuses the others). */
+export const LB_ALGORITHMS = new Set([
+  'round_robin', 'p2c', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware',
+  'random', 'weighted_random', 'least_connections', 'weighted_least_connections', 'peak_ewma', 'least_latency', 'adaptive', 'least_tokens',
+]);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
 export const FIRST_PARTY_FILTERS: ReadonlySet<string> = new Set(['rate-limit', 'geo', 'api-key', 'cors', 'waf', 'ip-filter', 'basic-auth', 'jwt']);

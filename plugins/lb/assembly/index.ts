@@ -1,12 +1,14 @@
 // Weir's first-party load balancer on select-upstream: `round_robin` (smooth weighted, as
 // nginx) and `p2c` (power of two choices on in-flight requests per weight, ties broken at
-// random, a target with no latency measured yet first), and the hashing ones of hashing.ts.
+// random, a target with no latency measured yet first), the hashing ones of hashing.ts and
+// the load-aware ones of load.ts.
 // Behind an upstream's `load-balancing` key.
 import {
-  Config, ConfigError, Hook, HttpContext, Request, RootContext, Target, UpstreamInfo, randomU64, registerPlugin,
+  Config, ConfigError, Hook, HttpContext, LogSummary, Request, RootContext, Target, UpstreamInfo, randomU64, registerPlugin,
 } from "@weir/sdk-assemblyscript";
 import { HashKey, Ketama, Maglev, ipHash, parseHashKey, requestKey } from "./hashing";
 import { localityPool } from "./locality";
+import { LoadBalancer, LoadContext, isLoadAlgorithm } from "./load";
 
 class Balancer extends RootContext {
   algorithm: string = "round_robin";
@@ -15,16 +17,20 @@ class Balancer extends RootContext {
   hashKey: HashKey = new HashKey("client-ip", "");
   ketama: Ketama = new Ketama();
   maglev: Maglev = new Maglev();
+  /** The load-aware algorithms (load.ts); null for the others. */
+  load: LoadBalancer | null = null;
 
   constructor() {
     super("lb", "0.1.0");
-    this.hooks = [Hook.SelectUpstream];
+    // on-log: where load.ts learns from a finished request (latency, usage) and releases its tokens.
+    this.hooks = [Hook.SelectUpstream, Hook.OnLog];
   }
 
   configure(config: Config): ConfigError | null {
     this.algorithm = config.getString("algorithm", "round_robin");
     const a = this.algorithm;
-    if (a != "round_robin" && a != "p2c" && a != "ip_hash" && a != "consistent_hash" && a != "maglev" && a != "locality_aware") config.error("unknown algorithm " + a);
+    if (isLoadAlgorithm(a)) this.load = new LoadBalancer(a);
+    else if (a != "round_robin" && a != "p2c" && a != "ip_hash" && a != "consistent_hash" && a != "maglev" && a != "locality_aware") config.error("unknown algorithm " + a);
     const key = parseHashKey(config.getString("hash-key", "client-ip"));
     if (key === null) config.error("hash-key must be header:NAME, cookie:NAME, query:NAME, path or client-ip");
     else this.hashKey = key;
@@ -78,8 +84,15 @@ class Balancer extends RootContext {
 }
 
 class Pick extends HttpContext {
+  private lc: LoadContext = new LoadContext();
+
   constructor(id: u64, private root: Balancer) {
     super(id);
+  }
+
+  onLog(summary: LogSummary): void {
+    const load = this.root.load;
+    if (load !== null) load.log(this.lc, summary);
   }
 
   selectUpstream(request: Request, upstream: UpstreamInfo, targets: Target[]): Target | null {
@@ -87,6 +100,8 @@ class Pick extends HttpContext {
     let pool = new Array<Target>(0);
     for (let i = 0; i < targets.length; i++) if (targets[i].healthy && targets[i].weight > 0) pool.push(targets[i]);
     if (pool.length == 0) for (let i = 0; i < targets.length; i++) if (targets[i].weight > 0) pool.push(targets[i]);
+    const load = this.root.load;
+    if (load !== null) return load.select(request, upstream, pool, this.lc);
     const a = this.root.algorithm;
     if (a == "p2c") return this.root.p2c(pool);
     if (a == "ip_hash") return ipHash(request, pool);
