@@ -157,8 +157,8 @@ upstream "o" { target "127.0.0.1:${a.port}"; target "127.0.0.1:${b.port}"; load-
   };
   await same(cfg('round-robin'), cfg('round_robin'), probe, 'abab');
   await same(cfg('weighted-round-robin'), cfg('weighted'), probe, 'abab');
-  const refused = await loadConfigText(cfg('locality-aware'), 'lb.kdl', { skipFileChecks: true });
-  assert.ok(!refused.ok && refused.diagnostics.some((d) => d.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && d.message.includes('locality_aware')));
+  const refused = await loadConfigText(cfg('sticky_session'), 'lb.kdl', { skipFileChecks: true });
+  assert.ok(!refused.ok && refused.diagnostics.some((d) => d.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && d.message.includes('sticky')));
   for (const [sentinel, weir] of [['ip-hash', 'ip_hash'], ['least-connections', 'least_connections'], ['peak-ewma', 'peak_ewma'], ['weighted-random', 'weighted_random'], ['least-tokens', 'least_tokens']]) {
     const r = await loadConfigText(cfg(sentinel!), 'lb.kdl', { skipFileChecks: true });
     assert.ok(r.ok, JSON.stringify(!r.ok && r.diagnostics));
