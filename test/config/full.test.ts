@@ -108,6 +108,7 @@ test('full.kdl: routes', async () => {
     failureMode: 'open',
     maxBodySize: 1024 * 1024,
     allowWebsocket: true,
+    bufferRequests: true,
     requestDecompression: { maxBytes: 2 * 1024 * 1024, maxRatio: 50 },
     retry: { maxAttempts: 3, backoffMs: 10, maxBackoffMs: 200, retryOn: ['connect-failure', '503'], budgetPercent: 25, minRetryConcurrency: 5 },
   });

@@ -532,7 +532,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.rate-limit': [SENT_RL_ROUTE],
   'routes.route.policies.rate-limit.requests-per-second': [SENT_RL_ROUTE],
   'routes.route.policies.rate-limit.redis-fallback-local': [SENT_RL_ROUTE, SENT_RL],
-  'routes.route.policies.buffer-requests': [SENT_REFUSED],
+  'routes.route.policies.buffer-requests': [t(SENTINEL, 'sentinel policies buffer-requests reads the whole body before the upstream is called')],
   'routes.route.policies.buffer-responses': [SENT_REFUSED],
   'agents': [SENT_REFUSED],
   'limits.max-connections-per-client': [SENT_REFUSED],

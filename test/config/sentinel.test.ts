@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
@@ -528,6 +529,46 @@ upstream "gone" { target "127.0.0.1:${closed}"; }`;
   ]);
 });
 
+test('sentinel policies buffer-requests reads the whole body before the upstream is called', async () => {
+  let arrived = 0;
+  const port = await serve(http.createServer((req, res) => {
+    arrived++;
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => res.end(String(n)));
+  }));
+  const cfg = (policies: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; policies { ${policies} }; }
+upstream "o" { target "127.0.0.1:${port}"; }`;
+  const total = 200_000;
+  // Half the body, a pause, the rest: did the upstream see the request before the body was whole?
+  const probe = async (_url: string, weirPort: number): Promise<[number, string]> => {
+    arrived = 0;
+    const sock = net.connect(weirPort, '127.0.0.1');
+    await once(sock, 'connect');
+    sock.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-length: ${total}\r\nconnection: close\r\n\r\n`);
+    sock.write(Buffer.alloc(total / 2, 97));
+    await new Promise((r) => setTimeout(r, 500));
+    const early = arrived;
+    let reply = '';
+    sock.on('data', (c: Buffer) => (reply += c.toString()));
+    sock.write(Buffer.alloc(total / 2, 97));
+    await once(sock, 'end');
+    sock.destroy();
+    return [early, reply.slice(reply.indexOf('\r\n\r\n') + 4)];
+  };
+  assert.deepEqual(await observe(cfg('buffer-requests #true;'), probe), [0, String(total)]);
+  assert.deepEqual(await observe(cfg('buffer-requests #false;'), probe), [1, String(total)]);
+  // A chunked body past the route's limit is refused before the upstream is called.
+  const chunked = await observe(cfg('buffer-requests #true; max-body-size 1000;'), async (url) => {
+    arrived = 0;
+    const r = await request(url + '/', { method: 'POST', body: Readable.from([Buffer.alloc(800, 97), Buffer.alloc(800, 97)]) });
+    await r.body.dump();
+    return [r.statusCode, arrived];
+  });
+  assert.deepEqual(chunked, [413, 0]);
+});
+
 test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED at their line, saying what to use', async () => {
   const tlsBlock = (line: string): string => `listeners {\n    listener "https" {\n        tls { cert-file "a.crt"; key-file "a.key"; }\n        tls {\n${line}\n        }\n    }\n}`;
   const cases: Array<[string, string, string]> = [
@@ -538,7 +579,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['working-directory', 'system {\nworking-directory "/srv"\n}', 'WorkingDirectory='],
     ['agents', 'schema-version "1.0"\nagents { agent "waf" { type "waf"; unix-socket path="/run/waf.sock"; }; }', 'type "wasm"'],
     ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
-    ['buffer-requests', 'route "r" { builtin-handler "health"; policies {\nbuffer-requests #true; }; }', 'request-body-buffer-bytes'],
     ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],
     ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],
     ['max-total-connections', 'limits {\nmax-total-connections 10; }', 'system'],

@@ -627,6 +627,7 @@ function buildRoute(n: ConfigNode, upstreams: ReadonlyMap<string, UpstreamConfig
     retry,
     maxBodySize: getSize(p, 'max-body-size'),
     allowWebsocket: getBool(p, 'websocket') ?? D.policies.allowWebsocket,
+    bufferRequests: getBool(p, 'buffer-requests') ?? false,
     requestDecompression: requestDecompression(last(p, 'request-decompression'), caps) ?? wafDecompression,
   };
   return {

@@ -472,7 +472,7 @@ const route: KeySpec = {
         { name: 'response-headers', doc: 'Header changes on responses before the client, as a `filter type "headers" { response { … } }` listed after the route\'s `filters`.', children: policyHeaderOps, reshape: HEADER_OPS_BLOCKS },
         { name: 'rate-limit', doc: 'A rate limit on this route: the `filter type "rate-limit"` plugin with these keys, run before the route\'s `filters`.', children: rateLimitKeys.map((k) => (k.name === 'max-rps' ? { ...k, aliases: ['requests-per-second'] } : k)) },
         str('rewrite-path', 'Path sent upstream instead of the request\'s (the query string is kept), as a `filter type "url-rewrite" { regex-rewrite "^.*$" "PATH" }` listed after the route\'s `filters`.'),
-        val('buffer-requests', 'boolean', 'Read the whole request body before going upstream.', { unsupported: 'Weir reads bodies up to `limits request-body-buffer-bytes` whole and streams larger ones; set that size instead.' }),
+        val('buffer-requests', 'boolean', '`#true`: every request body, chunked ones too, is read whole (up to the body limit, else 413) before the upstream is called, instead of only those within `limits request-body-buffer-bytes`; no upstream connection waits on a slow client. Routes with request-body filters keep the filters\' own buffering.', { default: false }),
         val('buffer-responses', 'boolean', 'Read the whole response before answering.', { unsupported: 'Weir holds up to `limits response-buffer-bytes` per exchange and streams the rest; set that size instead.' }),
         retry,
         routeCache,

@@ -145,6 +145,8 @@ export interface RoutePolicies {
   readonly retry: RetryPolicy;
   readonly maxBodySize: number | undefined;
   readonly allowWebsocket: boolean;
+  /** `buffer-requests`: every request body (within the body limit) is read whole before the upstream is called. */
+  readonly bufferRequests?: boolean;
   /** `request-decompression`: request bodies are decoded within these caps (undefined: passed as sent). */
   readonly requestDecompression: { readonly maxBytes: number; readonly maxRatio: number } | undefined;
 }

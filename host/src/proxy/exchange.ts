@@ -326,8 +326,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     } else {
       this.body = this.limitedBody(limit);
     }
-    // Small bodies are read whole before dispatch (readWholeBody), HTTP/1 and HTTP/2 alike.
-    this.readFirst = cl !== undefined && chain.onRequestBody.length === 0 && cl <= this.snap.config.limits.requestBodyBufferBytes;
+    // Small bodies, and every body of a `buffer-requests` route, are read whole before dispatch
+    // (readWholeBody), HTTP/1 and HTTP/2 alike.
+    this.readFirst = chain.onRequestBody.length === 0 && ((cl !== undefined && cl <= this.snap.config.limits.requestBodyBufferBytes) || this.route!.config.policies.bufferRequests === true);
+    this.wholeBodyLimit = limit;
     return undefined;
   }
 
@@ -337,6 +339,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /** The body has a Content-Length within `limits request-body-buffer-bytes`. */
   private readFirst = false;
+  /** The body limit readWholeBody enforces (a chunked body has no Content-Length to check first). */
+  private wholeBodyLimit = Infinity;
   /** Stops the request body rate watch. */
   private stopBodyWatch: (() => void) | undefined;
 
@@ -347,6 +351,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.watchBody(() => n, () => false);
     for await (const chunk of (this.req as Readable).iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       n += chunk.length;
+      if (n > this.wholeBodyLimit) {
+        this.stopBodyWatch?.();
+        throw new WeirError('WEIR_ERR_BODY_TOO_LARGE', `body exceeds the limit of ${this.wholeBodyLimit}`);
+      }
       parts.push(chunk);
     }
     this.stopBodyWatch?.();
