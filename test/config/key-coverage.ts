@@ -33,6 +33,7 @@ const SLOW = 'test/edge/slow-clients.test.ts';
 const TRACING = 'test/observability/tracing.test.ts';
 const LB_HASHING = 'test/plugins/lb-hashing.test.ts';
 const LB_LOCALITY = 'test/plugins/lb-locality.test.ts';
+const LB_SUBSET = 'test/plugins/lb-subset.test.ts';
 
 const SYSTEM_CAP = t(INTEGRITY, 'caps connections over all listeners');
 const ROUTING_MATRIX = t(ROUTING, 'routing matrix: priorities, hosts, wildcards, methods, regex, headers, query');
@@ -230,6 +231,8 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream': [ROUTING_MATRIX],
   'upstreams.upstream.target': [ROUTING_MATRIX],
   'upstreams.upstream.target.weight=': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly')],
+  'upstreams.upstream.target.labels=': [t(LB_SUBSET, 'subset: the header picks the targets holding every label'), t(LB_SUBSET, 'config: labels= and subset-header only with subset')],
+  'upstreams.upstream.subset-header': [t(LB_SUBSET, 'subset: the header picks the targets holding every label'), t(LB_SUBSET, 'config: labels= and subset-header only with subset')],
   'upstreams.upstream.target.zone=': [t(LB_LOCALITY, 'locality_aware: the local zone first'), t(LB_LOCALITY, 'config: zone= only with locality_aware')],
   'upstreams.upstream.load-balancing': [t(FIRST_PARTY, 'load balancing: round_robin keeps the weights exactly; p2c spreads'), t(INTEGRITY, "'load-balancing \"sticky\"'"), t('test/plugins/balancer-contract.test.ts', 'distribution over 3..10 weighted targets matches the expectation'), t(INTEGRITY, 'the algorithms that run are accepted'), t(LB_HASHING, 'hash-key: header, cookie, query and path hash the same value to the same target')],
   'upstreams.upstream.hash-key': [t(LB_HASHING, 'hash-key: header, cookie, query and path hash the same value to the same target'), t(LB_HASHING, 'config: hash-key only with consistent_hash or maglev')],

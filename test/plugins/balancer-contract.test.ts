@@ -64,6 +64,8 @@ const EXPECT: Record<string, Expectation> = {
   least_latency: { shares: 'measured', slow: [0, 0.1], failing: [0, 0.1] },
   adaptive: { shares: 'measured', slow: [0, 0.2], failing: [0, 0.1] },
   least_tokens: { slow: [0, 0.34], failing: [0, 0.45] },
+  // Requests without a subset header: smooth weighted round robin over every target.
+  subset: { slow: [0.25, 0.42], failing: [0.2, 0.45] },
 };
 
 /** 99.9th percentile of chi-square by degrees of freedom: a correct balancer fails one time in a thousand. */

@@ -85,7 +85,7 @@ for (const alg of ALGORITHMS) {
       const chi2 = chiSquare(counts, expected);
       measured.push(`${alg} ${idx.length} targets weights ${w.join(',')}: ${counts.join('/')} chi2=${chi2.toFixed(1)} df=${idx.length - 1}`);
       // Generous: a hash spreads keys like a fair die plus the ring's or table's own skew
-      // (ketama's 160 points per weight: a few per cent per target).
+      // (1000 ring points per weight: about 3 % per target).
       for (let j = 0; j < idx.length; j++) {
         assert.ok(Math.abs(counts[j]! - expected[j]!) < expected[j]! * 0.4, `${alg}: target ${j} got ${counts[j]} of ${KEYS}, expected about ${expected[j]}`);
       }
@@ -109,9 +109,10 @@ for (const alg of ALGORITHMS) {
       assert.ok(movedAdd > 0.08 && movedAdd < 0.3, `${alg}: ${movedAdd} of keys moved on add`);
       assert.ok(movedRemove > 0.1 && movedRemove < 0.3, `${alg}: ${movedRemove} of keys moved on remove`);
       assert.ok(strayRemove < 0.05, `${alg}: ${strayRemove} of keys moved without their target going`);
-      // Keys moved on add go to the new target only.
-      const between = base.map((b, k) => [k, b, added[k]]).filter(([, b, a]) => a !== b && a !== 5);
-      assert.ok(between.length <= KEYS * 0.01, `${alg}: keys moved between old targets: ${JSON.stringify(between)}`);
+      // Keys moved on add go to the new target (ketama: only; Maglev: a few reshuffle, as its paper says).
+      const between = base.filter((b, k) => added[k] !== b && added[k] !== 5).length;
+      measured.push(`${alg} 5→6 targets: ${((between / KEYS) * 100).toFixed(1)} % of keys moved between old targets`);
+      assert.ok(between <= KEYS * (alg === 'maglev' ? 0.05 : 0.01), `${alg}: ${between} keys moved between old targets`);
     }
   });
 

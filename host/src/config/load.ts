@@ -704,6 +704,9 @@ function outlierDetection(od: ConfigNode | undefined): OutlierDetectionConfig | 
   };
 }
 
+/** A target's `labels=`: `name=value` pairs separated by commas. */
+const LABELS = /^[^=,\s]+=[^=,]*(,[^=,\s]+=[^=,]*)*$/;
+
 function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig {
   const targets: TargetConfig[] = [];
   for (const t of all(n, 'target')) {
@@ -718,7 +721,11 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
       port: parsed?.port ?? 0,
       weight: typeof t.props.weight === 'number' ? t.props.weight : D.target.weight,
       zone: typeof t.props.zone === 'string' ? t.props.zone : undefined,
+      ...(typeof t.props.labels === 'string' ? { labels: t.props.labels } : {}),
     });
+    if (typeof t.props.labels === 'string' && !LABELS.test(t.props.labels)) {
+      diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `target labels "${t.props.labels}" are not name=value pairs separated by commas`, loc: t.loc, hint: 'for example `labels="version=v2,region=eu"`' });
+    }
   }
   const dn = last(n, 'discovery');
   const discovery = dn && discoveryConfig(dn);
@@ -783,6 +790,13 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
   if (zoned && loadBalancing !== 'locality_aware') {
     diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `target zone= in upstream \`${label(n)}\` does nothing with load-balancing "${loadBalancing}"`, loc: zoned.loc, hint: 'use `load-balancing "locality_aware"`, or leave `zone=` out' });
   }
+  const labelled = all(n, 'target').find((t) => t.props.labels !== undefined);
+  const sh = last(n, 'subset-header');
+  for (const node of [labelled, sh]) {
+    if (node && loadBalancing !== 'subset') {
+      diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: `${node === sh ? 'subset-header' : 'target labels='} in upstream \`${label(n)}\` does nothing with load-balancing "${loadBalancing}"`, loc: node.loc, hint: 'use `load-balancing "subset"`, or leave it out' });
+    }
+  }
   if (hk && !/^(path|client-ip|(header|cookie|query):.+)$/.test(hashKey)) {
     diags.push({ code: 'WEIR_ERR_CONFIG_VALUE', message: `hash-key "${hashKey}" is not one of header:NAME, cookie:NAME, query:NAME, path, client-ip`, loc: hk.loc, hint: 'for example `hash-key "header:x-user-id"`' });
   }
@@ -792,6 +806,7 @@ function buildUpstream(n: ConfigNode, diags: ConfigDiagnostic[]): UpstreamConfig
     // `weighted` names the same smooth weighted round robin as `round_robin`.
     loadBalancing,
     hashKey,
+    subsetHeader: (getStr(n, 'subset-header') ?? 'x-subset').toLowerCase(),
     protocol: (getStr(n, 'protocol') as 'http1' | 'h2' | undefined) ?? D.upstream.protocol,
     connectionPool: {
       maxConnections: getNum(cp, 'max-connections') ?? D.connectionPool.maxConnections,

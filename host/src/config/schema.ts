@@ -157,13 +157,14 @@ export const NAMED_PRIORITIES: Readonly<Record<string, number>> = { critical: 10
 export const LOAD_BALANCING = [
   'round_robin', 'random', 'least_connections', 'weighted_least_connections', 'ip_hash',
   'consistent_hash', 'maglev', 'p2c', 'peak_ewma', 'least_latency', 'locality_aware',
-  'adaptive', 'weighted_random', 'sticky', 'weighted', 'least_tokens',
+  'adaptive', 'weighted_random', 'sticky', 'weighted', 'least_tokens', 'subset',
 ] as const;
 
 /** The algorithms the proxy runs; `weighted` is another name for `round_robin` (already weighted). */
 export const BALANCERS = [
   'round_robin', 'p2c', 'weighted', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware',
   'random', 'weighted_random', 'least_connections', 'weighted_least_connections', 'peak_ewma', 'least_latency', 'adaptive', 'least_tokens',
+  'subset',
 ] as const;
 
 /** The algorithms that choose by a request's `hash-key`. */
@@ -528,13 +529,15 @@ const upstream: KeySpec = {
       args: [{ name: 'address', type: 'address' }],
       props: {
         weight: { type: 'integer', min: 0, doc: `Relative share of traffic (default ${D.target.weight}).` },
+        labels: { type: 'string', doc: 'Labels for `load-balancing "subset"` (only with it): `name=value` pairs separated by commas, e.g. `labels="version=v2,region=eu"`.' },
         zone: { type: 'string', doc: 'Locality zone, for `load-balancing "locality_aware"` (only with it): targets of the proxy\'s own zone (the `WEIR_ZONE` environment variable) first, then the other zones in the order they first appear in the target list.' },
       },
     },
     {
-      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`), \`ip_hash\` (the client address modulo the weights; not consistent), \`consistent_hash\` (a ketama ring on \`hash-key\`), \`maglev\` (a Maglev lookup table on \`hash-key\`), \`locality_aware\` (smooth weighted round robin over the healthy targets of the first zone by priority: the proxy's own, then the order of \`zone=\` in the target list), \`random\`, \`weighted_random\`, \`least_connections\`, \`weighted_least_connections\`, \`peak_ewma\`, \`least_latency\`, \`adaptive\`, \`least_tokens\` (on the targets' live stats). See docs/load-balancing.md. The other names are refused.`, { default: D.upstream.loadBalancing }),
+      ...oneOf('load-balancing', LOAD_BALANCING, `Algorithm: \`round_robin\` (smooth weighted round robin), \`p2c\` (power of two choices on requests in flight per weight), \`weighted\` (another name for \`round_robin\`), \`ip_hash\` (the client address modulo the weights; not consistent), \`consistent_hash\` (a ketama ring on \`hash-key\`), \`maglev\` (a Maglev lookup table on \`hash-key\`), \`locality_aware\` (smooth weighted round robin over the healthy targets of the first zone by priority: the proxy's own, then the order of \`zone=\` in the target list), \`random\`, \`weighted_random\`, \`least_connections\`, \`weighted_least_connections\`, \`peak_ewma\`, \`least_latency\`, \`adaptive\`, \`least_tokens\` (on the targets' live stats), \`subset\` (smooth weighted round robin over the targets whose \`labels=\` match the request's \`subset-header\`). See docs/load-balancing.md. The other names are refused.`, { default: D.upstream.loadBalancing }),
       args: [{ name: 'value', type: 'string', enum: LOAD_BALANCING, unsupportedValues: LB_REFUSED, valueAliases: LB_ALIASES }],
     },
+    str('subset-header', 'With `load-balancing "subset"`: the request header naming the subset, `name=value` pairs separated by commas; the request goes to the targets whose `labels=` hold them all. Without the header, or when no healthy target matches, every target is a candidate.', { default: 'x-subset' }),
     str('hash-key', 'What `consistent_hash` and `maglev` hash: `header:NAME`, `cookie:NAME`, `query:NAME`, `path` or `client-ip` (the client address after `trusted-proxies`). A request without that header, cookie or parameter is hashed by its client address. Only with those two algorithms.', { default: 'client-ip' }),
     oneOf('protocol', ['http1', 'h2'], 'Protocol spoken to the targets.', { default: D.upstream.protocol }),
     circuitBreaker('upstream'),

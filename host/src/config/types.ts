@@ -180,6 +180,8 @@ export interface TargetConfig {
   readonly port: number;
   readonly weight: number;
   readonly zone: string | undefined;
+  /** `labels=` (`k=v,k2=v2`), for `load-balancing "subset"`. */
+  readonly labels?: string;
 }
 
 export interface ConnectionPoolConfig {
@@ -255,6 +257,8 @@ export interface UpstreamConfig {
   readonly loadBalancing: string;
   /** `hash-key` of consistent_hash and maglev: `header:X`, `cookie:X`, `query:X`, `path` or `client-ip`. */
   readonly hashKey: string;
+  /** `subset-header` of the subset algorithm: the request header naming its subset. */
+  readonly subsetHeader: string;
   /** 'http1' | 'h2' */
   readonly protocol: 'http1' | 'h2';
   readonly connectionPool: ConnectionPoolConfig;

@@ -16,6 +16,7 @@ import { NO_BODY } from '../../../host/src/pipeline/phases.ts';
 export const LB_ALGORITHMS = new Set([
   'round_robin', 'p2c', 'ip_hash', 'consistent_hash', 'maglev', 'locality_aware',
   'random', 'weighted_random', 'least_connections', 'weighted_least_connections', 'peak_ewma', 'least_latency', 'adaptive', 'least_tokens',
+  'subset',
 ]);
 
 /** Filter types run by a first-party plugin of the same name (plugins/TYPE). */
@@ -95,7 +96,12 @@ export function balancerPluginConfig(up: UpstreamConfig): PluginConfig | undefin
   // A hashing balancer builds its ring or table in the first call after the targets change
   // (a 65537-entry Maglev table: about 10 million fuel units); picks cost little.
   const budget = up.loadBalancing === 'maglev' || up.loadBalancing === 'consistent_hash' ? { fuel: 200_000_000 } : {};
-  return { ...BASE, ...budget, name: `lb:${up.loadBalancing}`, path: pluginPath('lb'), config: [node('algorithm', up.loadBalancing, up.loc), node('hash-key', up.hashKey, up.loc)], loc: up.loc };
+  return { ...BASE, ...budget, name: `lb:${up.loadBalancing}`, path: pluginPath('lb'), config: [node('algorithm', up.loadBalancing, up.loc), node('hash-key', up.hashKey, up.loc), node('subset-header', up.subsetHeader, up.loc), ...labelNodes(up)], loc: up.loc };
+}
+
+/** `labels ADDRESS "k=v,…"` per labelled target, for the subset algorithm. */
+function labelNodes(up: UpstreamConfig): ConfigNode[] {
+  return up.targets.flatMap((t) => (t.labels === undefined ? [] : [{ name: 'labels', args: [t.address, t.labels], props: {}, children: [], loc: up.loc }]));
 }
 
 /**

@@ -9,6 +9,7 @@ import {
 import { HashKey, Ketama, Maglev, ipHash, parseHashKey, requestKey } from "./hashing";
 import { localityPool } from "./locality";
 import { LoadBalancer, LoadContext, isLoadAlgorithm } from "./load";
+import { Subsets } from "./subset";
 
 class Balancer extends RootContext {
   algorithm: string = "round_robin";
@@ -19,6 +20,7 @@ class Balancer extends RootContext {
   maglev: Maglev = new Maglev();
   /** The load-aware algorithms (load.ts); null for the others. */
   load: LoadBalancer | null = null;
+  subsets: Subsets = new Subsets();
 
   constructor() {
     super("lb", "0.1.0");
@@ -30,10 +32,11 @@ class Balancer extends RootContext {
     this.algorithm = config.getString("algorithm", "round_robin");
     const a = this.algorithm;
     if (isLoadAlgorithm(a)) this.load = new LoadBalancer(a);
-    else if (a != "round_robin" && a != "p2c" && a != "ip_hash" && a != "consistent_hash" && a != "maglev" && a != "locality_aware") config.error("unknown algorithm " + a);
+    else if (a != "round_robin" && a != "p2c" && a != "ip_hash" && a != "consistent_hash" && a != "maglev" && a != "locality_aware" && a != "subset") config.error("unknown algorithm " + a);
     const key = parseHashKey(config.getString("hash-key", "client-ip"));
     if (key === null) config.error("hash-key must be header:NAME, cookie:NAME, query:NAME, path or client-ip");
     else this.hashKey = key;
+    this.subsets.configure(config);
     return null;
   }
 
@@ -107,6 +110,7 @@ class Pick extends HttpContext {
     if (a == "ip_hash") return ipHash(request, pool);
     if (a == "consistent_hash") return this.root.ketama.pick(upstream.name, targets, requestKey(request, this.root.hashKey));
     if (a == "maglev") return this.root.maglev.pick(upstream.name, targets, requestKey(request, this.root.hashKey));
+    if (a == "subset") return this.root.roundRobin(upstream.name, targets, this.root.subsets.pool(request, pool));
     if (a == "locality_aware") return this.root.roundRobin(upstream.name, targets, localityPool(upstream, targets, pool));
     return this.root.roundRobin(upstream.name, targets, pool);
   }
