@@ -98,14 +98,14 @@ async function tryConnect(port: number): Promise<{ admitted: boolean; socket: ne
   });
 }
 
-for (const block of ['system', 'server']) {
-  test(`\`${block} max-connections 1\` caps connections over all listeners (a 2nd one is closed, a slot frees on close)`, async () => {
+for (const [block, key] of [['system', 'max-connections'], ['server', 'max-connections'], ['limits', 'max-total-connections']] as const) {
+  test(`\`${block} ${key} 1\` caps connections over all listeners (a 2nd one is closed, a slot frees on close)`, async () => {
     const { weir } = await startWeirWith(`listeners {
     listener "a" { address "127.0.0.1:0"; }
     listener "b" { address "127.0.0.1:0"; }
 }
 routes { route "h" { builtin-handler "health"; } }
-${block} { max-connections 1; }
+${block} { ${key} 1; }
 `);
     cleanups.push(() => weir.close());
     const [a, b] = ['a', 'b'].map((n) => Number(new URL(weir.url(n)).port));

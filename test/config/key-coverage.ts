@@ -539,7 +539,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.buffer-responses': [SENT_REFUSED],
   'agents': [SENT_REFUSED],
   'limits.max-connections-per-client': [SENT_REFUSED],
-  'limits.max-total-connections': [SENT_REFUSED],
+  'limits.max-total-connections': [SYSTEM_CAP],
   'limits.max-in-flight-requests': [SENT_REFUSED],
   'limits.max-decompression-ratio': [SENT_DECODE],
   'limits.max-decompressed-size-bytes': [SENT_DECODE],

@@ -581,7 +581,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
     ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],
     ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],
-    ['max-total-connections', 'limits {\nmax-total-connections 10; }', 'system'],
     ['max-in-flight-requests', 'limits {\nmax-in-flight-requests 10; }', 'per client'],
     ['error-log', 'observability { logging {\nerror-log { file "/var/log/e.log"; }; }; }', 'process log'],
   ];

@@ -376,11 +376,16 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   const sys = top('system') ?? top('server');
   const system: SystemConfig = {
     workerThreads: getNum(sys, 'worker-threads') ?? D.system.workerThreads,
-    maxConnections: getNum(sys, 'max-connections') ?? D.system.maxConnections,
+    // Sentinel writes the cap over all listeners as `limits max-total-connections`.
+    maxConnections: getNum(sys, 'max-connections') ?? getNum(top('limits'), 'max-total-connections') ?? D.system.maxConnections,
     gracefulShutdownTimeoutMs: getSecsMs(sys, 'graceful-shutdown-timeout-secs') ?? D.system.gracefulShutdownTimeoutMs,
     pidFile: getStr(sys, 'pid-file'),
   };
 
+  const total = last(top('limits'), 'max-total-connections');
+  if (total && last(sys, 'max-connections')) {
+    diags.push({ code: 'WEIR_ERR_CONFIG_CONSTRAINT', message: '`limits max-total-connections` and `system max-connections` are the same cap', loc: total.loc, hint: 'keep one of them' });
+  }
   const upstreams = new Map<string, UpstreamConfig>();
   for (const n of checkUnique(collect(nodes, 'upstreams', 'upstream'), 'upstream', diags)) {
     upstreams.set(label(n), buildUpstream(n, diags));
