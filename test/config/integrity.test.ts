@@ -37,7 +37,6 @@ routes { route "h" { builtin-handler "health"; } }
 const REFUSED: Array<[string, string, number, number, RegExp]> = [
   ['geo cache-ttl-secs', `${BASE}filters { filter "g" { type "geo"; action "log-only"; cache-ttl-secs 60; } }\n`, 3, 55, /`cache-ttl-secs` is refused: lookups are cached per address/],
   ['geo database-type "ip2location"', `${BASE}filters { filter "g" { type "geo"; action "log-only"; database-type "ip2location"; } }\n`, 3, 69, /`database-type` `ip2location` is refused: Weir reads MaxMind-format databases only/],
-  ['discovery "kubernetes"', `${BASE}upstreams {\n    upstream "k" {\n        discovery "kubernetes" { service "api"; }\n    }\n}\n`, 5, 19, /`discovery` `kubernetes` is refused: Weir does not watch the Kubernetes API; use `discovery "dns"`/],
   ['load-balancing "sticky"', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; load-balancing "sticky"; } }\n`, 3, 65, /`load-balancing` `sticky` is refused: .*`round_robin`.*`p2c`/],
   ['connection-pool max-idle', `${BASE}upstreams { upstream "u" { target "127.0.0.1:1"; connection-pool { max-idle 4; }; } }\n`, 3, 68, /`max-idle` is refused: .*`idle-timeout` instead/],
 ];

@@ -73,13 +73,14 @@ const JWT_FILE = t(AUTH, 'jwt: jwks-file and weir validate');
 const REDIS = t(SEED_BACKENDS, 'two instances share one token bucket in redis');
 const MEMCACHED = t(SEED_BACKENDS, 'two instances share fixed-window counters in memcached');
 const H2_SETTINGS = t(LIMITS, 'HTTP/2 settings announced: max concurrent streams, window, header list size');
-const REFUSED_DISCOVERY = t(INTEGRITY, "'discovery \"kubernetes\"'");
+const DISC_K8S = t('test/proxy/discovery.test.ts', 'discovery kubernetes: EndpointSlices by list and watch');
+const DISC_K8S_IN = t('test/proxy/discovery.test.ts', 'discovery kubernetes: in-cluster service account');
 const DISC_CONSUL = t('test/proxy/discovery.test.ts', 'discovery consul: blocking queries return on change');
 const DISCOVERY = 'test/proxy/discovery.test.ts';
 const DISC_DNS = t(DISCOVERY, 'discovery dns: every A record is a target');
 const DISC_SRV = t(DISCOVERY, 'discovery dns-srv: the lowest priority serves');
 const DISC_FILE = t(DISCOVERY, 'discovery file: a watched JSON then KDL file');
-const DISC_CONFIG = t(DISCOVERY, 'discovery config: kubernetes is refused');
+const DISC_CONFIG = t(DISCOVERY, 'discovery config: each kind');
 const WAF = 'test/waf/waf.test.ts';
 const WAF_BLOCK = t(WAF, 'waf block mode: SQLi in a JSON body, XSS in a query');
 const WAF_DETECT = t(WAF, 'waf detect mode passes matching requests');
@@ -291,7 +292,12 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'upstreams.upstream.tls.client-cert': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
   'upstreams.upstream.tls.client-key': [t(UP_TLS, 'upstream mTLS: Weir presents its client certificate')],
   'upstreams.upstream.tls.verify': [t(UP_TLS, 'verify #false accepts any certificate')],
-  'upstreams.upstream.discovery': [DISC_DNS, DISC_FILE, REFUSED_DISCOVERY, DISC_CONSUL],
+  'upstreams.upstream.discovery': [DISC_DNS, DISC_FILE, DISC_CONSUL, DISC_K8S],
+  'upstreams.upstream.discovery[kubernetes].service': [DISC_K8S, DISC_K8S_IN, DISC_CONFIG],
+  'upstreams.upstream.discovery[kubernetes].namespace': [DISC_K8S_IN],
+  'upstreams.upstream.discovery[kubernetes].port-name': [DISC_K8S],
+  'upstreams.upstream.discovery[kubernetes].kubeconfig': [DISC_K8S],
+  'upstreams.upstream.discovery[kubernetes].refresh-interval': [DISC_K8S],
   'upstreams.upstream.discovery[dns].hostname': [DISC_DNS, DISC_CONFIG],
   'upstreams.upstream.discovery[dns].port': [DISC_DNS, DISC_CONFIG],
   'upstreams.upstream.discovery[dns].refresh-interval': [DISC_DNS],

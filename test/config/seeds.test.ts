@@ -7,7 +7,6 @@ import { adminSettings } from '../../host/src/admin/settings.ts';
 
 /** Seeds that name features Weir refuses: file → each refusal's [line, column, what its message says]. */
 const REFUSED: Record<string, Array<[number, number, RegExp]>> = {
-  'sentinel-roadmap-05-upstream.kdl': [[2, 15, /`discovery` `kubernetes` is refused: Weir does not watch the Kubernetes API/]],
   'sentinel-roadmap-06-upstream.kdl': [[5, 9, /`max-idle` is refused: .*`idle-timeout` instead/]],
   'sentinel-roadmap-09-filters-fixed.kdl': [
     [10, 9, /`cache-ttl-secs` is refused: lookups are cached per address/],

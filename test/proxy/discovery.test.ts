@@ -219,9 +219,9 @@ test('discovery file: a watched JSON then KDL file of targets; a broken file kee
   assert.deepEqual(l.failures, []);
 });
 
-test('discovery config: kubernetes is refused, dns needs hostname and port, targets beside discovery are refused', async () => {
-  const k = await bad(config('discovery "kubernetes" { service "api"; }'));
-  assert.ok(k.some((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && /kubernetes/.test(x.message)), JSON.stringify(k));
+test('discovery config: each kind\'s required keys, URL and nameserver forms; targets beside discovery are refused', async () => {
+  const k = await bad(config('discovery "kubernetes" { namespace "shop"; }'));
+  assert.ok(k.some((x) => x.code === 'WEIR_ERR_CONFIG_MISSING' && /service/.test(x.message)), JSON.stringify(k));
   const consulUrl = await bad(config('discovery "consul" { address "127.0.0.1:8500"; service "api"; }'));
   assert.ok(consulUrl.some((x) => x.code === 'WEIR_ERR_CONFIG_VALUE' && /http/.test(x.message)), JSON.stringify(consulUrl));
   const missing = await bad(config('discovery "dns" { refresh-interval 5; }'));
@@ -327,4 +327,164 @@ test('discovery consul: blocking queries return on change; tag, datacenter and p
   await l.stop();
   assert.deepEqual(l.failures, [], 'no request failed during the changes');
   assert.ok((await metric(weir, /weir_discovery_updates_total\{upstream="api",kind="consul"\} (\d+)/)) >= 2);
+});
+
+interface K8sEndpoint { ip: string; ready: boolean }
+
+/**
+ * The Kubernetes API's EndpointSlice list and watch for one Service. `event` sends a watch
+ * event to the open watches; `drop` ends them mid-stream; `expire` makes every resourceVersion
+ * older than now answer 410 Gone (a watch error event on open watches, 410 on new ones).
+ */
+async function kubeServer(opts: { token: string; tls?: { cert: string; key: string } }) {
+  const k = {
+    port: 0,
+    version: 100,
+    /** Versions below this are gone. */
+    oldest: 0,
+    slices: new Map<string, { port: number; endpoints: K8sEndpoint[] }>(),
+    watches: new Set<http.ServerResponse>(),
+    lists: 0,
+    /** Answer 500 to everything. */
+    failing: false,
+    watchesOpened: 0,
+    unauthorized: 0,
+    paths: [] as string[],
+    slice(name: string) {
+      const s = k.slices.get(name)!;
+      return { metadata: { name, resourceVersion: String(k.version) }, ports: [{ name: 'http', port: s.port }, { name: 'metrics', port: 9 }], endpoints: s.endpoints.map((e) => ({ addresses: [e.ip], conditions: { ready: e.ready } })) };
+    },
+    event(type: 'ADDED' | 'MODIFIED' | 'DELETED', name: string, s?: { port: number; endpoints: K8sEndpoint[] }) {
+      k.version++;
+      const object = type === 'DELETED' ? { metadata: { name, resourceVersion: String(k.version) } } : (k.slices.set(name, s!), k.slice(name));
+      if (type === 'DELETED') k.slices.delete(name);
+      for (const w of k.watches) w.write(JSON.stringify({ type, object }) + '\n');
+    },
+    drop() {
+      for (const w of k.watches) w.socket?.destroy();
+      k.watches.clear();
+    },
+    expire() {
+      k.oldest = k.version + 1;
+      for (const w of k.watches) w.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' } }) + '\n');
+      k.watches.clear();
+    },
+  };
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const u = new URL(req.url!, 'http://x');
+    k.paths.push(u.pathname);
+    if (k.failing) return void res.writeHead(500).end('{"kind":"Status","code":500}');
+    if (req.headers.authorization !== `Bearer ${opts.token}`) {
+      k.unauthorized++;
+      return void res.writeHead(401).end('{"kind":"Status","code":401}');
+    }
+    if (u.pathname !== '/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices' || u.searchParams.get('labelSelector') !== 'kubernetes.io/service-name=web') return void res.writeHead(404).end();
+    if (u.searchParams.get('watch') === '1') {
+      const from = Number(u.searchParams.get('resourceVersion'));
+      if (from < k.oldest) return void res.writeHead(410).end('{"kind":"Status","code":410}');
+      k.watchesOpened++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+      k.watches.add(res);
+      res.on('close', () => k.watches.delete(res));
+      return;
+    }
+    k.lists++;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'EndpointSliceList', metadata: { resourceVersion: String(k.version) }, items: [...k.slices.keys()].map((n) => k.slice(n)) }));
+  };
+  const https = await import('node:https');
+  const { readFileSync } = await import('node:fs');
+  const server = opts.tls ? https.createServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, handler) : http.createServer(handler);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  k.port = (server.address() as AddressInfo).port;
+  cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  return k;
+}
+
+test('discovery kubernetes: EndpointSlices by list and watch (kubeconfig); ready endpoints at the named port; a dropped watch resumes, 410 Gone lists again, a failing API keeps the last set', async () => {
+  const port = await origins(['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+  const k = await kubeServer({ token: 'kc-token' });
+  k.slices.set('web-a', { port, endpoints: [{ ip: '127.0.0.1', ready: true }, { ip: '127.0.0.3', ready: false }] });
+  const dir = tmpDir();
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, `apiVersion: v1
+kind: Config
+current-context: test
+contexts:
+- name: test
+  context: { cluster: local, user: tester, namespace: shop }
+clusters:
+- name: local
+  cluster: { server: "http://127.0.0.1:${k.port}" }
+users:
+- name: tester
+  user: { token: kc-token }
+`);
+  const { weir, url } = await startWeirWith(config(`discovery "kubernetes" { service "web"; port-name "http"; kubeconfig "${kubeconfig}"; refresh-interval 60; }`));
+  cleanups.push(() => weir.close());
+  const l = load(url);
+  await eventually(() => l.total() > 50, 'traffic');
+  assert.deepEqual([...l.seen.keys()], [`127.0.0.1:${port}`], 'only the ready endpoint, at the http port');
+  await eventually(() => k.watches.size > 0, 'a watch open');
+  // A second slice is added through the watch; the not-ready endpoint becomes ready.
+  k.event('ADDED', 'web-b', { port, endpoints: [{ ip: '127.0.0.2', ready: true }] });
+  k.event('MODIFIED', 'web-a', { port, endpoints: [{ ip: '127.0.0.1', ready: true }, { ip: '127.0.0.3', ready: true }] });
+  await eventually(() => l.seen.has(`127.0.0.2:${port}`) && l.seen.has(`127.0.0.3:${port}`), 'watch events applied');
+  // The watch drops: Weir watches again from the last version, without listing.
+  const lists = k.lists;
+  k.drop();
+  await eventually(() => k.watches.size > 0, 'the watch resumed');
+  assert.equal(k.lists, lists, 'a dropped watch resumes without a list');
+  k.event('DELETED', 'web-b');
+  await eventually(async () => !(await weir.state()).upstreams[0]!.targets.some((t) => t.address === `127.0.0.2:${port}`), 'the deleted slice removed');
+  // 410 Gone: changes made while the watch was away are found by listing again.
+  k.expire();
+  k.version += 5;
+  k.slices.set('web-a', { port, endpoints: [{ ip: '127.0.0.3', ready: true }] });
+  await eventually(() => k.lists > lists, 'listed again after 410');
+  await eventually(async () => (await weir.state()).upstreams[0]!.targets.map((t) => t.address).join() === `127.0.0.3:${port}`, 'the relisted set applied');
+  // The API fails (500 to every list and watch): the last set keeps serving.
+  const errorsBefore = await metric(weir, /weir_discovery_errors_total\{upstream="api",kind="kubernetes"\} (\d+)/);
+  k.failing = true;
+  k.drop();
+  await eventually(async () => (await metric(weir, /weir_discovery_errors_total\{upstream="api",kind="kubernetes"\} (\d+)/)) > errorsBefore, 'the failure counted', 15_000);
+  await new Promise((r) => setTimeout(r, 500));
+  l.reset();
+  await eventually(() => l.total() > 50, 'traffic while the API fails');
+  assert.deepEqual([...l.seen.keys()], [`127.0.0.3:${port}`]);
+  await l.stop();
+  assert.deepEqual(l.failures, [], 'no request failed during the changes');
+});
+
+test('discovery kubernetes: in-cluster service account (KUBERNETES_SERVICE_HOST, token and CA files) over TLS', async () => {
+  const { createPki } = await import('../helpers/tls.ts');
+  const pki = createPki();
+  const cert = pki.server('apiserver', ['127.0.0.1']);
+  const port = await origins(['127.0.0.4']);
+  const k = await kubeServer({ token: 'sa-token', tls: cert });
+  k.slices.set('web-x', { port, endpoints: [{ ip: '127.0.0.4', ready: true }] });
+  const sa = tmpDir();
+  writeFileSync(join(sa, 'token'), 'sa-token\n');
+  writeFileSync(join(sa, 'ca.crt'), pki.caPem);
+  // The pod's own namespace; `namespace "shop"` asks another.
+  writeFileSync(join(sa, 'namespace'), 'default\n');
+  const saved = { host: process.env['KUBERNETES_SERVICE_HOST'], port: process.env['KUBERNETES_SERVICE_PORT'], dir: process.env['WEIR_SERVICE_ACCOUNT_DIR'] };
+  process.env['KUBERNETES_SERVICE_HOST'] = '127.0.0.1';
+  process.env['KUBERNETES_SERVICE_PORT'] = String(k.port);
+  process.env['WEIR_SERVICE_ACCOUNT_DIR'] = sa;
+  cleanups.push(() => {
+    for (const [name, v] of [['KUBERNETES_SERVICE_HOST', saved.host], ['KUBERNETES_SERVICE_PORT', saved.port], ['WEIR_SERVICE_ACCOUNT_DIR', saved.dir]] as const) {
+      if (v === undefined) delete process.env[name];
+      else process.env[name] = v;
+    }
+  });
+  const { weir, url } = await startWeirWith(config('discovery "kubernetes" { service "web"; namespace "shop"; }'));
+  cleanups.push(() => weir.close());
+  const r = await request(url);
+  assert.equal(r.statusCode, 200);
+  assert.equal(await r.body.text(), `127.0.0.4:${port}`);
+  assert.equal(k.unauthorized, 0);
+  assert.ok(k.lists >= 1);
 });

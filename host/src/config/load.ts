@@ -7,6 +7,7 @@
 import { glob, readFile, readdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { isIP } from 'node:net';
+import { homedir } from 'node:os';
 import { DEFAULTS as D } from './defaults.ts';
 import { parseKdl } from './kdl.ts';
 import type { DialectUse } from './dialect.ts';
@@ -391,7 +392,7 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
     upstreams.set(label(n), buildUpstream(n, diags));
     const dn = last(n, 'discovery');
     // Discovery runs in the one proxy thread's Weir; several threads would each need the same sets.
-    if (dn && system.workerThreads !== 1 && typeof dn.args[0] === 'string' && ['dns', 'dns-srv', 'consul', 'file'].includes(dn.args[0])) {
+    if (dn && system.workerThreads !== 1 && typeof dn.args[0] === 'string' && ['dns', 'dns-srv', 'consul', 'kubernetes', 'file'].includes(dn.args[0])) {
       diags.push({ code: 'WEIR_ERR_CONFIG_UNSUPPORTED', message: `\`discovery\` in upstream \`${label(n)}\` is refused with \`worker-threads ${system.workerThreads}\`: Weir discovers targets with one proxy thread only`, loc: dn.loc, hint: 'set `system { worker-threads 1; }`, or list the targets with `target`' });
     }
   }
@@ -844,6 +845,12 @@ function discoveryConfig(d: ConfigNode): DiscoveryConfig | undefined {
   const nameservers = all(d, 'nameservers').flatMap((c) => c.args.filter((a): a is string => typeof a === 'string'));
   if (kind === 'dns') return { kind, hostname: getStr(d, 'hostname') ?? '', port: getNum(d, 'port') ?? 0, refreshMs, nameservers };
   if (kind === 'dns-srv') return { kind, service: getStr(d, 'service') ?? '', refreshMs, nameservers };
+  if (kind === 'kubernetes') {
+    const kc = getStr(d, 'kubeconfig');
+    // `~/` is the home directory (as kubectl reads it); other relative paths, the config's directory.
+    const kubeconfig = kc === undefined ? undefined : kc.startsWith('~/') ? join(homedir(), kc.slice(2)) : resolve(dirname(resolve(d.loc.file)), kc);
+    return { kind, service: getStr(d, 'service') ?? '', namespace: getStr(d, 'namespace'), portName: getStr(d, 'port-name'), kubeconfig, refreshMs };
+  }
   if (kind === 'consul') {
     return { kind, address: getStr(d, 'address') ?? 'http://127.0.0.1:8500', service: getStr(d, 'service') ?? '', datacenter: getStr(d, 'datacenter'), tag: getStr(d, 'tag'), onlyPassing: getBool(d, 'only-passing') ?? true, refreshMs };
   }

@@ -484,10 +484,6 @@ const route: KeySpec = {
   ],
 };
 
-const DISCOVERY_REFUSED: Readonly<Record<string, string>> = {
-  kubernetes: 'Weir does not watch the Kubernetes API; use `discovery "dns"` with the headless Service\'s name (every pod address becomes a target) or `discovery "dns-srv"` with its SRV name.',
-};
-
 const dnsCommon: KeySpec[] = [
   val('refresh-interval', 'secs', 'Longest time between two resolutions: addresses are resolved again when their TTL runs out or after this long, whichever comes first (at least 1 s apart); after a failure, again after this long. SRV records (whose TTL Node does not report) are read again after this long.', { min: 1, default: 30 }),
   { name: 'nameservers', doc: 'DNS servers asked, `"ip"` or `"ip:port"`; default: the system\'s resolvers.', rest: { name: 'server', type: 'string' } },
@@ -510,6 +506,13 @@ const DISCOVERY_KINDS: Readonly<Record<string, readonly KeySpec[]>> = {
     str('tag', 'Only instances with this tag.'),
     val('only-passing', 'boolean', 'Only instances whose health checks all pass (`passing`); `#false`: every registered instance.', { default: true }),
     val('refresh-interval', 'secs', 'Longest wait of one blocking query (`wait=`): Consul answers as soon as the service changes, or after this long; after a failure, the next query is sent after this long (at most 5 s).', { min: 1, max: 600, default: 30 }),
+  ],
+  kubernetes: [
+    str('service', 'Service whose EndpointSlices (label `kubernetes.io/service-name`) hold the targets: every ready endpoint address.', { required: true }),
+    str('namespace', 'Namespace of the Service; default: the kubeconfig context\'s, or the pod\'s own in a cluster.'),
+    str('port-name', 'Name of the Service port used; default: each slice\'s first port.'),
+    str('kubeconfig', 'kubeconfig file (its current context: server, CA, token or client certificate; `~/` is the home directory); default: in-cluster credentials (KUBERNETES_SERVICE_HOST, the service account\'s token and CA).'),
+    val('refresh-interval', 'secs', 'Longest life of one watch (`timeoutSeconds`), after which it resumes from the last resourceVersion; after a failure, the next attempt waits this long (at most 5 s).', { min: 1, max: 3600, default: 30 }),
   ],
   file: [
     val('path', 'path', 'File of targets: JSON `[{"address":"10.0.0.1:8080","weight":2}]` (or `{"targets":[…]}`), or KDL `target "10.0.0.1:8080" weight=2` lines. Read again when it changes.', { required: true }),
@@ -598,8 +601,8 @@ const upstream: KeySpec = {
     },
     {
       name: 'discovery',
-      doc: 'Find targets from a service registry instead of `target` lines: `"dns"` (A/AAAA records of `hostname`, every address a target), `"dns-srv"` (SRV records of `service`), `"consul"` (Consul\'s health API with blocking queries) or `"file"` (a watched JSON or KDL list of targets). Each change is applied like a reload (in-flight requests finish on the targets they started with); when the source fails, the last good set keeps serving. docs/discovery.md.',
-      args: [{ name: 'kind', type: 'string', enum: ['dns', 'dns-srv', 'file', 'consul', 'kubernetes'], unsupportedValues: DISCOVERY_REFUSED }],
+      doc: 'Find targets from a service registry instead of `target` lines: `"dns"` (A/AAAA records of `hostname`, every address a target), `"dns-srv"` (SRV records of `service`), `"consul"` (Consul\'s health API with blocking queries), `"kubernetes"` (a Service\'s EndpointSlices, list and watch) or `"file"` (a watched JSON or KDL list of targets). Each change is applied like a reload (in-flight requests finish on the targets they started with); when the source fails, the last good set keeps serving. docs/discovery.md.',
+      args: [{ name: 'kind', type: 'string', enum: ['dns', 'dns-srv', 'file', 'consul', 'kubernetes'] }],
       variants: { key: '', fromArg: true, cases: DISCOVERY_KINDS },
     },
   ],

@@ -276,11 +276,12 @@ export interface UpstreamConfig {
   readonly loc: SourceLocation;
 }
 
-/** `upstream { discovery "dns" | "dns-srv" | "consul" | "file" }` (upstream/discovery.ts). */
+/** `upstream { discovery "dns" | "dns-srv" | "consul" | "kubernetes" | "file" }` (upstream/discovery.ts). */
 export type DiscoveryConfig =
   | { readonly kind: 'dns'; readonly hostname: string; readonly port: number; readonly refreshMs: number; readonly nameservers: readonly string[] }
   | { readonly kind: 'dns-srv'; readonly service: string; readonly refreshMs: number; readonly nameservers: readonly string[] }
   | { readonly kind: 'consul'; readonly address: string; readonly service: string; readonly datacenter: string | undefined; readonly tag: string | undefined; readonly onlyPassing: boolean; readonly refreshMs: number }
+  | { readonly kind: 'kubernetes'; readonly service: string; readonly namespace: string | undefined; readonly portName: string | undefined; readonly kubeconfig: string | undefined; readonly refreshMs: number }
   | { readonly kind: 'file'; readonly path: string };
 
 export interface FilterConfig {

@@ -1,6 +1,6 @@
 /**
  * Service discovery: each upstream with a `discovery` block gets a source that finds its
- * targets (DNS A/AAAA, DNS SRV, Consul's health API, a watched file). A changed set is handed to `onChange`, which
+ * targets (DNS A/AAAA, DNS SRV, Consul's health API, Kubernetes EndpointSlices, a watched file). A changed set is handed to `onChange`, which
  * reloads through the same transaction as the admin API's target changes: a new snapshot
  * with the new targets, while requests in flight finish on the old one. A source that fails
  * (no answer, no records, an unreadable file) keeps its last good set.
@@ -15,6 +15,7 @@ import { parseKdl } from '../config/kdl.ts';
 import type { DiscoveryConfig, TargetConfig, WeirConfig } from '../config/types.ts';
 import { parseAddress } from '../config/values.ts';
 import { watchConfigFiles } from '../config/watch.ts';
+import { kubernetesLoop } from './kubernetes.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /** One discovered target (structured-clone safe: cluster threads get these). */
@@ -174,6 +175,11 @@ export class Discovery {
       watchers = watchConfigFiles([d.path], () => void read(), log);
       void read();
       return { key, first, stop };
+    }
+    if (d.kind === 'kubernetes') {
+      const ac = new AbortController();
+      void kubernetesLoop(d, ac.signal, () => stopped, record, failed, settle);
+      return { key, first, stop: () => (stop(), ac.abort()) };
     }
     if (d.kind === 'consul') {
       const ac = new AbortController();
