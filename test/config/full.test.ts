@@ -176,6 +176,7 @@ test('full.kdl: limits, observability', async () => {
     websocketIdleTimeoutMs: 120_000,
     websocketMaxMessageBytes: 2 * 1024 * 1024,
     maxUpstreamRequestsPerClient: 32,
+    maxInFlightRequests: 10000,
     responseBufferBytes: 256 * 1024,
     requestBodyBufferBytes: 32 * 1024,
     minRequestBodyRate: 2048,

@@ -546,7 +546,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'agents': [SENT_REFUSED],
   'limits.max-connections-per-client': [SENT_REFUSED],
   'limits.max-total-connections': [SYSTEM_CAP],
-  'limits.max-in-flight-requests': [SENT_REFUSED],
+  'limits.max-in-flight-requests': [t(SENTINEL, 'sentinel limits max-in-flight-requests: one request more than the cap gets 503 WEIR_ERR_OVERLOADED')],
   'limits.max-decompression-ratio': [SENT_DECODE],
   'limits.max-decompressed-size-bytes': [SENT_DECODE],
   'observability.logging.error-log': [SENT_REFUSED],

@@ -569,6 +569,30 @@ upstream "o" { target "127.0.0.1:${port}"; }`;
   assert.deepEqual(chunked, [413, 0]);
 });
 
+test('sentinel limits max-in-flight-requests: one request more than the cap gets 503 WEIR_ERR_OVERLOADED', async () => {
+  const held: http.ServerResponse[] = [];
+  const o = await origin((req, res) => {
+    if (req.url === '/hold') held.push(res);
+    else res.end('ok');
+  });
+  const cfg = (cap: string): string => `${listener}
+route "r" { matches { path-prefix "/"; }; upstream "o"; }
+upstream "o" { target "127.0.0.1:${o.port}"; }
+limits { ${cap} }`;
+  const probe = async (url: string): Promise<Array<number | string>> => {
+    held.length = 0;
+    const holding = [request(url + '/hold'), request(url + '/hold')];
+    for (let i = 0; i < 600 && held.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const over = await request(url + '/now');
+    const body = await over.body.text();
+    for (const r of held) r.end('released');
+    for (const r of await Promise.all(holding)) await r.body.dump();
+    return [over.statusCode, /WEIR_ERR_[A-Z_]+/.exec(body)?.[0] ?? body, await get(url, '/now')];
+  };
+  assert.deepEqual(await observe(cfg('max-in-flight-requests 2;'), probe), [503, 'WEIR_ERR_OVERLOADED', 200]);
+  assert.deepEqual(await observe(cfg('max-in-flight-requests 3;'), probe), [200, 'ok', 200]);
+});
+
 test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSUPPORTED at their line, saying what to use', async () => {
   const tlsBlock = (line: string): string => `listeners {\n    listener "https" {\n        tls { cert-file "a.crt"; key-file "a.key"; }\n        tls {\n${line}\n        }\n    }\n}`;
   const cases: Array<[string, string, string]> = [
@@ -581,7 +605,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
     ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],
     ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],
-    ['max-in-flight-requests', 'limits {\nmax-in-flight-requests 10; }', 'per client'],
     ['error-log', 'observability { logging {\nerror-log { file "/var/log/e.log"; }; }; }', 'process log'],
   ];
   void tlsBlock;

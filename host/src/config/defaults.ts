@@ -166,6 +166,7 @@ export const DEFAULTS = {
     // Below the default pool (128 per target), so one address cannot take every connection,
     // with room for one client at 100 concurrent requests (h2load -c10 -m10, wrk -c100).
     maxUpstreamRequestsPerClient: 100,
+    maxInFlightRequests: 0,
     responseBufferBytes: 128 * KiB,
     requestBodyBufferBytes: 64 * KiB,
     // Bytes per second over 5-second windows; 0 = off.

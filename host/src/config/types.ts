@@ -343,6 +343,8 @@ export interface LimitsConfig {
   readonly websocketMaxMessageBytes: number;
   /** Upstream requests one client address may have in flight or waiting; 0 = no cap. */
   readonly maxUpstreamRequestsPerClient: number;
+  /** `max-in-flight-requests`: requests a proxy thread handles at once; more get 503 WEIR_ERR_OVERLOADED. 0 = no cap. */
+  readonly maxInFlightRequests: number;
   /** Response bytes held in memory for a client that reads slower than the upstream sends. */
   readonly responseBufferBytes: number;
   /** Request bodies up to this size are read whole before an upstream connection is taken. */

@@ -224,6 +224,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   start(): void {
     const { ctx, snap } = this;
     this.res.once('close', this.onClientClose);
+    const cap = snap.config.limits.maxInFlightRequests;
+    // core.inFlight counts this request too.
+    if (cap > 0 && this.core.inFlight > cap) return this.fail(new WeirError('WEIR_ERR_OVERLOADED', `${cap} requests in flight (limits max-in-flight-requests)`));
     if (this.pathOutcome !== undefined) return this.refusePath(this.pathOutcome);
     const route = snap.router.match({ method: ctx.request.method, host: hostOf(ctx.request.authority), path: ctx.request.path, query: ctx.request.query, headers: ctx.request.headers }) ?? (this.defaultRoute !== undefined ? snap.router.named(this.defaultRoute) : undefined);
     if (route === undefined) return this.fail(new WeirError('WEIR_ERR_NO_ROUTE', `no route matches ${ctx.request.method} ${ctx.request.authority}${ctx.request.path}`));
