@@ -395,9 +395,9 @@ export class Weir {
           ejected: t.ejected,
           ...(t.outlierState ? { ejections: t.outlierState.ejections, ejectionReason: t.outlierState.reason } : {}),
           draining: u.draining.has(t.address),
-          inFlight: t.inFlight,
-          requests: t.totalRequests,
-          failures: t.totalFailures,
+          inFlight: t.localInFlight,
+          requests: t.localRequests,
+          failures: t.localTotalFailures,
         })),
       })),
     };

@@ -188,7 +188,7 @@ const LB_REFUSED: Readonly<Record<string, string>> = Object.fromEntries(
 export const RETRY_ON = ['connect-failure', 'reset', 'timeout', '5xx', '502', '503', '504'] as const;
 
 const systemChildren: KeySpec[] = [
-  val('worker-threads', 'integer', 'Proxy threads in one process, sharing the ports (SO_REUSEPORT) and the rate-limit and upstream-health state; 0 = one per CPU core.', { min: 0, default: D.system.workerThreads }),
+  val('worker-threads', 'integer', 'Proxy threads in one process, sharing the ports (SO_REUSEPORT), the rate-limit and upstream-health state and the target stats load balancers read; 0 = one per CPU core.', { min: 0, default: D.system.workerThreads }),
   val('max-connections', 'integer', 'Most client connections open at once over all listeners of one proxy thread (each of `worker-threads` allows this many); a connection over it is closed at once. `limits max-connections` caps each listener.', { min: 1, default: D.system.maxConnections }),
   val('graceful-shutdown-timeout-secs', 'secs', 'How long a shutdown waits for requests in flight.', { default: secs(D.system.gracefulShutdownTimeoutMs) }),
   str('pid-file', 'File `weir run` writes its process id to once it listens (relative to the working directory), and removes when it exits; read at start (a reload does not move it).'),

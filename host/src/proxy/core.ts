@@ -77,7 +77,7 @@ export class ProxyCore {
   private *targetStates(): Iterable<TargetState> {
     if (!this.current) return;
     for (const up of this.current.upstreams.values()) {
-      for (const t of up.targets) yield { upstream: up.name, address: t.address, healthy: t.healthy, inFlight: t.inFlight, draining: up.draining.has(t.address), ejected: t.ejected };
+      for (const t of up.targets) yield { upstream: up.name, address: t.address, healthy: t.healthy, inFlight: t.localInFlight, draining: up.draining.has(t.address), ejected: t.ejected };
     }
   }
 
@@ -200,7 +200,7 @@ export class ProxyCore {
     const set = this.drainSet(upstream);
     const inFlight = (): number => {
       const t = this.current?.upstreams.get(upstream)?.targets.find((x) => x.address === address);
-      return t?.inFlight ?? 0;
+      return t?.localInFlight ?? 0;
     };
     if (!on) {
       set.delete(address);
@@ -259,7 +259,7 @@ export class ProxyCore {
       routes: snap.config.routes.map((r) => r.name),
       upstreams: [...snap.upstreams.values()].map((u) => ({
         name: u.name,
-        targets: u.targets.map((t) => ({ address: t.address, healthy: t.healthy, inFlight: t.inFlight, ewmaLatencyMs: Math.round(t.ewmaLatencyMs * 100) / 100, requests: t.totalRequests, failures: t.totalFailures })),
+        targets: u.targets.map((t) => ({ address: t.address, healthy: t.healthy, inFlight: t.localInFlight, ewmaLatencyMs: Math.round(t.ewmaLatencyMs * 100) / 100, requests: t.localRequests, failures: t.localTotalFailures })),
       })),
     };
   }

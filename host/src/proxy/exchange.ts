@@ -522,7 +522,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.clientCounted = true;
     }
     if (up.config.protocol === 'h2') return this.send(target);
-    if (pool.maxPendingRequests > 0 && target.inFlight >= pool.maxConnections && up.pending >= pool.maxPendingRequests) {
+    if (pool.maxPendingRequests > 0 && target.localInFlight >= pool.maxConnections && up.pending >= pool.maxPendingRequests) {
       return this.fail(new WeirError('WEIR_ERR_UPSTREAM_MAX_PENDING', `upstream ${up.name} has ${pool.maxPendingRequests} requests waiting for a connection`));
     }
     // Counted in up.pending while it waits (for max-pending-requests).
@@ -587,8 +587,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const policies = this.route!.config.policies;
     const timeout = policies.timeoutMs;
     this.attempt++;
-    target.inFlight++;
-    target.totalRequests++;
+    target.begin();
     this.core.metrics.targetRequests.child(up.name, target.address).value++;
     up.inFlight++;
     this.holding = true;
@@ -928,7 +927,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (!this.holding) return;
     this.holding = false;
     const target = this.target!;
-    target.inFlight--;
+    target.end();
     this.upstreamRef!.inFlight--;
     this.core.admission.freed(target, this.upstreamRef!.config.connectionPool.maxConnections);
   }

@@ -11,7 +11,8 @@
  *             counter: a = window index, b = value; bucket: a = tokens, b = last refill ms
  *   kv        K groups × (8 B lock word + T slots × (32 B + valueMax))
  *             slot: hash hi/lo (i32×2) | length, – (i32×2) | version f64 | expires f64 | value
- *   targets   N slots × 32 B (slot 0's word is the claim lock)
+ *   targets   N slots × 80 B (slot 0's word is the claim lock): health, ejection, and the
+ *             balancer's stats (in flight, requests, failures, latency EWMA)
  *             slot: lock, used | hash hi/lo | activeHealthy, consecutiveFailures | ejectedUntil f64
  *
  * A key is identified by a 64-bit hash of it (two independent 32-bit FNV-1a lanes), not by
@@ -25,7 +26,7 @@ const MAGIC = 0x57454952; // "WEIR"
 const HEADER = 64;
 const SLOT = 40;
 const KV_HEAD = 32;
-const TARGET_SLOT = 32;
+const TARGET_SLOT = 80;
 const KIND_COUNTER = 1;
 const KIND_BUCKET = 2;
 /** Lock waits are ~1 ms each: after this many the holder is presumed dead (a terminated thread). */
@@ -306,6 +307,18 @@ export interface SharedTargetSlot {
   success(): void;
   /** Adds a failure; returns the new streak, and applies `ejectFor(streak)` ms of ejection if > 0. */
   failure(now: number, ejectFor: (streak: number) => number): number;
+  /** Requests in flight to the target from every thread. */
+  inFlight(): number;
+  totalRequests(): number;
+  totalFailures(): number;
+  lastFailureMs(): number;
+  ewmaLatencyMs(): number;
+  /** An attempt was sent: one more in flight and one more request. */
+  begin(): void;
+  /** An attempt ended (answered or failed). */
+  end(): void;
+  /** A response came after `latencyMs`: the time-decayed EWMA (decaying over `decayMs`) takes it in. */
+  sample(latencyMs: number, now: number, decayMs: number): void;
 }
 
 /**
@@ -342,6 +355,8 @@ export class SharedTargetTable {
           i32[w + 4] = 1;
           i32[w + 5] = 0;
           f64[(cand + 24) >> 3] = 0;
+          i32[w + 8] = 0;
+          for (let b = 40; b < TARGET_SLOT; b += 8) f64[(cand + b) >> 3] = 0;
           Atomics.store(i32, w + 1, 1);
           at = cand;
           break;
@@ -357,6 +372,18 @@ export class SharedTargetTable {
     if (at < 0) return undefined;
     const w = at >> 2;
     const e = (at + 24) >> 3;
+    // Balancer stats: word 8 in flight (atomic); f64s requests, failures, last failure, EWMA, last sample (under the slot lock).
+    const req = (at + 40) >> 3;
+    const fail = req + 1;
+    const lastFail = req + 2;
+    const ewma = req + 3;
+    const lastSample = req + 4;
+    const locked = (k: number): number => {
+      lockWord(i32, w);
+      const v = f64[k]!;
+      unlockWord(i32, w);
+      return v;
+    };
     const slot: SharedTargetSlot = {
       activeHealthy: () => Atomics.load(i32, w + 4) === 1,
       setActiveHealthy: (v) => void Atomics.store(i32, w + 4, v ? 1 : 0),
@@ -381,8 +408,29 @@ export class SharedTargetTable {
         i32[w + 5] = streak;
         const ms = ejectFor(streak);
         if (ms > 0) f64[e] = now + ms;
+        f64[fail] = f64[fail]! + 1;
+        f64[lastFail] = now;
         unlockWord(i32, w);
         return streak;
+      },
+      inFlight: () => Atomics.load(i32, w + 8),
+      totalRequests: () => locked(req),
+      totalFailures: () => locked(fail),
+      lastFailureMs: () => locked(lastFail),
+      ewmaLatencyMs: () => locked(ewma),
+      begin: () => {
+        Atomics.add(i32, w + 8, 1);
+        lockWord(i32, w);
+        f64[req] = f64[req]! + 1;
+        unlockWord(i32, w);
+      },
+      end: () => void Atomics.sub(i32, w + 8, 1),
+      sample: (latencyMs, now, decayMs) => {
+        lockWord(i32, w);
+        const last = f64[lastSample]!;
+        f64[ewma] = last === 0 ? latencyMs : f64[ewma]! * Math.exp(-(now - last) / decayMs) + latencyMs * (1 - Math.exp(-(now - last) / decayMs));
+        f64[lastSample] = now;
+        unlockWord(i32, w);
       },
     };
     this.bySlot.set(id, slot);

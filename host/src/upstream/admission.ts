@@ -46,7 +46,7 @@ export class Admission {
    */
   whenFree(target: Target, max: number, timeoutMs: number, go: () => void, fail: (err: WeirError) => void): () => void {
     const q = this.queues.get(target);
-    if (target.inFlight < max && (q === undefined || q.length === 0)) {
+    if (target.localInFlight < max && (q === undefined || q.length === 0)) {
       go();
       return noop;
     }
@@ -70,7 +70,7 @@ export class Admission {
   freed(target: Target, max: number): void {
     const q = this.queues.get(target);
     if (q === undefined) return;
-    while (q.length > 0 && target.inFlight < max) {
+    while (q.length > 0 && target.localInFlight < max) {
       const w = q.shift()!;
       const go = w.go;
       if (go === undefined) continue;

@@ -47,11 +47,16 @@ export class Target implements TargetStats {
   pool: Dispatcher;
   private readonly poolOptions: Pool.Options;
   private rotation: NodeJS.Timeout | undefined;
-  inFlight = 0;
-  ewmaLatencyMs = 0;
-  totalRequests = 0;
-  totalFailures = 0;
-  lastFailureMs = 0;
+  /**
+   * This thread's attempts in flight to the target and its counts: what its connection pool
+   * admits by, and what its state reports (the supervisor sums threads). Balancers read the
+   * getters below, which are every thread's.
+   */
+  localInFlight = 0;
+  localRequests = 0;
+  localTotalFailures = 0;
+  private localEwmaMs = 0;
+  private localLastFailureMs = 0;
   private localFailures = 0;
   private localActiveHealthy = true;
   private localEjectedUntil = 0;
@@ -182,6 +187,41 @@ export class Target implements TargetStats {
     await this.pool.close().catch(() => this.pool.destroy());
   }
 
+  /** Attempts in flight from every proxy thread (select-upstream's view). */
+  get inFlight(): number {
+    return this.shared ? this.shared.inFlight() : this.localInFlight;
+  }
+
+  get totalRequests(): number {
+    return this.shared ? this.shared.totalRequests() : this.localRequests;
+  }
+
+  get totalFailures(): number {
+    return this.shared ? this.shared.totalFailures() : this.localTotalFailures;
+  }
+
+  get lastFailureMs(): number {
+    return this.shared ? this.shared.lastFailureMs() : this.localLastFailureMs;
+  }
+
+  /** Time-decayed latency EWMA over every thread's responses. */
+  get ewmaLatencyMs(): number {
+    return this.shared ? this.shared.ewmaLatencyMs() : this.localEwmaMs;
+  }
+
+  /** An attempt is sent to the target. */
+  begin(): void {
+    this.localInFlight++;
+    this.localRequests++;
+    this.shared?.begin();
+  }
+
+  /** The attempt begun last on this target by the caller ended. */
+  end(): void {
+    this.localInFlight--;
+    this.shared?.end();
+  }
+
   get consecutiveFailures(): number {
     return this.shared ? this.shared.consecutiveFailures() : this.localFailures;
   }
@@ -233,18 +273,19 @@ export class Target implements TargetStats {
     }
     // Time-decayed EWMA (as peak-EWMA balancers use): older samples fade with time, not count.
     const now = Date.now();
-    if (this.lastSampleMs === 0) this.ewmaLatencyMs = latencyMs;
+    if (this.shared) return this.shared.sample(latencyMs, now, EWMA_DECAY_MS);
+    if (this.lastSampleMs === 0) this.localEwmaMs = latencyMs;
     else {
       const w = Math.exp(-(now - this.lastSampleMs) / EWMA_DECAY_MS);
-      this.ewmaLatencyMs = this.ewmaLatencyMs * w + latencyMs * (1 - w);
+      this.localEwmaMs = this.localEwmaMs * w + latencyMs * (1 - w);
     }
     this.lastSampleMs = now;
   }
 
   recordFailure(connectFailure: boolean): void {
-    this.totalFailures++;
+    this.localTotalFailures++;
     const now = Date.now();
-    this.lastFailureMs = now;
+    this.localLastFailureMs = now;
     // With outlier-detection, it alone ejects (Upstream.observe).
     const eject = (streak: number): number => (connectFailure && this.outlier === undefined ? ejectionMs(streak) : 0);
     if (this.shared) {
