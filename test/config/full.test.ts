@@ -177,6 +177,7 @@ test('full.kdl: limits, observability', async () => {
     websocketMaxMessageBytes: 2 * 1024 * 1024,
     maxUpstreamRequestsPerClient: 32,
     maxInFlightRequests: 10000,
+    maxConnectionsPerClient: 256,
     responseBufferBytes: 256 * 1024,
     requestBodyBufferBytes: 32 * 1024,
     minRequestBodyRate: 2048,

@@ -123,6 +123,26 @@ ${block} { ${key} 1; }
   });
 }
 
+test('`limits max-connections-per-client 1` caps the connections of one peer address over all listeners', async () => {
+  const { weir } = await startWeirWith(`listeners {
+    listener "a" { address "127.0.0.1:0"; }
+    listener "b" { address "127.0.0.1:0"; }
+}
+routes { route "h" { builtin-handler "health"; } }
+limits { max-connections-per-client 1; }
+`);
+  cleanups.push(() => weir.close());
+  const [a, b] = ['a', 'b'].map((n) => Number(new URL(weir.url(n)).port));
+  const first = await tryConnect(a!);
+  assert.equal(first.admitted, true);
+  assert.equal((await tryConnect(b!)).admitted, false, 'the same peer on another listener is closed');
+  first.socket.destroy();
+  let again = { admitted: false, socket: undefined as net.Socket | undefined };
+  for (let i = 0; i < 50 && !again.admitted; i++) again = await tryConnect(b!);
+  assert.equal(again.admitted, true, 'admitted again once its first connection closed');
+  again.socket?.destroy();
+});
+
 test('`limits max-connections` caps each listener; `system max-connections` their sum', async () => {
   const { weir } = await startWeirWith(`listeners {
     listener "a" { address "127.0.0.1:0"; }

@@ -544,7 +544,7 @@ const ROWS: Readonly<Record<string, readonly Exercise[]>> = {
   'routes.route.policies.buffer-requests': [t(SENTINEL, 'sentinel policies buffer-requests reads the whole body before the upstream is called')],
   'routes.route.policies.buffer-responses': [SENT_REFUSED],
   'agents': [SENT_REFUSED],
-  'limits.max-connections-per-client': [SENT_REFUSED],
+  'limits.max-connections-per-client': [t(INTEGRITY, '`limits max-connections-per-client 1` caps the connections of one peer address over all listeners')],
   'limits.max-total-connections': [SYSTEM_CAP],
   'limits.max-in-flight-requests': [t(SENTINEL, 'sentinel limits max-in-flight-requests: one request more than the cap gets 503 WEIR_ERR_OVERLOADED')],
   'limits.max-decompression-ratio': [SENT_DECODE],

@@ -604,7 +604,6 @@ test('sentinel keys without a Weir feature are refused with WEIR_ERR_CONFIG_UNSU
     ['agents', 'schema-version "1.0"\nagents { agent "waf" { type "waf"; unix-socket path="/run/waf.sock"; }; }', 'type "wasm"'],
     ['type `agent`', 'filters {\n    filter "auth" { type "agent"; agent "auth"; }\n}', 'agent protocol'],
     ['buffer-responses', 'route "r" { builtin-handler "health"; policies {\nbuffer-responses #true; }; }', 'response-buffer-bytes'],
-    ['max-connections-per-client', 'limits {\nmax-connections-per-client 10; }', 'max-upstream-requests-per-client'],
     ['error-log', 'observability { logging {\nerror-log { file "/var/log/e.log"; }; }; }', 'process log'],
   ];
   void tlsBlock;

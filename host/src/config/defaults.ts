@@ -167,6 +167,7 @@ export const DEFAULTS = {
     // with room for one client at 100 concurrent requests (h2load -c10 -m10, wrk -c100).
     maxUpstreamRequestsPerClient: 100,
     maxInFlightRequests: 0,
+    maxConnectionsPerClient: 0,
     responseBufferBytes: 128 * KiB,
     requestBodyBufferBytes: 64 * KiB,
     // Bytes per second over 5-second windows; 0 = off.

@@ -912,6 +912,7 @@ function buildLimits(l: ConfigNode | undefined): LimitsConfig {
     websocketMaxMessageBytes: getSize(l, 'websocket-max-message-bytes') ?? L.websocketMaxMessageBytes,
     maxUpstreamRequestsPerClient: getNum(l, 'max-upstream-requests-per-client') ?? L.maxUpstreamRequestsPerClient,
     maxInFlightRequests: getNum(l, 'max-in-flight-requests') ?? L.maxInFlightRequests,
+    maxConnectionsPerClient: getNum(l, 'max-connections-per-client') ?? L.maxConnectionsPerClient,
     responseBufferBytes: getSize(l, 'response-buffer-bytes') ?? L.responseBufferBytes,
     requestBodyBufferBytes: getSize(l, 'request-body-buffer-bytes') ?? L.requestBodyBufferBytes,
     minRequestBodyRate: getSize(l, 'min-request-body-rate') ?? L.minRequestBodyRate,

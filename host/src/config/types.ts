@@ -345,6 +345,8 @@ export interface LimitsConfig {
   readonly maxUpstreamRequestsPerClient: number;
   /** `max-in-flight-requests`: requests a proxy thread handles at once; more get 503 WEIR_ERR_OVERLOADED. 0 = no cap. */
   readonly maxInFlightRequests: number;
+  /** `max-connections-per-client`: connections one peer address may hold on a proxy thread. 0 = no cap. */
+  readonly maxConnectionsPerClient: number;
   /** Response bytes held in memory for a client that reads slower than the upstream sends. */
   readonly responseBufferBytes: number;
   /** Request bodies up to this size are read whole before an upstream connection is taken. */
