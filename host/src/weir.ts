@@ -205,12 +205,13 @@ export class Weir {
    * which cannot fail. Any failure leaves the old config, listeners and plugins serving.
    * Proxy threads prepare, and commit only once every thread prepared (cluster/thread.ts).
    */
-  async prepareReload(overrides?: Readonly<Record<string, string>>, trigger: ReloadTrigger = 'api'): Promise<PreparedReload> {
+  async prepareReload(overrides?: Readonly<Record<string, string>>, trigger: ReloadTrigger = 'api', discovered?: Discovered): Promise<PreparedReload> {
     const started = performance.now();
     try {
       const loaded = await loadFrom(this.opts, overrides);
       await this.discovery?.sync(loaded);
-      const config = withDiscovered(loaded, this.discovery?.current() ?? this.discovered);
+      const found = this.discovery?.current() ?? discovered ?? this.discovered;
+      const config = withDiscovered(loaded, found);
       const snap = await this.core.compile(config);
       const prepared = await this.planServing(config);
       return {
@@ -222,6 +223,7 @@ export class Weir {
           this.plugins.retain(config);
           this.watchFiles(config);
           this.adminOverrides = overrides;
+          this.discovered = found;
           this.metrics.reloads.labels('ok').inc();
           this.logger.info({ generation: snap.generation, ms: Math.round(performance.now() - started), trigger }, 'configuration reloaded');
           this.recordReload(trigger, true, snap.generation);

@@ -229,8 +229,6 @@ test('discovery config: each kind\'s required keys, URL and nameserver forms; ta
   assert.ok(missing.some((x) => x.code === 'WEIR_ERR_CONFIG_MISSING' && /port/.test(x.message)), JSON.stringify(missing));
   const both = await bad(config('target "127.0.0.1:1"\n discovery "dns" { hostname "x"; port 80; }'));
   assert.ok(both.some((x) => x.code === 'WEIR_ERR_CONFIG_CONSTRAINT'), JSON.stringify(both));
-  const threads = await bad(config('discovery "dns" { hostname "x"; port 80; }').replace('graceful-shutdown-timeout-secs 5', 'worker-threads 2'));
-  assert.ok(threads.some((x) => x.code === 'WEIR_ERR_CONFIG_UNSUPPORTED' && /worker-threads 2/.test(x.message)), JSON.stringify(threads));
   const ns = await bad(config('discovery "dns" { hostname "x"; port 80; nameservers "dns.example"; }'));
   assert.ok(ns.some((x) => x.code === 'WEIR_ERR_CONFIG_VALUE' && /nameserver/.test(x.message)), JSON.stringify(ns));
   const foreign = await bad(config('discovery "dns" { hostname "x"; port 80; path "/t.json"; }'));
@@ -487,4 +485,55 @@ test('discovery kubernetes: in-cluster service account (KUBERNETES_SERVICE_HOST,
   assert.equal(await r.body.text(), `127.0.0.4:${port}`);
   assert.equal(k.unauthorized, 0);
   assert.ok(k.lists >= 1);
+});
+
+test('discovery with two proxy threads: the supervisor discovers once and every thread switches in one reload', async () => {
+  const { startCluster } = await import('../../host/src/cluster/supervisor.ts');
+  const { freePort } = await import('../helpers/servers.ts');
+  const { quiet } = await import('../helpers/weir.ts');
+  const port = await origins(['127.0.0.1', '127.0.0.2']);
+  const dir = tmpDir();
+  const targets = join(dir, 'targets.json');
+  writeFileSync(targets, JSON.stringify([`127.0.0.1:${port}`]));
+  const listen = await freePort();
+  const file = join(dir, 'weir.kdl');
+  writeFileSync(file, `schema-version "1.0"
+listeners { listener "main" { address "127.0.0.1:${listen}"; } }
+routes {
+    route "status" { priority 10; matches { path "/_/status" }; builtin-handler "status"; }
+    route "default" { matches { path-prefix "/" }; upstream "api"; }
+}
+upstreams { upstream "api" { discovery "file" { path "${targets}"; } } }
+system { worker-threads 2; graceful-shutdown-timeout-secs 5; }
+`);
+  const cluster = await startCluster({ configPath: file, logger: quiet, watch: false });
+  cleanups.push(() => cluster.close());
+  // A fresh connection each time, so both threads (SO_REUSEPORT) answer.
+  const get = (path: string): Promise<string> => new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: listen, path, agent: false }, (res) => {
+      let b = '';
+      res.on('data', (c) => (b += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(b) : reject(new Error(`${res.statusCode} ${b}`))));
+    }).on('error', reject);
+  });
+  const sample = async (): Promise<{ threads: Set<number>; bodies: Set<string> }> => {
+    const threads = new Set<number>();
+    const bodies = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      threads.add((JSON.parse(await get('/_/status')) as { thread: number }).thread);
+      bodies.add(await get('/'));
+    }
+    return { threads, bodies };
+  };
+  const before = await sample();
+  assert.deepEqual([...before.threads].sort(), [0, 1]);
+  assert.deepEqual([...before.bodies], [`127.0.0.1:${port}`]);
+  writeFileSync(`${targets}.tmp`, JSON.stringify([`127.0.0.2:${port}`]));
+  renameSync(`${targets}.tmp`, targets);
+  await eventually(async () => (await get('/')) === `127.0.0.2:${port}`, 'the new target serving');
+  await new Promise((r) => setTimeout(r, 300));
+  const after = await sample();
+  assert.deepEqual([...after.threads].sort(), [0, 1]);
+  assert.deepEqual([...after.bodies], [`127.0.0.2:${port}`], 'every thread serves the new set');
+  assert.match(await cluster.metricsText(), /weir_discovery_updates_total\{upstream="api",kind="file"\} 2/);
 });

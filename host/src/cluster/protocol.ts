@@ -1,6 +1,7 @@
 /** Messages between the supervisor (main thread) and its proxy threads. */
 import type { Registry } from 'prom-client';
 import type { PurgeSpec } from '../admin/host.ts';
+import type { Discovered } from '../upstream/discovery.ts';
 
 /** What each proxy thread gets at start. */
 export interface ThreadData {
@@ -13,6 +14,8 @@ export interface ThreadData {
   readonly overrides?: Readonly<Record<string, string>>;
   /** Targets the admin API drains ([upstream, address]): a replacement thread drains them too. */
   readonly drains?: ReadonlyArray<readonly [string, string]>;
+  /** The targets the supervisor's discovery found (threads run no discovery of their own). */
+  readonly discovered?: Discovered;
 }
 
 /** One registry's `getMetricsAsJSON()` (structured-clone safe). */
@@ -20,7 +23,7 @@ export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 export type ToThread =
   /** Prepare a reload (bind, build, load) without changing what serves; answer `prepared`. */
-  | { readonly t: 'reload-prepare'; readonly id: number; readonly overrides?: Readonly<Record<string, string>> }
+  | { readonly t: 'reload-prepare'; readonly id: number; readonly overrides?: Readonly<Record<string, string>>; readonly discovered?: Discovered }
   /** Admin API calls every thread answers with `admin-answer` (see admin/host.ts). */
   | { readonly t: 'admin-state'; readonly id: number }
   | { readonly t: 'admin-drain'; readonly id: number; readonly upstream: string; readonly address: string; readonly drain: boolean; readonly timeoutMs: number }

@@ -8,6 +8,7 @@
  *   SIGTERM / SIGINT ─► every thread drains and closes ─► process exits
  *   /metrics in any thread ─► main gathers every thread's registry ─► one aggregate
  */
+import { Discovery } from '../upstream/discovery.ts';
 import { availableParallelism } from 'node:os';
 import type { FSWatcher } from 'node:fs';
 import { watchConfigFiles } from '../config/watch.ts';
@@ -105,6 +106,8 @@ export class Cluster {
   /** What the admin API drains (upstream → addresses), for threads started later. */
   private readonly drains = new Map<string, Set<string>>();
   audit: AuditLog = AuditLog.into(undefined);
+  /** Every upstream's discovery source (the threads get what it finds with each reload). */
+  private readonly discovery: Discovery;
 
   private constructor(opts: ClusterOptions, config: WeirConfig, logger: Logger) {
     this.opts = opts;
@@ -112,6 +115,7 @@ export class Cluster {
     this.logger = logger;
     this.sab = createSharedBuffer();
     ({ restarts: this.restartsTotal, threads: this.threadsUp } = clusterMetrics(this.registry));
+    this.discovery = new Discovery({ logger, registry: this.registry, onChange: () => void this.reload('discovery', this.adminOverrides) });
   }
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
@@ -126,6 +130,8 @@ export class Cluster {
     }
     try {
       c.audit = await AuditLog.open(config.observability.logging);
+      // Threads start with the targets already found.
+      await c.discovery.sync(config);
       // Thread 0 first: a bad config or a taken port fails once, not N times.
       c.threads.push(new ProxyThread(0));
       await c.spawn(c.threads[0]!);
@@ -151,7 +157,7 @@ export class Cluster {
   }
 
   private spawn(t: ProxyThread): Promise<void> {
-    const data: ThreadData = { index: t.index, configPath: this.opts.configPath, skipFileChecks: this.opts.skipFileChecks === true, sab: this.sab, ...(this.adminOverrides ? { overrides: this.adminOverrides } : {}), drains: [...this.drains].flatMap(([u, set]) => [...set].map((a) => [u, a] as const)) };
+    const data: ThreadData = { index: t.index, configPath: this.opts.configPath, skipFileChecks: this.opts.skipFileChecks === true, sab: this.sab, discovered: this.discovery.current(), ...(this.adminOverrides ? { overrides: this.adminOverrides } : {}), drains: [...this.drains].flatMap(([u, set]) => [...set].map((a) => [u, a] as const)) };
     const w = new Worker(threadEntry, { workerData: data, name: `weir-proxy-${t.index}` });
     t.worker = w;
     let started = false;
@@ -263,7 +269,7 @@ export class Cluster {
    * loads) without changing what it serves; only when every thread prepared do they all
    * commit, else they all abort and keep their old config. Reloads run one at a time.
    */
-  reload(trigger: 'file' | 'signal' | 'admin-api' | 'api' = 'api', overrides?: Readonly<Record<string, string>>): Promise<ClusterReload> {
+  reload(trigger: 'file' | 'signal' | 'admin-api' | 'api' | 'discovery' = 'api', overrides?: Readonly<Record<string, string>>): Promise<ClusterReload> {
     const run = this.reloadChain.then(() => this.doReload(trigger, overrides));
     this.reloadChain = run.catch(() => undefined);
     return run;
@@ -271,10 +277,13 @@ export class Cluster {
 
   private reloadChain: Promise<unknown> = Promise.resolve();
 
-  private async doReload(trigger: 'file' | 'signal' | 'admin-api' | 'api', overrides: Readonly<Record<string, string>> | undefined): Promise<ClusterReload> {
+  private async doReload(trigger: 'file' | 'signal' | 'admin-api' | 'api' | 'discovery', overrides: Readonly<Record<string, string>> | undefined): Promise<ClusterReload> {
     const res = await loadConfig(this.opts.configPath, { skipFileChecks: this.opts.skipFileChecks, ...(overrides ? { overrides } : {}) });
+    // Discovery runs here, once: every thread gets the same sets in the same reload.
+    if (res.ok) await this.discovery.sync(res.config);
+    const discovered = this.discovery.current();
     let prepareId = 0;
-    const prepared = await this.ask<{ ok: boolean; error?: string }>((id) => ((prepareId = id), { t: 'reload-prepare', id, ...(overrides ? { overrides } : {}) }), PREPARE_MS);
+    const prepared = await this.ask<{ ok: boolean; error?: string }>((id) => ((prepareId = id), { t: 'reload-prepare', id, discovered, ...(overrides ? { overrides } : {}) }), PREPARE_MS);
     // A thread being replaced starts on the file as it is now: only running threads vote.
     const live = this.threads.filter((t) => t.worker.threadId !== -1);
     const failed = live.filter((t) => !prepared.some((a) => a.thread === t.index && a.m.ok)).map((t) => t.index);
@@ -288,6 +297,7 @@ export class Cluster {
       return { thread: t.index, ok: commit && f?.m.ok === true, generation: f?.m.generation ?? 0, ...(error ? { error } : {}) };
     });
     const ok = commit && threads.length === this.threads.length && threads.every((t) => t.ok);
+    if (!(ok && res.ok)) void this.discovery.sync(this.config);
     if (ok && res.ok) {
       if (threadCount(res.config.system.workerThreads) !== this.threads.length) {
         this.logger.warn({ running: this.threads.length }, 'worker-threads changed: takes effect on restart');
@@ -390,6 +400,7 @@ export class Cluster {
   }
 
   private async doClose(): Promise<void> {
+    this.discovery.close();
     for (const w of this.watchers) w.close();
     for (const t of this.restartTimers) clearTimeout(t);
     for (const [sig, f] of this.signalHandlers) process.off(sig, f);

@@ -4,6 +4,7 @@
  * health in the supervisor's SharedArrayBuffer. Reload and shutdown come from the
  * supervisor; /metrics answers with the supervisor's aggregate of every thread.
  */
+import type { Discovered } from '../upstream/discovery.ts';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SharedStore, SharedTargetTable } from '../store/shared.ts';
 import { useSharedTargetState } from '../upstream/upstream.ts';
@@ -53,11 +54,11 @@ class ThreadReloads {
     this.weir = weir;
   }
 
-  async prepare(id: number, overrides?: Readonly<Record<string, string>>): Promise<{ ok: boolean; error?: string }> {
+  async prepare(id: number, overrides?: Readonly<Record<string, string>>, discovered?: Discovered): Promise<{ ok: boolean; error?: string }> {
     this.release('superseded by a newer reload');
     const preparing: { id: number; abort?: string } = { id };
     this.preparing = preparing;
-    const p = await this.weir.prepareReload(overrides);
+    const p = await this.weir.prepareReload(overrides, 'api', discovered);
     if (this.preparing === preparing) this.preparing = undefined;
     if (!p.ok) return { ok: false, error: p.result.error };
     if (preparing.abort !== undefined) {
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
       metricsServer: data.index === 0,
       clusterThread: true,
       ...(data.overrides ? { overrides: data.overrides } : {}),
+      ...(data.discovered ? { discovered: data.discovered } : {}),
       watch: false,
       signals: false,
     });
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
   port.on('message', (m: ToThread) => {
     switch (m.t) {
       case 'reload-prepare':
-        void reloads.prepare(m.id, m.overrides).then((p) => send({ t: 'prepared', id: m.id, ...p }));
+        void reloads.prepare(m.id, m.overrides, m.discovered).then((p) => send({ t: 'prepared', id: m.id, ...p }));
         return;
       case 'admin-state':
         void weir.state().then((value) => send({ t: 'admin-answer', id: m.id, value }));

@@ -390,11 +390,6 @@ function build(nodes: readonly ConfigNode[], files: readonly string[], diags: Co
   const upstreams = new Map<string, UpstreamConfig>();
   for (const n of checkUnique(collect(nodes, 'upstreams', 'upstream'), 'upstream', diags)) {
     upstreams.set(label(n), buildUpstream(n, diags));
-    const dn = last(n, 'discovery');
-    // Discovery runs in the one proxy thread's Weir; several threads would each need the same sets.
-    if (dn && system.workerThreads !== 1 && typeof dn.args[0] === 'string' && ['dns', 'dns-srv', 'consul', 'kubernetes', 'file'].includes(dn.args[0])) {
-      diags.push({ code: 'WEIR_ERR_CONFIG_UNSUPPORTED', message: `\`discovery\` in upstream \`${label(n)}\` is refused with \`worker-threads ${system.workerThreads}\`: Weir discovers targets with one proxy thread only`, loc: dn.loc, hint: 'set `system { worker-threads 1; }`, or list the targets with `target`' });
-    }
   }
 
   const plugins = new Map<string, PluginConfig>();
