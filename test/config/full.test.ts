@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { loadConfig, formatDiagnostics } from '../../host/src/config/load.ts';
+import { loadConfig, loadConfigText, formatDiagnostics } from '../../host/src/config/load.ts';
 import { parseKdl } from '../../host/src/config/kdl.ts';
 import { ROOT, aliasKeyPaths, allKeyPaths, unsupportedKeyPaths, type KeySpec } from '../../host/src/config/schema.ts';
 import type { ConfigNode, WeirConfig } from '../../host/src/config/types.ts';
@@ -17,7 +17,8 @@ function usedPaths(nodes: readonly ConfigNode[], specs: readonly KeySpec[], pref
     if (!spec || spec.shorthandFor) continue;
     for (const prop of Object.keys(n.props)) out.add(`${p}.${prop}=`);
     let children = spec.children ?? [];
-    const type = n.children.find((c) => c.name === spec.variants?.key)?.args[0];
+    // A variant is chosen by a child (`type "jwt"`) or by the node's own argument (`discovery "dns"`).
+    const type = spec.variants?.fromArg ? n.args[0] : n.children.find((c) => c.name === spec.variants?.key)?.args[0];
     if (spec.variants && typeof type === 'string') {
       const extra = spec.variants.cases[type] ?? [];
       usedPaths(n.children.filter((c) => extra.some((s) => s.name === c.name)), extra, `${p}[${type}].`, out);
@@ -37,7 +38,8 @@ async function loadFull(): Promise<WeirConfig> {
 test('full.kdl uses every key of the schema', () => {
   const used = new Set<string>();
   // full-admin-mtls.kdl: the mTLS admin keys, which bearer auth in full.kdl refuses beside it.
-  for (const f of ['full.kdl', 'full-include.kdl', 'full-admin-mtls.kdl']) {
+  // full-upstreams.kdl: balancing keys tied to their algorithm, and discovery in place of targets.
+  for (const f of ['full.kdl', 'full-include.kdl', 'full-admin-mtls.kdl', 'full-upstreams.kdl']) {
     const r = parseKdl(readFileSync(fixture(f), 'utf8'), f);
     assert.ok(r.ok);
     if (r.ok) usedPaths(r.nodes, ROOT, '', used);
@@ -49,6 +51,14 @@ test('full.kdl uses every key of the schema', () => {
   const missing = allKeyPaths().filter((k) => !used.has(k) && !refused.has(k) && !sentinel.has(k));
   assert.deepEqual(missing, [], 'add these keys to test/fixtures/config/full.kdl');
   assert.deepEqual([...used].filter((k) => refused.has(k)), [], 'full.kdl must not use refused keys or aliases');
+});
+
+test('full-upstreams.kdl loads: each balancing key with its algorithm, each discovery source', async () => {
+  const r = await loadConfigText(`listeners { listener "m" { address "127.0.0.1:0"; } }\nroutes { route "r" { matches { path-prefix "/"; }; upstream "hashed"; } }\n${readFileSync(fixture('full-upstreams.kdl'), 'utf8')}`, fixture('full-upstreams.kdl'), { skipFileChecks: true });
+  if (!r.ok) assert.fail(formatDiagnostics(r.diagnostics));
+  const up = r.config.upstreams;
+  assert.deepEqual([...up.keys()], ['hashed', 'zoned', 'canary', 'by-dns', 'by-srv', 'by-consul', 'by-kubernetes', 'by-file']);
+  assert.deepEqual(['hashed', 'zoned', 'canary'].map((n) => up.get(n)!.loadBalancing), ['maglev', 'locality_aware', 'subset']);
 });
 
 test('full.kdl: system, listeners, files', async () => {

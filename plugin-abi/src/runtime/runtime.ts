@@ -114,7 +114,8 @@ export class PluginRuntime {
       const pc = balancerPluginConfig(up);
       if (!pc) {
         if (up.targets.length > 1 && !LB_ALGORITHMS.has(up.loadBalancing)) {
-          this.logger.warn({ upstream: up.name, algorithm: up.loadBalancing }, 'load-balancing algorithm not available yet; using round_robin');
+          // The config refuses such names; a config built in code must not be balanced by something else quietly.
+          throw new WeirError('WEIR_ERR_CONFIG_UNSUPPORTED', `upstream ${up.name}: no balancer runs load-balancing "${up.loadBalancing}"`);
         }
         return undefined;
       }
