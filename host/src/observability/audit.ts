@@ -38,13 +38,7 @@ export interface ReloadAuditEvent {
   readonly error?: string;
 }
 
-export interface DenialAuditEvent {
-  readonly requestId: string;
-  readonly client: string;
-  readonly route: string;
-  readonly method: string;
-  readonly host: string;
-  readonly path: string;
+export interface DenialAuditEvent extends AuditRequest {
   readonly status: number;
   /** A code when Weir itself denied (WEIR_ERR_PURGE_FORBIDDEN...). */
   readonly code?: string;
