@@ -11,6 +11,7 @@ import { CacheMetrics } from '../host/src/cache/metrics.ts';
 import { PluginMetrics } from '../plugin-abi/src/runtime/metrics.ts';
 import { storeMetrics } from '../host/src/store/redis.ts';
 import { clusterMetrics } from '../host/src/cluster/supervisor.ts';
+import { discoveryMetrics } from '../host/src/upstream/discovery.ts';
 
 export const METRICS_DOC = 'docs/metrics.md';
 
@@ -29,6 +30,7 @@ export function fullRegistry(): Registry {
   storeMetrics(registry);
   tracingExportCounter(registry);
   clusterMetrics(registry);
+  discoveryMetrics(registry);
   return registry;
 }
 
@@ -52,6 +54,7 @@ export function seriesNames(f: Family): string[] {
 const GROUPS: ReadonlyArray<[string, string, string]> = [
   ['weir_requests', 'Requests', 'Every request the proxy finished, by route.'],
   ['weir_upstream', 'Upstreams and targets', 'Per upstream and per target: attempts, failures, latency, health and ejections.'],
+  ['weir_discovery', 'Service discovery', 'Per upstream with a `discovery` block: changes found, failed attempts, targets (docs/discovery.md).'],
   ['weir_cache', 'HTTP cache', 'The cache shared by the routes with `policies { cache {} }`.'],
   ['weir_plugin', 'Plugins', 'Per plugin and hook (hot-path counts are read at scrape time).'],
   ['weir_store', 'Plugin store', 'The remote store (Redis, memcached) behind rate limits and counters.'],

@@ -67,6 +67,16 @@ export interface DiscoveryOptions {
   readonly onChange: () => void;
 }
 
+/** Discovery's metrics on `registry` (also build/metrics-doc.ts's full registry). */
+export function discoveryMetrics(registry: Registry): { updates: Counter<'upstream' | 'kind'>; errors: Counter<'upstream' | 'kind'>; targets: Gauge<'upstream'> } {
+  const registers = [registry];
+  return {
+    updates: new Counter({ name: 'weir_discovery_updates_total', help: 'Changed target sets found by discovery', labelNames: ['upstream', 'kind'], registers }),
+    errors: new Counter({ name: 'weir_discovery_errors_total', help: 'Failed discovery attempts (the last good targets kept serving)', labelNames: ['upstream', 'kind'], registers }),
+    targets: new Gauge({ name: 'weir_discovery_targets', help: 'Targets discovery found for the upstream', labelNames: ['upstream'], registers }),
+  };
+}
+
 export class Discovery {
   private readonly sources = new Map<string, Source>();
   private found: Record<string, readonly FoundTarget[]> = {};
@@ -79,10 +89,7 @@ export class Discovery {
 
   constructor(opts: DiscoveryOptions) {
     this.opts = opts;
-    const registers = [opts.registry];
-    this.updates = new Counter({ name: 'weir_discovery_updates_total', help: 'Changed target sets found by discovery', labelNames: ['upstream', 'kind'], registers });
-    this.errors = new Counter({ name: 'weir_discovery_errors_total', help: 'Failed discovery attempts (the last good targets kept serving)', labelNames: ['upstream', 'kind'], registers });
-    this.targets = new Gauge({ name: 'weir_discovery_targets', help: 'Targets discovery found for the upstream', labelNames: ['upstream'], registers });
+    ({ updates: this.updates, errors: this.errors, targets: this.targets } = discoveryMetrics(opts.registry));
   }
 
   /** The targets found so far. */
