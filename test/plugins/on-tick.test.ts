@@ -133,7 +133,7 @@ upstreams { upstream "o" { target "127.0.0.1:9"; } }`);
 
 test('ticks stop when a reload leaves the plugin unused, and at shutdown (the store, outliving the proxy, stops counting)', async () => {
   const store = new LocalStore();
-  const ticks = (): number => Number(store.counterAdd('ticker\u0000ticks-a', 0, 3_600_000));
+  const ticks = (): number => Number(store.counterAdd('ticker\u0000ticks-a', 0, 315_360_000_000));
   const dir = project('as');
   const { outFile } = await buildPlugin(dir, { log: () => {} });
   const listeners = 'listeners { listener "main" { address "127.0.0.1:0"; } }\nupstreams { upstream "o" { target "127.0.0.1:9"; } }';
