@@ -58,6 +58,11 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/** A row's request headers (`Name: value` lines) for its readiness probe: auth rows answer 401 without them. */
+function probeHeaders(c: Contestant): Record<string, string> {
+  return Object.fromEntries((c.headers ?? []).map((h) => [h.slice(0, h.indexOf(':')).trim(), h.slice(h.indexOf(':') + 1).trim()]));
+}
+
 async function main(): Promise<number> {
   // Re-renders the report from a saved results.json (after a change to the report's format).
   const from = args.find((a) => a.startsWith('--from='))?.slice(7);
@@ -138,9 +143,9 @@ async function main(): Promise<number> {
     try {
       const ts = performance.now();
       const i = await c.spawn(ctx);
-      row.startupMs = await waitFor200(i.url, i.proc, 20_000, ts);
+      row.startupMs = await waitFor200(i.url, i.proc, 20_000, ts, probeHeaders(c));
       // Guards against a contestant answering 200 on its own (a demo page, a default route).
-      const body = await (await fetch(i.url)).text();
+      const body = await (await fetch(i.url, { headers: probeHeaders(c) })).text();
       if (body !== BODY) throw new Error(`answered 200 with a body that is not the origin's: ${JSON.stringify(body.slice(0, 120))}`);
       inst.set(c.id, i);
       say(`${c.id}: up at ${i.url}${i.proc ? ` pid ${i.proc.pid}` : ''} in ${row.startupMs.toFixed(0)} ms`);
@@ -281,7 +286,7 @@ async function main(): Promise<number> {
         const ts = performance.now();
         const i = await c.spawn(ctx);
         try {
-          times.push(await waitFor200(i.url, i.proc, 20_000, ts));
+          times.push(await waitFor200(i.url, i.proc, 20_000, ts, probeHeaders(c)));
         } finally {
           if (i.proc) await stop(i.proc as Started);
         }

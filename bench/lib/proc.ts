@@ -162,9 +162,9 @@ export async function freePort(): Promise<number> {
 }
 
 /** One GET without keep-alive; resolves to the status code, or 0 on a connection error. */
-export function probe(url: string, timeoutMs = 1000): Promise<number> {
+export function probe(url: string, timeoutMs = 1000, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', () => resolve(0));
@@ -174,10 +174,13 @@ export function probe(url: string, timeoutMs = 1000): Promise<number> {
   });
 }
 
-/** Polls until the URL answers 200; returns ms waited. Throws with the process output on timeout or exit. */
-export async function waitFor200(url: string, s: Started | undefined, timeoutMs: number, t0 = performance.now()): Promise<number> {
+/**
+ * Polls until the URL answers 200 (sent with `headers`: an auth row's credentials); returns ms
+ * waited. Throws with the process output on timeout or exit.
+ */
+export async function waitFor200(url: string, s: Started | undefined, timeoutMs: number, t0 = performance.now(), headers: Record<string, string> = {}): Promise<number> {
   for (;;) {
-    if ((await probe(url, 500)) === 200) return performance.now() - t0;
+    if ((await probe(url, 500, headers)) === 200) return performance.now() - t0;
     if (s?.exited()) throw new Error(`${s.name} exited before serving:\n${s.output().trim().slice(-1500)}`);
     if (performance.now() - t0 > timeoutMs) throw new Error(`no 200 from ${url} within ${timeoutMs} ms${s ? `; output:\n${s.output().trim().slice(-1500)}` : ''}`);
     await new Promise((r) => setTimeout(r, 5));

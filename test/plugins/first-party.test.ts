@@ -210,3 +210,18 @@ upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; target "127.0
     assert.ok(after.get(plugin)! - warm.get(plugin)! <= 4 * 65536, `${plugin}: ${warm.get(plugin)} → ${after.get(plugin)} bytes over 12,000 requests`);
   }
 });
+
+test('api-key under load: 8,000 requests, half with the key, answer only 200 or 401 (collections sweeping thousands of calls get their own fuel)', async () => {
+  const url = await weirOn(`
+filters { filter "auth" { type "api-key"; header "x-api-key"; key "k-0123456789abcdef" label="a"; } }
+routes { route "r" { matches { path-prefix "/"; }; upstream "o"; filters "auth"; } }
+upstreams { upstream "o" { target "127.0.0.1:${origins[0]!.port}"; } }`);
+  const codes = new Map<number, number>();
+  for (let i = 0; i < 8000; i += 16) {
+    await Promise.all(Array.from({ length: 16 }, async (_, j) => {
+      const r = await get(`${url}/x`, j % 2 ? { 'x-api-key': 'k-0123456789abcdef' } : {});
+      codes.set(r.status, (codes.get(r.status) ?? 0) + 1);
+    }));
+  }
+  assert.deepEqual([...codes.entries()].sort(), [[200, 4000], [401, 4000]]);
+});

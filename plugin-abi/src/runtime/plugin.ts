@@ -66,6 +66,9 @@ export interface PluginVersion {
   readonly config: W.ConfigNode[];
 }
 
+/** Post-return's fuel, in hook budgets (see ownBudgetForPostReturns). */
+const POST_RETURN_SHARE = 16n;
+
 export class Instance {
   readonly version: PluginVersion;
   readonly raw: WasmInstance;
@@ -307,7 +310,11 @@ export class WasmPlugin {
       fns[key] = (r?: number): void => {
         const left = inst.fuel.value;
         // Outside a hook (configure, before the first install) the remainder is the budget.
-        inst.fuel.value = this.fuelBudget > left ? this.fuelBudget : left;
+        // A collection sweeps the garbage of thousands of calls at once: an api-key plugin
+        // under load needed more than a hook's 10 M, so housekeeping gets POST_RETURN_SHARE
+        // hook budgets (still bounded: a post-return cannot run on forever).
+        const budget = this.fuelBudget * POST_RETURN_SHARE;
+        inst.fuel.value = budget > left ? budget : left;
         post(r);
         inst.fuel.value = left;
       };
